@@ -1,0 +1,333 @@
+//! The reference evaluator: one flow walked through the whole path, every rule it meets
+//! recorded (SEMANTICS §4–§5).
+//!
+//! This is deliberately a linear scan over the resolved rules, in the order §2.3 and §3
+//! define, so it can be read against SEMANTICS.md line by line. Faster engines must agree
+//! with it on every flow.
+
+pub mod locate;
+pub mod matching;
+mod trace;
+
+use crate::error::Result;
+use crate::flow::Flow;
+use crate::model::{Access, Direction, ResourceId};
+use crate::options::{AlwaysAllowScope, NoNsg};
+use crate::resolve::{AdminPoint, Policy, ResolvedRule, RuleSource};
+use locate::{locate, Endpoint, EndpointKind};
+use matching::{match_rule, EndpointAsgs};
+pub use trace::*;
+
+/// Pins for ambiguous endpoints: the ARM id of a NIC, subnet or VNet.
+#[derive(Clone, Debug, Default)]
+pub struct Pins {
+    /// `--from`.
+    pub from: Option<ResourceId>,
+    /// `--to`.
+    pub to: Option<ResourceId>,
+}
+
+/// Walks `flow` through `policy` and explains the verdict.
+pub fn explain(policy: &Policy, flow: &Flow, pins: &Pins) -> Result<Explanation> {
+    let s = &policy.snapshot;
+    let src = locate(s, flow.src, pins.from.as_ref(), "source")?;
+    let dst = locate(s, flow.dst, pins.to.as_ref(), "destination")?;
+    let mut walk = Walk {
+        policy,
+        flow,
+        src: &src,
+        dst: &dst,
+        stages: Vec::new(),
+    };
+    let verdict = walk.run();
+    Ok(Explanation::new(
+        policy,
+        flow,
+        &src,
+        &dst,
+        walk.stages,
+        verdict,
+    ))
+}
+
+/// The state of one walk.
+struct Walk<'a> {
+    policy: &'a Policy,
+    flow: &'a Flow,
+    src: &'a Endpoint,
+    dst: &'a Endpoint,
+    stages: Vec<Stage>,
+}
+
+impl Walk<'_> {
+    /// Source outbound, path, destination inbound; the first deny ends the walk.
+    fn run(&mut self) -> Verdict {
+        let mut source_always_allow = false;
+        if self.src.vnet.is_some() {
+            match self.side(Side::Source, false) {
+                SideResult::Deny => return Verdict::Deny,
+                SideResult::AlwaysAllow => source_always_allow = true,
+                SideResult::Pass => {}
+            }
+        }
+        if !self.path() {
+            return Verdict::NoPath;
+        }
+        if self.dst.vnet.is_some() {
+            let skip = source_always_allow
+                && self.policy.options.always_allow_scope == AlwaysAllowScope::Path;
+            if self.side(Side::Destination, skip) == SideResult::Deny {
+                return Verdict::Deny;
+            }
+        }
+        Verdict::Allow
+    }
+
+    /// One side: admin rules, then the NSGs in this side's order unless skipped.
+    fn side(&mut self, side: Side, skip_nsgs_by_source: bool) -> SideResult {
+        let admin = self.admin_stage(side);
+        if admin == SideResult::Deny {
+            return SideResult::Deny;
+        }
+        let reason = if admin == SideResult::AlwaysAllow {
+            Some(
+                "skipped: an admin AlwaysAllow rule on this side admitted the flow (D5)"
+                    .to_string(),
+            )
+        } else if skip_nsgs_by_source {
+            Some("skipped: a source-side admin AlwaysAllow admitted the flow (--always-allow-scope=path, D5)".to_string())
+        } else {
+            None
+        };
+        let endpoint = self.endpoint(side);
+        let nic_nsg = endpoint.nic.and_then(|n| self.policy.snapshot.nics[n].nsg);
+        let subnet_nsg = endpoint
+            .subnet
+            .and_then(|s| self.policy.snapshot.subnets[s].nsg);
+        let levels = match side {
+            Side::Source => [(Level::Nic, nic_nsg), (Level::Subnet, subnet_nsg)],
+            Side::Destination => [(Level::Subnet, subnet_nsg), (Level::Nic, nic_nsg)],
+        };
+        if let Some(reason) = reason {
+            for (level, _) in levels {
+                self.stages
+                    .push(Stage::skipped(side, Layer::Nsg, level, reason.clone()));
+            }
+            return admin;
+        }
+        if side == Side::Destination && self.standard_ip_closed(nic_nsg, subnet_nsg) {
+            self.stages.push(Stage::closed_public_ip(
+                &self.policy.snapshot.nics[endpoint.nic.unwrap_or(0)].id,
+            ));
+            return SideResult::Deny;
+        }
+        for (level, nsg) in levels {
+            if self.nsg_stage(side, level, nsg) == SideResult::Deny {
+                return SideResult::Deny;
+            }
+        }
+        SideResult::Pass
+    }
+
+    fn endpoint(&self, side: Side) -> &Endpoint {
+        match side {
+            Side::Source => self.src,
+            Side::Destination => self.dst,
+        }
+    }
+
+    fn direction(side: Side) -> Direction {
+        match side {
+            Side::Source => Direction::Outbound,
+            Side::Destination => Direction::Inbound,
+        }
+    }
+
+    /// D7: Internet traffic to a NIC with a Standard public IP and no NSG at either level.
+    fn standard_ip_closed(&self, nic_nsg: Option<usize>, subnet_nsg: Option<usize>) -> bool {
+        let nic = self.dst.nic.map(|n| &self.policy.snapshot.nics[n]);
+        self.policy.options.no_nsg == NoNsg::Deny
+            && self.src.kind == EndpointKind::Internet
+            && nic.is_some_and(|n| n.standard_public_ip)
+            && nic_nsg.is_none()
+            && subnet_nsg.is_none()
+    }
+
+    /// The admin rules of this side's VNet (or subnet) in this side's direction.
+    fn admin_stage(&mut self, side: Side) -> SideResult {
+        let endpoint = self.endpoint(side);
+        let vnet = endpoint
+            .vnet
+            .expect("sides are walked only for VNet endpoints");
+        let point: &AdminPoint = match endpoint.subnet {
+            Some(s) => &self.policy.subnet_admin[s],
+            None => &self.policy.vnets[vnet].admin,
+        };
+        let vnet_id = &self.policy.snapshot.vnets[vnet].id;
+        let private_endpoint = endpoint
+            .nic
+            .is_some_and(|n| self.policy.snapshot.nics[n].private_endpoint);
+        let exempt = if private_endpoint {
+            Some("admin rules don't apply to private endpoints (SEMANTICS §2.5)".to_string())
+        } else {
+            point.exempt.clone()
+        };
+        if let Some(reason) = exempt {
+            let mut stage = Stage::skipped(side, Layer::Admin, Level::Vnet, reason);
+            stage.resource = Some(vnet_id.to_string());
+            self.stages.push(stage);
+            return SideResult::Pass;
+        }
+        let direction = Self::direction(side);
+        let rules = point.rules.iter().filter(|r| r.rule.direction == direction);
+        let (traces, hit) = self.scan(rules);
+        let outcome = match hit.map(|r| r.rule.access) {
+            Some(Access::Deny) => Outcome::Deny,
+            Some(Access::AlwaysAllow) => Outcome::AlwaysAllow,
+            Some(Access::Allow) => Outcome::Allow,
+            None => Outcome::NoMatch,
+        };
+        self.stages.push(Stage {
+            side: Some(side),
+            layer: Layer::Admin,
+            level: Level::Vnet,
+            direction: Some(direction),
+            resource: Some(vnet_id.to_string()),
+            applied_to: endpoint
+                .subnet
+                .map(|s| self.policy.snapshot.subnets[s].id.to_string()),
+            outcome,
+            reason: None,
+            decided_by: hit.map(|r| self.decision(r, side)),
+            rules: traces,
+        });
+        match outcome {
+            Outcome::Deny => SideResult::Deny,
+            Outcome::AlwaysAllow => SideResult::AlwaysAllow,
+            _ => SideResult::Pass,
+        }
+    }
+
+    /// One NSG level: first match by priority; no NSG passes (D7 default).
+    fn nsg_stage(&mut self, side: Side, level: Level, nsg: Option<usize>) -> SideResult {
+        let endpoint = self.endpoint(side);
+        let s = &self.policy.snapshot;
+        let applied_to = match level {
+            Level::Nic => endpoint.nic.map(|n| s.nics[n].id.to_string()),
+            _ => endpoint.subnet.map(|x| s.subnets[x].id.to_string()),
+        };
+        let Some(nsg) = nsg else {
+            let what = if applied_to.is_some() {
+                "no NSG is associated"
+            } else {
+                "the endpoint has no such level"
+            };
+            let mut stage = Stage::skipped(
+                side,
+                Layer::Nsg,
+                level,
+                format!("{what}: the level passes traffic (D7)"),
+            );
+            stage.applied_to = applied_to;
+            self.stages.push(stage);
+            return SideResult::Pass;
+        };
+        let vnet = endpoint
+            .vnet
+            .expect("sides are walked only for VNet endpoints");
+        let direction = Self::direction(side);
+        let rules = self.policy.nsg_rules[&(nsg, vnet)]
+            .iter()
+            .filter(|r| r.rule.direction == direction);
+        let (traces, hit) = self.scan(rules);
+        let outcome = match hit.map(|r| r.rule.access) {
+            Some(Access::Deny) => Outcome::Deny,
+            Some(_) => Outcome::Allow,
+            None => Outcome::NoMatch,
+        };
+        self.stages.push(Stage {
+            side: Some(side),
+            layer: Layer::Nsg,
+            level,
+            direction: Some(direction),
+            resource: Some(s.nsgs[nsg].id.to_string()),
+            applied_to,
+            outcome,
+            reason: None,
+            decided_by: hit.map(|r| self.decision(r, side)),
+            rules: traces,
+        });
+        if outcome == Outcome::Deny {
+            SideResult::Deny
+        } else {
+            SideResult::Pass
+        }
+    }
+
+    /// Scans rules in order until the first full match; returns every rule consulted.
+    fn scan<'r>(
+        &self,
+        rules: impl Iterator<Item = &'r ResolvedRule>,
+    ) -> (Vec<RuleTrace>, Option<&'r ResolvedRule>) {
+        let asgs = EndpointAsgs {
+            src: &self.src.asgs,
+            dst: &self.dst.asgs,
+        };
+        let mut traces = Vec::new();
+        for rule in rules {
+            let m = match_rule(rule, self.flow, asgs, self.policy.options.any_protocol);
+            traces.push(RuleTrace::new(rule, m));
+            if m.all() {
+                return (traces, Some(rule));
+            }
+        }
+        (traces, None)
+    }
+
+    fn decision(&self, rule: &ResolvedRule, side: Side) -> Decision {
+        Decision {
+            layer: match rule.source {
+                RuleSource::Admin { .. } => Layer::Admin,
+                RuleSource::Nsg { .. } => Layer::Nsg,
+            },
+            side: Some(side),
+            resource: Some(rule.rule.id.to_string()),
+            rule: Some(rule.rule.name.clone()),
+            priority: Some(rule.rule.priority),
+            access: Some(rule.rule.access),
+            reason: None,
+        }
+    }
+
+    /// Step 2: can the packet get from the source's network to the destination's?
+    fn path(&mut self) -> bool {
+        let s = &self.policy.snapshot;
+        let (reachable, reason) = match (self.src.vnet, self.dst.vnet) {
+            (None, None) => (false, "neither endpoint is in a VNet of the snapshot: no Azure path to evaluate".to_string()),
+            (Some(a), None) => (true, format!("from VNet {} to an address outside Azure", s.vnets[a].name)),
+            (None, Some(b)) => (true, format!("from outside Azure into VNet {} (NSGs see private addresses after NAT)", s.vnets[b].name)),
+            (Some(a), Some(b)) if a == b => (true, format!("within VNet {}", s.vnets[a].name)),
+            (Some(a), Some(b)) if self.policy.vnets[a].links.contains(&b) => (
+                true,
+                format!("VNet {} and VNet {} are peered or connected", s.vnets[a].name, s.vnets[b].name),
+            ),
+            (Some(a), Some(b)) => (
+                false,
+                format!(
+                    "VNet {} and VNet {} are neither peered (Connected on both sides) nor in a deployed connected group or hub-and-spoke; peering is not transitive",
+                    s.vnets[a].name, s.vnets[b].name
+                ),
+            ),
+        };
+        self.stages.push(Stage::path(reachable, reason));
+        reachable
+    }
+}
+
+/// What one side did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum SideResult {
+    Deny,
+    AlwaysAllow,
+    Pass,
+}

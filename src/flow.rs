@@ -1,0 +1,213 @@
+//! Flows: `PROTO SRC[:PORT] -> DST[:PORT]` (SEMANTICS §1.3), parsed with nom.
+
+use crate::error::{Error, Result};
+use nom::branch::alt;
+use nom::bytes::complete::{tag, take_till1, take_while1};
+use nom::character::complete::{char, digit1, multispace0, multispace1};
+use nom::combinator::{all_consuming, map_res, opt};
+use nom::sequence::{delimited, preceded};
+use nom::{IResult, Parser};
+use serde::Serialize;
+use std::fmt;
+use std::net::IpAddr;
+
+/// IANA protocol numbers secpath names.
+pub mod proto {
+    /// ICMP.
+    pub const ICMP: u8 = 1;
+    /// TCP.
+    pub const TCP: u8 = 6;
+    /// UDP.
+    pub const UDP: u8 = 17;
+    /// ESP.
+    pub const ESP: u8 = 50;
+    /// AH.
+    pub const AH: u8 = 51;
+    /// ICMPv6.
+    pub const ICMPV6: u8 = 58;
+}
+
+/// One 5-tuple. Ports are present exactly when the protocol is TCP or UDP.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+pub struct Flow {
+    /// IANA protocol number.
+    pub protocol: u8,
+    /// Source address.
+    pub src: IpAddr,
+    /// Source port (TCP/UDP only).
+    pub src_port: Option<u16>,
+    /// Destination address.
+    pub dst: IpAddr,
+    /// Destination port (TCP/UDP only).
+    pub dst_port: Option<u16>,
+}
+
+impl Flow {
+    /// True for protocols with ports.
+    pub fn has_ports(protocol: u8) -> bool {
+        matches!(protocol, proto::TCP | proto::UDP)
+    }
+
+    /// Parses `tcp 10.0.1.4:50000 -> 10.1.0.5:443`.
+    pub fn parse(text: &str) -> Result<Flow> {
+        let err = |message: String| Error::Flow {
+            text: text.to_string(),
+            message,
+        };
+        let (_, (protocol, (src, src_port), (dst, dst_port))) = all_consuming(flow_syntax)
+            .parse(text.trim())
+            .map_err(|_| {
+                err("expected `PROTO SRC[:PORT] -> DST[:PORT]`, e.g. `tcp 10.0.1.4:50000 -> 10.1.0.5:443` (IPv6 with a port in brackets: `[2001:db8::1]:53`)".to_string())
+            })?;
+        let protocol = protocol_number(protocol).ok_or_else(|| {
+            err(format!("`{protocol}` is not a protocol: expected tcp, udp, icmp, icmpv6, esp, ah or a number 0-255"))
+        })?;
+        if src.is_ipv4() != dst.is_ipv4() {
+            return Err(err(
+                "source and destination must both be IPv4 or both IPv6".to_string()
+            ));
+        }
+        let ported = Flow::has_ports(protocol);
+        match (ported, src_port, dst_port) {
+            (true, Some(_), Some(_)) | (false, None, None) => {}
+            (true, _, _) => {
+                return Err(err(
+                    "TCP and UDP flows need both ports (`SRC:PORT -> DST:PORT`)".to_string(),
+                ))
+            }
+            (false, _, _) => return Err(err("only TCP and UDP flows have ports".to_string())),
+        }
+        Ok(Flow {
+            protocol,
+            src,
+            src_port,
+            dst,
+            dst_port,
+        })
+    }
+
+    /// The protocol's name (`tcp`, `icmpv6`) or its number.
+    pub fn protocol_name(&self) -> String {
+        match self.protocol {
+            proto::TCP => "tcp".into(),
+            proto::UDP => "udp".into(),
+            proto::ICMP => "icmp".into(),
+            proto::ICMPV6 => "icmpv6".into(),
+            proto::ESP => "esp".into(),
+            proto::AH => "ah".into(),
+            n => n.to_string(),
+        }
+    }
+}
+
+impl fmt::Display for Flow {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let end = |ip: IpAddr, port: Option<u16>| match (ip, port) {
+            (IpAddr::V6(a), Some(p)) => format!("[{a}]:{p}"),
+            (ip, Some(p)) => format!("{ip}:{p}"),
+            (ip, None) => ip.to_string(),
+        };
+        write!(
+            f,
+            "{} {} -> {}",
+            self.protocol_name(),
+            end(self.src, self.src_port),
+            end(self.dst, self.dst_port)
+        )
+    }
+}
+
+fn protocol_number(text: &str) -> Option<u8> {
+    Some(match text.to_ascii_lowercase().as_str() {
+        "tcp" => proto::TCP,
+        "udp" => proto::UDP,
+        "icmp" => proto::ICMP,
+        "icmpv6" => proto::ICMPV6,
+        "esp" => proto::ESP,
+        "ah" => proto::AH,
+        n => n.parse().ok()?,
+    })
+}
+
+type Endpoint = (IpAddr, Option<u16>);
+
+fn flow_syntax(input: &str) -> IResult<&str, (&str, Endpoint, Endpoint)> {
+    (
+        take_while1(|c: char| c.is_ascii_alphanumeric()),
+        preceded(multispace1, endpoint),
+        preceded(delimited(multispace0, tag("->"), multispace0), endpoint),
+    )
+        .parse(input)
+}
+
+fn port(input: &str) -> IResult<&str, u16> {
+    map_res(digit1, str::parse::<u16>).parse(input)
+}
+
+fn endpoint(input: &str) -> IResult<&str, Endpoint> {
+    let bracketed = (
+        delimited(
+            char('['),
+            map_res(take_till1(|c| c == ']'), str::parse::<IpAddr>),
+            char(']'),
+        ),
+        opt(preceded(char(':'), port)),
+    );
+    let v4 = (
+        map_res(
+            take_while1(|c: char| c.is_ascii_digit() || c == '.'),
+            str::parse::<IpAddr>,
+        ),
+        opt(preceded(char(':'), port)),
+    );
+    let bare_v6 = map_res(
+        take_while1(|c: char| c.is_ascii_hexdigit() || c == ':' || c == '.'),
+        |s: &str| s.parse::<IpAddr>().map(|ip| (ip, None)),
+    );
+    alt((bracketed, v4, bare_v6)).parse(input)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_the_documented_forms() {
+        let f = Flow::parse("tcp 10.0.1.4:50000 -> 10.1.0.5:443").unwrap();
+        assert_eq!(
+            (f.protocol, f.src_port, f.dst_port),
+            (6, Some(50000), Some(443))
+        );
+        let f = Flow::parse("icmp 10.0.1.4 -> 8.8.8.8").unwrap();
+        assert_eq!((f.protocol, f.src_port), (1, None));
+        let f = Flow::parse("udp [2001:db8::1]:53 -> [2001:db8::2]:53").unwrap();
+        assert_eq!(f.dst, "2001:db8::2".parse::<IpAddr>().unwrap());
+        assert_eq!(
+            Flow::parse("icmpv6 2001:db8::1 -> 2001:db8::2")
+                .unwrap()
+                .protocol,
+            58
+        );
+        assert_eq!(Flow::parse("47 10.0.0.1 -> 10.0.0.2").unwrap().protocol, 47);
+        assert_eq!(
+            Flow::parse("TCP 1.2.3.4:1->5.6.7.8:2").unwrap().to_string(),
+            "tcp 1.2.3.4:1 -> 5.6.7.8:2"
+        );
+    }
+
+    #[test]
+    fn rejects_with_reasons() {
+        for (text, why) in [
+            ("tcp 10.0.0.1 -> 10.0.0.2:80", "both ports"),
+            ("icmp 10.0.0.1:5 -> 10.0.0.2", "only TCP and UDP"),
+            ("gre 10.0.0.1 -> 10.0.0.2", "not a protocol"),
+            ("tcp 10.0.0.1:70000 -> 10.0.0.2:80", "expected `PROTO"),
+            ("tcp 10.0.0.1:1 -> [::1]:80", "both IPv4"),
+            ("tcp 10.0.0.300:1 -> 10.0.0.2:80", "expected `PROTO"),
+            ("", "expected `PROTO"),
+        ] {
+            let e = Flow::parse(text).unwrap_err().to_string();
+            assert!(e.contains(why), "{text}: {e}");
+        }
+    }
+}

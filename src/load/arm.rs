@@ -1,0 +1,1070 @@
+//! First pass: every ARM resource into a flat record naming its parent by id.
+
+use super::json::Node;
+use crate::error::{Error, Location, Result};
+use crate::model::*;
+use crate::resolve::condition::parse_condition;
+use ipnet::IpNet;
+use serde_json::Value;
+use smallvec::SmallVec;
+use std::collections::BTreeMap;
+
+/// A record plus the id of the parent it belongs to.
+pub struct Child<T> {
+    pub parent: ResourceId,
+    pub item: T,
+    pub location: Location,
+}
+
+/// A VNet as read, before its subnets and peerings are attached.
+pub struct RawVnet {
+    pub id: ResourceId,
+    pub name: String,
+    pub location: String,
+    pub tags: Tags,
+    pub address_space: Vec<IpNet>,
+}
+
+/// A subnet as read.
+pub struct RawSubnet {
+    pub id: ResourceId,
+    pub name: String,
+    pub prefixes: Vec<IpNet>,
+    pub nsg: Option<(ResourceId, Location)>,
+    pub delegations: Vec<String>,
+}
+
+/// A NIC as read.
+pub struct RawNic {
+    pub id: ResourceId,
+    pub name: String,
+    pub ip_configs: Vec<RawIpConfig>,
+    pub nsg: Option<(ResourceId, Location)>,
+    pub private_endpoint: bool,
+}
+
+/// A NIC IP configuration as read.
+pub struct RawIpConfig {
+    pub address: std::net::IpAddr,
+    pub subnet: (ResourceId, Location),
+    pub asgs: Vec<ResourceId>,
+    pub public_ip: Option<ResourceId>,
+}
+
+/// A network manager as read.
+pub struct RawManager {
+    pub id: ResourceId,
+    pub scopes: Vec<ScopeRef>,
+    pub security_admin: bool,
+}
+
+/// Everything read, flat.
+#[derive(Default)]
+pub struct Records {
+    pub management_groups: Vec<ManagementGroup>,
+    pub subscriptions: Vec<Subscription>,
+    pub resource_groups: Vec<ResourceGroup>,
+    pub vnets: Vec<RawVnet>,
+    pub subnets: Vec<Child<RawSubnet>>,
+    pub peerings: Vec<Child<Peering>>,
+    pub nics: Vec<RawNic>,
+    pub standard_public_ips: Vec<ResourceId>,
+    pub public_ips: Vec<ResourceId>,
+    pub nsgs: Vec<(ResourceId, String)>,
+    pub nsg_rules: Vec<Child<Rule>>,
+    pub asgs: Vec<ResourceId>,
+    /// (gateway, subnet it sits in)
+    pub gateways: Vec<(ResourceId, ResourceId)>,
+    pub local_gateways: Vec<(ResourceId, Vec<IpNet>)>,
+    /// (virtual network gateway, local network gateway)
+    pub connections: Vec<(ResourceId, ResourceId)>,
+    pub managers: Vec<RawManager>,
+    pub groups: Vec<Child<NetworkGroup>>,
+    pub static_members: Vec<Child<ResourceId>>,
+    pub scope_connections: Vec<Child<ScopeConnection>>,
+    pub configs: Vec<Child<SecurityAdminConfig>>,
+    pub collections: Vec<Child<RuleCollection>>,
+    pub admin_rules: Vec<Child<Rule>>,
+    pub connectivity: Vec<Child<ConnectivityConfig>>,
+    pub manager_connections: Vec<ManagerConnection>,
+    pub policy_definitions: Vec<PolicyDefinition>,
+    pub policy_assignments: Vec<PolicyAssignment>,
+    pub deployments: Vec<DeploymentStatus>,
+    pub warnings: Vec<String>,
+    seen: std::collections::HashSet<ResourceId>,
+}
+
+/// Where a resource's fields live: under `properties` (ARM) or at the top level (the
+/// flattened shape `az network ... show` prints).
+fn props<'a>(node: &Node<'a>) -> Node<'a> {
+    node.get("properties").unwrap_or_else(|| node.clone())
+}
+
+/// The resource's id, or one built from its parent and name for nested children without one.
+fn id_of(node: &Node, parent: Option<&ResourceId>, segment: &str) -> Result<ResourceId> {
+    if let Some(id) = node.opt_str("id")? {
+        return Ok(ResourceId::new(id));
+    }
+    match (parent, node.opt_str("name")?) {
+        (Some(p), Some(name)) => Ok(ResourceId::new(&format!("{p}/{segment}/{name}"))),
+        _ => Err(node.error("missing required field `id`")),
+    }
+}
+
+fn name_of(node: &Node, id: &ResourceId) -> Result<String> {
+    Ok(node
+        .opt_str("name")?
+        .map_or_else(|| id.name().to_string(), str::to_string))
+}
+
+fn parent_of(node: &Node, id: &ResourceId, hint: Option<&ResourceId>) -> Result<ResourceId> {
+    hint.cloned()
+        .or_else(|| id.parent())
+        .ok_or_else(|| node.error(format!("cannot tell the parent of `{id}`")))
+}
+
+fn nets(node: &Node, dotted: &str) -> Result<Vec<IpNet>> {
+    node.array(dotted)?
+        .iter()
+        .map(|n| {
+            let text = n.as_str()?;
+            addr::parse_net(text).ok_or_else(|| {
+                n.error(format!(
+                    "`{text}` is not a valid CIDR prefix (e.g. 10.0.0.0/16)"
+                ))
+            })
+        })
+        .collect()
+}
+
+impl Records {
+    /// Reads every resource in one file.
+    pub fn read_file(&mut self, root: Node) -> Result<()> {
+        for item in container_items(root)? {
+            self.read_item(item, None, None)?;
+        }
+        Ok(())
+    }
+
+    /// Reads one resource; `hint` is the type implied by nesting, `parent` the parent's id.
+    fn read_item(
+        &mut self,
+        node: Node,
+        hint: Option<&str>,
+        parent: Option<&ResourceId>,
+    ) -> Result<()> {
+        if !node.value.is_object() {
+            return Err(node.error("expected a resource object"));
+        }
+        let declared = node.opt_str("type")?;
+        let Some(ty) = declared.or(hint) else {
+            if node.get("deploymentStatus").is_some() {
+                return self.deployment(&node);
+            }
+            self.warnings.push(format!(
+                "{}: an object without `type` was ignored",
+                node.location()
+            ));
+            return Ok(());
+        };
+        let ty = ty.to_ascii_lowercase();
+        if let Some(id) = node.opt_str("id")? {
+            if !self.seen.insert(ResourceId::new(id)) {
+                self.warnings.push(format!(
+                    "{}: `{id}` appears more than once; the first copy was used",
+                    node.location()
+                ));
+                return Ok(());
+            }
+        }
+        let t = ty.strip_prefix("microsoft.network/").unwrap_or(&ty);
+        match t {
+            "microsoft.management/managementgroups" => self.management_group(&node),
+            "microsoft.resources/subscriptions" => self.subscription(&node),
+            "microsoft.resources/subscriptions/resourcegroups"
+            | "microsoft.resources/resourcegroups" => self.resource_group(&node),
+            "virtualnetworks" => self.vnet(&node),
+            "virtualnetworks/subnets" => self.subnet(&node, parent),
+            "virtualnetworks/virtualnetworkpeerings" => self.peering(&node, parent),
+            "networkinterfaces" => self.nic(&node),
+            "publicipaddresses" => self.public_ip(&node),
+            "networksecuritygroups" => self.nsg(&node),
+            "networksecuritygroups/securityrules" => self.nsg_rule(&node, parent, false),
+            "networksecuritygroups/defaultsecurityrules" => self.nsg_rule(&node, parent, true),
+            "applicationsecuritygroups" => {
+                let id = id_of(&node, None, "")?;
+                self.asgs.push(id);
+                Ok(())
+            }
+            "virtualnetworkgateways" => self.gateway(&node),
+            "localnetworkgateways" => self.local_gateway(&node),
+            "connections" => self.connection(&node),
+            "networkmanagers" => self.manager(&node),
+            "networkmanagers/networkgroups" => self.group(&node, parent),
+            "networkmanagers/networkgroups/staticmembers" => self.static_member(&node, parent),
+            "networkmanagers/scopeconnections" => self.scope_connection(&node, parent),
+            "networkmanagers/securityadminconfigurations" => self.config(&node, parent),
+            "networkmanagers/securityadminconfigurations/rulecollections" => {
+                self.collection(&node, parent)
+            }
+            "networkmanagers/securityadminconfigurations/rulecollections/rules" => {
+                self.admin_rule(&node, parent)
+            }
+            "networkmanagers/connectivityconfigurations" => self.connectivity(&node, parent),
+            "networkmanagerconnections" => self.manager_connection(&node),
+            "microsoft.authorization/policydefinitions" => self.policy_definition(&node),
+            "microsoft.authorization/policyassignments" => self.policy_assignment(&node),
+            _ => {
+                self.warnings.push(format!(
+                    "{}: resource type `{}` is not used by secpath and was ignored",
+                    node.location(),
+                    declared.unwrap_or(&ty)
+                ));
+                Ok(())
+            }
+        }
+    }
+
+    /// Reads children nested under `key` (in `properties` or at the top level).
+    fn nested(&mut self, node: &Node, key: &str, ty: &str, parent: &ResourceId) -> Result<()> {
+        let p = props(node);
+        let list = match p.get(key).or_else(|| node.get(key)) {
+            Some(list) => list.elements()?,
+            None => return Ok(()),
+        };
+        for child in list {
+            self.read_item(child, Some(ty), Some(parent))?;
+        }
+        Ok(())
+    }
+
+    fn management_group(&mut self, node: &Node) -> Result<()> {
+        let id = id_of(node, None, "")?;
+        let parent = props(node)
+            .ref_id("details.parent")?
+            .map(|p| ResourceId::new(p).name().to_ascii_lowercase());
+        self.management_groups.push(ManagementGroup {
+            name: id.name().to_ascii_lowercase(),
+            parent,
+        });
+        Ok(())
+    }
+
+    fn subscription(&mut self, node: &Node) -> Result<()> {
+        let id = id_of(node, None, "")?;
+        let p = props(node);
+        let subscription_id = match node
+            .opt_str("subscriptionId")?
+            .or(p.opt_str("subscriptionId")?)
+        {
+            Some(s) => s.to_string(),
+            None => id
+                .subscription()
+                .ok_or_else(|| {
+                    node.error("a subscription needs `subscriptionId` or an id /subscriptions/{id}")
+                })?
+                .to_string(),
+        };
+        let tenant = node.opt_str("tenantId")?.or(p.opt_str("tenantId")?);
+        let chain = p.array("managementGroupAncestorsChain")?;
+        let parent = match chain.first() {
+            Some(first) => Some(first.req_str("name")?.to_ascii_lowercase()),
+            None => None,
+        };
+        // The chain lists every ancestor, nearest first: it is also the MG tree.
+        for pair in chain.windows(2) {
+            self.management_groups.push(ManagementGroup {
+                name: pair[0].req_str("name")?.to_ascii_lowercase(),
+                parent: Some(pair[1].req_str("name")?.to_ascii_lowercase()),
+            });
+        }
+        if let Some(last) = chain.last() {
+            self.management_groups.push(ManagementGroup {
+                name: last.req_str("name")?.to_ascii_lowercase(),
+                parent: None,
+            });
+        }
+        self.subscriptions.push(Subscription {
+            name: name_of(node, &id)?,
+            id: ResourceId::new(&format!("/subscriptions/{subscription_id}")),
+            subscription_id,
+            tenant: tenant.map(str::to_string),
+            tags: node.tags("tags")?,
+            parent,
+        });
+        Ok(())
+    }
+
+    fn resource_group(&mut self, node: &Node) -> Result<()> {
+        let id = id_of(node, None, "")?;
+        self.resource_groups.push(ResourceGroup {
+            name: name_of(node, &id)?,
+            tags: node.tags("tags")?,
+            id,
+        });
+        Ok(())
+    }
+
+    fn vnet(&mut self, node: &Node) -> Result<()> {
+        let id = id_of(node, None, "")?;
+        let p = props(node);
+        self.vnets.push(RawVnet {
+            name: name_of(node, &id)?,
+            location: normalise_region(node.opt_str("location")?.unwrap_or("")),
+            tags: node.tags("tags")?,
+            address_space: nets(&p, "addressSpace.addressPrefixes")?,
+            id: id.clone(),
+        });
+        self.nested(node, "subnets", "virtualNetworks/subnets", &id)?;
+        self.nested(
+            node,
+            "virtualNetworkPeerings",
+            "virtualNetworks/virtualNetworkPeerings",
+            &id,
+        )
+    }
+
+    fn subnet(&mut self, node: &Node, parent: Option<&ResourceId>) -> Result<()> {
+        let id = id_of(node, parent, "subnets")?;
+        let p = props(node);
+        let mut prefixes = nets(&p, "addressPrefixes")?;
+        if let Some(n) = p.get("addressPrefix") {
+            let text = n.as_str()?;
+            prefixes.push(addr::parse_net(text).ok_or_else(|| {
+                n.error(format!(
+                    "`{text}` is not a valid CIDR prefix (e.g. 10.0.1.0/24)"
+                ))
+            })?);
+        }
+        let nsg = reference(&p, "networkSecurityGroup")?;
+        let delegations = p
+            .array("delegations")?
+            .iter()
+            .map(|d| Ok(props(d).opt_str("serviceName")?.unwrap_or("").to_string()))
+            .collect::<Result<_>>()?;
+        let item = RawSubnet {
+            name: name_of(node, &id)?,
+            prefixes,
+            nsg,
+            delegations,
+            id: id.clone(),
+        };
+        let parent = parent_of(node, &id, parent)?;
+        self.subnets.push(Child {
+            parent,
+            item,
+            location: node.location(),
+        });
+        Ok(())
+    }
+
+    fn peering(&mut self, node: &Node, parent: Option<&ResourceId>) -> Result<()> {
+        let id = id_of(node, parent, "virtualNetworkPeerings")?;
+        let p = props(node);
+        let remote = p
+            .ref_id("remoteVirtualNetwork")?
+            .ok_or_else(|| node.error("missing required field `remoteVirtualNetwork.id`"))?;
+        let state = p.opt_str("peeringState")?.unwrap_or("");
+        let item = Peering {
+            remote: ResourceId::new(remote),
+            connected: state.eq_ignore_ascii_case("connected"),
+        };
+        let parent = parent_of(node, &id, parent)?;
+        self.peerings.push(Child {
+            parent,
+            item,
+            location: node.location(),
+        });
+        Ok(())
+    }
+
+    fn nic(&mut self, node: &Node) -> Result<()> {
+        let id = id_of(node, None, "")?;
+        let p = props(node);
+        let mut ip_configs = Vec::new();
+        for cfg in p.array("ipConfigurations")? {
+            let c = props(&cfg);
+            let Some(addr_node) = c.get("privateIPAddress") else {
+                self.warnings.push(format!(
+                    "{}: IP configuration without `privateIPAddress` was ignored",
+                    cfg.location()
+                ));
+                continue;
+            };
+            let text = addr_node.as_str()?;
+            let address = text
+                .parse()
+                .map_err(|_| addr_node.error(format!("`{text}` is not an IP address")))?;
+            let subnet = reference(&c, "subnet")?
+                .ok_or_else(|| cfg.error("missing required field `subnet.id`"))?;
+            let asgs = c
+                .array("applicationSecurityGroups")?
+                .iter()
+                .map(|a| Ok(ResourceId::new(a.req_str("id")?)))
+                .collect::<Result<_>>()?;
+            let public_ip = c.ref_id("publicIPAddress")?.map(ResourceId::new);
+            ip_configs.push(RawIpConfig {
+                address,
+                subnet,
+                asgs,
+                public_ip,
+            });
+        }
+        self.nics.push(RawNic {
+            name: name_of(node, &id)?,
+            ip_configs,
+            nsg: reference(&p, "networkSecurityGroup")?,
+            private_endpoint: p.ref_id("privateEndpoint")?.is_some(),
+            id,
+        });
+        Ok(())
+    }
+
+    fn public_ip(&mut self, node: &Node) -> Result<()> {
+        let id = id_of(node, None, "")?;
+        if node
+            .opt_str("sku.name")?
+            .is_some_and(|s| s.eq_ignore_ascii_case("standard"))
+        {
+            self.standard_public_ips.push(id.clone());
+        }
+        self.public_ips.push(id);
+        Ok(())
+    }
+
+    fn nsg(&mut self, node: &Node) -> Result<()> {
+        let id = id_of(node, None, "")?;
+        self.nsgs.push((id.clone(), name_of(node, &id)?));
+        self.nested(
+            node,
+            "securityRules",
+            "networkSecurityGroups/securityRules",
+            &id,
+        )?;
+        self.nested(
+            node,
+            "defaultSecurityRules",
+            "networkSecurityGroups/defaultSecurityRules",
+            &id,
+        )
+    }
+
+    fn nsg_rule(
+        &mut self,
+        node: &Node,
+        parent: Option<&ResourceId>,
+        is_default: bool,
+    ) -> Result<()> {
+        let segment = if is_default {
+            "defaultSecurityRules"
+        } else {
+            "securityRules"
+        };
+        let id = id_of(node, parent, segment)?;
+        let p = props(node);
+        let access = p.req_str("access")?;
+        let access = match Access::parse(access) {
+            Some(a @ (Access::Allow | Access::Deny)) => a,
+            _ => {
+                return Err(p.get("access").unwrap_or(p.clone()).error(format!(
+                    "`{access}` is not an NSG access: expected Allow or Deny"
+                )))
+            }
+        };
+        let fields = RuleFields {
+            protocol: protocol(&p)?,
+            sources: nsg_addresses(&p, "source")?,
+            source_ports: nsg_ports(&p, "source")?,
+            destinations: nsg_addresses(&p, "destination")?,
+            destination_ports: nsg_ports(&p, "destination")?,
+        };
+        let item = Rule {
+            name: name_of(node, &id)?,
+            priority: priority(&p, if is_default { 1..=u32::MAX } else { 100..=4096 })?,
+            access,
+            direction: direction(&p)?,
+            fields,
+            is_default,
+            id: id.clone(),
+        };
+        let parent = parent_of(node, &id, parent)?;
+        self.nsg_rules.push(Child {
+            parent,
+            item,
+            location: node.location(),
+        });
+        Ok(())
+    }
+
+    fn gateway(&mut self, node: &Node) -> Result<()> {
+        let id = id_of(node, None, "")?;
+        for cfg in props(node).array("ipConfigurations")? {
+            if let Some(subnet) = props(&cfg).ref_id("subnet")? {
+                self.gateways.push((id.clone(), ResourceId::new(subnet)));
+            }
+        }
+        Ok(())
+    }
+
+    fn local_gateway(&mut self, node: &Node) -> Result<()> {
+        let id = id_of(node, None, "")?;
+        let prefixes = nets(&props(node), "localNetworkAddressSpace.addressPrefixes")?;
+        self.local_gateways.push((id, prefixes));
+        Ok(())
+    }
+
+    fn connection(&mut self, node: &Node) -> Result<()> {
+        let p = props(node);
+        if let (Some(vgw), Some(lgw)) = (
+            p.ref_id("virtualNetworkGateway1")?,
+            p.ref_id("localNetworkGateway2")?,
+        ) {
+            self.connections
+                .push((ResourceId::new(vgw), ResourceId::new(lgw)));
+        }
+        Ok(())
+    }
+
+    fn manager(&mut self, node: &Node) -> Result<()> {
+        let id = id_of(node, None, "")?;
+        let p = props(node);
+        let mut scopes = Vec::new();
+        for key in [
+            "networkManagerScopes.subscriptions",
+            "networkManagerScopes.managementGroups",
+        ] {
+            for n in p.array(key)? {
+                let text = n.as_str()?;
+                scopes.push(ScopeRef::parse(text).ok_or_else(|| {
+                    n.error(format!(
+                        "`{text}` is neither a subscription nor a management group id"
+                    ))
+                })?);
+            }
+        }
+        let accesses = p.str_list("networkManagerScopeAccesses")?;
+        self.managers.push(RawManager {
+            security_admin: accesses
+                .iter()
+                .any(|a| a.eq_ignore_ascii_case("SecurityAdmin")),
+            scopes,
+            id: id.clone(),
+        });
+        self.nested(node, "networkGroups", "networkManagers/networkGroups", &id)?;
+        self.nested(
+            node,
+            "scopeConnections",
+            "networkManagers/scopeConnections",
+            &id,
+        )?;
+        self.nested(
+            node,
+            "securityAdminConfigurations",
+            "networkManagers/securityAdminConfigurations",
+            &id,
+        )?;
+        self.nested(
+            node,
+            "connectivityConfigurations",
+            "networkManagers/connectivityConfigurations",
+            &id,
+        )
+    }
+
+    fn group(&mut self, node: &Node, parent: Option<&ResourceId>) -> Result<()> {
+        let id = id_of(node, parent, "networkGroups")?;
+        let member_type = match props(node).opt_str("memberType")? {
+            Some(t) if t.eq_ignore_ascii_case("subnet") => MemberType::Subnet,
+            _ => MemberType::VirtualNetwork,
+        };
+        let item = NetworkGroup {
+            id: id.clone(),
+            member_type,
+            static_members: Vec::new(),
+        };
+        let parent = parent_of(node, &id, parent)?;
+        self.groups.push(Child {
+            parent,
+            item,
+            location: node.location(),
+        });
+        self.nested(
+            node,
+            "staticMembers",
+            "networkManagers/networkGroups/staticMembers",
+            &id,
+        )
+    }
+
+    fn static_member(&mut self, node: &Node, parent: Option<&ResourceId>) -> Result<()> {
+        let id = id_of(node, parent, "staticMembers")?;
+        let item = ResourceId::new(props(node).req_str("resourceId")?);
+        let parent = parent_of(node, &id, parent)?;
+        self.static_members.push(Child {
+            parent,
+            item,
+            location: node.location(),
+        });
+        Ok(())
+    }
+
+    fn scope_connection(&mut self, node: &Node, parent: Option<&ResourceId>) -> Result<()> {
+        let id = id_of(node, parent, "scopeConnections")?;
+        let p = props(node);
+        let target_text = p.req_str("resourceId")?;
+        let target = ScopeRef::parse(target_text).ok_or_else(|| {
+            node.error(format!(
+                "`{target_text}` is neither a subscription nor a management group id"
+            ))
+        })?;
+        let item = ScopeConnection {
+            id: id.clone(),
+            target,
+            state: p.opt_str("connectionState")?.map(str::to_string),
+        };
+        let parent = parent_of(node, &id, parent)?;
+        self.scope_connections.push(Child {
+            parent,
+            item,
+            location: node.location(),
+        });
+        Ok(())
+    }
+
+    fn config(&mut self, node: &Node, parent: Option<&ResourceId>) -> Result<()> {
+        let id = id_of(node, parent, "securityAdminConfigurations")?;
+        let settings = props(node).str_list("applyOnNetworkIntentPolicyBasedServices")?;
+        let intent_policy = if settings.iter().any(|s| s.eq_ignore_ascii_case("all")) {
+            IntentPolicySetting::All
+        } else if settings
+            .iter()
+            .any(|s| s.eq_ignore_ascii_case("allowrulesonly"))
+        {
+            IntentPolicySetting::AllowRulesOnly
+        } else {
+            IntentPolicySetting::None
+        };
+        let item = SecurityAdminConfig {
+            id: id.clone(),
+            intent_policy,
+            collections: Vec::new(),
+        };
+        let parent = parent_of(node, &id, parent)?;
+        self.configs.push(Child {
+            parent,
+            item,
+            location: node.location(),
+        });
+        self.nested(
+            node,
+            "ruleCollections",
+            "networkManagers/securityAdminConfigurations/ruleCollections",
+            &id,
+        )
+    }
+
+    fn collection(&mut self, node: &Node, parent: Option<&ResourceId>) -> Result<()> {
+        let id = id_of(node, parent, "ruleCollections")?;
+        let applies_to = props(node)
+            .array("appliesToGroups")?
+            .iter()
+            .map(|g| Ok(ResourceId::new(g.req_str("networkGroupId")?)))
+            .collect::<Result<_>>()?;
+        let item = RuleCollection {
+            id: id.clone(),
+            applies_to,
+            rules: Vec::new(),
+        };
+        let parent = parent_of(node, &id, parent)?;
+        self.collections.push(Child {
+            parent,
+            item,
+            location: node.location(),
+        });
+        self.nested(
+            node,
+            "rules",
+            "networkManagers/securityAdminConfigurations/ruleCollections/rules",
+            &id,
+        )
+    }
+
+    fn admin_rule(&mut self, node: &Node, parent: Option<&ResourceId>) -> Result<()> {
+        let id = id_of(node, parent, "rules")?;
+        if node
+            .opt_str("kind")?
+            .is_some_and(|k| k.eq_ignore_ascii_case("default"))
+        {
+            self.warnings.push(format!(
+                "{}: admin rule `{}` has kind Default, which secpath does not support; it was skipped",
+                node.location(),
+                id.name()
+            ));
+            return Ok(());
+        }
+        let p = props(node);
+        let access_text = p.req_str("access")?;
+        let access = Access::parse(access_text).ok_or_else(|| {
+            p.error(format!(
+                "`{access_text}` is not an admin rule access: expected Allow, Deny or AlwaysAllow"
+            ))
+        })?;
+        let fields = RuleFields {
+            protocol: protocol(&p)?,
+            sources: admin_addresses(&p, "sources")?,
+            source_ports: port_list(&p, "sourcePortRanges")?,
+            destinations: admin_addresses(&p, "destinations")?,
+            destination_ports: port_list(&p, "destinationPortRanges")?,
+        };
+        let item = Rule {
+            name: name_of(node, &id)?,
+            priority: priority(&p, 1..=4096)?,
+            access,
+            direction: direction(&p)?,
+            fields,
+            is_default: false,
+            id: id.clone(),
+        };
+        let parent = parent_of(node, &id, parent)?;
+        self.admin_rules.push(Child {
+            parent,
+            item,
+            location: node.location(),
+        });
+        Ok(())
+    }
+
+    fn connectivity(&mut self, node: &Node, parent: Option<&ResourceId>) -> Result<()> {
+        let id = id_of(node, parent, "connectivityConfigurations")?;
+        let p = props(node);
+        let topology = p.opt_str("connectivityTopology")?.unwrap_or("");
+        let hubs = p
+            .array("hubs")?
+            .iter()
+            .map(|h| Ok(ResourceId::new(h.req_str("resourceId")?)))
+            .collect::<Result<_>>()?;
+        let groups = p
+            .array("appliesToGroups")?
+            .iter()
+            .map(|g| {
+                Ok(ConnectivityGroup {
+                    group: ResourceId::new(g.req_str("networkGroupId")?),
+                    directly_connected: g
+                        .opt_str("groupConnectivity")?
+                        .is_some_and(|c| c.eq_ignore_ascii_case("DirectlyConnected")),
+                    is_global: g.flag("isGlobal")?,
+                })
+            })
+            .collect::<Result<_>>()?;
+        let item = ConnectivityConfig {
+            id: id.clone(),
+            hub_and_spoke: topology.eq_ignore_ascii_case("HubAndSpoke"),
+            hubs,
+            is_global: p.flag("isGlobal")?,
+            groups,
+        };
+        let parent = parent_of(node, &id, parent)?;
+        self.connectivity.push(Child {
+            parent,
+            item,
+            location: node.location(),
+        });
+        Ok(())
+    }
+
+    fn manager_connection(&mut self, node: &Node) -> Result<()> {
+        let id = id_of(node, None, "")?;
+        let p = props(node);
+        let scope = ScopeRef::parse(id.as_str()).ok_or_else(|| {
+            node.error("a network manager connection's id must start with its subscription or management group")
+        })?;
+        self.manager_connections.push(ManagerConnection {
+            manager: ResourceId::new(p.req_str("networkManagerId")?),
+            state: p.opt_str("connectionState")?.map(str::to_string),
+            scope,
+            id,
+        });
+        Ok(())
+    }
+
+    fn policy_definition(&mut self, node: &Node) -> Result<()> {
+        let id = id_of(node, None, "")?;
+        let p = props(node);
+        let mode = p.opt_str("mode")?.unwrap_or("");
+        let effect = p.opt_str("policyRule.then.effect")?.unwrap_or("");
+        if !mode.eq_ignore_ascii_case("Microsoft.Network.Data")
+            || !effect.eq_ignore_ascii_case("addToNetworkGroup")
+        {
+            self.warnings.push(format!(
+                "{}: policy definition `{}` is not an AVNM membership policy (mode {mode:?}, effect {effect:?}) and was ignored",
+                node.location(),
+                id.name()
+            ));
+            return Ok(());
+        }
+        let cond = p
+            .at("policyRule.if")
+            .ok_or_else(|| p.error("missing required field `policyRule.if`"))?;
+        let condition = parse_condition(cond.value, &cond.path).map_err(|e| {
+            Error::invalid(
+                Location {
+                    file: node.file.to_path_buf(),
+                    path: e.path,
+                },
+                e.message,
+            )
+        })?;
+        let mut parameter_defaults = BTreeMap::new();
+        if let Some(params) = p
+            .get("parameters")
+            .and_then(|n| n.value.as_object().cloned())
+        {
+            for (k, v) in params {
+                if let Some(d) = v.get("defaultValue") {
+                    parameter_defaults.insert(k, d.clone());
+                }
+            }
+        }
+        self.policy_definitions.push(PolicyDefinition {
+            network_group: ResourceId::new(p.req_str("policyRule.then.details.networkGroupId")?),
+            condition,
+            parameter_defaults,
+            id,
+        });
+        Ok(())
+    }
+
+    fn policy_assignment(&mut self, node: &Node) -> Result<()> {
+        let id = id_of(node, None, "")?;
+        let p = props(node);
+        let mut parameters = BTreeMap::new();
+        if let Some(params) = p
+            .get("parameters")
+            .and_then(|n| n.value.as_object().cloned())
+        {
+            for (k, v) in params {
+                parameters.insert(k, v.get("value").cloned().unwrap_or(Value::Null));
+            }
+        }
+        let scope = match p.opt_str("scope")? {
+            Some(s) => ResourceId::new(s),
+            // The assignment's own id starts with its scope.
+            None => ResourceId::new(
+                id.as_str()
+                    .split("/providers/Microsoft.Authorization")
+                    .next()
+                    .unwrap_or(""),
+            ),
+        };
+        self.policy_assignments.push(PolicyAssignment {
+            definition: ResourceId::new(p.req_str("policyDefinitionId")?),
+            not_scopes: p
+                .str_list("notScopes")?
+                .into_iter()
+                .map(ResourceId::new)
+                .collect(),
+            scope,
+            parameters,
+            id,
+        });
+        Ok(())
+    }
+
+    fn deployment(&mut self, node: &Node) -> Result<()> {
+        let order = self.deployments.len();
+        self.deployments.push(DeploymentStatus {
+            region: normalise_region(node.req_str("region")?),
+            kind: node
+                .opt_str("deploymentType")?
+                .unwrap_or("SecurityAdmin")
+                .to_ascii_lowercase(),
+            deployed: node
+                .req_str("deploymentStatus")?
+                .eq_ignore_ascii_case("deployed"),
+            configuration_ids: node
+                .str_list("configurationIds")?
+                .into_iter()
+                .map(ResourceId::new)
+                .collect(),
+            commit_time: node.opt_str("commitTime")?.unwrap_or("").to_string(),
+            order,
+        });
+        Ok(())
+    }
+}
+
+/// The resources a file holds, whatever its container shape.
+fn container_items(node: Node) -> Result<Vec<Node>> {
+    if node.value.is_array() {
+        return node.elements();
+    }
+    if node.value.get("type").is_none() {
+        for key in ["value", "data"] {
+            if let Some(list) = node.get(key).filter(|n| n.value.is_array()) {
+                return list.elements();
+            }
+        }
+        if let Some(responses) = node.get("responses") {
+            return rest_example_body(responses);
+        }
+    }
+    Ok(vec![node])
+}
+
+/// The first 2xx response body of a REST API example file.
+fn rest_example_body(responses: Node) -> Result<Vec<Node>> {
+    let obj = responses
+        .value
+        .as_object()
+        .ok_or_else(|| responses.error("expected an object of responses"))?;
+    let mut codes: Vec<&String> = obj.keys().filter(|k| k.starts_with('2')).collect();
+    codes.sort();
+    for code in codes {
+        if let Some(body) = responses.get(code).and_then(|r| r.get("body")) {
+            return container_items(body);
+        }
+    }
+    Ok(Vec::new())
+}
+
+fn reference(node: &Node, key: &str) -> Result<Option<(ResourceId, Location)>> {
+    Ok(match node.get(key) {
+        Some(r) => r
+            .opt_str("id")?
+            .map(|id| (ResourceId::new(id), r.location())),
+        None => None,
+    })
+}
+
+fn protocol(p: &Node) -> Result<Protocol> {
+    let text = p.req_str("protocol")?;
+    Protocol::parse(text).ok_or_else(|| {
+        p.get("protocol").unwrap_or(p.clone()).error(format!(
+            "`{text}` is not a protocol: expected Tcp, Udp, Icmp, Esp, Ah, Any or *"
+        ))
+    })
+}
+
+fn direction(p: &Node) -> Result<Direction> {
+    let text = p.req_str("direction")?;
+    Direction::parse(text).ok_or_else(|| {
+        p.get("direction").unwrap_or(p.clone()).error(format!(
+            "`{text}` is not a direction: expected Inbound or Outbound"
+        ))
+    })
+}
+
+fn priority(p: &Node, range: std::ops::RangeInclusive<u32>) -> Result<u32> {
+    let n = p
+        .get("priority")
+        .ok_or_else(|| p.error("missing required field `priority`"))?;
+    let value = n
+        .value
+        .as_u64()
+        .or_else(|| n.value.as_str().and_then(|s| s.parse().ok()));
+    match value.and_then(|v| u32::try_from(v).ok()) {
+        Some(v) if range.contains(&v) => Ok(v),
+        _ => Err(n.error(format!(
+            "priority {} is out of range: expected an integer {}-{}",
+            n.value,
+            range.start(),
+            range.end()
+        ))),
+    }
+}
+
+/// Ports from a list of texts; each text may itself be a comma-separated list.
+fn port_list(p: &Node, key: &str) -> Result<SmallVec<[PortRange; 2]>> {
+    let mut out = SmallVec::new();
+    for n in p.array(key)? {
+        out.extend(ports_of(&n)?);
+    }
+    Ok(out)
+}
+
+fn ports_of(n: &Node) -> Result<SmallVec<[PortRange; 2]>> {
+    let text = n.as_str().map(str::to_string).or_else(|_| {
+        n.value
+            .as_u64()
+            .map(|v| v.to_string())
+            .ok_or_else(|| n.error("expected a port string"))
+    })?;
+    text.split(',')
+        .filter(|s| !s.trim().is_empty())
+        .map(|s| PortRange::parse(s).map_err(|m| n.error(m)))
+        .collect()
+}
+
+/// NSG ports: `{side}PortRanges` or the single `{side}PortRange`, never both.
+fn nsg_ports(p: &Node, side: &str) -> Result<SmallVec<[PortRange; 2]>> {
+    let plural = port_list(p, &format!("{side}PortRanges"))?;
+    let single = match p.get(&format!("{side}PortRange")) {
+        Some(n) if n.as_str().is_ok_and(|s| s.is_empty()) => SmallVec::new(),
+        Some(n) => ports_of(&n)?,
+        None => SmallVec::new(),
+    };
+    match (plural.is_empty(), single.is_empty()) {
+        (false, false) => Err(p.error(format!(
+            "both `{side}PortRange` and `{side}PortRanges` are set: Azure accepts one or the other"
+        ))),
+        (true, _) => Ok(single),
+        (false, true) => Ok(plural),
+    }
+}
+
+/// NSG addresses: prefixes (single or plural, never both) plus application security groups.
+fn nsg_addresses(p: &Node, side: &str) -> Result<SmallVec<[AddressItem; 2]>> {
+    let parse = |n: &Node| -> Result<AddressItem> {
+        AddressItem::parse_prefix_or_tag(n.as_str()?).map_err(|m| n.error(m))
+    };
+    let plural: SmallVec<[AddressItem; 2]> = p
+        .array(&format!("{side}AddressPrefixes"))?
+        .iter()
+        .map(parse)
+        .collect::<Result<_>>()?;
+    let single = match p.get(&format!("{side}AddressPrefix")) {
+        Some(n) if n.as_str().is_ok_and(|s| s.is_empty()) => None,
+        Some(n) => Some(parse(&n)?),
+        None => None,
+    };
+    let mut out = match (plural.is_empty(), single) {
+        (false, Some(_)) => {
+            return Err(p.error(format!(
+                "both `{side}AddressPrefix` and `{side}AddressPrefixes` are set: Azure accepts one or the other"
+            )))
+        }
+        (_, Some(one)) => SmallVec::from_elem(one, 1),
+        (_, None) => plural,
+    };
+    for asg in p.array(&format!("{side}ApplicationSecurityGroups"))? {
+        out.push(AddressItem::Asg(ResourceId::new(asg.req_str("id")?)));
+    }
+    Ok(out)
+}
+
+/// Admin addresses: `[{addressPrefix, addressPrefixType}]`.
+fn admin_addresses(p: &Node, key: &str) -> Result<SmallVec<[AddressItem; 2]>> {
+    let mut out = SmallVec::new();
+    for item in p.array(key)? {
+        let prefix_node = item
+            .get("addressPrefix")
+            .ok_or_else(|| item.error("missing required field `addressPrefix`"))?;
+        let prefix = prefix_node.as_str()?;
+        let kind = item.opt_str("addressPrefixType")?.unwrap_or("IPPrefix");
+        match kind.to_ascii_lowercase().as_str() {
+            "ipprefix" => {
+                for part in prefix.split(',').filter(|s| !s.trim().is_empty()) {
+                    out.push(AddressItem::parse_prefix(part).map_err(|m| prefix_node.error(m))?);
+                }
+            }
+            "servicetag" => out.push(AddressItem::Tag(prefix.trim().to_string())),
+            "networkgroup" => out.push(AddressItem::NetworkGroup(ResourceId::new(prefix))),
+            _ => {
+                return Err(item.error(format!(
+                    "`{kind}` is not an address prefix type: expected IPPrefix, ServiceTag or NetworkGroup"
+                )))
+            }
+        }
+    }
+    Ok(out)
+}

@@ -1,0 +1,152 @@
+//! A JSON value with its path, so every error can say where it is.
+
+use crate::error::{Error, Location};
+use serde_json::Value;
+use std::path::Path;
+
+/// A JSON value inside a file, with the JSON path that leads to it.
+#[derive(Clone)]
+pub struct Node<'a> {
+    /// The value.
+    pub value: &'a Value,
+    /// JSON path from the file's root (`value[3].properties.priority`).
+    pub path: String,
+    /// The file.
+    pub file: &'a Path,
+}
+
+impl<'a> Node<'a> {
+    /// The root of a file.
+    pub fn root(value: &'a Value, file: &'a Path) -> Node<'a> {
+        Node {
+            value,
+            path: String::new(),
+            file,
+        }
+    }
+
+    /// This node's location, for messages.
+    pub fn location(&self) -> Location {
+        Location {
+            file: self.file.to_path_buf(),
+            path: self.path.clone(),
+        }
+    }
+
+    /// An error at this node.
+    pub fn error(&self, message: impl Into<String>) -> Error {
+        Error::invalid(self.location(), message)
+    }
+
+    fn child(&self, value: &'a Value, step: String) -> Node<'a> {
+        let path = if self.path.is_empty() || step.starts_with('[') {
+            format!("{}{step}", self.path)
+        } else {
+            format!("{}.{step}", self.path)
+        };
+        Node {
+            value,
+            path,
+            file: self.file,
+        }
+    }
+
+    /// A member by key: exact spelling first, then case-insensitively; JSON `null` counts
+    /// as absent.
+    pub fn get(&self, key: &str) -> Option<Node<'a>> {
+        let obj = self.value.as_object()?;
+        let (k, v) = obj
+            .get_key_value(key)
+            .or_else(|| obj.iter().find(|(k, _)| k.eq_ignore_ascii_case(key)))?;
+        (!v.is_null()).then(|| self.child(v, k.clone()))
+    }
+
+    /// Follows a dotted path of keys (`properties.addressSpace.addressPrefixes`).
+    pub fn at(&self, dotted: &str) -> Option<Node<'a>> {
+        dotted
+            .split('.')
+            .try_fold(self.clone(), |node, key| node.get(key))
+    }
+
+    /// The elements of an array member; absent means empty, anything else is an error.
+    pub fn array(&self, dotted: &str) -> Result<Vec<Node<'a>>, Error> {
+        match self.at(dotted) {
+            None => Ok(Vec::new()),
+            Some(n) => n.elements(),
+        }
+    }
+
+    /// This node's elements, when it is an array.
+    pub fn elements(&self) -> Result<Vec<Node<'a>>, Error> {
+        match self.value {
+            Value::Array(items) => Ok(items
+                .iter()
+                .enumerate()
+                .map(|(i, v)| self.child(v, format!("[{i}]")))
+                .collect()),
+            _ => Err(self.error("expected an array")),
+        }
+    }
+
+    /// This node as a string.
+    pub fn as_str(&self) -> Result<&'a str, Error> {
+        self.value
+            .as_str()
+            .ok_or_else(|| self.error("expected a string"))
+    }
+
+    /// An optional string member.
+    pub fn opt_str(&self, dotted: &str) -> Result<Option<&'a str>, Error> {
+        self.at(dotted).map(|n| n.as_str()).transpose()
+    }
+
+    /// A required string member.
+    pub fn req_str(&self, dotted: &str) -> Result<&'a str, Error> {
+        self.opt_str(dotted)?
+            .ok_or_else(|| self.error(format!("missing required field `{dotted}`")))
+    }
+
+    /// A list of strings: an array of strings (absent = empty).
+    pub fn str_list(&self, dotted: &str) -> Result<Vec<&'a str>, Error> {
+        self.array(dotted)?.iter().map(|n| n.as_str()).collect()
+    }
+
+    /// The `id` of an `{ "id": ... }` reference member.
+    pub fn ref_id(&self, dotted: &str) -> Result<Option<&'a str>, Error> {
+        match self.at(dotted) {
+            None => Ok(None),
+            Some(n) => n.opt_str("id"),
+        }
+    }
+
+    /// A boolean written as JSON `true` or as the strings `"True"`/`"False"` (AVNM uses both).
+    pub fn flag(&self, dotted: &str) -> Result<bool, Error> {
+        match self.at(dotted) {
+            None => Ok(false),
+            Some(n) => match n.value {
+                Value::Bool(b) => Ok(*b),
+                Value::String(s) if s.eq_ignore_ascii_case("true") => Ok(true),
+                Value::String(s) if s.eq_ignore_ascii_case("false") => Ok(false),
+                _ => Err(n.error("expected true or false")),
+            },
+        }
+    }
+
+    /// Tags: an object of strings (absent = none).
+    pub fn tags(&self, dotted: &str) -> Result<crate::model::Tags, Error> {
+        let Some(n) = self.at(dotted) else {
+            return Ok(Default::default());
+        };
+        let obj = n
+            .value
+            .as_object()
+            .ok_or_else(|| n.error("expected an object of tags"))?;
+        Ok(obj
+            .iter()
+            .map(|(k, v)| {
+                let text = v.as_str().map_or_else(|| v.to_string(), str::to_string);
+                (k.clone(), text)
+            })
+            .collect())
+    }
+}

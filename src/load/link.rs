@@ -1,0 +1,415 @@
+//! Second pass: attach children to parents, turn references into indices, and reject
+//! dangling references and duplicate priorities.
+
+use super::arm::{Child, Records};
+use crate::error::{Error, Location, Result};
+use crate::model::*;
+use smallvec::smallvec;
+
+/// Builds the linked snapshot from everything read.
+pub fn link(mut r: Records) -> Result<Snapshot> {
+    let mut s = Snapshot {
+        management_groups: dedup_groups(std::mem::take(&mut r.management_groups)),
+        subscriptions: std::mem::take(&mut r.subscriptions),
+        resource_groups: std::mem::take(&mut r.resource_groups),
+        manager_connections: std::mem::take(&mut r.manager_connections),
+        policy_definitions: std::mem::take(&mut r.policy_definitions),
+        policy_assignments: std::mem::take(&mut r.policy_assignments),
+        deployments: std::mem::take(&mut r.deployments),
+        ..Snapshot::default()
+    };
+    link_nsgs(&mut r, &mut s)?;
+    link_vnets(&mut r, &mut s)?;
+    link_nics(&mut r, &mut s)?;
+    check_nsg_asgs(&s)?;
+    link_managers(&mut r, &mut s)?;
+    s.warnings = r.warnings;
+    Ok(s)
+}
+
+/// The same management group can be named by several subscriptions' ancestor chains and by
+/// its own resource; keep one entry, preferring one that knows its parent.
+fn dedup_groups(groups: Vec<ManagementGroup>) -> Vec<ManagementGroup> {
+    let mut out: Vec<ManagementGroup> = Vec::new();
+    for g in groups {
+        match out.iter_mut().find(|o| o.name == g.name) {
+            Some(existing) if existing.parent.is_none() => existing.parent = g.parent,
+            Some(_) => {}
+            None => out.push(g),
+        }
+    }
+    out
+}
+
+/// Drains the children of `parent` from `children`.
+fn take_children<T>(children: &mut Vec<Child<T>>, parent: &ResourceId) -> Vec<Child<T>> {
+    let (mine, rest): (Vec<_>, Vec<_>) = std::mem::take(children)
+        .into_iter()
+        .partition(|c| &c.parent == parent);
+    *children = rest;
+    mine
+}
+
+/// Children left over have no parent in the snapshot: report them, don't guess.
+fn warn_orphans<T>(warnings: &mut Vec<String>, children: &[Child<T>], what: &str) {
+    for c in children {
+        warnings.push(format!(
+            "{}: {what} whose parent `{}` is not in the snapshot was ignored",
+            c.location, c.parent
+        ));
+    }
+}
+
+fn dangling(location: &Location, what: &str, id: &ResourceId) -> Error {
+    Error::invalid(
+        location.clone(),
+        format!("dangling reference: {what} `{id}` is not in the snapshot"),
+    )
+}
+
+fn link_nsgs(r: &mut Records, s: &mut Snapshot) -> Result<()> {
+    for (id, name) in std::mem::take(&mut r.nsgs) {
+        let children = take_children(&mut r.nsg_rules, &id);
+        let (defaults, custom): (Vec<_>, Vec<_>) =
+            children.into_iter().partition(|c| c.item.is_default);
+        check_unique_priorities(
+            &custom,
+            |a, b| a.direction == b.direction,
+            "in the same direction of this NSG",
+        )?;
+        let mut rules: Vec<(Rule, Location)> =
+            custom.into_iter().map(|c| (c.item, c.location)).collect();
+        if defaults.is_empty() {
+            let location = Location {
+                file: Default::default(),
+                path: format!("default rules of {name}"),
+            };
+            rules.extend(
+                default_rules(&id)
+                    .into_iter()
+                    .map(|d| (d, location.clone())),
+            );
+        } else {
+            rules.extend(defaults.into_iter().map(|c| (c.item, c.location)));
+        }
+        s.nsgs.push(NetworkSecurityGroup { id, name, rules });
+    }
+    warn_orphans(&mut r.warnings, &r.nsg_rules, "a security rule");
+    Ok(())
+}
+
+/// Rejects two rules with the same priority where `clash` says they may not share one.
+fn check_unique_priorities(
+    rules: &[Child<Rule>],
+    clash: impl Fn(&Rule, &Rule) -> bool,
+    scope: &str,
+) -> Result<()> {
+    for (i, later) in rules.iter().enumerate() {
+        if let Some(first) = rules[..i]
+            .iter()
+            .find(|e| e.item.priority == later.item.priority && clash(&e.item, &later.item))
+        {
+            return Err(Error::invalid(
+                later.location.clone(),
+                format!(
+                    "duplicate priority {}: rules `{}` and `{}` both use it {scope}",
+                    later.item.priority, first.item.name, later.item.name
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The six default rules every NSG ends with (SEMANTICS §3.2).
+pub fn default_rules(nsg: &ResourceId) -> Vec<Rule> {
+    use AddressItem::{Any, Tag};
+    let rule = |name: &str, direction, priority, src: AddressItem, dst: AddressItem, access| Rule {
+        id: ResourceId::new(&format!("{nsg}/defaultSecurityRules/{name}")),
+        name: name.to_string(),
+        priority,
+        access,
+        direction,
+        fields: RuleFields {
+            protocol: Protocol::Any,
+            sources: smallvec![src],
+            source_ports: smallvec![PortRange::ALL],
+            destinations: smallvec![dst],
+            destination_ports: smallvec![PortRange::ALL],
+        },
+        is_default: true,
+    };
+    let vnet = || Tag("VirtualNetwork".to_string());
+    vec![
+        rule(
+            "AllowVnetInBound",
+            Direction::Inbound,
+            65000,
+            vnet(),
+            vnet(),
+            Access::Allow,
+        ),
+        rule(
+            "AllowAzureLoadBalancerInBound",
+            Direction::Inbound,
+            65001,
+            Tag("AzureLoadBalancer".into()),
+            Any,
+            Access::Allow,
+        ),
+        rule(
+            "DenyAllInBound",
+            Direction::Inbound,
+            65500,
+            Any,
+            Any,
+            Access::Deny,
+        ),
+        rule(
+            "AllowVnetOutBound",
+            Direction::Outbound,
+            65000,
+            vnet(),
+            vnet(),
+            Access::Allow,
+        ),
+        rule(
+            "AllowInternetOutBound",
+            Direction::Outbound,
+            65001,
+            Any,
+            Tag("Internet".into()),
+            Access::Allow,
+        ),
+        rule(
+            "DenyAllOutBound",
+            Direction::Outbound,
+            65500,
+            Any,
+            Any,
+            Access::Deny,
+        ),
+    ]
+}
+
+fn nsg_index(s: &Snapshot, nsg: &Option<(ResourceId, Location)>) -> Result<Option<usize>> {
+    match nsg {
+        None => Ok(None),
+        Some((id, loc)) => s
+            .nsgs
+            .iter()
+            .position(|n| &n.id == id)
+            .map(Some)
+            .ok_or_else(|| dangling(loc, "network security group", id)),
+    }
+}
+
+fn link_vnets(r: &mut Records, s: &mut Snapshot) -> Result<()> {
+    for raw in std::mem::take(&mut r.vnets) {
+        let vnet_index = s.vnets.len();
+        let mut subnets = Vec::new();
+        for c in take_children(&mut r.subnets, &raw.id) {
+            subnets.push(s.subnets.len());
+            let nsg = nsg_index(s, &c.item.nsg)?;
+            s.subnets.push(Subnet {
+                id: c.item.id,
+                name: c.item.name,
+                vnet: vnet_index,
+                prefixes: c.item.prefixes,
+                nsg,
+                delegations: c.item.delegations,
+            });
+        }
+        let peerings = take_children(&mut r.peerings, &raw.id)
+            .into_iter()
+            .map(|c| c.item)
+            .collect();
+        s.vnets.push(VirtualNetwork {
+            id: raw.id,
+            name: raw.name,
+            location: raw.location,
+            tags: raw.tags,
+            address_space: raw.address_space,
+            subnets,
+            peerings,
+            on_premises: AddrSet::new(),
+        });
+    }
+    warn_orphans(&mut r.warnings, &r.subnets, "a subnet");
+    warn_orphans(&mut r.warnings, &r.peerings, "a peering");
+    link_on_premises(r, s);
+    Ok(())
+}
+
+/// On-premises prefixes: local network gateway → connection → virtual network gateway →
+/// the VNet whose `GatewaySubnet` holds it.
+fn link_on_premises(r: &mut Records, s: &mut Snapshot) {
+    for (vgw, lgw) in &r.connections {
+        let prefixes = r.local_gateways.iter().find(|(id, _)| id == lgw);
+        let vnet = r
+            .gateways
+            .iter()
+            .find(|(id, _)| id == vgw)
+            .and_then(|(_, subnet)| subnet.parent())
+            .and_then(|vnet| s.vnet_index(&vnet));
+        match (prefixes, vnet) {
+            (Some((_, prefixes)), Some(v)) => {
+                for p in prefixes {
+                    s.vnets[v].on_premises.insert_net(*p);
+                }
+            }
+            _ => r.warnings.push(format!(
+                "connection from `{vgw}` to `{lgw}` was ignored: its gateways or VNet are not in the snapshot"
+            )),
+        }
+    }
+}
+
+fn link_nics(r: &mut Records, s: &mut Snapshot) -> Result<()> {
+    s.asgs = std::mem::take(&mut r.asgs);
+    for raw in std::mem::take(&mut r.nics) {
+        let mut ip_configs = Vec::new();
+        let mut standard_public_ip = false;
+        for cfg in raw.ip_configs {
+            let (subnet_id, loc) = &cfg.subnet;
+            let subnet = s
+                .subnet_index(subnet_id)
+                .ok_or_else(|| dangling(loc, "subnet", subnet_id))?;
+            let asgs = cfg.asgs.iter().map(|a| asg_index(&mut s.asgs, a)).collect();
+            if let Some(pip) = &cfg.public_ip {
+                if r.standard_public_ips.contains(pip) {
+                    standard_public_ip = true;
+                } else if !r.public_ips.contains(pip) {
+                    r.warnings.push(format!(
+                        "public IP `{pip}` of NIC `{}` is not in the snapshot; its SKU is unknown (taken as Basic)",
+                        raw.name
+                    ));
+                }
+            }
+            ip_configs.push(IpConfig {
+                address: cfg.address,
+                subnet,
+                asgs,
+            });
+        }
+        let nsg = nsg_index(s, &raw.nsg)?;
+        s.nics.push(NetworkInterface {
+            id: raw.id,
+            name: raw.name,
+            ip_configs,
+            nsg,
+            private_endpoint: raw.private_endpoint,
+            standard_public_ip,
+        });
+    }
+    Ok(())
+}
+
+/// The index of an ASG; a NIC's membership is proof enough that the ASG exists.
+fn asg_index(asgs: &mut Vec<ResourceId>, id: &ResourceId) -> usize {
+    asgs.iter().position(|a| a == id).unwrap_or_else(|| {
+        asgs.push(id.clone());
+        asgs.len() - 1
+    })
+}
+
+fn check_nsg_asgs(s: &Snapshot) -> Result<()> {
+    for nsg in &s.nsgs {
+        for (rule, loc) in &nsg.rules {
+            let items = rule.fields.sources.iter().chain(&rule.fields.destinations);
+            for item in items {
+                if let AddressItem::Asg(id) = item {
+                    if !s.asgs.contains(id) {
+                        return Err(dangling(loc, "application security group", id));
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+fn link_managers(r: &mut Records, s: &mut Snapshot) -> Result<()> {
+    for raw in std::mem::take(&mut r.managers) {
+        let mut groups: Vec<NetworkGroup> = Vec::new();
+        for c in take_children(&mut r.groups, &raw.id) {
+            let mut g = c.item;
+            g.static_members = take_children(&mut r.static_members, &g.id)
+                .into_iter()
+                .map(|m| m.item)
+                .collect();
+            groups.push(g);
+        }
+        let mut security_configs = Vec::new();
+        for c in take_children(&mut r.configs, &raw.id) {
+            let mut config = c.item;
+            for cc in take_children(&mut r.collections, &config.id) {
+                let mut collection = cc.item;
+                check_group_ids(&groups, &collection.applies_to, &cc.location)?;
+                let rules = take_children(&mut r.admin_rules, &collection.id);
+                check_unique_priorities(&rules, |_, _| true, "in this rule collection")?;
+                for rule in &rules {
+                    check_group_ids(&groups, network_groups_of(&rule.item), &rule.location)?;
+                }
+                collection.rules = rules.into_iter().map(|c| (c.item, c.location)).collect();
+                config.collections.push(collection);
+            }
+            security_configs.push(config);
+        }
+        s.managers.push(NetworkManager {
+            scope_connections: take_children(&mut r.scope_connections, &raw.id)
+                .into_iter()
+                .map(|c| c.item)
+                .collect(),
+            connectivity_configs: take_children(&mut r.connectivity, &raw.id)
+                .into_iter()
+                .map(|c| c.item)
+                .collect(),
+            id: raw.id,
+            scopes: raw.scopes,
+            security_admin: raw.security_admin,
+            groups,
+            security_configs,
+        });
+    }
+    warn_orphans(&mut r.warnings, &r.groups, "a network group");
+    warn_orphans(&mut r.warnings, &r.static_members, "a static member");
+    warn_orphans(&mut r.warnings, &r.scope_connections, "a scope connection");
+    warn_orphans(
+        &mut r.warnings,
+        &r.configs,
+        "a security admin configuration",
+    );
+    warn_orphans(&mut r.warnings, &r.collections, "a rule collection");
+    warn_orphans(&mut r.warnings, &r.admin_rules, "an admin rule");
+    warn_orphans(
+        &mut r.warnings,
+        &r.connectivity,
+        "a connectivity configuration",
+    );
+    Ok(())
+}
+
+/// The network groups an admin rule names as addresses.
+fn network_groups_of(rule: &Rule) -> impl Iterator<Item = &ResourceId> {
+    let items = rule.fields.sources.iter().chain(&rule.fields.destinations);
+    items.filter_map(|item| match item {
+        AddressItem::NetworkGroup(g) => Some(g),
+        _ => None,
+    })
+}
+
+/// A rule collection's `appliesToGroups` and an admin rule's `NetworkGroup` addresses must
+/// name groups of the same manager (the API allows nothing else).
+fn check_group_ids<'a>(
+    groups: &[NetworkGroup],
+    ids: impl IntoIterator<Item = &'a ResourceId>,
+    location: &Location,
+) -> Result<()> {
+    for id in ids {
+        if !groups.iter().any(|g| &g.id == id) {
+            return Err(dangling(location, "network group", id));
+        }
+    }
+    Ok(())
+}

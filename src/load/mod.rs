@@ -1,0 +1,84 @@
+//! Reading snapshots: files and directories of ARM JSON into a linked [`Snapshot`].
+//!
+//! Reading happens in two passes. [`arm`] turns every resource, wherever it sits (a single
+//! object, an array, `{"value": [...]}`, `{"data": [...]}`, a REST example's response body,
+//! or nested inside its parent), into a flat record that names its parent by id. [`link`]
+//! then joins children to parents and references to indices, and rejects dangling ones. So
+//! nested and flat child resources are one code path, and order across files never matters.
+
+mod arm;
+pub mod json;
+mod link;
+
+use crate::error::{Error, Result};
+use crate::model::Snapshot;
+use json::Node;
+use std::path::{Path, PathBuf};
+
+/// Reads one or more snapshot files or directories (searched recursively for `*.json`).
+pub fn load_snapshot(paths: &[PathBuf]) -> Result<Snapshot> {
+    let mut records = arm::Records::default();
+    for file in expand(paths)? {
+        let text = std::fs::read_to_string(&file).map_err(|source| Error::Io {
+            file: file.clone(),
+            source,
+        })?;
+        let value = parse_json(&file, &text)?;
+        records.read_file(Node::root(&value, &file))?;
+    }
+    link::link(records)
+}
+
+/// Parses JSON text, reporting line and column on failure. A UTF-8 byte-order mark (as
+/// some Windows tools write) is skipped.
+pub fn parse_json(file: &Path, text: &str) -> Result<serde_json::Value> {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    serde_json::from_str(text).map_err(|e| Error::Json {
+        file: file.to_path_buf(),
+        line: e.line(),
+        column: e.column(),
+        message: e.to_string(),
+    })
+}
+
+/// The files named by `paths`: files as given, directories searched recursively for
+/// `*.json` in name order (so results don't depend on the file system's order).
+pub fn expand(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    for path in paths {
+        let meta = std::fs::metadata(path).map_err(|source| Error::Io {
+            file: path.clone(),
+            source,
+        })?;
+        if meta.is_dir() {
+            walk(path, &mut out)?;
+        } else {
+            out.push(path.clone());
+        }
+    }
+    Ok(out)
+}
+
+fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
+    let io = |source| Error::Io {
+        file: dir.to_path_buf(),
+        source,
+    };
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(io)?
+        .map(|e| e.map(|e| e.path()))
+        .collect::<std::io::Result<_>>()
+        .map_err(io)?;
+    entries.sort();
+    for entry in entries {
+        if entry.is_dir() {
+            walk(&entry, out)?;
+        } else if entry
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("json"))
+        {
+            out.push(entry);
+        }
+    }
+    Ok(())
+}

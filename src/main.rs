@@ -1,0 +1,220 @@
+//! The `secpath` command: parses flags, calls the library, prints, and maps outcomes to exit
+//! codes in one place (0 allow, 1 deny or no-path, 2 bad input).
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use secpath::effective::{effective, Selection};
+use secpath::eval::{explain, Pins, Verdict};
+use secpath::flow::Flow;
+use secpath::model::ResourceId;
+use secpath::options::{
+    AlwaysAllowScope, AnyProtocol, EmptyMatch, ManagerPrecedence, NoNsg, Options,
+};
+use secpath::render::{self, Style};
+use secpath::resolve::tags::ServiceTags;
+use secpath::resolve::Policy;
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// Decide offline what Azure's security admin rules and NSGs do to a flow, and say why.
+#[derive(Parser)]
+#[command(name = "secpath", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Walk one flow through the source side, the path and the destination side.
+    Explain(ExplainArgs),
+    /// Print the ordered effective admin and NSG rules at every enforcement point.
+    Effective(EffectiveArgs),
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Format {
+    Text,
+    Json,
+}
+
+/// The snapshot and the semantic switches, shared by every command that evaluates.
+#[derive(Args)]
+struct PolicyArgs {
+    /// Snapshot files or directories of ARM JSON (repeatable).
+    #[arg(long, required = true, num_args = 1..)]
+    snapshot: Vec<PathBuf>,
+    /// Azure's published service-tag JSON, for tags beyond VirtualNetwork, AzureLoadBalancer and Internet.
+    #[arg(long, value_name = "FILE")]
+    service_tags: Option<PathBuf>,
+    /// D1: order managers' rules in scope tiers, or by priority alone.
+    #[arg(long, value_enum, default_value_t = ManagerPrecedence::Tiered)]
+    manager_precedence: ManagerPrecedence,
+    /// D2: with no deployment status in the snapshot, treat everything as deployed.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, value_name = "BOOL")]
+    assume_deployed: bool,
+    /// D3: what the Any / * protocol matches.
+    #[arg(long, value_enum, default_value_t = AnyProtocol::All)]
+    any_protocol: AnyProtocol,
+    /// D4: what an absent or empty port or address list matches.
+    #[arg(long, value_enum, default_value_t = EmptyMatch::Any)]
+    empty_match: EmptyMatch,
+    /// D5: whether a source-side AlwaysAllow also skips the destination NSGs.
+    #[arg(long, value_enum, default_value_t = AlwaysAllowScope::Side)]
+    always_allow_scope: AlwaysAllowScope,
+    /// D6: evaluate admin rules on every packet in both directions (affects replay; a single explained flow is the same).
+    #[arg(long)]
+    admin_stateless: bool,
+    /// D7: what a level with no NSG does to Internet traffic towards a Standard public IP.
+    #[arg(long, value_enum, default_value_t = NoNsg::Pass)]
+    no_nsg: NoNsg,
+    /// An unknown service tag matches nothing (with a warning) instead of being an error.
+    #[arg(long)]
+    lenient: bool,
+}
+
+impl PolicyArgs {
+    fn options(&self) -> Options {
+        Options {
+            manager_precedence: self.manager_precedence,
+            assume_deployed: self.assume_deployed,
+            any_protocol: self.any_protocol,
+            empty_match: self.empty_match,
+            always_allow_scope: self.always_allow_scope,
+            admin_stateless: self.admin_stateless,
+            no_nsg: self.no_nsg,
+            lenient: self.lenient,
+        }
+    }
+
+    fn load(&self) -> secpath::Result<Policy> {
+        let snapshot = secpath::load::load_snapshot(&self.snapshot)?;
+        let tags = match &self.service_tags {
+            Some(path) => ServiceTags::load(path)?,
+            None => ServiceTags::none(),
+        };
+        Policy::build(snapshot, self.options(), &tags)
+    }
+}
+
+#[derive(Args)]
+struct ExplainArgs {
+    #[command(flatten)]
+    policy: PolicyArgs,
+    /// Pin the source to a NIC, subnet or VNet (ARM id) when its address is ambiguous.
+    #[arg(long, value_name = "ID")]
+    from: Option<String>,
+    /// Pin the destination to a NIC, subnet or VNet (ARM id).
+    #[arg(long, value_name = "ID")]
+    to: Option<String>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    format: Format,
+    /// The flow: `PROTO SRC[:PORT] -> DST[:PORT]` (one argument, or several words).
+    #[arg(num_args = 0.., allow_hyphen_values = true)]
+    flow: Vec<String>,
+}
+
+#[derive(Args)]
+struct EffectiveArgs {
+    #[command(flatten)]
+    policy: PolicyArgs,
+    /// Only this VNet (ARM id) and its NICs.
+    #[arg(long, value_name = "ID", conflicts_with = "nic")]
+    vnet: Option<String>,
+    /// Only this NIC (ARM id).
+    #[arg(long, value_name = "ID")]
+    nic: Option<String>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    format: Format,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Explain(args) => run_explain(args),
+        Command::Effective(args) => run_effective(args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn style() -> Style {
+    Style {
+        color: std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
+    }
+}
+
+/// `--snapshot PATH...` is greedy, so `--snapshot dir "tcp ..."` hands the flow to it: the
+/// trailing values that are not existing paths are the flow.
+fn split_flow(args: &mut ExplainArgs) -> secpath::Result<String> {
+    if args.flow.is_empty() {
+        let keep = args
+            .policy
+            .snapshot
+            .iter()
+            .rposition(|p| p.exists())
+            .map_or(0, |i| i + 1);
+        let words = args.policy.snapshot.split_off(keep);
+        args.flow = words
+            .iter()
+            .map(|p| p.to_string_lossy().into_owned())
+            .collect();
+    }
+    if args.policy.snapshot.is_empty() {
+        return Err(secpath::Error::Usage(format!(
+            "--snapshot names no existing file or directory: {}",
+            args.flow.join(" ")
+        )));
+    }
+    if args.flow.is_empty() {
+        return Err(secpath::Error::Usage(
+            "no flow given: expected `PROTO SRC[:PORT] -> DST[:PORT]`".to_string(),
+        ));
+    }
+    Ok(args.flow.join(" "))
+}
+
+fn run_explain(mut args: ExplainArgs) -> secpath::Result<ExitCode> {
+    let flow = Flow::parse(&split_flow(&mut args)?)?;
+    let policy = args.policy.load()?;
+    let pins = Pins {
+        from: args.from.as_deref().map(ResourceId::new),
+        to: args.to.as_deref().map(ResourceId::new),
+    };
+    let explanation = explain(&policy, &flow, &pins)?;
+    match args.format {
+        Format::Json => println!("{}", to_json(&explanation)),
+        Format::Text => print!("{}", render::explanation(&explanation, style())),
+    }
+    Ok(match explanation.verdict {
+        Verdict::Allow => ExitCode::SUCCESS,
+        Verdict::Deny | Verdict::NoPath => ExitCode::from(1),
+    })
+}
+
+fn run_effective(args: EffectiveArgs) -> secpath::Result<ExitCode> {
+    let policy = args.policy.load()?;
+    let selection = Selection {
+        vnet: args.vnet.as_deref().map(ResourceId::new),
+        nic: args.nic.as_deref().map(ResourceId::new),
+    };
+    let report = effective(&policy, &selection).ok_or_else(|| {
+        secpath::Error::Usage("--vnet / --nic names nothing in the snapshot".to_string())
+    })?;
+    match args.format {
+        Format::Json => println!("{}", to_json(&report)),
+        Format::Text => print!("{}", render::effective(&report)),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn to_json(value: &impl serde::Serialize) -> String {
+    serde_json::to_string_pretty(value).expect("report types serialise to JSON")
+}

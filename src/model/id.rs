@@ -1,0 +1,162 @@
+//! ARM resource ids, compared the way Azure compares them.
+
+use std::fmt;
+
+/// An ARM resource id. Equality, ordering and hashing ignore case, a leading `/` and a
+/// trailing `/`, because Azure treats ids case-insensitively and its own REST examples
+/// write the same id with and without the leading slash.
+#[derive(Clone)]
+pub struct ResourceId {
+    text: String,
+    key: String,
+}
+
+impl ResourceId {
+    /// Wraps an id as written.
+    pub fn new(text: &str) -> ResourceId {
+        let trimmed = text.trim().trim_matches('/');
+        ResourceId {
+            text: text.trim().to_string(),
+            key: format!("/{}", trimmed.to_ascii_lowercase()),
+        }
+    }
+
+    /// The id as written in the input.
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+
+    /// The normalised (lower-case, one leading slash) form used for comparison.
+    pub fn key(&self) -> &str {
+        &self.key
+    }
+
+    /// The last path segment: the resource's own name.
+    pub fn name(&self) -> &str {
+        self.text
+            .trim_end_matches('/')
+            .rsplit('/')
+            .next()
+            .unwrap_or("")
+    }
+
+    /// The id of the parent resource (two segments up), if the id has one.
+    pub fn parent(&self) -> Option<ResourceId> {
+        let t = self.text.trim_end_matches('/');
+        let cut = t.rfind('/')?;
+        let cut = t[..cut].rfind('/')?;
+        (cut > 0).then(|| ResourceId::new(&t[..cut]))
+    }
+
+    /// The subscription id in `/subscriptions/{id}/...`, if present.
+    pub fn subscription(&self) -> Option<&str> {
+        self.segment_after("subscriptions")
+    }
+
+    /// The resource group name in `.../resourceGroups/{name}/...`, if present.
+    pub fn resource_group(&self) -> Option<&str> {
+        self.segment_after("resourcegroups")
+    }
+
+    /// The management group name in `.../managementGroups/{name}...`, if present.
+    pub fn management_group(&self) -> Option<&str> {
+        self.segment_after("managementgroups")
+    }
+
+    fn segment_after(&self, word: &str) -> Option<&str> {
+        let mut parts = self.text.split('/').filter(|s| !s.is_empty());
+        while let Some(p) = parts.next() {
+            if p.eq_ignore_ascii_case(word) {
+                return parts.next();
+            }
+        }
+        None
+    }
+
+    /// True when `self` is `other` or lies below it (`/subscriptions/s` contains every
+    /// resource of that subscription).
+    pub fn is_within(&self, other: &ResourceId) -> bool {
+        self.key == other.key
+            || (self.key.starts_with(&other.key) && self.key.as_bytes()[other.key.len()] == b'/')
+    }
+}
+
+impl PartialEq for ResourceId {
+    fn eq(&self, other: &Self) -> bool {
+        self.key == other.key
+    }
+}
+impl Eq for ResourceId {}
+impl std::hash::Hash for ResourceId {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.key.hash(state)
+    }
+}
+impl PartialOrd for ResourceId {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for ResourceId {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.key.cmp(&other.key)
+    }
+}
+impl fmt::Debug for ResourceId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:?}", self.text)
+    }
+}
+impl fmt::Display for ResourceId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+impl serde::Serialize for ResourceId {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.text)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn compares_case_and_slash_insensitively() {
+        let a = ResourceId::new("/subscriptions/S1/resourceGroups/RG/providers/X/y/Z");
+        let b = ResourceId::new("subscriptions/s1/resourcegroups/rg/providers/x/y/z/");
+        assert_eq!(a, b);
+        assert_eq!(a.name(), "Z");
+        assert_eq!(a.subscription(), Some("S1"));
+        assert_eq!(a.resource_group(), Some("RG"));
+    }
+
+    #[test]
+    fn parent_and_containment() {
+        let rule = ResourceId::new("/subscriptions/s/providers/A/nsg/n1/securityRules/r1");
+        assert_eq!(
+            rule.parent().unwrap().as_str(),
+            "/subscriptions/s/providers/A/nsg/n1"
+        );
+        assert!(rule.is_within(&ResourceId::new("/subscriptions/S")));
+        assert!(!rule.is_within(&ResourceId::new("/subscriptions/s2")));
+        assert!(
+            !ResourceId::new("/subscriptions/s10").is_within(&ResourceId::new("/subscriptions/s1"))
+        );
+        assert_eq!(ResourceId::new("/a/b").parent(), None);
+    }
+
+    #[test]
+    fn management_group_names() {
+        for s in [
+            "/providers/Microsoft.Management/managementGroups/testMg",
+            "Microsoft.Management/managementGroups/testmg",
+        ] {
+            assert!(ResourceId::new(s)
+                .management_group()
+                .unwrap()
+                .eq_ignore_ascii_case("testmg"));
+        }
+    }
+}

@@ -1,0 +1,301 @@
+//! Text for people: aligned tables, short names with the full id where it matters, the
+//! deciding rule highlighted (colour only when the caller says the output is a terminal).
+
+use crate::effective::{EffectiveReport, EffectiveRule};
+use crate::eval::{Explanation, Outcome, RuleTrace, Stage, Verdict};
+use crate::model::ResourceId;
+use std::fmt::Write;
+
+/// ANSI styling, on or off.
+#[derive(Clone, Copy, Debug)]
+pub struct Style {
+    /// Emit colour codes.
+    pub color: bool,
+}
+
+impl Style {
+    fn paint(&self, code: &str, text: &str) -> String {
+        if self.color {
+            format!("\x1b[{code}m{text}\x1b[0m")
+        } else {
+            text.to_string()
+        }
+    }
+    fn bold(&self, t: &str) -> String {
+        self.paint("1", t)
+    }
+    fn red(&self, t: &str) -> String {
+        self.paint("1;31", t)
+    }
+    fn green(&self, t: &str) -> String {
+        self.paint("1;32", t)
+    }
+    fn dim(&self, t: &str) -> String {
+        self.paint("2", t)
+    }
+}
+
+fn short(id: &Option<String>) -> String {
+    id.as_deref().map_or_else(
+        || "-".to_string(),
+        |i| ResourceId::new(i).name().to_string(),
+    )
+}
+
+/// `explain` as text.
+pub fn explanation(e: &Explanation, style: Style) -> String {
+    let mut out = String::new();
+    let f = &e.flow;
+    let end = |a: &str, p: Option<u16>| {
+        p.map_or_else(
+            || a.to_string(),
+            |p| {
+                if a.contains(':') {
+                    format!("[{a}]:{p}")
+                } else {
+                    format!("{a}:{p}")
+                }
+            },
+        )
+    };
+    let _ = writeln!(
+        out,
+        "flow         {} {} -> {}",
+        f.protocol,
+        end(&f.src, f.src_port),
+        end(&f.dst, f.dst_port)
+    );
+    let verdict = match e.verdict {
+        Verdict::Allow => style.green("ALLOW"),
+        Verdict::Deny => style.red("DENY"),
+        Verdict::NoPath => style.red("NO-PATH"),
+    };
+    let why = match &e.decided_by {
+        None => "every stage passed".to_string(),
+        Some(d) if d.rule.is_some() => format!(
+            "by {} rule {} ({}priority {}) at the {}",
+            match d.layer {
+                crate::eval::Layer::Admin => "admin",
+                _ => "NSG",
+            },
+            style.bold(d.rule.as_deref().unwrap_or("")),
+            d.access.map_or(String::new(), |a| format!("{a}, ")),
+            d.priority
+                .map_or_else(|| "-".to_string(), |p| p.to_string()),
+            d.side
+                .map_or("path", |s| if s == crate::eval::Side::Source {
+                    "source"
+                } else {
+                    "destination"
+                }),
+        ),
+        Some(d) => d.reason.clone().unwrap_or_default(),
+    };
+    let _ = writeln!(out, "verdict      {verdict}  {why}");
+    if let Some(id) = e.decided_by.as_ref().and_then(|d| d.resource.as_ref()) {
+        let _ = writeln!(out, "             {}", style.dim(id));
+    }
+    for (label, ep) in [("source", &e.source), ("destination", &e.destination)] {
+        let place = match (&ep.nic, &ep.subnet, &ep.vnet) {
+            (Some(_), _, _) => format!(
+                "NIC {} in {}/{}",
+                short(&ep.nic),
+                short(&ep.vnet),
+                short(&ep.subnet)
+            ),
+            (None, Some(_), _) => format!("subnet {}/{}", short(&ep.vnet), short(&ep.subnet)),
+            (None, None, Some(_)) => format!("VNet {}", short(&ep.vnet)),
+            _ => format!("{:?}", ep.kind)
+                .to_lowercase()
+                .replace("onpremises", "on-premises"),
+        };
+        let _ = writeln!(out, "{label:<12} {:<16} {place}", ep.address);
+    }
+    for (i, stage) in e.stages.iter().enumerate() {
+        stage_text(&mut out, i + 1, stage, style);
+    }
+    if !e.hints.is_empty() {
+        let _ = writeln!(out, "\nwhat would have to change");
+        for h in &e.hints {
+            let _ = writeln!(out, "  - {h}");
+        }
+    }
+    for c in &e.connections {
+        let _ = writeln!(
+            out,
+            "\nnote: cross-tenant connection {} -> {} is {}: {}",
+            short(&Some(c.manager.clone())),
+            c.scope,
+            c.state,
+            c.detail
+        );
+    }
+    if !e.warnings.is_empty() {
+        let _ = writeln!(
+            out,
+            "\n{} warning(s); --format json lists them",
+            e.warnings.len()
+        );
+    }
+    out
+}
+
+fn stage_text(out: &mut String, n: usize, stage: &Stage, style: Style) {
+    let side = stage.side.map_or("path", |s| {
+        if s == crate::eval::Side::Source {
+            "source"
+        } else {
+            "destination"
+        }
+    });
+    let what = match stage.layer {
+        crate::eval::Layer::Admin => format!("admin rules of VNet {}", short(&stage.resource)),
+        crate::eval::Layer::Nsg => format!(
+            "{} NSG {}{}",
+            format!("{:?}", stage.level).to_lowercase(),
+            short(&stage.resource),
+            stage.applied_to.as_ref().map_or(String::new(), |a| format!(
+                " on {}",
+                short(&Some(a.clone()))
+            ))
+        ),
+        crate::eval::Layer::Path => "path".to_string(),
+    };
+    let dir = stage
+        .direction
+        .map_or(String::new(), |d| format!(" {d}").to_lowercase());
+    let outcome = match stage.outcome {
+        Outcome::Deny | Outcome::NoPath => {
+            style.red(&format!("{:?}", stage.outcome).to_uppercase())
+        }
+        Outcome::Allow | Outcome::AlwaysAllow | Outcome::Reachable => {
+            style.green(&format!("{:?}", stage.outcome).to_lowercase())
+        }
+        _ => format!("{:?}", stage.outcome).to_lowercase(),
+    };
+    let _ = writeln!(out, "\n{n}. {side}{dir}: {what} -> {outcome}");
+    if let Some(r) = &stage.reason {
+        let _ = writeln!(out, "   {}", style.dim(r));
+    }
+    if stage.rules.is_empty() {
+        return;
+    }
+    let width = stage
+        .rules
+        .iter()
+        .map(|r| r.name.len())
+        .max()
+        .unwrap_or(4)
+        .max(4);
+    let _ = writeln!(
+        out,
+        "     {:>5}  {:<width$}  {:<11}  P S SP D DP  rule",
+        "prio", "name", "access"
+    );
+    for r in &stage.rules {
+        rule_line(out, r, width, style);
+    }
+}
+
+fn rule_line(out: &mut String, r: &RuleTrace, width: usize, style: Style) {
+    let mark = |b: bool| if b { "✓" } else { "·" };
+    let m = &r.fields;
+    let line = format!(
+        "{:>5}  {:<width$}  {:<11}  {} {} {}  {} {}   {}",
+        r.priority,
+        r.name,
+        r.access.to_string(),
+        mark(m.protocol),
+        mark(m.source),
+        mark(m.source_port),
+        mark(m.destination),
+        mark(m.destination_port),
+        r.summary
+    );
+    if r.matched {
+        let _ = writeln!(out, "  >  {}", style.bold(&line));
+    } else {
+        let _ = writeln!(out, "     {line}");
+    }
+}
+
+/// `effective` as text.
+pub fn effective(report: &EffectiveReport) -> String {
+    let mut out = String::new();
+    for v in &report.vnets {
+        let _ = writeln!(
+            out,
+            "VNet {} ({})\n  {}",
+            ResourceId::new(&v.id).name(),
+            v.location,
+            v.id
+        );
+        let _ = writeln!(
+            out,
+            "  VirtualNetwork tag: {}",
+            v.virtual_network_tag.join(", ")
+        );
+        for s in &v.subnets {
+            let _ = writeln!(out, "\n  subnet {}", ResourceId::new(&s.id).name());
+            match &s.admin_exempt {
+                Some(why) => {
+                    let _ = writeln!(out, "    admin rules: none ({why})");
+                }
+                None if s.admin_rules.is_empty() => {
+                    let _ = writeln!(out, "    admin rules: none");
+                }
+                None => {
+                    let _ = writeln!(out, "    admin rules, in evaluation order:");
+                    rules_table(&mut out, &s.admin_rules);
+                }
+            }
+            if let Some(nsg) = &s.nsg {
+                let _ = writeln!(out, "    NSG {}:", ResourceId::new(&nsg.nsg).name());
+                rules_table(&mut out, &nsg.rules);
+            }
+        }
+        out.push('\n');
+    }
+    for n in &report.nics {
+        let _ = writeln!(
+            out,
+            "NIC {} [{}]\n  {}",
+            ResourceId::new(&n.id).name(),
+            n.addresses.join(", "),
+            n.id
+        );
+        if n.nsgs.is_empty() {
+            let _ = writeln!(out, "  no NSG at the subnet or the NIC");
+        }
+        for nsg in &n.nsgs {
+            let _ = writeln!(
+                out,
+                "  {} NSG {}:",
+                nsg.level,
+                ResourceId::new(&nsg.nsg).name()
+            );
+            rules_table(&mut out, &nsg.rules);
+        }
+        out.push('\n');
+    }
+    out
+}
+
+fn rules_table(out: &mut String, rules: &[EffectiveRule]) {
+    let width = rules.iter().map(|r| r.name.len()).max().unwrap_or(4);
+    for r in rules {
+        let _ = writeln!(
+            out,
+            "      {:>5}  {:<width$}  {:<8}  {:<11}  {:<4}  {}:{} -> {}:{}",
+            r.priority,
+            r.name,
+            r.direction.to_string(),
+            r.access.to_string(),
+            r.protocol,
+            r.source.join(","),
+            r.source_ports.join(","),
+            r.destination.join(","),
+            r.destination_ports.join(","),
+        );
+    }
+}

@@ -1,0 +1,142 @@
+//! Network group membership: static members and Azure Policy dynamic membership
+//! (SEMANTICS §2.2), limited to the VNets the manager's scope reaches (§2.1).
+
+use super::condition::{ConditionContext, ContainerFields};
+use super::scope::Reach;
+use crate::model::{MemberType, NetworkGroup, ResourceId, Snapshot, Tags};
+use std::collections::BTreeMap;
+
+/// A member of a network group.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Member {
+    /// A VNet (index into `Snapshot::vnets`).
+    Vnet(usize),
+    /// A subnet (index into `Snapshot::subnets`).
+    Subnet(usize),
+}
+
+/// The members of `group` that the manager's scope reaches (`reach[v]` per VNet).
+/// Members outside the scope, and static members not in the snapshot, are reported in
+/// `warnings`: they receive nothing (SEMANTICS §2.1, [S05]).
+pub fn members(
+    snapshot: &Snapshot,
+    group: &NetworkGroup,
+    reach: &[Option<Reach>],
+    warnings: &mut Vec<String>,
+) -> Vec<Member> {
+    let mut out = Vec::new();
+    for id in &group.static_members {
+        let member = match group.member_type {
+            MemberType::VirtualNetwork => snapshot.vnet_index(id).map(Member::Vnet),
+            MemberType::Subnet => snapshot.subnet_index(id).map(Member::Subnet),
+        };
+        match member {
+            Some(m) if reach[vnet_of(snapshot, m)].is_some() => out.push(m),
+            Some(_) => warnings.push(format!(
+                "static member `{id}` of group `{}` is outside the manager's scope and receives nothing from it",
+                group.id.name()
+            )),
+            None => warnings.push(format!(
+                "static member `{id}` of group `{}` is not in the snapshot",
+                group.id.name()
+            )),
+        }
+    }
+    if group.member_type == MemberType::VirtualNetwork {
+        out.extend(dynamic_members(snapshot, &group.id, reach).map(Member::Vnet));
+    }
+    out.sort();
+    out.dedup();
+    out
+}
+
+fn vnet_of(snapshot: &Snapshot, m: Member) -> usize {
+    match m {
+        Member::Vnet(v) => v,
+        Member::Subnet(s) => snapshot.subnets[s].vnet,
+    }
+}
+
+/// VNets added by policy: in both the assignment's scope and the manager's own (not
+/// cross-tenant) scope, and satisfying the definition's condition.
+fn dynamic_members<'a>(
+    snapshot: &'a Snapshot,
+    group: &'a ResourceId,
+    reach: &'a [Option<Reach>],
+) -> impl Iterator<Item = usize> + 'a {
+    let definitions = snapshot
+        .policy_definitions
+        .iter()
+        .filter(move |d| &d.network_group == group);
+    definitions.flat_map(move |def| {
+        let assignments = snapshot
+            .policy_assignments
+            .iter()
+            .filter(move |a| a.definition == def.id);
+        assignments.flat_map(move |a| {
+            let mut params: BTreeMap<String, serde_json::Value> = def.parameter_defaults.clone();
+            params.extend(a.parameters.clone());
+            (0..snapshot.vnets.len()).filter(move |&v| {
+                let in_scope = reach[v].is_some_and(|r| !r.cross_tenant);
+                in_scope
+                    && within_assignment(snapshot, v, &a.scope, &a.not_scopes)
+                    && def.condition.evaluate(&context(snapshot, v, &params))
+            })
+        })
+    })
+}
+
+/// True when VNet `v` lies under `scope` (an MG, subscription or resource group) and under
+/// none of `not_scopes`.
+fn within_assignment(
+    snapshot: &Snapshot,
+    v: usize,
+    scope: &ResourceId,
+    not_scopes: &[ResourceId],
+) -> bool {
+    let covers = |s: &ResourceId| {
+        let vnet = &snapshot.vnets[v].id;
+        match s.management_group() {
+            Some(mg) => vnet.subscription().is_some_and(|sub| {
+                super::scope::ancestors(snapshot, sub)
+                    .iter()
+                    .any(|a| a.eq_ignore_ascii_case(mg))
+            }),
+            None => vnet.is_within(s),
+        }
+    };
+    covers(scope) && !not_scopes.iter().any(covers)
+}
+
+fn context<'a>(
+    snapshot: &'a Snapshot,
+    v: usize,
+    parameters: &'a BTreeMap<String, serde_json::Value>,
+) -> ConditionContext<'a> {
+    static EMPTY: std::sync::OnceLock<Tags> = std::sync::OnceLock::new();
+    let empty = EMPTY.get_or_init(Tags::new);
+    let vnet = &snapshot.vnets[v];
+    let sub = snapshot.subscription_of(&vnet.id);
+    let rg_name = vnet.id.resource_group().unwrap_or("");
+    let rg = snapshot.resource_groups.iter().find(|g| {
+        g.name.eq_ignore_ascii_case(rg_name) && g.id.subscription() == vnet.id.subscription()
+    });
+    ConditionContext {
+        name: &vnet.name,
+        id: vnet.id.as_str(),
+        location: &vnet.location,
+        resource_type: "Microsoft.Network/virtualNetworks",
+        tags: &vnet.tags,
+        subscription: ContainerFields {
+            name: sub.map_or("", |s| s.name.as_str()),
+            id: sub.map_or("", |s| s.id.as_str()),
+            tags: sub.map_or(empty, |s| &s.tags),
+        },
+        resource_group: ContainerFields {
+            name: rg.map_or(rg_name, |g| g.name.as_str()),
+            id: rg.map_or("", |g| g.id.as_str()),
+            tags: rg.map_or(empty, |g| &g.tags),
+        },
+        parameters,
+    }
+}

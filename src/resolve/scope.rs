@@ -1,0 +1,162 @@
+//! Which managers reach which VNets: the management-group tree, subscription scopes and
+//! cross-tenant connections (SEMANTICS §2.1).
+
+use crate::model::{NetworkManager, ScopeRef, Snapshot};
+use serde::Serialize;
+
+/// How a manager's scope reaches a VNet.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Reach {
+    /// D1 tier: 0 for the tenant root MG, one more per MG level, `u32::MAX` for a
+    /// subscription.
+    pub tier: u32,
+    /// Reached only through a cross-tenant connection (then only static membership counts).
+    pub cross_tenant: bool,
+}
+
+/// The state of one cross-tenant connection, for `explain` and `audit`.
+#[derive(Clone, Debug, Serialize)]
+pub struct ConnectionReport {
+    /// The manager.
+    pub manager: String,
+    /// The subscription or management group.
+    pub scope: String,
+    /// `Connected`, `Pending`, `Revoked`, `Conflict` or `Rejected`.
+    pub state: String,
+    /// Why, in words.
+    pub detail: String,
+}
+
+/// The management groups above a subscription, nearest first.
+pub fn ancestors(snapshot: &Snapshot, subscription: &str) -> Vec<String> {
+    let sub = snapshot
+        .subscriptions
+        .iter()
+        .find(|s| s.subscription_id.eq_ignore_ascii_case(subscription));
+    let mut chain = Vec::new();
+    let mut next = sub.and_then(|s| s.parent.clone());
+    while let Some(name) = next {
+        if chain.contains(&name) {
+            break; // a cycle in bad input: stop rather than loop
+        }
+        next = snapshot
+            .management_groups
+            .iter()
+            .find(|g| g.name == name)
+            .and_then(|g| g.parent.clone());
+        chain.push(name);
+    }
+    chain
+}
+
+/// The tier a scope element gives a subscription with this ancestor chain, if it covers it.
+fn tier_of(scope: &ScopeRef, subscription: &str, chain: &[String]) -> Option<u32> {
+    match scope {
+        ScopeRef::Subscription(s) => s.eq_ignore_ascii_case(subscription).then_some(u32::MAX),
+        ScopeRef::ManagementGroup(g) => {
+            let pos = chain.iter().position(|a| a == g)?;
+            Some((chain.len() - 1 - pos) as u32)
+        }
+    }
+}
+
+/// How `manager` reaches a VNet in `subscription`, if it does; the highest element wins.
+pub fn reach(snapshot: &Snapshot, manager: &NetworkManager, subscription: &str) -> Option<Reach> {
+    let chain = ancestors(snapshot, subscription);
+    let own = manager
+        .scopes
+        .iter()
+        .filter_map(|s| tier_of(s, subscription, &chain))
+        .min()
+        .map(|tier| Reach {
+            tier,
+            cross_tenant: false,
+        });
+    let cross = manager
+        .scope_connections
+        .iter()
+        .filter(|c| {
+            connection_state(snapshot, manager, &c.target, c.state.as_deref()).0 == "Connected"
+        })
+        .filter_map(|c| tier_of(&c.target, subscription, &chain))
+        .min()
+        .map(|tier| Reach {
+            tier,
+            cross_tenant: true,
+        });
+    match (own, cross) {
+        (Some(a), Some(b)) if b.tier < a.tier => Some(b),
+        (Some(a), _) => Some(a),
+        (None, b) => b,
+    }
+}
+
+/// The state of a scope connection: Connected only when the managed side has a network
+/// manager connection to this manager at the target or an ancestor MG, and neither side
+/// reports another state.
+fn connection_state(
+    snapshot: &Snapshot,
+    manager: &NetworkManager,
+    target: &ScopeRef,
+    reported: Option<&str>,
+) -> (String, String) {
+    let covering = |scope: &ScopeRef| match (scope, target) {
+        (a, b) if a == b => true,
+        (ScopeRef::ManagementGroup(g), ScopeRef::Subscription(s)) => {
+            ancestors(snapshot, s).contains(g)
+        }
+        _ => false,
+    };
+    let managed = snapshot
+        .manager_connections
+        .iter()
+        .find(|c| c.manager == manager.id && covering(&c.scope));
+    let Some(managed) = managed else {
+        return (
+            "Pending".to_string(),
+            "the managed side has no network manager connection to this manager".to_string(),
+        );
+    };
+    for state in [reported, managed.state.as_deref()].into_iter().flatten() {
+        if !state.eq_ignore_ascii_case("connected") {
+            return (state.to_string(), format!("a side reports `{state}`"));
+        }
+    }
+    ("Connected".to_string(), "both sides exist".to_string())
+}
+
+/// Every cross-tenant connection with its state (both halves, either side missing).
+pub fn connection_reports(snapshot: &Snapshot) -> Vec<ConnectionReport> {
+    let scope_text = |s: &ScopeRef| match s {
+        ScopeRef::Subscription(id) => format!("/subscriptions/{id}"),
+        ScopeRef::ManagementGroup(g) => {
+            format!("/providers/Microsoft.Management/managementGroups/{g}")
+        }
+    };
+    let mut out = Vec::new();
+    for m in &snapshot.managers {
+        for c in &m.scope_connections {
+            let (state, detail) = connection_state(snapshot, m, &c.target, c.state.as_deref());
+            out.push(ConnectionReport {
+                manager: m.id.to_string(),
+                scope: scope_text(&c.target),
+                state,
+                detail,
+            });
+        }
+    }
+    for mc in &snapshot.manager_connections {
+        let has_scope_connection = snapshot.managers.iter().any(|m| {
+            m.id == mc.manager && m.scope_connections.iter().any(|c| c.target == mc.scope)
+        });
+        if !has_scope_connection {
+            out.push(ConnectionReport {
+                manager: mc.manager.to_string(),
+                scope: scope_text(&mc.scope),
+                state: "Pending".to_string(),
+                detail: "the manager has no scope connection for this scope (or the manager is not in the snapshot)".to_string(),
+            });
+        }
+    }
+    out
+}

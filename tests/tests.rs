@@ -1,0 +1,5 @@
+//! One integration-test binary driving the real `secpath` CLI.
+
+mod cases;
+mod cli;
+mod support;
