@@ -152,7 +152,8 @@ fn style() -> Style {
 }
 
 /// `--snapshot PATH...` is greedy, so `--snapshot dir "tcp ..."` hands the flow to it: the
-/// trailing values that are not existing paths are the flow.
+/// trailing values that are not existing paths are the flow (the first value is always a
+/// snapshot, so a mistyped path is reported as unreadable).
 fn split_flow(args: &mut ExplainArgs) -> secpath::Result<String> {
     if args.flow.is_empty() {
         let keep = args
@@ -160,18 +161,12 @@ fn split_flow(args: &mut ExplainArgs) -> secpath::Result<String> {
             .snapshot
             .iter()
             .rposition(|p| p.exists())
-            .map_or(0, |i| i + 1);
+            .map_or(1, |i| i + 1);
         let words = args.policy.snapshot.split_off(keep);
         args.flow = words
             .iter()
             .map(|p| p.to_string_lossy().into_owned())
             .collect();
-    }
-    if args.policy.snapshot.is_empty() {
-        return Err(secpath::Error::Usage(format!(
-            "--snapshot names no existing file or directory: {}",
-            args.flow.join(" ")
-        )));
     }
     if args.flow.is_empty() {
         return Err(secpath::Error::Usage(

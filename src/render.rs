@@ -141,37 +141,25 @@ pub fn explanation(e: &Explanation, style: Style) -> String {
 }
 
 fn stage_text(out: &mut String, n: usize, stage: &Stage, style: Style) {
-    let side = stage.side.map_or("path", |s| {
-        if s == crate::eval::Side::Source {
-            "source"
-        } else {
-            "destination"
-        }
-    });
+    let side = stage.side.map_or("path", |s| if s == crate::eval::Side::Source { "source" } else { "destination" });
     let what = match stage.layer {
         crate::eval::Layer::Admin => format!("admin rules of VNet {}", short(&stage.resource)),
-        crate::eval::Layer::Nsg => format!(
-            "{} NSG {}{}",
-            format!("{:?}", stage.level).to_lowercase(),
-            short(&stage.resource),
-            stage.applied_to.as_ref().map_or(String::new(), |a| format!(
-                " on {}",
-                short(&Some(a.clone()))
-            ))
-        ),
-        crate::eval::Layer::Path => "path".to_string(),
+        crate::eval::Layer::Nsg => {
+            let level = if stage.level == crate::eval::Level::Nic { "NIC" } else { "subnet" };
+            let nsg = stage.resource.as_ref().map_or_else(|| "(none)".to_string(), |_| short(&stage.resource));
+            match &stage.applied_to {
+                Some(at) => format!("{level} NSG {nsg} on {}", short(&Some(at.clone()))),
+                None => format!("{level} NSG {nsg}"),
+            }
+        }
+        crate::eval::Layer::Path => "reachability".to_string(),
     };
-    let dir = stage
-        .direction
-        .map_or(String::new(), |d| format!(" {d}").to_lowercase());
+    let dir = stage.direction.map_or(String::new(), |d| format!(" {d}").to_lowercase());
+    let name = outcome_name(stage.outcome);
     let outcome = match stage.outcome {
-        Outcome::Deny | Outcome::NoPath => {
-            style.red(&format!("{:?}", stage.outcome).to_uppercase())
-        }
-        Outcome::Allow | Outcome::AlwaysAllow | Outcome::Reachable => {
-            style.green(&format!("{:?}", stage.outcome).to_lowercase())
-        }
-        _ => format!("{:?}", stage.outcome).to_lowercase(),
+        Outcome::Deny | Outcome::NoPath => style.red(&name.to_uppercase()),
+        Outcome::Allow | Outcome::AlwaysAllow | Outcome::Reachable => style.green(name),
+        _ => name.to_string(),
     };
     let _ = writeln!(out, "\n{n}. {side}{dir}: {what} -> {outcome}");
     if let Some(r) = &stage.reason {
@@ -180,20 +168,23 @@ fn stage_text(out: &mut String, n: usize, stage: &Stage, style: Style) {
     if stage.rules.is_empty() {
         return;
     }
-    let width = stage
-        .rules
-        .iter()
-        .map(|r| r.name.len())
-        .max()
-        .unwrap_or(4)
-        .max(4);
-    let _ = writeln!(
-        out,
-        "     {:>5}  {:<width$}  {:<11}  P S SP D DP  rule",
-        "prio", "name", "access"
-    );
+    let width = stage.rules.iter().map(|r| r.name.len()).max().unwrap_or(4).max(4);
+    let _ = writeln!(out, "     {:>5}  {:<width$}  {:<11}  P S SP D DP  rule", "prio", "name", "access");
     for r in &stage.rules {
         rule_line(out, r, width, style);
+    }
+}
+
+/// The JSON spelling of an outcome, reused in text.
+fn outcome_name(o: Outcome) -> &'static str {
+    match o {
+        Outcome::Deny => "deny",
+        Outcome::Allow => "allow",
+        Outcome::AlwaysAllow => "always-allow",
+        Outcome::NoMatch => "no-match",
+        Outcome::Skipped => "skipped",
+        Outcome::Reachable => "reachable",
+        Outcome::NoPath => "no-path",
     }
 }
 

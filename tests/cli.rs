@@ -1,1 +1,139 @@
-//! CLI behaviour tests.
+//! CLI behaviour: bad input (exit 2 with a located message), the JSON schema, text output,
+//! `effective`, and loading every real Azure example.
+
+use crate::support::{json_of, secpath};
+
+const WEB_VM: &str = "tcp 203.0.113.5:50000 -> 10.1.1.4:22";
+
+/// (fixture, substrings the one-line message must contain)
+const BAD_INPUTS: &[(&str, &[&str])] = &[
+    ("malformed.json", &["fixtures/errors/malformed.json:3:16", "malformed JSON"]),
+    ("port-out-of-range.json", &["port-out-of-range.json", "securityRules[0].properties.destinationPortRange", "70000", "out of range"]),
+    ("port-range-backwards.json", &["securityRules[0].properties.destinationPortRange", "`80-20` runs backwards"]),
+    ("bad-cidr.json", &["securityRules[0].properties.sourceAddressPrefix", "`10.0.0.0/33` is not a valid address"]),
+    ("duplicate-nsg-priority.json", &["securityRules[1]", "duplicate priority 100", "AllowHttps", "AllowHttp"]),
+    ("duplicate-admin-priority.json", &["rules[1]", "duplicate priority 10", "DenySshIn", "DenySshOut"]),
+    ("unknown-service-tag.json", &["securityRules[0]", "AllowStorage", "unknown service tag `Storage.MarsNorth`"]),
+    ("dangling-nsg.json", &["subnets[0].properties.networkSecurityGroup", "dangling reference", "nsg-app"]),
+    ("dangling-network-group.json", &["ruleCollections[0]", "dangling reference", "ng-missing"]),
+];
+
+#[test]
+fn bad_snapshots_exit_2_with_a_located_message() {
+    for (file, needles) in BAD_INPUTS {
+        let path = format!("fixtures/errors/{file}");
+        let out = secpath(["explain", "--snapshot", &path, "tcp 1.2.3.4:1 -> 10.50.1.4:443"]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{file}: {stderr}");
+        assert_eq!(stderr.lines().count(), 1, "{file}: one line: {stderr}");
+        for n in *needles {
+            assert!(stderr.contains(n), "{file}: `{n}` missing from: {stderr}");
+        }
+    }
+}
+
+#[test]
+fn lenient_lets_an_unknown_tag_match_nothing() {
+    let out = secpath([
+        "explain", "--snapshot", "fixtures/errors/unknown-service-tag.json", "--lenient",
+        "--format", "json", "tcp 1.2.3.4:1 -> 10.50.1.4:443",
+    ]);
+    let got = json_of(&out);
+    assert_eq!(got["decided_by"]["rule"], "DenyAllInBound");
+    assert!(got["warnings"].to_string().contains("Storage.MarsNorth"));
+}
+
+#[test]
+fn bad_flows_and_paths_exit_2() {
+    for (args, needle) in [
+        (vec!["explain", "--snapshot", "rulesets/contoso", "tcp 1.2.3.4 -> 10.1.1.4:22"], "need both ports"),
+        (vec!["explain", "--snapshot", "rulesets/contoso", "gre 1.2.3.4 -> 10.1.1.4"], "not a protocol"),
+        (vec!["explain", "--snapshot", "no-such-dir", "tcp 1.2.3.4:1 -> 10.1.1.4:22"], "no-such-dir: cannot read"),
+        (vec!["explain", "--snapshot", "rulesets/contoso", "--to", "/subscriptions/x/nic", WEB_VM], "not a NIC, subnet or VNet"),
+    ] {
+        let out = secpath(&args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains(needle), "{args:?}: {stderr}");
+    }
+}
+
+#[test]
+fn explain_json_follows_the_documented_schema() {
+    let out = secpath(["explain", "--snapshot", "rulesets/contoso", "--format", "json", WEB_VM]);
+    assert_eq!(out.status.code(), Some(1));
+    let got = json_of(&out);
+    assert_eq!(got["schema"], "secpath.explain/v1");
+    assert_eq!(got["verdict"], "deny");
+    let d = &got["decided_by"];
+    assert_eq!((d["layer"].as_str(), d["side"].as_str(), d["access"].as_str()), (Some("admin"), Some("destination"), Some("Deny")));
+    assert!(d["resource"].as_str().unwrap().ends_with("/ruleCollections/rc-deny-high-risk/rules/DenyInternetSshRdp"));
+    let admin = got["stages"].as_array().unwrap().iter().find(|s| s["layer"] == "admin").unwrap();
+    let last = admin["rules"].as_array().unwrap().last().unwrap();
+    for field in ["protocol", "source", "source_port", "destination", "destination_port", "matched"] {
+        assert_eq!(last[field], true, "{field}");
+    }
+    assert_eq!(got["flow"]["dst_port"], 22);
+    assert!(!got["hints"].as_array().unwrap().is_empty());
+}
+
+#[test]
+fn the_flow_may_follow_snapshot_paths_or_come_as_words() {
+    let words = secpath(["explain", "--snapshot", "rulesets/contoso", "tcp", "203.0.113.5:50000", "->", "10.1.1.4:22"]);
+    assert_eq!(words.status.code(), Some(1), "{}", String::from_utf8_lossy(&words.stderr));
+    let text = String::from_utf8_lossy(&words.stdout);
+    assert!(text.contains("DENY") && text.contains("DenyInternetSshRdp"), "{text}");
+    assert!(!text.contains("\x1b["), "no colour when piped");
+}
+
+#[test]
+fn text_output_marks_the_deciding_rule() {
+    let out = secpath(["explain", "--snapshot", "rulesets/contoso", "tcp 203.0.113.5:50000 -> 10.1.1.4:80"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    let marked: Vec<&str> = text.lines().filter(|l| l.trim_start().starts_with('>')).collect();
+    assert!(marked.iter().any(|l| l.contains("DenyAllInBound")), "{text}");
+    assert!(text.contains("what would have to change"), "{text}");
+}
+
+#[test]
+fn effective_lists_ordered_rules_with_tags_expanded() {
+    let out = secpath(["effective", "--snapshot", "rulesets/contoso", "--format", "json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let got = json_of(&out);
+    assert_eq!(got["schema"], "secpath.effective/v1");
+    let web = got["vnets"].as_array().unwrap().iter().find(|v| v["id"].as_str().unwrap().ends_with("vnet-spoke-web")).unwrap();
+    let rules = web["subnets"][0]["admin_rules"].as_array().unwrap();
+    let priorities: Vec<u64> = rules.iter().map(|r| r["priority"].as_u64().unwrap()).collect();
+    let mut sorted = priorities.clone();
+    sorted.sort();
+    assert_eq!(priorities, sorted, "admin rules in evaluation order");
+    let deny = rules.iter().find(|r| r["name"] == "DenyInternetSshRdp").unwrap();
+    assert!(!deny["source"].as_array().unwrap().iter().any(|p| p == "10.0.0.0/8"), "Internet expanded without private space");
+    let one = secpath(["effective", "--snapshot", "rulesets/contoso", "--nic", got["nics"][0]["id"].as_str().unwrap()]);
+    assert!(String::from_utf8_lossy(&one.stdout).starts_with("NIC "));
+}
+
+#[test]
+fn every_azure_example_holding_resources_loads() {
+    let dir = crate::support::root().join("../shared/azure-examples");
+    let Ok(entries) = std::fs::read_dir(&dir) else {
+        eprintln!("shared/azure-examples not present: skipped");
+        return;
+    };
+    let mut loaded = 0;
+    for entry in entries {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        // Flow logs are replay input, not resources (one of them is not even valid JSON).
+        if !name.starts_with("Network") {
+            continue;
+        }
+        let out = secpath(["effective", "--format", "json", "--snapshot", path.to_str().unwrap()]);
+        assert_eq!(out.status.code(), Some(0), "{name}: {}", String::from_utf8_lossy(&out.stderr));
+        loaded += 1;
+    }
+    assert_eq!(loaded, 21, "every Network* REST example");
+    let nsg = dir.join("NetworkSecurityGroupCreateWithRule.json");
+    let out = secpath(["effective", "--format", "json", "--snapshot", nsg.to_str().unwrap()]);
+    assert_eq!(json_of(&out)["schema"], "secpath.effective/v1");
+}
