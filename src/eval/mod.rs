@@ -50,6 +50,37 @@ pub fn explain(policy: &Policy, flow: &Flow, pins: &Pins) -> Result<Explanation>
     ))
 }
 
+/// The verdict and the deciding rule, without the trace: what engines are compared on.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Decided {
+    /// The verdict.
+    pub verdict: Verdict,
+    /// The deny rule's layer and side (`None` for allow; `Layer::Path` for no-path).
+    pub layer: Option<Layer>,
+    /// The side of the deciding rule.
+    pub side: Option<Side>,
+    /// The ARM id of the deciding rule (for the D7 deny: the NIC's id); `None` for allow
+    /// and no-path.
+    pub resource: Option<ResourceId>,
+}
+
+impl From<&Explanation> for Decided {
+    fn from(e: &Explanation) -> Decided {
+        let d = e.decided_by.as_ref();
+        Decided {
+            verdict: e.verdict,
+            layer: d.map(|d| d.layer),
+            side: d.and_then(|d| d.side),
+            resource: d.and_then(|d| d.resource.as_deref()).map(ResourceId::new),
+        }
+    }
+}
+
+/// The reference engine's decision for one flow (the full walk, trace discarded).
+pub fn decide(policy: &Policy, flow: &Flow, pins: &Pins) -> Result<Decided> {
+    explain(policy, flow, pins).map(|e| Decided::from(&e))
+}
+
 /// The state of one walk.
 struct Walk<'a> {
     policy: &'a Policy,
