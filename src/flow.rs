@@ -202,7 +202,7 @@ mod tests {
             ("icmp 10.0.0.1:5 -> 10.0.0.2", "only TCP and UDP"),
             ("gre 10.0.0.1 -> 10.0.0.2", "not a protocol"),
             ("tcp 10.0.0.1:70000 -> 10.0.0.2:80", "expected `PROTO"),
-            ("tcp 10.0.0.1:1 -> [::1]:80", "both IPv4"),
+            ("tcp 10.0.0.1:1 -> [::1]:80", "both be IPv4"),
             ("tcp 10.0.0.300:1 -> 10.0.0.2:80", "expected `PROTO"),
             ("", "expected `PROTO"),
         ] {

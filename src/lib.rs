@@ -9,10 +9,12 @@
 //! switches in [`options::Options`].
 #![deny(missing_docs)]
 
+pub mod classbench;
 pub mod effective;
 pub mod error;
 pub mod eval;
 pub mod flow;
+pub mod flowfile;
 pub mod load;
 pub mod model;
 pub mod options;

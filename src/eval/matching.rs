@@ -62,8 +62,15 @@ pub fn match_rule(
 
 /// The reference classifier for one rule table: the index of the first rule (in the
 /// table's order) that matches every field, by a linear scan.
-pub fn first_match(rules: &[ResolvedRule], flow: &Flow, asgs: EndpointAsgs, any: AnyProtocol) -> Option<usize> {
-    rules.iter().position(|r| match_rule(r, flow, asgs, any).all())
+pub fn first_match(
+    rules: &[ResolvedRule],
+    flow: &Flow,
+    asgs: EndpointAsgs,
+    any: AnyProtocol,
+) -> Option<usize> {
+    rules
+        .iter()
+        .position(|r| match_rule(r, flow, asgs, any).all())
 }
 
 /// D3: `Any` matches every IP protocol, or only TCP/UDP/ICMP/ICMPv6. `Icmp` matches both
@@ -79,6 +86,7 @@ pub fn protocol_matches(rule: Protocol, flow: u8, any: AnyProtocol) -> bool {
         Protocol::Icmp => flow == proto::ICMP || flow == proto::ICMPV6,
         Protocol::Esp => flow == proto::ESP,
         Protocol::Ah => flow == proto::AH,
+        Protocol::Number(n) => flow == n,
     }
 }
 

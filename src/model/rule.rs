@@ -26,6 +26,9 @@ pub enum Protocol {
     Esp,
     /// IP protocol 51.
     Ah,
+    /// Any other IP protocol by number (ClassBench filter sets; Azure's APIs have no such
+    /// value).
+    Number(u8),
 }
 
 impl Protocol {
@@ -52,6 +55,7 @@ impl fmt::Display for Protocol {
             Protocol::Icmp => "Icmp",
             Protocol::Esp => "Esp",
             Protocol::Ah => "Ah",
+            Protocol::Number(n) => return write!(f, "{n}"),
         })
     }
 }

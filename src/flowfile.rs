@@ -1,0 +1,318 @@
+//! Streaming flow input for `eval` and `bench`: CSV, JSONL, ClassBench traces, or one flow
+//! spec per line — detected from the first record, read line by line so memory does not grow
+//! with the input.
+//!
+//! CSV has a header naming its columns (`protocol,src,src_port,dst,dst_port[,from,to]`, in any
+//! order) or, without one, those five columns in that order. JSONL objects use the same
+//! names. A ClassBench trace line is `SRC DST SPORT DPORT PROTO [FILTER] [LABEL]` with decimal
+//! IPv4 addresses. Ports of protocols without ports (ICMP, ESP, ...) are dropped, as
+//! SEMANTICS §3.1 ignores them.
+
+use crate::eval::Pins;
+use crate::flow::Flow;
+use crate::model::ResourceId;
+use std::io::BufRead;
+use std::net::{IpAddr, Ipv4Addr};
+
+/// One flow read, with its optional pins.
+#[derive(Clone, Debug)]
+pub struct FlowRecord {
+    /// 1-based line number in its input.
+    pub line: usize,
+    /// The flow.
+    pub flow: Flow,
+    /// `from` / `to` columns.
+    pub pins: Pins,
+}
+
+/// A line that could not be read as a flow, and why.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Skipped {
+    /// 1-based line number.
+    pub line: usize,
+    /// Why it was skipped.
+    pub reason: String,
+}
+
+/// The input layouts.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Layout {
+    Csv(Vec<Column>),
+    Jsonl,
+    ClassBench,
+    Spec,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Column {
+    Protocol,
+    Src,
+    SrcPort,
+    Dst,
+    DstPort,
+    From,
+    To,
+    Other,
+}
+
+/// Reads flows from `input`, one per line.
+pub struct FlowReader<R> {
+    input: R,
+    layout: Option<Layout>,
+    line: usize,
+    buf: String,
+}
+
+impl<R: BufRead> FlowReader<R> {
+    /// Wraps a buffered reader.
+    pub fn new(input: R) -> FlowReader<R> {
+        FlowReader {
+            input,
+            layout: None,
+            line: 0,
+            buf: String::new(),
+        }
+    }
+}
+
+impl<R: BufRead> Iterator for FlowReader<R> {
+    type Item = Result<FlowRecord, Skipped>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            self.buf.clear();
+            self.line += 1;
+            match self.input.read_line(&mut self.buf) {
+                Ok(0) => return None,
+                Ok(_) => {}
+                Err(e) => {
+                    return Some(Err(Skipped {
+                        line: self.line,
+                        reason: format!("unreadable: {e}"),
+                    }))
+                }
+            }
+            let text = self.buf.trim();
+            if text.is_empty() || text.starts_with('#') {
+                continue;
+            }
+            if self.layout.is_none() {
+                let (layout, header) = detect(text);
+                self.layout = Some(layout);
+                if header {
+                    continue;
+                }
+            }
+            let line = self.line;
+            let layout = self.layout.as_ref().expect("set above");
+            return Some(
+                parse(layout, text)
+                    .map(|(flow, pins)| FlowRecord { line, flow, pins })
+                    .map_err(|reason| Skipped { line, reason }),
+            );
+        }
+    }
+}
+
+/// The layout of a file from its first record, and whether that record is a header.
+fn detect(first: &str) -> (Layout, bool) {
+    if first.starts_with('{') {
+        return (Layout::Jsonl, false);
+    }
+    if first.contains(',') {
+        let cells: Vec<&str> = first.split(',').map(str::trim).collect();
+        let header = cells.iter().any(|c| column(c) != Column::Other);
+        if header {
+            return (Layout::Csv(cells.iter().map(|c| column(c)).collect()), true);
+        }
+        let default = vec![
+            Column::Protocol,
+            Column::Src,
+            Column::SrcPort,
+            Column::Dst,
+            Column::DstPort,
+            Column::From,
+            Column::To,
+        ];
+        return (Layout::Csv(default), false);
+    }
+    if first
+        .split_whitespace()
+        .take(5)
+        .all(|w| w.parse::<u64>().is_ok())
+    {
+        return (Layout::ClassBench, false);
+    }
+    (Layout::Spec, false)
+}
+
+fn column(name: &str) -> Column {
+    match name.to_ascii_lowercase().as_str() {
+        "protocol" | "proto" => Column::Protocol,
+        "src" | "src_ip" | "source" => Column::Src,
+        "src_port" | "sport" | "source_port" => Column::SrcPort,
+        "dst" | "dst_ip" | "destination" => Column::Dst,
+        "dst_port" | "dport" | "destination_port" => Column::DstPort,
+        "from" => Column::From,
+        "to" => Column::To,
+        _ => Column::Other,
+    }
+}
+
+fn parse(layout: &Layout, text: &str) -> Result<(Flow, Pins), String> {
+    match layout {
+        Layout::Spec => Flow::parse(text)
+            .map(|f| (f, Pins::default()))
+            .map_err(|e| e.to_string()),
+        Layout::ClassBench => classbench_trace(text).map(|f| (f, Pins::default())),
+        Layout::Jsonl => jsonl(text),
+        Layout::Csv(columns) => csv(columns, text),
+    }
+}
+
+/// Builds a flow from its parts, dropping ports where the protocol has none.
+fn assemble(
+    protocol: &str,
+    src: &str,
+    sport: Option<&str>,
+    dst: &str,
+    dport: Option<&str>,
+) -> Result<Flow, String> {
+    let end =
+        |ip: &str, port: Option<&str>| match (ip.parse::<IpAddr>(), port.filter(|p| !p.is_empty()))
+        {
+            (Ok(IpAddr::V6(a)), Some(p)) => format!("[{a}]:{p}"),
+            (_, Some(p)) => format!("{ip}:{p}"),
+            (_, None) => ip.to_string(),
+        };
+    let proto_num = Flow::parse(&format!("{protocol} 0.0.0.0 -> 0.0.0.0")).map(|f| f.protocol);
+    let ported = proto_num.as_ref().map_or(true, |&p| Flow::has_ports(p));
+    let (sport, dport) = if ported { (sport, dport) } else { (None, None) };
+    Flow::parse(&format!(
+        "{protocol} {} -> {}",
+        end(src, sport),
+        end(dst, dport)
+    ))
+    .map_err(|e| e.to_string())
+}
+
+fn classbench_trace(text: &str) -> Result<Flow, String> {
+    let w: Vec<&str> = text.split_whitespace().collect();
+    if w.len() < 5 {
+        return Err(format!(
+            "a ClassBench trace line has 5 or more columns, found {}",
+            w.len()
+        ));
+    }
+    let addr = |s: &str| {
+        s.parse::<u32>()
+            .map(|n| Ipv4Addr::from(n).to_string())
+            .map_err(|_| format!("`{s}` is not a decimal IPv4 address"))
+    };
+    let (src, dst) = (addr(w[0])?, addr(w[1])?);
+    assemble(w[4], &src, Some(w[2]), &dst, Some(w[3]))
+}
+
+fn pins(from: Option<&str>, to: Option<&str>) -> Pins {
+    let pin = |p: Option<&str>| p.filter(|s| !s.is_empty()).map(ResourceId::new);
+    Pins {
+        from: pin(from),
+        to: pin(to),
+    }
+}
+
+fn csv(columns: &[Column], text: &str) -> Result<(Flow, Pins), String> {
+    let cells: Vec<&str> = text.split(',').map(str::trim).collect();
+    let get = |c: Column| {
+        columns
+            .iter()
+            .position(|x| *x == c)
+            .and_then(|i| cells.get(i).copied())
+    };
+    let need = |c: Column, name: &str| {
+        get(c)
+            .filter(|s| !s.is_empty())
+            .ok_or(format!("missing `{name}`"))
+    };
+    let flow = assemble(
+        need(Column::Protocol, "protocol")?,
+        need(Column::Src, "src")?,
+        get(Column::SrcPort),
+        need(Column::Dst, "dst")?,
+        get(Column::DstPort),
+    )?;
+    Ok((flow, pins(get(Column::From), get(Column::To))))
+}
+
+fn jsonl(text: &str) -> Result<(Flow, Pins), String> {
+    let v: serde_json::Value =
+        serde_json::from_str(text).map_err(|e| format!("malformed JSON: {e}"))?;
+    let field = |k: &str| -> Option<String> {
+        match v.get(k)? {
+            serde_json::Value::String(s) => Some(s.clone()),
+            serde_json::Value::Number(n) => Some(n.to_string()),
+            _ => None,
+        }
+    };
+    let need = |k: &str| field(k).ok_or(format!("missing `{k}`"));
+    let (sport, dport) = (field("src_port"), field("dst_port"));
+    let flow = assemble(
+        &need("protocol")?,
+        &need("src")?,
+        sport.as_deref(),
+        &need("dst")?,
+        dport.as_deref(),
+    )?;
+    Ok((flow, pins(field("from").as_deref(), field("to").as_deref())))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read(text: &str) -> Vec<Result<FlowRecord, Skipped>> {
+        FlowReader::new(text.as_bytes()).collect()
+    }
+
+    #[test]
+    fn csv_with_and_without_header() {
+        let rows = read("protocol,src,src_port,dst,dst_port,to\ntcp,1.2.3.4,5,10.0.0.1,22,/subscriptions/x/nic\nicmp,1.2.3.4,,10.0.0.1,\n");
+        let first = rows[0].as_ref().unwrap();
+        assert_eq!((first.line, first.flow.dst_port), (2, Some(22)));
+        assert_eq!(first.pins.to.as_ref().unwrap().name(), "nic");
+        assert_eq!(rows[1].as_ref().unwrap().flow.protocol, 1);
+        let plain = read("udp,1.2.3.4,53,10.0.0.1,53\n");
+        assert_eq!(plain[0].as_ref().unwrap().flow.protocol, 17);
+    }
+
+    #[test]
+    fn jsonl_spec_and_classbench() {
+        let j = read("{\"protocol\":\"tcp\",\"src\":\"::1\",\"src_port\":1,\"dst\":\"::2\",\"dst_port\":443}\n");
+        assert_eq!(j[0].as_ref().unwrap().flow.dst_port, Some(443));
+        let s = read("# comment\n\ntcp 1.2.3.4:1 -> 5.6.7.8:2\n");
+        assert_eq!(s[0].as_ref().unwrap().line, 3);
+        let cb = read("3232235777\t167772161\t1024\t80\t6\t12\n16909060 84281096 0 0 1\n");
+        let f = cb[0].as_ref().unwrap().flow;
+        assert_eq!(
+            (f.src.to_string().as_str(), f.dst_port),
+            ("192.168.1.1", Some(80))
+        );
+        assert_eq!(
+            cb[1].as_ref().unwrap().flow.src_port,
+            None,
+            "ICMP drops ports"
+        );
+    }
+
+    #[test]
+    fn bad_lines_are_skipped_with_reasons() {
+        let rows = read("protocol,src,src_port,dst,dst_port\ntcp,1.2.3.4,99999,10.0.0.1,22\ntcp,,1,10.0.0.1,22\ntcp,1.2.3.4,1,10.0.0.1,22\n");
+        assert_eq!(rows[0].as_ref().unwrap_err().line, 2);
+        assert!(rows[1]
+            .as_ref()
+            .unwrap_err()
+            .reason
+            .contains("missing `src`"));
+        assert!(rows[2].is_ok());
+    }
+}
