@@ -53,3 +53,89 @@ fn belongs_to(status: &DeploymentStatus, manager: &NetworkManager) -> bool {
         .iter()
         .any(|c| c.is_within(&manager.id))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::NetworkManager;
+
+    fn manager() -> NetworkManager {
+        NetworkManager {
+            id: ResourceId::new(
+                "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Network/networkManagers/nm",
+            ),
+            scopes: Vec::new(),
+            security_admin: true,
+            groups: Vec::new(),
+            scope_connections: Vec::new(),
+            security_configs: Vec::new(),
+            connectivity_configs: Vec::new(),
+        }
+    }
+
+    fn status(
+        region: &str,
+        deployed: bool,
+        configs: &[&str],
+        time: &str,
+        order: usize,
+    ) -> DeploymentStatus {
+        let base = "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Network/networkManagers/nm/securityAdminConfigurations/";
+        DeploymentStatus {
+            region: region.to_string(),
+            kind: "securityadmin".to_string(),
+            deployed,
+            configuration_ids: configs
+                .iter()
+                .map(|c| ResourceId::new(&format!("{base}{c}")))
+                .collect(),
+            commit_time: time.to_string(),
+            order,
+        }
+    }
+
+    #[test]
+    fn no_status_follows_d2() {
+        let s = Snapshot::default();
+        assert_eq!(
+            deployed(&s, &manager(), "westeurope", "securityadmin", true),
+            Deployed::Everything
+        );
+        assert_eq!(
+            deployed(&s, &manager(), "westeurope", "securityadmin", false),
+            Deployed::Only(vec![])
+        );
+    }
+
+    #[test]
+    fn latest_deployed_commit_per_region_wins() {
+        let s = Snapshot {
+            deployments: vec![
+                status("westeurope", true, &["a"], "2026-01-01T00:00:00Z", 0),
+                status("westeurope", true, &["b"], "2026-02-01T00:00:00Z", 1),
+                status("westeurope", false, &["c"], "2026-03-01T00:00:00Z", 2),
+                status("northeurope", true, &["c"], "2026-03-01T00:00:00Z", 3),
+            ],
+            ..Snapshot::default()
+        };
+        let m = manager();
+        let we = deployed(&s, &m, "westeurope", "securityadmin", true);
+        assert!(
+            we.includes(&s.deployments[1].configuration_ids[0]),
+            "b replaced a"
+        );
+        assert!(!we.includes(&s.deployments[0].configuration_ids[0]));
+        assert!(
+            !we.includes(&s.deployments[2].configuration_ids[0]),
+            "a failed commit is not the goal state"
+        );
+        assert_eq!(
+            deployed(&s, &m, "eastus", "securityadmin", true),
+            Deployed::Only(vec![])
+        );
+        assert_eq!(
+            deployed(&s, &m, "westeurope", "connectivity", true),
+            Deployed::Only(vec![])
+        );
+    }
+}

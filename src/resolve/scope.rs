@@ -160,3 +160,107 @@ pub fn connection_reports(snapshot: &Snapshot) -> Vec<ConnectionReport> {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{ManagementGroup, ResourceId, Subscription};
+
+    fn snapshot() -> Snapshot {
+        let mg = |name: &str, parent: Option<&str>| ManagementGroup {
+            name: name.into(),
+            parent: parent.map(Into::into),
+        };
+        Snapshot {
+            management_groups: vec![
+                mg("root", None),
+                mg("platform", Some("root")),
+                mg("corp", Some("platform")),
+            ],
+            subscriptions: vec![Subscription {
+                id: ResourceId::new("/subscriptions/s1"),
+                subscription_id: "s1".into(),
+                name: "s1".into(),
+                tenant: None,
+                tags: Default::default(),
+                parent: Some("corp".into()),
+            }],
+            ..Snapshot::default()
+        }
+    }
+
+    fn manager(scopes: Vec<ScopeRef>) -> NetworkManager {
+        NetworkManager {
+            id: ResourceId::new("/subscriptions/s1/resourceGroups/rg/providers/Microsoft.Network/networkManagers/nm"),
+            scopes,
+            security_admin: true,
+            groups: Vec::new(),
+            scope_connections: Vec::new(),
+            security_configs: Vec::new(),
+            connectivity_configs: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn tiers_count_management_group_levels_from_the_root() {
+        let s = snapshot();
+        assert_eq!(ancestors(&s, "S1"), vec!["corp", "platform", "root"]);
+        let tier = |scopes| reach(&s, &manager(scopes), "s1").map(|r| r.tier);
+        assert_eq!(
+            tier(vec![ScopeRef::ManagementGroup("root".into())]),
+            Some(0)
+        );
+        assert_eq!(
+            tier(vec![ScopeRef::ManagementGroup("corp".into())]),
+            Some(2)
+        );
+        assert_eq!(
+            tier(vec![ScopeRef::Subscription("s1".into())]),
+            Some(u32::MAX)
+        );
+        assert_eq!(
+            tier(vec![
+                ScopeRef::Subscription("s1".into()),
+                ScopeRef::ManagementGroup("platform".into())
+            ]),
+            Some(1),
+            "the highest element reaching the VNet sets the tier"
+        );
+        assert_eq!(tier(vec![ScopeRef::Subscription("s2".into())]), None);
+    }
+
+    #[test]
+    fn a_scope_connection_alone_is_pending() {
+        let s = snapshot();
+        let mut m = manager(vec![]);
+        m.scope_connections.push(crate::model::ScopeConnection {
+            id: ResourceId::new("/x/scopeConnections/c"),
+            target: ScopeRef::Subscription("s1".into()),
+            state: None,
+        });
+        assert_eq!(reach(&s, &m, "s1"), None);
+        let mut s = s;
+        s.managers.push(m.clone());
+        assert_eq!(connection_reports(&s)[0].state, "Pending");
+        s.manager_connections.push(crate::model::ManagerConnection {
+            id: ResourceId::new(
+                "/subscriptions/s1/providers/Microsoft.Network/networkManagerConnections/c",
+            ),
+            scope: ScopeRef::Subscription("s1".into()),
+            manager: m.id.clone(),
+            state: Some("Connected".into()),
+        });
+        assert_eq!(
+            reach(&s, &m, "s1"),
+            Some(Reach {
+                tier: u32::MAX,
+                cross_tenant: true
+            })
+        );
+        s.manager_connections[0].state = Some("Revoked".into());
+        assert_eq!(
+            connection_state(&s, &m, &ScopeRef::Subscription("s1".into()), None).0,
+            "Revoked"
+        );
+    }
+}
