@@ -185,8 +185,8 @@ fn run_explain(mut args: ExplainArgs) -> secpath::Result<ExitCode> {
     };
     let explanation = explain(&policy, &flow, &pins)?;
     match args.format {
-        Format::Json => println!("{}", to_json(&explanation)),
-        Format::Text => print!("{}", render::explanation(&explanation, style())),
+        Format::Json => emit(&format!("{}\n", to_json(&explanation))),
+        Format::Text => emit(&render::explanation(&explanation, style())),
     }
     Ok(match explanation.verdict {
         Verdict::Allow => ExitCode::SUCCESS,
@@ -204,10 +204,17 @@ fn run_effective(args: EffectiveArgs) -> secpath::Result<ExitCode> {
         secpath::Error::Usage("--vnet / --nic names nothing in the snapshot".to_string())
     })?;
     match args.format {
-        Format::Json => println!("{}", to_json(&report)),
-        Format::Text => print!("{}", render::effective(&report)),
+        Format::Json => emit(&format!("{}\n", to_json(&report))),
+        Format::Text => emit(&render::effective(&report)),
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Writes to stdout; a reader that went away (`| head`) is not an error worth a panic.
+fn emit(text: &str) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
 }
 
 fn to_json(value: &impl serde::Serialize) -> String {
