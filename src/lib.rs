@@ -10,6 +10,7 @@
 #![deny(missing_docs)]
 
 pub mod classbench;
+pub mod compile;
 pub mod effective;
 pub mod error;
 pub mod eval;

@@ -1,0 +1,474 @@
+//! The compiled engine: every rule table of a [`Policy`] turned into lookup tables, and the
+//! walk of [`eval::explain`](crate::eval::explain) redone without traces or allocation.
+//!
+//! Why two engines: the reference evaluator in [`eval`](crate::eval) is a linear scan that
+//! can be read against SEMANTICS.md line by line and explains every rule it consulted; it
+//! costs time proportional to the number of rules on the path. Replaying flow logs or
+//! auditing millions of flows needs a cost that does not grow with the rule count, so
+//! [`CompiledPolicy::new`] builds, once, a [`CompiledTable`] per enforcement point and
+//! direction (see [`table`] for the field-decomposition design) plus indexes to place
+//! endpoints, and [`CompiledPolicy::decide`] answers with the same [`Decided`] as
+//! [`eval::decide`](crate::eval::decide) — verdict, layer, side and deciding rule — for
+//! every flow and pin, errors included. `tests/differential.rs` holds the two to that.
+//!
+//! A `CompiledPolicy` borrows its `Policy` and is immutable after construction, so it is
+//! `Sync`: share one `&CompiledPolicy` across threads ([`CompiledPolicy::decide_par`]).
+//! Compiling cannot fail: a `Policy` that was built is valid input.
+
+mod bits;
+mod place;
+pub mod table;
+
+use crate::error::Result;
+use crate::eval::locate::EndpointKind;
+use crate::eval::matching::EndpointAsgs;
+use crate::eval::{Decided, Layer, Pins, Side, Verdict};
+use crate::flow::Flow;
+use crate::model::{Access, Direction};
+use crate::options::{AlwaysAllowScope, NoNsg};
+use crate::resolve::{AdminPoint, Policy, ResolvedRule, RuleSource};
+use place::{Locator, Place};
+use rayon::prelude::*;
+use smallvec::SmallVec;
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+pub use table::CompiledTable;
+
+/// Flows per task in [`CompiledPolicy::decide_par`]: large enough to amortise scheduling.
+const PAR_CHUNK: usize = 1024;
+
+/// One direction of one enforcement point: its rules in evaluation order and their table.
+#[derive(Debug)]
+struct Directed<'p> {
+    rules: Vec<&'p ResolvedRule>,
+    table: CompiledTable,
+}
+
+impl<'p> Directed<'p> {
+    fn new(policy: &Policy, rules: &'p [ResolvedRule], direction: Direction) -> Directed<'p> {
+        let rules: Vec<&ResolvedRule> = rules
+            .iter()
+            .filter(|r| r.rule.direction == direction)
+            .collect();
+        let table = CompiledTable::build(&rules, policy.options.any_protocol);
+        Directed { rules, table }
+    }
+
+    fn first_match(&self, flow: &Flow, asgs: EndpointAsgs) -> Option<&'p ResolvedRule> {
+        let at = self.table.first_match(flow, asgs)?;
+        self.rules.get(at).copied()
+    }
+}
+
+/// Both directions of one rule list.
+#[derive(Debug)]
+struct Directions<'p> {
+    outbound: Directed<'p>,
+    inbound: Directed<'p>,
+}
+
+impl<'p> Directions<'p> {
+    fn new(policy: &Policy, rules: &'p [ResolvedRule]) -> Directions<'p> {
+        Directions {
+            outbound: Directed::new(policy, rules, Direction::Outbound),
+            inbound: Directed::new(policy, rules, Direction::Inbound),
+        }
+    }
+
+    /// The source side filters outbound, the destination side inbound.
+    fn of(&self, side: Side) -> &Directed<'p> {
+        match side {
+            Side::Source => &self.outbound,
+            Side::Destination => &self.inbound,
+        }
+    }
+
+    fn each(&self) -> [&Directed<'p>; 2] {
+        [&self.outbound, &self.inbound]
+    }
+}
+
+/// A compiled admin point.
+#[derive(Debug)]
+struct Admin<'p> {
+    rules: Directions<'p>,
+    /// §2.5: admin rules don't apply here.
+    exempt: bool,
+}
+
+impl<'p> Admin<'p> {
+    fn new(policy: &Policy, point: &'p AdminPoint) -> Admin<'p> {
+        Admin {
+            rules: Directions::new(policy, &point.rules),
+            exempt: point.exempt.is_some(),
+        }
+    }
+}
+
+/// What compiling produced.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CompileStats {
+    /// Rules over all tables (a rule enforced at several points counts at each).
+    pub rules: usize,
+    /// Tables (one per enforcement point and direction).
+    pub tables: usize,
+    /// Distinct rule bit-vectors over all tables.
+    pub vectors: usize,
+    /// Bytes of the tables and endpoint indexes.
+    pub bytes: usize,
+    /// Wall-clock time [`CompiledPolicy::new`] took.
+    pub compile_time: Duration,
+}
+
+/// A [`Policy`] compiled for fast, allocation-free decisions; see the module documentation.
+#[derive(Debug)]
+pub struct CompiledPolicy<'p> {
+    policy: &'p Policy,
+    locator: Locator<'p>,
+    /// Per subnet (same index as `Snapshot::subnets`).
+    subnet_admin: Vec<Admin<'p>>,
+    /// Per VNet, for its addresses in no subnet.
+    vnet_admin: Vec<Admin<'p>>,
+    /// One per `Policy::nsg_rules` entry.
+    nsgs: Vec<Directions<'p>>,
+    /// Per subnet: its NSG's entry in `nsgs`.
+    subnet_nsg: Vec<Option<usize>>,
+    /// Per NIC: `(VNet, its NSG's entry in nsgs for that VNet)`.
+    nic_nsg: Vec<SmallVec<[(usize, usize); 1]>>,
+    stats: CompileStats,
+}
+
+impl<'p> CompiledPolicy<'p> {
+    /// Compiles every admin point and every NSG of `policy`, per direction, in parallel.
+    pub fn new(policy: &'p Policy) -> CompiledPolicy<'p> {
+        let started = Instant::now();
+        let s = &policy.snapshot;
+        let subnet_admin: Vec<Admin> = policy
+            .subnet_admin
+            .par_iter()
+            .map(|point| Admin::new(policy, point))
+            .collect();
+        let vnet_admin: Vec<Admin> = policy
+            .vnets
+            .par_iter()
+            .map(|v| Admin::new(policy, &v.admin))
+            .collect();
+        let mut keys: Vec<&(usize, usize)> = policy.nsg_rules.keys().collect();
+        keys.sort_unstable();
+        let nsgs: Vec<Directions> = keys
+            .par_iter()
+            .map(|key| {
+                Directions::new(policy, policy.nsg_rules.get(key).map_or(&[], Vec::as_slice))
+            })
+            .collect();
+        let at: HashMap<(usize, usize), usize> =
+            keys.iter().enumerate().map(|(i, &&k)| (k, i)).collect();
+        let subnet_nsg = s
+            .subnets
+            .iter()
+            .map(|sub| sub.nsg.and_then(|n| at.get(&(n, sub.vnet)).copied()))
+            .collect();
+        let nic_nsg = s
+            .nics
+            .iter()
+            .map(|nic| {
+                let mut out: SmallVec<[(usize, usize); 1]> = SmallVec::new();
+                let Some(n) = nic.nsg else { return out };
+                for cfg in &nic.ip_configs {
+                    let Some(v) = s.subnets.get(cfg.subnet).map(|x| x.vnet) else {
+                        continue;
+                    };
+                    if let Some(&i) = at.get(&(n, v)) {
+                        if !out.iter().any(|o| o.0 == v) {
+                            out.push((v, i));
+                        }
+                    }
+                }
+                out
+            })
+            .collect();
+        let locator = Locator::new(s);
+        let mut compiled = CompiledPolicy {
+            policy,
+            locator,
+            subnet_admin,
+            vnet_admin,
+            nsgs,
+            subnet_nsg,
+            nic_nsg,
+            stats: CompileStats::default(),
+        };
+        compiled.stats = compiled.measure(started.elapsed());
+        compiled
+    }
+
+    fn measure(&self, compile_time: Duration) -> CompileStats {
+        let admin = self
+            .subnet_admin
+            .iter()
+            .chain(&self.vnet_admin)
+            .map(|a| &a.rules);
+        let tables: Vec<&Directed> = admin.chain(&self.nsgs).flat_map(Directions::each).collect();
+        CompileStats {
+            rules: tables.iter().map(|t| t.rules.len()).sum(),
+            tables: tables.len(),
+            vectors: tables.iter().map(|t| t.table.distinct_vectors()).sum(),
+            bytes: tables
+                .iter()
+                .map(|t| t.table.bytes() + t.rules.capacity() * std::mem::size_of::<usize>())
+                .sum::<usize>()
+                + self.locator.bytes(),
+            compile_time,
+        }
+    }
+
+    /// What compiling produced.
+    pub fn stats(&self) -> &CompileStats {
+        &self.stats
+    }
+
+    /// The same answer as [`eval::decide`](crate::eval::decide)`(policy, flow, pins)`.
+    /// Allocates only for a denying rule's id in the answer and for errors.
+    pub fn decide(&self, flow: &Flow, pins: &Pins) -> Result<Decided> {
+        let src = self
+            .locator
+            .locate(flow.src, pins.from.as_ref(), "source")?;
+        let dst = self
+            .locator
+            .locate(flow.dst, pins.to.as_ref(), "destination")?;
+        let walk = Walk {
+            compiled: self,
+            flow,
+            src,
+            dst,
+        };
+        Ok(walk.run())
+    }
+
+    /// Decides each flow (unpinned) into `out`, which is cleared first; `out[i]` answers
+    /// `flows[i]`.
+    pub fn decide_batch(&self, flows: &[Flow], out: &mut Vec<Result<Decided>>) {
+        let none = Pins::default();
+        out.clear();
+        out.reserve(flows.len());
+        out.extend(flows.iter().map(|f| self.decide(f, &none)));
+    }
+
+    /// [`decide_batch`](Self::decide_batch) on rayon's thread pool, in chunks of flows;
+    /// `out[i]` still answers `flows[i]`.
+    pub fn decide_par(&self, flows: &[Flow], out: &mut Vec<Result<Decided>>) {
+        let none = Pins::default();
+        out.clear();
+        out.par_extend(
+            flows
+                .par_chunks(PAR_CHUNK)
+                .flat_map_iter(|chunk| chunk.iter().map(|f| self.decide(f, &none))),
+        );
+    }
+}
+
+/// What one side did.
+enum SideResult<'p> {
+    Pass,
+    AlwaysAllow,
+    Deny(Denial<'p>),
+}
+
+/// Why a flow was denied.
+enum Denial<'p> {
+    /// A rule, on a side.
+    Rule(&'p ResolvedRule, Side),
+    /// D7 `--no-nsg=deny`: this NIC's Standard public IP is closed without an NSG.
+    ClosedPublicIp(usize),
+}
+
+/// One flow's walk, mirroring `eval`'s `Walk::run` step for step.
+struct Walk<'c, 'p> {
+    compiled: &'c CompiledPolicy<'p>,
+    flow: &'c Flow,
+    src: Place<'p>,
+    dst: Place<'p>,
+}
+
+impl<'p> Walk<'_, 'p> {
+    /// Source outbound, path, destination inbound; the first deny ends the walk.
+    fn run(&self) -> Decided {
+        let mut source_always_allow = false;
+        if self.src.vnet.is_some() {
+            match self.side(Side::Source, false) {
+                SideResult::Deny(d) => return self.denied(d),
+                SideResult::AlwaysAllow => source_always_allow = true,
+                SideResult::Pass => {}
+            }
+        }
+        if !self.path() {
+            return Decided {
+                verdict: Verdict::NoPath,
+                layer: Some(Layer::Path),
+                side: None,
+                resource: None,
+            };
+        }
+        if self.dst.vnet.is_some() {
+            let skip = source_always_allow
+                && self.compiled.policy.options.always_allow_scope == AlwaysAllowScope::Path;
+            if let SideResult::Deny(d) = self.side(Side::Destination, skip) {
+                return self.denied(d);
+            }
+        }
+        Decided {
+            verdict: Verdict::Allow,
+            layer: None,
+            side: None,
+            resource: None,
+        }
+    }
+
+    fn denied(&self, denial: Denial<'p>) -> Decided {
+        let (layer, side, resource) = match denial {
+            Denial::Rule(rule, side) => (
+                match rule.source {
+                    RuleSource::Admin { .. } => Layer::Admin,
+                    RuleSource::Nsg { .. } => Layer::Nsg,
+                },
+                side,
+                Some(rule.rule.id.clone()),
+            ),
+            Denial::ClosedPublicIp(nic) => (
+                Layer::Nsg,
+                Side::Destination,
+                self.compiled
+                    .policy
+                    .snapshot
+                    .nics
+                    .get(nic)
+                    .map(|n| n.id.clone()),
+            ),
+        };
+        Decided {
+            verdict: Verdict::Deny,
+            layer: Some(layer),
+            side: Some(side),
+            resource,
+        }
+    }
+
+    fn place(&self, side: Side) -> &Place<'p> {
+        match side {
+            Side::Source => &self.src,
+            Side::Destination => &self.dst,
+        }
+    }
+
+    fn asgs(&self) -> EndpointAsgs<'p> {
+        EndpointAsgs {
+            src: self.src.asgs,
+            dst: self.dst.asgs,
+        }
+    }
+
+    /// One side: admin rules, then the NSGs in this side's order unless skipped.
+    fn side(&self, side: Side, skip_nsgs_by_source: bool) -> SideResult<'p> {
+        match self.admin(side) {
+            SideResult::Pass if !skip_nsgs_by_source => {}
+            decided => return decided,
+        }
+        let s = &self.compiled.policy.snapshot;
+        let place = self.place(side);
+        let nic = place.nic.and_then(|n| s.nics.get(n));
+        let nic_nsg = nic.and_then(|n| n.nsg);
+        let subnet_nsg = place
+            .subnet
+            .and_then(|x| s.subnets.get(x))
+            .and_then(|x| x.nsg);
+        if side == Side::Destination
+            && self.compiled.policy.options.no_nsg == NoNsg::Deny
+            && self.src.kind == EndpointKind::Internet
+            && nic.is_some_and(|n| n.standard_public_ip)
+            && nic_nsg.is_none()
+            && subnet_nsg.is_none()
+        {
+            if let Some(n) = place.nic {
+                return SideResult::Deny(Denial::ClosedPublicIp(n));
+            }
+        }
+        let nic_level = nic_nsg.and_then(|_| {
+            let (n, v) = (place.nic?, place.vnet?);
+            let entries = self.compiled.nic_nsg.get(n)?;
+            entries.iter().find(|e| e.0 == v).map(|e| e.1)
+        });
+        let subnet_level = subnet_nsg.and_then(|_| *self.compiled.subnet_nsg.get(place.subnet?)?);
+        let levels = match side {
+            Side::Source => [nic_level, subnet_level],
+            Side::Destination => [subnet_level, nic_level],
+        };
+        for nsg in levels.into_iter().flatten() {
+            let hit = self
+                .compiled
+                .nsgs
+                .get(nsg)
+                .and_then(|t| t.of(side).first_match(self.flow, self.asgs()));
+            if let Some(rule) = hit.filter(|r| r.rule.access == Access::Deny) {
+                return SideResult::Deny(Denial::Rule(rule, side));
+            }
+        }
+        SideResult::Pass
+    }
+
+    /// The admin rules of this side's VNet (or subnet) in this side's direction.
+    fn admin(&self, side: Side) -> SideResult<'p> {
+        let place = self.place(side);
+        let c = self.compiled;
+        let point = match (place.subnet, place.vnet) {
+            (Some(s), _) => c.subnet_admin.get(s),
+            (None, Some(v)) => c.vnet_admin.get(v),
+            (None, None) => None,
+        };
+        let Some(point) = point else {
+            return SideResult::Pass;
+        };
+        let private_endpoint = place
+            .nic
+            .and_then(|n| c.policy.snapshot.nics.get(n))
+            .is_some_and(|n| n.private_endpoint);
+        if point.exempt || private_endpoint {
+            return SideResult::Pass;
+        }
+        match point.rules.of(side).first_match(self.flow, self.asgs()) {
+            Some(rule) => match rule.rule.access {
+                Access::Deny => SideResult::Deny(Denial::Rule(rule, side)),
+                Access::AlwaysAllow => SideResult::AlwaysAllow,
+                Access::Allow => SideResult::Pass,
+            },
+            None => SideResult::Pass,
+        }
+    }
+
+    /// Can the packet get from the source's network to the destination's?
+    fn path(&self) -> bool {
+        match (self.src.vnet, self.dst.vnet) {
+            (None, None) => false,
+            (Some(_), None) | (None, Some(_)) => true,
+            (Some(a), Some(b)) => {
+                a == b
+                    || self
+                        .compiled
+                        .policy
+                        .vnets
+                        .get(a)
+                        .is_some_and(|v| v.links.contains(&b))
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn compiled_policy_is_shareable() {
+        fn sync<T: Sync + Send>() {}
+        sync::<CompiledPolicy<'static>>();
+    }
+}

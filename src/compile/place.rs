@@ -1,0 +1,336 @@
+//! Placing a flow's endpoints without scanning the snapshot: the same answers as
+//! [`eval::locate::locate`](crate::eval::locate::locate), errors included, from indexes
+//! built once.
+//!
+//! The reference walks every VNet's address space and every NIC for each endpoint. Here a
+//! hash map from private IP to the NIC configurations holding it replaces the NIC walk, and
+//! an interval map over VNet address spaces and subnet prefixes (the same elementary
+//! intervals as the rule tables) gives, per address, the VNets containing it and, per VNet,
+//! its first subnet containing it. Orders are kept exactly (VNets by index, then NICs by
+//! index), because the reference's choices and its ambiguity message depend on them.
+
+use super::bits::{self, Interner};
+use super::table::IntervalMap;
+use crate::error::{Error, Result};
+use crate::eval::locate::EndpointKind;
+use crate::model::{AddrSet, ResourceId, Snapshot};
+use ipnet::IpNet;
+use smallvec::SmallVec;
+use std::collections::HashMap;
+use std::net::IpAddr;
+
+/// A located endpoint, borrowing its ASGs from the snapshot.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Place<'p> {
+    /// What it is.
+    pub(crate) kind: EndpointKind,
+    /// Its VNet.
+    pub(crate) vnet: Option<usize>,
+    /// Its subnet.
+    pub(crate) subnet: Option<usize>,
+    /// Its NIC.
+    pub(crate) nic: Option<usize>,
+    /// The ASGs of the NIC configuration holding the address.
+    pub(crate) asgs: &'p [usize],
+}
+
+/// One NIC IP configuration holding an address.
+#[derive(Clone, Copy, Debug)]
+struct Holder<'p> {
+    nic: usize,
+    /// The configuration's subnet and that subnet's VNet.
+    subnet: usize,
+    vnet: usize,
+    /// The VNet of the NIC's *first* configuration with this address (what the
+    /// reference's candidate list uses).
+    first_vnet: usize,
+    asgs: &'p [usize],
+}
+
+/// What an elementary address interval lies in.
+#[derive(Clone, Debug, Default)]
+struct Cell {
+    /// VNets whose address space holds it, ascending.
+    vnets: SmallVec<[usize; 2]>,
+    /// `(vnet, first subnet of that VNet's list whose prefixes hold it)`, by VNet.
+    subnets: SmallVec<[(usize, usize); 2]>,
+}
+
+impl Cell {
+    fn first_subnet(&self, vnet: usize) -> Option<usize> {
+        self.subnets.iter().find(|s| s.0 == vnet).map(|s| s.1)
+    }
+}
+
+/// The indexes for placing endpoints.
+#[derive(Debug)]
+pub(crate) struct Locator<'p> {
+    snapshot: &'p Snapshot,
+    /// NIC configurations by private address, in NIC then configuration order.
+    holders: HashMap<IpAddr, SmallVec<[Holder<'p>; 1]>>,
+    v4: IntervalMap<u32>,
+    v6: IntervalMap<u128>,
+    cells: Vec<Cell>,
+    /// Every VNet's declared on-premises prefixes.
+    on_premises: AddrSet,
+    /// First index of each id, for pins.
+    nic_ids: HashMap<&'p ResourceId, usize>,
+    subnet_ids: HashMap<&'p ResourceId, usize>,
+    vnet_ids: HashMap<&'p ResourceId, usize>,
+}
+
+/// First index of every id.
+fn first_index<'p>(ids: impl Iterator<Item = &'p ResourceId>) -> HashMap<&'p ResourceId, usize> {
+    let mut out = HashMap::new();
+    for (i, id) in ids.enumerate() {
+        out.entry(id).or_insert(i);
+    }
+    out
+}
+
+impl<'p> Locator<'p> {
+    /// Indexes `snapshot`.
+    pub(crate) fn new(snapshot: &'p Snapshot) -> Locator<'p> {
+        let mut holders: HashMap<IpAddr, SmallVec<[Holder<'p>; 1]>> = HashMap::new();
+        let vnet_of = |subnet: usize| snapshot.subnets.get(subnet).map_or(0, |s| s.vnet);
+        for (n, nic) in snapshot.nics.iter().enumerate() {
+            for cfg in &nic.ip_configs {
+                let first = nic
+                    .ip_configs
+                    .iter()
+                    .find(|c| c.address == cfg.address)
+                    .map_or(0, |c| c.subnet);
+                holders.entry(cfg.address).or_default().push(Holder {
+                    nic: n,
+                    subnet: cfg.subnet,
+                    vnet: vnet_of(cfg.subnet),
+                    first_vnet: vnet_of(first),
+                    asgs: &cfg.asgs,
+                });
+            }
+        }
+        // Items 0..V are VNet address spaces, V + s is subnet s's prefixes.
+        let vnets = snapshot.vnets.len();
+        let mut v4 = Vec::new();
+        let mut v6 = Vec::new();
+        let nets = snapshot
+            .vnets
+            .iter()
+            .enumerate()
+            .flat_map(|(v, vnet)| vnet.address_space.iter().map(move |n| (n, v)));
+        let prefixes = snapshot
+            .subnets
+            .iter()
+            .enumerate()
+            .flat_map(|(s, subnet)| subnet.prefixes.iter().map(move |n| (n, vnets + s)));
+        for (net, item) in nets.chain(prefixes) {
+            match net.trunc() {
+                IpNet::V4(n) => v4.push((u32::from(n.network()), u32::from(n.broadcast()), item)),
+                IpNet::V6(n) => v6.push((u128::from(n.network()), u128::from(n.broadcast()), item)),
+            }
+        }
+        let mut interner = Interner::new(vnets + snapshot.subnets.len());
+        let v4 = IntervalMap::build(&v4, &mut interner);
+        let v6 = IntervalMap::build(&v6, &mut interner);
+        let arena = interner.finish();
+        // Where each subnet sits in VNet lists: (vnet, position).
+        let mut listed: Vec<SmallVec<[(usize, usize); 1]>> =
+            vec![SmallVec::new(); snapshot.subnets.len()];
+        for (v, vnet) in snapshot.vnets.iter().enumerate() {
+            for (at, &s) in vnet.subnets.iter().enumerate() {
+                if let Some(l) = listed.get_mut(s) {
+                    l.push((v, at));
+                }
+            }
+        }
+        let cells = (0..arena.len())
+            .map(|id| {
+                let mut cell = Cell::default();
+                // (vnet, position, subnet), keeping the earliest position per VNet.
+                let mut firsts: SmallVec<[(usize, usize, usize); 2]> = SmallVec::new();
+                for item in bits::ones(arena.get(id)) {
+                    if item < vnets {
+                        cell.vnets.push(item);
+                        continue;
+                    }
+                    let s = item - vnets;
+                    for &(v, at) in listed.get(s).into_iter().flatten() {
+                        match firsts.iter_mut().find(|f| f.0 == v) {
+                            Some(f) if f.1 > at => *f = (v, at, s),
+                            Some(_) => {}
+                            None => firsts.push((v, at, s)),
+                        }
+                    }
+                }
+                firsts.sort_unstable();
+                cell.subnets = firsts.iter().map(|f| (f.0, f.2)).collect();
+                cell
+            })
+            .collect();
+        let mut on_premises = AddrSet::new();
+        for vnet in &snapshot.vnets {
+            on_premises.extend(&vnet.on_premises);
+        }
+        Locator {
+            snapshot,
+            holders,
+            v4,
+            v6,
+            cells,
+            on_premises,
+            nic_ids: first_index(snapshot.nics.iter().map(|n| &n.id)),
+            subnet_ids: first_index(snapshot.subnets.iter().map(|s| &s.id)),
+            vnet_ids: first_index(snapshot.vnets.iter().map(|v| &v.id)),
+        }
+    }
+
+    /// Heap bytes of the indexes (approximate for the hash maps).
+    pub(crate) fn bytes(&self) -> usize {
+        self.holders.capacity()
+            * (std::mem::size_of::<IpAddr>() + std::mem::size_of::<SmallVec<[Holder; 1]>>())
+            + self.v4.bytes()
+            + self.v6.bytes()
+            + self.cells.capacity() * std::mem::size_of::<Cell>()
+    }
+
+    fn holders(&self, address: IpAddr) -> &[Holder<'p>] {
+        self.holders.get(&address).map_or(&[], |h| h.as_slice())
+    }
+
+    fn cell(&self, address: IpAddr) -> Option<&Cell> {
+        let id = match address {
+            IpAddr::V4(a) => self.v4.get(u32::from(a)),
+            IpAddr::V6(a) => self.v6.get(u128::from(a)),
+        };
+        self.cells.get(id)
+    }
+
+    /// Locates `address`, honouring a pin; `which` is `source` or `destination`.
+    pub(crate) fn locate(
+        &self,
+        address: IpAddr,
+        pin: Option<&ResourceId>,
+        which: &str,
+    ) -> Result<Place<'p>> {
+        let holders = self.holders(address);
+        let cell = self.cell(address);
+        if let Some(pin) = pin {
+            return self.pinned(address, holders, cell, pin, which);
+        }
+        let in_space = cell.map_or(&[][..], |c| c.vnets.as_slice());
+        let mut vnets: SmallVec<[usize; 4]> = in_space.iter().copied().collect();
+        for h in holders {
+            if !vnets.contains(&h.first_vnet) {
+                vnets.push(h.first_vnet);
+            }
+        }
+        match vnets.as_slice() {
+            [] => Ok(self.outside(address)),
+            [v] => Ok(in_vnet(holders, cell, *v, None)),
+            many => {
+                let names: Vec<String> = many
+                    .iter()
+                    .filter_map(|&v| self.snapshot.vnets.get(v))
+                    .map(|v| v.id.to_string())
+                    .collect();
+                Err(Error::Endpoint(format!(
+                    "the {which} address {address} is ambiguous: it lies in {} VNets; pin it with --{} ID, one of:\n  {}",
+                    many.len(),
+                    if which == "source" { "from" } else { "to" },
+                    names.join("\n  ")
+                )))
+            }
+        }
+    }
+
+    fn outside(&self, address: IpAddr) -> Place<'p> {
+        Place {
+            kind: if self.on_premises.contains(address) {
+                EndpointKind::OnPremises
+            } else {
+                EndpointKind::Internet
+            },
+            vnet: None,
+            subnet: None,
+            nic: None,
+            asgs: &[],
+        }
+    }
+
+    fn pinned(
+        &self,
+        address: IpAddr,
+        holders: &[Holder<'p>],
+        cell: Option<&Cell>,
+        pin: &ResourceId,
+        which: &str,
+    ) -> Result<Place<'p>> {
+        let s = self.snapshot;
+        let refuse =
+            |what: &str| Error::Endpoint(format!("the {which} pin `{pin}` {what} {address}"));
+        if let Some(nic) = self.nic_ids.get(pin).and_then(|&n| s.nics.get(n)) {
+            let cfg = nic
+                .ip_configs
+                .iter()
+                .find(|c| c.address == address)
+                .ok_or_else(|| refuse("is a NIC that does not hold"))?;
+            let vnet = s.subnets.get(cfg.subnet).map_or(0, |x| x.vnet);
+            return Ok(in_vnet(holders, cell, vnet, Some(cfg.subnet)));
+        }
+        if let Some((at, subnet)) = self
+            .subnet_ids
+            .get(pin)
+            .and_then(|&at| Some((at, s.subnets.get(at)?)))
+        {
+            let held = holders.iter().any(|h| h.subnet == at);
+            if !held && !subnet.prefixes.iter().any(|p| p.contains(&address)) {
+                return Err(refuse("is a subnet that does not contain"));
+            }
+            return Ok(in_vnet(holders, cell, subnet.vnet, Some(at)));
+        }
+        if let Some((at, vnet)) = self
+            .vnet_ids
+            .get(pin)
+            .and_then(|&at| Some((at, s.vnets.get(at)?)))
+        {
+            let held = holders.iter().any(|h| h.vnet == at);
+            if !held && !vnet.address_space.iter().any(|p| p.contains(&address)) {
+                return Err(refuse("is a VNet whose address space does not contain"));
+            }
+            return Ok(in_vnet(holders, cell, at, None));
+        }
+        Err(Error::Usage(format!(
+            "the {which} pin `{pin}` is not a NIC, subnet or VNet in the snapshot"
+        )))
+    }
+}
+
+/// The endpoint inside VNet `vnet`, restricted to `subnet` when given: the first NIC
+/// configuration there holding the address, else a VNet address in the VNet's first subnet
+/// holding it.
+fn in_vnet<'p>(
+    holders: &[Holder<'p>],
+    cell: Option<&Cell>,
+    vnet: usize,
+    subnet: Option<usize>,
+) -> Place<'p> {
+    let nic = holders
+        .iter()
+        .find(|h| h.vnet == vnet && subnet.is_none_or(|want| want == h.subnet));
+    if let Some(h) = nic {
+        return Place {
+            kind: EndpointKind::Nic,
+            vnet: Some(vnet),
+            subnet: Some(h.subnet),
+            nic: Some(h.nic),
+            asgs: h.asgs,
+        };
+    }
+    Place {
+        kind: EndpointKind::VnetAddress,
+        vnet: Some(vnet),
+        subnet: subnet.or_else(|| cell.and_then(|c| c.first_subnet(vnet))),
+        nic: None,
+        asgs: &[],
+    }
+}

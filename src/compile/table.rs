@@ -1,0 +1,383 @@
+//! One rule table (one direction of one enforcement point) compiled so that classifying a
+//! flow costs a few binary searches and one short word loop, whatever the number of rules.
+//!
+//! The classic field-decomposition classifier (Lakshman & Stiliadis; "bit-vector" search):
+//! each field's value space is cut into elementary intervals at every rule boundary, and
+//! each interval maps to the bit-vector of the rules whose field contains it. A flow looks up
+//! one interval per field, ANDs the five vectors (protocol, source address, source port,
+//! destination address, destination port), and the lowest set bit is the first rule, in
+//! table order, that matches every field — exactly what the linear scan
+//! [`eval::matching::first_match`](crate::eval::matching::first_match) returns.
+//!
+//! - Addresses: an interval map per family (IPv4 keyed by `u32`, IPv6 by `u128`).
+//!   Application security groups cannot be intervals: per ASG, the vector of rules naming it;
+//!   a source matches `addresses | OR(vectors of the source NIC's ASGs)`.
+//! - Ports: an interval map keyed by `u16`; a flow without ports matches every rule's port
+//!   fields (SEMANTICS §3.1), so it uses the all-rules vector.
+//! - Protocol: a direct 256-entry table, filled by
+//!   [`protocol_matches`] so D3 is decided in one place.
+//!
+//! Identical vectors are stored once (typically most intervals share a handful), so memory
+//! is intervals × one index plus distinct vectors × rules/64 words.
+
+use super::bits::{self, Arena, Interner};
+use crate::eval::matching::{protocol_matches, EndpointAsgs};
+use crate::flow::Flow;
+use crate::model::{AddrSet, PortRange};
+use crate::options::AnyProtocol;
+use crate::resolve::{AddrMatch, ResolvedRule};
+use ipnet::IpNet;
+use smallvec::SmallVec;
+use std::net::IpAddr;
+
+/// A value type that can be cut into intervals: ports, IPv4 and IPv6 addresses.
+pub(crate) trait Key: Copy + Ord {
+    /// The smallest value.
+    const MIN: Self;
+    /// The next value, `None` at the maximum.
+    fn succ(self) -> Option<Self>;
+}
+
+impl Key for u16 {
+    const MIN: u16 = 0;
+    fn succ(self) -> Option<u16> {
+        self.checked_add(1)
+    }
+}
+
+impl Key for u32 {
+    const MIN: u32 = 0;
+    fn succ(self) -> Option<u32> {
+        self.checked_add(1)
+    }
+}
+
+impl Key for u128 {
+    const MIN: u128 = 0;
+    fn succ(self) -> Option<u128> {
+        self.checked_add(1)
+    }
+}
+
+/// A step function over a key space: `starts[i]..starts[i + 1]` maps to `ids[i]`.
+#[derive(Clone, Debug)]
+pub(crate) struct IntervalMap<K> {
+    /// Sorted; `starts[0]` is `K::MIN`, so every key has an interval.
+    starts: Vec<K>,
+    /// One id per interval; adjacent intervals never share an id.
+    ids: Vec<usize>,
+}
+
+impl<K: Key> IntervalMap<K> {
+    /// The id of the interval holding `key`.
+    #[inline]
+    pub(crate) fn get(&self, key: K) -> usize {
+        let i = self.starts.partition_point(|&s| s <= key);
+        self.ids.get(i.saturating_sub(1)).copied().unwrap_or(0)
+    }
+
+    /// Heap bytes.
+    pub(crate) fn bytes(&self) -> usize {
+        self.starts.capacity() * std::mem::size_of::<K>()
+            + self.ids.capacity() * std::mem::size_of::<usize>()
+    }
+
+    /// Cuts the key space at every boundary of `ranges` (inclusive `(lo, hi, item)`) and
+    /// interns, per interval, the vector of the items whose ranges cover it. An item's
+    /// ranges may overlap each other.
+    pub(crate) fn build(ranges: &[(K, K, usize)], interner: &mut Interner) -> IntervalMap<K> {
+        // +1 where a range starts, -1 just past where it ends (none past the maximum).
+        let mut events: Vec<(K, bool, usize)> = Vec::with_capacity(ranges.len() * 2);
+        for &(lo, hi, item) in ranges {
+            events.push((lo, true, item));
+            if let Some(next) = hi.succ() {
+                events.push((next, false, item));
+            }
+        }
+        events.sort_unstable_by_key(|e| e.0);
+        let items = ranges.iter().map(|r| r.2 + 1).max().unwrap_or(0);
+        let mut cover = vec![0u32; items];
+        let mut current = interner.zeroed();
+        let mut map = IntervalMap {
+            starts: vec![K::MIN],
+            ids: vec![interner.intern(&current)],
+        };
+        let mut rest = events.as_slice();
+        while let Some(&(at, _, _)) = rest.first() {
+            let same = rest.partition_point(|e| e.0 == at);
+            let (here, later) = rest.split_at(same);
+            rest = later;
+            for &(_, start, item) in here {
+                let Some(count) = cover.get_mut(item) else {
+                    continue;
+                };
+                if start {
+                    *count += 1;
+                    bits::set(&mut current, item);
+                } else {
+                    *count = count.saturating_sub(1);
+                    if *count == 0 {
+                        bits::clear(&mut current, item);
+                    }
+                }
+            }
+            let id = interner.intern(&current);
+            if at == K::MIN {
+                map.ids[0] = id;
+            } else if map.ids.last() != Some(&id) {
+                map.starts.push(at);
+                map.ids.push(id);
+            }
+        }
+        map.starts.shrink_to_fit();
+        map.ids.shrink_to_fit();
+        map
+    }
+}
+
+/// One address field of a table: addresses per family, plus rules naming ASGs.
+#[derive(Clone, Debug)]
+struct AddrField {
+    v4: IntervalMap<u32>,
+    v6: IntervalMap<u128>,
+    /// `(ASG index, vector of the rules naming it)`, sorted by ASG.
+    asgs: Vec<(usize, usize)>,
+}
+
+impl AddrField {
+    fn build<'r>(
+        fields: impl Iterator<Item = &'r AddrMatch>,
+        interner: &mut Interner,
+    ) -> AddrField {
+        let mut v4 = Vec::new();
+        let mut v6 = Vec::new();
+        let mut asgs: Vec<(usize, Vec<u64>)> = Vec::new();
+        for (rule, field) in fields.enumerate() {
+            push_ranges(&field.set, rule, &mut v4, &mut v6);
+            for &asg in &field.asgs {
+                let at = match asgs.binary_search_by_key(&asg, |a| a.0) {
+                    Ok(at) => at,
+                    Err(at) => {
+                        asgs.insert(at, (asg, interner.zeroed()));
+                        at
+                    }
+                };
+                if let Some((_, v)) = asgs.get_mut(at) {
+                    bits::set(v, rule);
+                }
+            }
+        }
+        AddrField {
+            v4: IntervalMap::build(&v4, interner),
+            v6: IntervalMap::build(&v6, interner),
+            asgs: asgs
+                .into_iter()
+                .map(|(asg, v)| (asg, interner.intern(&v)))
+                .collect(),
+        }
+    }
+
+    /// The vector of rules whose address list holds `ip`.
+    #[inline]
+    fn addresses(&self, ip: IpAddr) -> usize {
+        match ip {
+            IpAddr::V4(a) => self.v4.get(u32::from(a)),
+            IpAddr::V6(a) => self.v6.get(u128::from(a)),
+        }
+    }
+
+    /// The vector of the rules naming `asg`, if any does.
+    #[inline]
+    fn asg(&self, asg: usize) -> Option<usize> {
+        self.asgs
+            .binary_search_by_key(&asg, |a| a.0)
+            .ok()
+            .and_then(|at| self.asgs.get(at))
+            .map(|a| a.1)
+    }
+
+    fn bytes(&self) -> usize {
+        self.v4.bytes()
+            + self.v6.bytes()
+            + self.asgs.capacity() * std::mem::size_of::<(usize, usize)>()
+    }
+}
+
+/// An address set as inclusive `u32`/`u128` ranges tagged with `rule`, adjacent blocks
+/// merged.
+fn push_ranges(
+    set: &AddrSet,
+    rule: usize,
+    v4: &mut Vec<(u32, u32, usize)>,
+    v6: &mut Vec<(u128, u128, usize)>,
+) {
+    fn push<K: Key>(out: &mut Vec<(K, K, usize)>, lo: K, hi: K, rule: usize) {
+        if let Some(last) = out.last_mut() {
+            if last.2 == rule && last.1.succ() == Some(lo) {
+                last.1 = hi;
+                return;
+            }
+        }
+        out.push((lo, hi, rule));
+    }
+    for net in set.to_cidrs() {
+        match net {
+            IpNet::V4(n) => push(v4, u32::from(n.network()), u32::from(n.broadcast()), rule),
+            IpNet::V6(n) => push(v6, u128::from(n.network()), u128::from(n.broadcast()), rule),
+        }
+    }
+}
+
+/// Port lists as ranges tagged with their rule.
+fn port_ranges<'r>(lists: impl Iterator<Item = &'r [PortRange]>) -> Vec<(u16, u16, usize)> {
+    lists
+        .enumerate()
+        .flat_map(|(rule, list)| list.iter().map(move |r| (r.lo, r.hi, rule)))
+        .collect()
+}
+
+/// A rule table compiled for lookup; see the module documentation.
+///
+/// ```
+/// use secpath::compile::table::CompiledTable;
+/// use secpath::eval::matching::EndpointAsgs;
+/// use secpath::flow::Flow;
+/// use secpath::options::AnyProtocol;
+///
+/// let table = CompiledTable::new(&[], AnyProtocol::All);
+/// let flow = Flow::parse("tcp 10.0.0.1:5000 -> 10.0.0.2:443").unwrap();
+/// assert_eq!(table.first_match(&flow, EndpointAsgs::default()), None);
+/// ```
+#[derive(Clone, Debug)]
+pub struct CompiledTable {
+    /// Every distinct vector of this table.
+    arena: Arena,
+    /// The vector with every rule's bit: the port field of a flow without ports.
+    all: usize,
+    /// Vector per IP protocol number.
+    protocol: Box<[usize; 256]>,
+    source: AddrField,
+    source_port: IntervalMap<u16>,
+    destination: AddrField,
+    destination_port: IntervalMap<u16>,
+}
+
+impl CompiledTable {
+    /// Compiles `rules`, in evaluation order, with D3 (`any`) fixed for the table.
+    pub fn new(rules: &[ResolvedRule], any: AnyProtocol) -> CompiledTable {
+        CompiledTable::build(&rules.iter().collect::<Vec<_>>(), any)
+    }
+
+    /// Compiles borrowed rules, in evaluation order.
+    pub(crate) fn build(rules: &[&ResolvedRule], any: AnyProtocol) -> CompiledTable {
+        let mut interner = Interner::new(rules.len());
+        let mut all = interner.zeroed();
+        for rule in 0..rules.len() {
+            bits::set(&mut all, rule);
+        }
+        let all = interner.intern(&all);
+        let mut protocol = Box::new([0; 256]);
+        for (number, slot) in (0..=u8::MAX).zip(protocol.iter_mut()) {
+            let mut v = interner.zeroed();
+            for (i, r) in rules.iter().enumerate() {
+                if protocol_matches(r.rule.fields.protocol, number, any) {
+                    bits::set(&mut v, i);
+                }
+            }
+            *slot = interner.intern(&v);
+        }
+        let source = AddrField::build(rules.iter().map(|r| &r.sources), &mut interner);
+        let destination = AddrField::build(rules.iter().map(|r| &r.destinations), &mut interner);
+        let source_port = port_ranges(rules.iter().map(|r| r.source_ports.as_slice()));
+        let source_port = IntervalMap::build(&source_port, &mut interner);
+        let destination_port = port_ranges(rules.iter().map(|r| r.destination_ports.as_slice()));
+        let destination_port = IntervalMap::build(&destination_port, &mut interner);
+        CompiledTable {
+            arena: interner.finish(),
+            all,
+            protocol,
+            source,
+            source_port,
+            destination,
+            destination_port,
+        }
+    }
+
+    /// The index of the first rule matching `flow` (whose endpoints' NICs are in `asgs`):
+    /// the same answer as [`eval::matching::first_match`](crate::eval::matching::first_match)
+    /// on the rules this table was built from.
+    #[inline]
+    pub fn first_match(&self, flow: &Flow, asgs: EndpointAsgs) -> Option<usize> {
+        let ports = |map: &IntervalMap<u16>, port: Option<u16>| match port {
+            Some(p) => self.arena.get(map.get(p)),
+            None => self.arena.get(self.all),
+        };
+        let fields = [
+            self.arena.get(self.protocol[usize::from(flow.protocol)]),
+            self.arena.get(self.source.addresses(flow.src)),
+            ports(&self.source_port, flow.src_port),
+            self.arena.get(self.destination.addresses(flow.dst)),
+            ports(&self.destination_port, flow.dst_port),
+        ];
+        if self.source.asgs.is_empty() && self.destination.asgs.is_empty() {
+            return bits::first_common(fields);
+        }
+        let groups = |field: &AddrField, nic: &[usize]| -> SmallVec<[&[u64]; 4]> {
+            nic.iter()
+                .filter_map(|&a| field.asg(a))
+                .map(|id| self.arena.get(id))
+                .collect()
+        };
+        let src = groups(&self.source, asgs.src);
+        let dst = groups(&self.destination, asgs.dst);
+        bits::first_common_with(fields, &src, &dst)
+    }
+
+    /// Heap and inline bytes of the compiled form.
+    pub fn bytes(&self) -> usize {
+        std::mem::size_of::<CompiledTable>()
+            + self.arena.bytes()
+            + std::mem::size_of::<[usize; 256]>()
+            + self.source.bytes()
+            + self.destination.bytes()
+            + self.source_port.bytes()
+            + self.destination_port.bytes()
+    }
+
+    /// How many distinct rule vectors the table stores.
+    pub fn distinct_vectors(&self) -> usize {
+        self.arena.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn intervals_merge_and_cover_the_whole_space() {
+        let mut interner = Interner::new(3);
+        let map = IntervalMap::<u16>::build(
+            &[(0, 9, 0), (5, 65535, 1), (10, 20, 2), (15, 30, 2)],
+            &mut interner,
+        );
+        let arena = interner.finish();
+        let rules_at = |p: u16| bits::ones(arena.get(map.get(p))).collect::<Vec<_>>();
+        assert_eq!(rules_at(0), [0]);
+        assert_eq!(rules_at(5), [0, 1]);
+        assert_eq!(rules_at(10), [1, 2]);
+        assert_eq!(rules_at(20), [1, 2], "rule 2's ranges overlap");
+        assert_eq!(rules_at(30), [1, 2]);
+        assert_eq!(rules_at(31), [1]);
+        assert_eq!(rules_at(65535), [1]);
+        assert_eq!(map.starts, [0, 5, 10, 31]);
+    }
+
+    #[test]
+    fn an_empty_map_has_one_interval() {
+        let mut interner = Interner::new(0);
+        let map = IntervalMap::<u128>::build(&[], &mut interner);
+        assert_eq!(map.get(u128::MAX), map.get(0));
+        assert_eq!(interner.finish().get(map.get(7)), &[] as &[u64]);
+    }
+}
