@@ -20,6 +20,7 @@ pub mod load;
 pub mod model;
 pub mod options;
 pub mod render;
+pub mod replay;
 pub mod resolve;
 
 pub use error::{Error, Result};
