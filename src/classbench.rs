@@ -8,6 +8,7 @@
 //! `DenyAllInBound` would.
 
 use crate::error::{Error, Location, Result};
+use crate::eval::{Decided, Layer, Side, Verdict};
 use crate::model::addr::parse_net;
 use crate::model::{
     Access, AddrSet, AddressItem, Direction, PortRange, Protocol, ResourceId, Rule, RuleFields,
@@ -15,6 +16,22 @@ use crate::model::{
 use crate::resolve::{AddrMatch, ResolvedRule, RuleSource};
 use smallvec::smallvec;
 use std::path::Path;
+
+/// The decision for a flow whose first matching filter is `hit`: allowed by that filter, or
+/// denied at the end of the table.
+pub fn decided(rules: &[ResolvedRule], hit: Option<usize>) -> Decided {
+    let rule = hit.and_then(|i| rules.get(i));
+    Decided {
+        verdict: if rule.is_some() {
+            Verdict::Allow
+        } else {
+            Verdict::Deny
+        },
+        layer: Some(Layer::Nsg),
+        side: Some(Side::Destination),
+        resource: rule.map(|r| r.rule.id.clone()),
+    }
+}
 
 /// Reads a filter set into one ordered rule table.
 pub fn load_filters(path: &Path) -> Result<Vec<ResolvedRule>> {

@@ -117,7 +117,8 @@ impl fmt::Display for Flow {
     }
 }
 
-fn protocol_number(text: &str) -> Option<u8> {
+/// A protocol name (`tcp`, `icmpv6`, case-insensitive) or number.
+pub fn protocol_number(text: &str) -> Option<u8> {
     Some(match text.to_ascii_lowercase().as_str() {
         "tcp" => proto::TCP,
         "udp" => proto::UDP,

@@ -170,7 +170,8 @@ fn parse(layout: &Layout, text: &str) -> Result<(Flow, Pins), String> {
     }
 }
 
-/// Builds a flow from its parts, dropping ports where the protocol has none.
+/// Builds a flow from its parts, dropping ports where the protocol has none. Parsed field by
+/// field (not through the flow-spec grammar) because this is the hot loop of `eval`.
 fn assemble(
     protocol: &str,
     src: &str,
@@ -178,22 +179,41 @@ fn assemble(
     dst: &str,
     dport: Option<&str>,
 ) -> Result<Flow, String> {
-    let end =
-        |ip: &str, port: Option<&str>| match (ip.parse::<IpAddr>(), port.filter(|p| !p.is_empty()))
-        {
-            (Ok(IpAddr::V6(a)), Some(p)) => format!("[{a}]:{p}"),
-            (_, Some(p)) => format!("{ip}:{p}"),
-            (_, None) => ip.to_string(),
-        };
-    let proto_num = Flow::parse(&format!("{protocol} 0.0.0.0 -> 0.0.0.0")).map(|f| f.protocol);
-    let ported = proto_num.as_ref().map_or(true, |&p| Flow::has_ports(p));
-    let (sport, dport) = if ported { (sport, dport) } else { (None, None) };
-    Flow::parse(&format!(
-        "{protocol} {} -> {}",
-        end(src, sport),
-        end(dst, dport)
-    ))
-    .map_err(|e| e.to_string())
+    let protocol = crate::flow::protocol_number(protocol)
+        .ok_or_else(|| format!("`{protocol}` is not a protocol: expected tcp, udp, icmp, icmpv6, esp, ah or a number 0-255"))?;
+    let addr = |a: &str| {
+        a.trim()
+            .parse::<IpAddr>()
+            .map_err(|_| format!("`{a}` is not an IP address"))
+    };
+    let (src, dst) = (addr(src)?, addr(dst)?);
+    if src.is_ipv4() != dst.is_ipv4() {
+        return Err("source and destination must both be IPv4 or both IPv6".to_string());
+    }
+    if !Flow::has_ports(protocol) {
+        return Ok(Flow {
+            protocol,
+            src,
+            src_port: None,
+            dst,
+            dst_port: None,
+        });
+    }
+    let port = |p: Option<&str>, which: &str| -> Result<u16, String> {
+        let p = p
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+            .ok_or(format!("TCP and UDP flows need a {which} port"))?;
+        p.parse()
+            .map_err(|_| format!("`{p}` is not a port 0-65535"))
+    };
+    Ok(Flow {
+        protocol,
+        src,
+        src_port: Some(port(sport, "source")?),
+        dst,
+        dst_port: Some(port(dport, "destination")?),
+    })
 }
 
 fn classbench_trace(text: &str) -> Result<Flow, String> {

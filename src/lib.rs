@@ -9,11 +9,14 @@
 //! switches in [`options::Options`].
 #![deny(missing_docs)]
 
+pub mod bench;
 pub mod classbench;
 pub mod compile;
 pub mod effective;
+pub mod engine;
 pub mod error;
 pub mod eval;
+pub mod evaluate;
 pub mod flow;
 pub mod flowfile;
 pub mod load;

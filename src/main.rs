@@ -3,8 +3,11 @@
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use secpath::effective::{effective, Selection};
+use secpath::engine::{Engine, EngineKind, TableEngine};
 use secpath::eval::{explain, Pins, Verdict};
+use secpath::evaluate::OutputFormat;
 use secpath::flow::Flow;
+use secpath::flowfile::{FlowReader, FlowRecord};
 use secpath::model::ResourceId;
 use secpath::options::{
     AlwaysAllowScope, AnyProtocol, EmptyMatch, ManagerPrecedence, NoNsg, Options,
@@ -30,6 +33,73 @@ enum Command {
     Explain(ExplainArgs),
     /// Print the ordered effective admin and NSG rules at every enforcement point.
     Effective(EffectiveArgs),
+    /// Decide a stream of flows (CSV, JSONL, ClassBench trace or flow specs): one line each.
+    Eval(EvalArgs),
+    /// Time the classification of a trace: lookups/s, ns/lookup, and a checksum of decisions.
+    Bench(BenchArgs),
+    /// Compile a snapshot's rule tables and report their size and build time.
+    Compile(CompileArgs),
+}
+
+/// Where rules come from for `eval` and `bench`: a snapshot, or a ClassBench filter set.
+#[derive(Args)]
+struct RuleSourceArgs {
+    /// Snapshot files or directories of ARM JSON (repeatable).
+    #[arg(long, num_args = 1.., required_unless_present = "classbench", conflicts_with = "classbench")]
+    snapshot: Vec<PathBuf>,
+    /// A ClassBench filter set: one NSG table, file order = priority, rules named by line number.
+    #[arg(long, value_name = "FILE")]
+    classbench: Option<PathBuf>,
+    #[command(flatten)]
+    switches: Switches,
+}
+
+#[derive(Args)]
+struct EvalArgs {
+    #[command(flatten)]
+    rules: RuleSourceArgs,
+    /// The flows: a file, or `-` for standard input.
+    #[arg(long, value_name = "FILE")]
+    flows: PathBuf,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Jsonl)]
+    format: OutputFormat,
+    /// Evaluation strategy (the reference engine is the oracle).
+    #[arg(long, value_enum, default_value_t = EngineKind::Compiled)]
+    engine: EngineKind,
+}
+
+#[derive(Args)]
+struct BenchArgs {
+    #[command(flatten)]
+    rules: RuleSourceArgs,
+    /// The trace: CSV, JSONL, ClassBench trace or flow specs.
+    #[arg(long, value_name = "FILE")]
+    flows: PathBuf,
+    /// Passes over the trace.
+    #[arg(long, default_value_t = 5)]
+    iter: usize,
+    /// Worker threads.
+    #[arg(long, default_value_t = 1)]
+    threads: usize,
+    /// Evaluation strategy.
+    #[arg(long, value_enum, default_value_t = EngineKind::Compiled)]
+    engine: EngineKind,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    format: Format,
+}
+
+#[derive(Args)]
+struct CompileArgs {
+    #[command(flatten)]
+    policy: PolicyArgs,
+    /// Print table statistics (the only output today).
+    #[arg(long)]
+    stats: bool,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    format: Format,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -44,6 +114,13 @@ struct PolicyArgs {
     /// Snapshot files or directories of ARM JSON (repeatable).
     #[arg(long, required = true, num_args = 1..)]
     snapshot: Vec<PathBuf>,
+    #[command(flatten)]
+    switches: Switches,
+}
+
+/// SEMANTICS.md's switches D1–D7 and input leniency.
+#[derive(Args)]
+struct Switches {
     /// Azure's published service-tag JSON, for tags beyond VirtualNetwork, AzureLoadBalancer and Internet.
     #[arg(long, value_name = "FILE")]
     service_tags: Option<PathBuf>,
@@ -73,7 +150,7 @@ struct PolicyArgs {
     lenient: bool,
 }
 
-impl PolicyArgs {
+impl Switches {
     fn options(&self) -> Options {
         Options {
             manager_precedence: self.manager_precedence,
@@ -87,13 +164,19 @@ impl PolicyArgs {
         }
     }
 
-    fn load(&self) -> secpath::Result<Policy> {
-        let snapshot = secpath::load::load_snapshot(&self.snapshot)?;
+    fn load(&self, paths: &[PathBuf]) -> secpath::Result<Policy> {
+        let snapshot = secpath::load::load_snapshot(paths)?;
         let tags = match &self.service_tags {
             Some(path) => ServiceTags::load(path)?,
             None => ServiceTags::none(),
         };
         Policy::build(snapshot, self.options(), &tags)
+    }
+}
+
+impl PolicyArgs {
+    fn load(&self) -> secpath::Result<Policy> {
+        self.switches.load(&self.snapshot)
     }
 }
 
@@ -135,6 +218,9 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Explain(args) => run_explain(args),
         Command::Effective(args) => run_effective(args),
+        Command::Eval(args) => run_eval(args),
+        Command::Bench(args) => run_bench(args),
+        Command::Compile(args) => run_compile(args),
     };
     match result {
         Ok(code) => code,
@@ -206,6 +292,118 @@ fn run_effective(args: EffectiveArgs) -> secpath::Result<ExitCode> {
     match args.format {
         Format::Json => emit(&format!("{}\n", to_json(&report))),
         Format::Text => emit(&render::effective(&report)),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Opens `--flows` (`-` is standard input) as a flow reader.
+fn flows(path: &std::path::Path) -> secpath::Result<FlowReader<Box<dyn std::io::BufRead>>> {
+    let input: Box<dyn std::io::BufRead> = if path.as_os_str() == "-" {
+        Box::new(std::io::BufReader::new(std::io::stdin()))
+    } else {
+        let file = std::fs::File::open(path).map_err(|source| secpath::Error::Io {
+            file: path.to_path_buf(),
+            source,
+        })?;
+        Box::new(std::io::BufReader::with_capacity(1 << 16, file))
+    };
+    Ok(FlowReader::new(input))
+}
+
+fn run_eval(args: EvalArgs) -> secpath::Result<ExitCode> {
+    let reader = flows(&args.flows)?;
+    let mut out = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
+    let summary = if let Some(path) = &args.rules.classbench {
+        let rules = secpath::classbench::load_filters(path)?;
+        let table = TableEngine::new(&rules, args.engine);
+        let decide = |r: &FlowRecord| {
+            Ok(secpath::classbench::decided(
+                &rules,
+                table.first_match(&r.flow),
+            ))
+        };
+        secpath::evaluate::run(reader, decide, &mut out, args.format)
+    } else {
+        let policy = args.rules.switches.load(&args.rules.snapshot)?;
+        let engine = Engine::new(&policy, args.engine);
+        let decide = |r: &FlowRecord| engine.decide(&r.flow, &r.pins);
+        secpath::evaluate::run(reader, decide, &mut out, args.format)
+    };
+    let summary = match summary {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => return Ok(ExitCode::SUCCESS),
+        other => other.map_err(|source| secpath::Error::Io {
+            file: "(stdout)".into(),
+            source,
+        })?,
+    };
+    eprintln!(
+        "read {}, evaluated {} (allow {}, deny {}, no-path {}), skipped {}",
+        summary.read,
+        summary.evaluated,
+        summary.allow,
+        summary.deny,
+        summary.no_path,
+        summary.skipped_total()
+    );
+    for (reason, n) in &summary.skipped {
+        eprintln!("  skipped {n}: {reason}");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn run_bench(args: BenchArgs) -> secpath::Result<ExitCode> {
+    let mut skipped = 0usize;
+    let records: Vec<FlowRecord> = flows(&args.flows)?
+        .filter_map(|r| r.map_err(|_| skipped += 1).ok())
+        .collect();
+    if skipped > 0 {
+        eprintln!("{skipped} trace line(s) skipped as unreadable");
+    }
+    let report = if let Some(path) = &args.rules.classbench {
+        let rules = secpath::classbench::load_filters(path)?;
+        let trace: Vec<Flow> = records.iter().map(|r| r.flow).collect();
+        secpath::bench::bench_table(&rules, &trace, args.engine, args.iter, args.threads)
+    } else {
+        let policy = args.rules.switches.load(&args.rules.snapshot)?;
+        let engine = Engine::new(&policy, args.engine);
+        let trace: Vec<(Flow, Pins)> = records.into_iter().map(|r| (r.flow, r.pins)).collect();
+        secpath::bench::bench_policy(&engine, &trace, args.iter, args.threads)
+    };
+    match args.format {
+        Format::Json => emit(&format!("{}\n", to_json(&report))),
+        Format::Text => emit(&format!(
+            "engine          {:?}\nrules           {}\ncompile         {:.1} ms\ntable bytes     {}\nlookups         {}\nlookups/s       {:.0}\nns/lookup       {:.1}\nthreads         {}\nchecksum        {}\n",
+            report.engine, report.rules, report.compile_ms, report.table_bytes, report.lookups,
+            report.lookups_per_sec, report.ns_per_lookup, report.threads, report.checksum
+        ).to_lowercase()),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn run_compile(args: CompileArgs) -> secpath::Result<ExitCode> {
+    let policy = args.policy.load()?;
+    let compiled = secpath::compile::CompiledPolicy::new(&policy);
+    let s = compiled.stats();
+    match args.format {
+        Format::Json => emit(&format!(
+            "{}\n",
+            serde_json::json!({
+                "schema": "secpath.compile/v1",
+                "rules": s.rules,
+                "tables": s.tables,
+                "vectors": s.vectors,
+                "bytes": s.bytes,
+                "compile_ms": s.compile_time.as_secs_f64() * 1e3,
+            })
+        )),
+        Format::Text => emit(&format!(
+            "rules      {}\ntables     {}\nvectors    {}\nbytes      {}\ncompile    {:.1} ms\n",
+            s.rules,
+            s.tables,
+            s.vectors,
+            s.bytes,
+            s.compile_time.as_secs_f64() * 1e3
+        )),
     }
     Ok(ExitCode::SUCCESS)
 }

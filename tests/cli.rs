@@ -137,3 +137,61 @@ fn every_azure_example_holding_resources_loads() {
     let out = secpath(["effective", "--format", "json", "--snapshot", nsg.to_str().unwrap()]);
     assert_eq!(json_of(&out)["schema"], "secpath.effective/v1");
 }
+
+#[test]
+fn eval_streams_csv_and_both_engines_agree() {
+    let flows = "fixtures/flows/contoso.csv";
+    let run = |engine: &str| secpath(["eval", "--snapshot", "rulesets/contoso", "--flows", flows, "--engine", engine]);
+    let (compiled, reference) = (run("compiled"), run("reference"));
+    assert_eq!(compiled.status.code(), Some(0), "{}", String::from_utf8_lossy(&compiled.stderr));
+    assert_eq!(compiled.stdout, reference.stdout, "engines disagree");
+    let text = String::from_utf8_lossy(&compiled.stdout);
+    let lines: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines[0]["rule"], "DenyInternetSshRdp");
+    assert_eq!(lines[1]["verdict"], "allow");
+    assert!(lines.iter().any(|l| l["skipped"].as_str().is_some_and(|s| s.contains("not a port"))));
+    let summary = String::from_utf8_lossy(&compiled.stderr);
+    assert!(summary.contains(&format!("read {}", lines.len())), "{summary}");
+}
+
+#[test]
+fn eval_reads_classbench_and_writes_csv() {
+    let out = secpath(["eval", "--classbench", "fixtures/classbench/two.rules", "--flows", "fixtures/classbench/two.trace", "--format", "csv"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    let rows: Vec<&str> = text.lines().collect();
+    assert!(rows[0].starts_with("line,protocol"), "{text}");
+    assert!(rows[1].contains(",allow,nsg,destination,1,classbench/1,"), "{text}");
+    assert!(rows[2].contains(",allow,nsg,destination,2,"), "{text}");
+    assert!(rows[3].contains(",deny,"), "no filter matches: {text}");
+}
+
+#[test]
+fn bench_checksums_agree_across_engines_and_threads() {
+    let bench = |engine: &str, threads: &str| {
+        let out = secpath([
+            "bench", "--classbench", "fixtures/classbench/fw300.rules", "--flows", "fixtures/classbench/fw300.trace",
+            "--iter", "1", "--threads", threads, "--engine", engine, "--format", "json",
+        ]);
+        assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+        json_of(&out)
+    };
+    let (compiled, reference, parallel) = (bench("compiled", "1"), bench("reference", "1"), bench("compiled", "2"));
+    assert_eq!(compiled["checksum"], reference["checksum"]);
+    assert_eq!(compiled["checksum"], parallel["checksum"]);
+    assert_eq!(compiled["rules"], 300);
+    assert_eq!(compiled["lookups"], 3000);
+    for field in ["compile_ms", "table_bytes", "lookups_per_sec", "ns_per_lookup", "threads", "engine"] {
+        assert!(!compiled[field].is_null(), "{field}");
+    }
+    let snapshot = |engine: &str| {
+        json_of(&secpath(["bench", "--snapshot", "rulesets/contoso", "--flows", "fixtures/flows/contoso.csv", "--iter", "2", "--engine", engine, "--format", "json"]))["checksum"].clone()
+    };
+    assert_eq!(snapshot("compiled"), snapshot("reference"));
+}
+
+#[test]
+fn compile_reports_table_statistics() {
+    let got = json_of(&secpath(["compile", "--snapshot", "rulesets/contoso", "--stats", "--format", "json"]));
+    assert_eq!(got["schema"], "secpath.compile/v1");
+    assert!(got["rules"].as_u64().unwrap() > 20 && got["tables"].as_u64().unwrap() > 10 && got["bytes"].as_u64().unwrap() > 0);
+}

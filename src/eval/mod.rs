@@ -64,6 +64,17 @@ pub struct Decided {
     pub resource: Option<ResourceId>,
 }
 
+impl Decided {
+    /// The deciding rule's name, as the logs spell the ARM name (`DenyAllInBound`).
+    pub fn rule_name(&self) -> Option<&str> {
+        let id = self.resource.as_ref()?;
+        if id.key().contains("/networkinterfaces/") {
+            return Some(trace::CLOSED_PUBLIC_IP_RULE);
+        }
+        Some(id.name())
+    }
+}
+
 impl From<&Explanation> for Decided {
     fn from(e: &Explanation) -> Decided {
         let d = e.decided_by.as_ref();

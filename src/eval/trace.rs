@@ -9,6 +9,9 @@ use crate::model::{Access, Direction, ResourceId};
 use crate::resolve::{Policy, ResolvedRule};
 use serde::Serialize;
 
+/// The name `decided_by.rule` carries for the D7 deny, which has no rule of its own.
+pub const CLOSED_PUBLIC_IP_RULE: &str = "StandardPublicIpClosedWithoutNsg";
+
 /// The outcome of a flow.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -245,7 +248,7 @@ impl Stage {
             layer: Layer::Nsg,
             side: Some(Side::Destination),
             resource: Some(nic.to_string()),
-            rule: Some("StandardPublicIpClosedWithoutNsg".to_string()),
+            rule: Some(CLOSED_PUBLIC_IP_RULE.to_string()),
             priority: None,
             access: Some(Access::Deny),
             reason: Some(reason),

@@ -1,12 +1,18 @@
 //! ARM resource ids, compared the way Azure compares them.
 
 use std::fmt;
+use std::sync::Arc;
 
 /// An ARM resource id. Equality, ordering and hashing ignore case, a leading `/` and a
 /// trailing `/`, because Azure treats ids case-insensitively and its own REST examples
 /// write the same id with and without the leading slash.
+///
+/// Cloning is cheap (one shared allocation): decisions carry the deciding rule's id, and
+/// engines hand out millions of them.
 #[derive(Clone)]
-pub struct ResourceId {
+pub struct ResourceId(Arc<IdText>);
+
+struct IdText {
     text: String,
     key: String,
 }
@@ -15,25 +21,26 @@ impl ResourceId {
     /// Wraps an id as written.
     pub fn new(text: &str) -> ResourceId {
         let trimmed = text.trim().trim_matches('/');
-        ResourceId {
+        ResourceId(Arc::new(IdText {
             text: text.trim().to_string(),
             key: format!("/{}", trimmed.to_ascii_lowercase()),
-        }
+        }))
     }
 
     /// The id as written in the input.
     pub fn as_str(&self) -> &str {
-        &self.text
+        &self.0.text
     }
 
     /// The normalised (lower-case, one leading slash) form used for comparison.
     pub fn key(&self) -> &str {
-        &self.key
+        &self.0.key
     }
 
     /// The last path segment: the resource's own name.
     pub fn name(&self) -> &str {
-        self.text
+        self.0
+            .text
             .trim_end_matches('/')
             .rsplit('/')
             .next()
@@ -42,7 +49,7 @@ impl ResourceId {
 
     /// The id of the parent resource (two segments up), if the id has one.
     pub fn parent(&self) -> Option<ResourceId> {
-        let t = self.text.trim_end_matches('/');
+        let t = self.0.text.trim_end_matches('/');
         let cut = t.rfind('/')?;
         let cut = t[..cut].rfind('/')?;
         (cut > 0).then(|| ResourceId::new(&t[..cut]))
@@ -64,7 +71,7 @@ impl ResourceId {
     }
 
     fn segment_after(&self, word: &str) -> Option<&str> {
-        let mut parts = self.text.split('/').filter(|s| !s.is_empty());
+        let mut parts = self.0.text.split('/').filter(|s| !s.is_empty());
         while let Some(p) = parts.next() {
             if p.eq_ignore_ascii_case(word) {
                 return parts.next();
@@ -76,20 +83,20 @@ impl ResourceId {
     /// True when `self` is `other` or lies below it (`/subscriptions/s` contains every
     /// resource of that subscription).
     pub fn is_within(&self, other: &ResourceId) -> bool {
-        self.key == other.key
-            || (self.key.starts_with(&other.key) && self.key.as_bytes()[other.key.len()] == b'/')
+        let (me, them) = (self.key(), other.key());
+        me == them || (me.starts_with(them) && me.as_bytes()[them.len()] == b'/')
     }
 }
 
 impl PartialEq for ResourceId {
     fn eq(&self, other: &Self) -> bool {
-        self.key == other.key
+        self.key() == other.key()
     }
 }
 impl Eq for ResourceId {}
 impl std::hash::Hash for ResourceId {
     fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        self.key.hash(state)
+        self.key().hash(state)
     }
 }
 impl PartialOrd for ResourceId {
@@ -99,22 +106,22 @@ impl PartialOrd for ResourceId {
 }
 impl Ord for ResourceId {
     fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        self.key.cmp(&other.key)
+        self.key().cmp(other.key())
     }
 }
 impl fmt::Debug for ResourceId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{:?}", self.text)
+        write!(f, "{:?}", self.as_str())
     }
 }
 impl fmt::Display for ResourceId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.text)
+        f.write_str(self.as_str())
     }
 }
 impl serde::Serialize for ResourceId {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&self.text)
+        s.serialize_str(self.as_str())
     }
 }
 

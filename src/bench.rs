@@ -1,0 +1,202 @@
+//! `secpath bench`: how fast a rule set classifies a trace on this machine, in the way
+//! `dpdk-test-acl` answers it for DPDK.
+//!
+//! Loading and compiling happen once and are timed apart; then only classification of the
+//! in-memory trace is timed, repeated `iter` times. The checksum folds every flow's deciding
+//! rule with its position by wrapping addition, so it is the same whatever the thread count
+//! and chunking, and two engines agree exactly when their checksums do.
+
+use crate::engine::{Engine, EngineKind, TableEngine};
+use crate::eval::{Decided, Pins, Verdict};
+use crate::flow::Flow;
+use crate::resolve::ResolvedRule;
+use rayon::prelude::*;
+use serde::Serialize;
+use std::time::{Duration, Instant};
+
+/// Flows per parallel task: large enough to amortise scheduling, small enough to balance.
+const CHUNK: usize = 4096;
+
+/// What `secpath bench` prints.
+#[derive(Clone, Debug, Serialize)]
+pub struct BenchReport {
+    /// `compiled` or `reference`.
+    pub engine: EngineKind,
+    /// Rules in the tables (a rule enforced at several points counts at each).
+    pub rules: usize,
+    /// Milliseconds to compile (0 for the reference engine).
+    pub compile_ms: f64,
+    /// Bytes of the compiled tables.
+    pub table_bytes: usize,
+    /// Flows classified in all iterations.
+    pub lookups: u64,
+    /// Throughput.
+    pub lookups_per_sec: f64,
+    /// Mean time per flow.
+    pub ns_per_lookup: f64,
+    /// Worker threads.
+    pub threads: usize,
+    /// Iterations over the trace.
+    pub iter: usize,
+    /// Fold of every flow's decision: equal across engines exactly when they agree.
+    pub checksum: String,
+}
+
+/// Mixes a flow's position and its decision so that sums of different answers collide rarely.
+fn mix(index: usize, value: u64) -> u64 {
+    let mut x = (index as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ value;
+    x ^= x >> 33;
+    x = x.wrapping_mul(0xFF51_AFD7_ED55_8CCD);
+    x ^ (x >> 33)
+}
+
+/// FNV-1a of a decision: its verdict and deciding rule id.
+fn decision_value(d: &crate::Result<Decided>) -> u64 {
+    let (verdict, id) = match d {
+        Ok(d) => (
+            match d.verdict {
+                Verdict::Allow => 1,
+                Verdict::Deny => 2,
+                Verdict::NoPath => 3,
+            },
+            d.resource.as_ref().map_or("", |r| r.key()),
+        ),
+        Err(_) => (4, ""),
+    };
+    id.bytes().fold(0xCBF2_9CE4_8422_2325 ^ verdict, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01B3)
+    })
+}
+
+/// Runs `classify` (returning a flow's checksum term) over `n` flows `iter` times on
+/// `threads` threads; returns the elapsed time and the checksum.
+fn timed(
+    n: usize,
+    iter: usize,
+    threads: usize,
+    classify: impl Fn(usize) -> u64 + Sync,
+) -> (Duration, u64) {
+    let pass = || -> u64 {
+        if threads <= 1 {
+            (0..n).map(&classify).fold(0, u64::wrapping_add)
+        } else {
+            (0..n)
+                .into_par_iter()
+                .with_min_len(CHUNK)
+                .map(&classify)
+                .reduce(|| 0, u64::wrapping_add)
+        }
+    };
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads.max(1))
+        .build();
+    let started = Instant::now();
+    let mut sum = 0;
+    for _ in 0..iter.max(1) {
+        let once = match &pool {
+            Ok(pool) => pool.install(pass),
+            Err(_) => pass(),
+        };
+        sum = once;
+    }
+    (started.elapsed(), sum)
+}
+
+fn report(
+    engine: EngineKind,
+    rules: usize,
+    compile: Duration,
+    bytes: usize,
+    n: usize,
+    iter: usize,
+    threads: usize,
+    run: (Duration, u64),
+) -> BenchReport {
+    let lookups = (n * iter.max(1)) as u64;
+    let secs = run.0.as_secs_f64().max(1e-12);
+    BenchReport {
+        engine,
+        rules,
+        compile_ms: compile.as_secs_f64() * 1e3,
+        table_bytes: bytes,
+        lookups,
+        lookups_per_sec: lookups as f64 / secs,
+        ns_per_lookup: secs * 1e9 / lookups.max(1) as f64,
+        threads: threads.max(1),
+        iter: iter.max(1),
+        checksum: format!("{:016x}", run.1),
+    }
+}
+
+/// Benchmarks one rule table (a ClassBench set) over `flows`.
+pub fn bench_table(
+    rules: &[ResolvedRule],
+    flows: &[Flow],
+    kind: EngineKind,
+    iter: usize,
+    threads: usize,
+) -> BenchReport {
+    let started = Instant::now();
+    let engine = TableEngine::new(rules, kind);
+    let compile = if kind == EngineKind::Compiled {
+        started.elapsed()
+    } else {
+        Duration::ZERO
+    };
+    let run = timed(flows.len(), iter, threads, |i| {
+        mix(i, engine.first_match(&flows[i]).map_or(0, |r| r as u64 + 1))
+    });
+    report(
+        kind,
+        rules.len(),
+        compile,
+        engine.bytes(),
+        flows.len(),
+        iter,
+        threads,
+        run,
+    )
+}
+
+/// Benchmarks a whole policy (the full path walk) over `flows`.
+pub fn bench_policy(
+    engine: &Engine,
+    flows: &[(Flow, Pins)],
+    iter: usize,
+    threads: usize,
+) -> BenchReport {
+    let (kind, rules, compile, bytes) = match engine {
+        Engine::Reference(policy) => {
+            let rules = policy.nsg_rules.values().map(Vec::len).sum::<usize>()
+                + policy
+                    .subnet_admin
+                    .iter()
+                    .map(|p| p.rules.len())
+                    .sum::<usize>();
+            (EngineKind::Reference, rules, Duration::ZERO, 0)
+        }
+        Engine::Compiled(c) => {
+            let s = c.stats();
+            (EngineKind::Compiled, s.rules, s.compile_time, s.bytes)
+        }
+    };
+    let run = timed(flows.len(), iter, threads, |i| {
+        let (flow, pins) = &flows[i];
+        mix(i, decision_value(&engine.decide(flow, pins)))
+    });
+    report(kind, rules, compile, bytes, flows.len(), iter, threads, run)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn checksum_ignores_thread_count() {
+        let (_, one) = timed(10_000, 1, 1, |i| mix(i, (i % 7) as u64));
+        let (_, two) = timed(10_000, 2, 2, |i| mix(i, (i % 7) as u64));
+        assert_eq!(one, two);
+        let (_, other) = timed(10_000, 1, 1, |i| mix(i, (i % 5) as u64));
+        assert_ne!(one, other);
+    }
+}
