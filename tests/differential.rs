@@ -250,8 +250,8 @@ fn flow_seeds() -> impl Strategy<Value = Vec<FlowSeed>> {
         port_pick(),
         addr_pick(),
         port_pick(),
-        prop::collection::vec(0usize..5, 0..3),
-        prop::collection::vec(0usize..5, 0..3),
+        prop::collection::vec(0usize..5, 0..7),
+        prop::collection::vec(0usize..5, 0..7),
     )
         .prop_map(
             |(protocol, src, src_port, dst, dst_port, src_asgs, dst_asgs)| FlowSeed {
@@ -889,7 +889,7 @@ fn random_address_item(
         ))),
         4 | 5 if admin && !groups.is_empty() => AddressItem::NetworkGroup(rng.pick(groups).clone()),
         6 => AddressItem::Range(host(*rng.pick(prefixes), 4), host(*rng.pick(prefixes), 9)),
-        7 => AddressItem::Net(net(*rng.pick(&[
+        7 => AddressItem::Net(net(rng.pick::<&str>(&[
             "0.0.0.0/0",
             "203.0.113.0/24",
             "8.8.8.8/32",
@@ -985,11 +985,11 @@ fn random_estate(rng: &mut Rng) -> Snapshot {
     let mut prefixes = Vec::new();
     for v in 0..vnets {
         let space: Vec<ipnet::IpNet> = (0..1 + rng.below(2))
-            .map(|_| net(*rng.pick(&SPACES)))
+            .map(|_| net(rng.pick::<&str>(&SPACES)))
             .collect();
         let mut on_premises = AddrSet::new();
         if rng.chance(30) {
-            on_premises.insert_net(net(*rng.pick(&[
+            on_premises.insert_net(net(rng.pick::<&str>(&[
                 "172.16.0.0/12",
                 "198.51.100.0/24",
                 "fd10::/48",

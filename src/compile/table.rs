@@ -27,7 +27,6 @@ use crate::model::{AddrSet, PortRange};
 use crate::options::AnyProtocol;
 use crate::resolve::{AddrMatch, ResolvedRule};
 use ipnet::IpNet;
-use smallvec::SmallVec;
 use std::net::IpAddr;
 
 /// A value type that can be cut into intervals: ports, IPv4 and IPv6 addresses.
@@ -60,6 +59,12 @@ impl Key for u128 {
 }
 
 /// A step function over a key space: `starts[i]..starts[i + 1]` maps to `ids[i]`.
+///
+/// Lookup is a binary search; two alternatives were measured at 1,000 rules. A static
+/// 16-ary B+-tree (a cache line of keys per level, counted with vector compares) was ~10%
+/// slower: a table's boundaries fit in L2 and a binary search's first steps stay in L1. A
+/// 65,536-entry direct index for ports saved ~7% of a lookup for 256–512 KiB per port field
+/// per table, too much for a policy with hundreds of tables.
 #[derive(Clone, Debug)]
 pub(crate) struct IntervalMap<K> {
     /// Sorted; `starts[0]` is `K::MIN`, so every key has an interval.
@@ -307,7 +312,7 @@ impl CompiledTable {
     /// the same answer as [`eval::matching::first_match`](crate::eval::matching::first_match)
     /// on the rules this table was built from.
     #[inline]
-    pub fn first_match(&self, flow: &Flow, asgs: EndpointAsgs) -> Option<usize> {
+    pub fn first_match<'t>(&'t self, flow: &Flow, asgs: EndpointAsgs) -> Option<usize> {
         let ports = |map: &IntervalMap<u16>, port: Option<u16>| match port {
             Some(p) => self.arena.get(map.get(p)),
             None => self.arena.get(self.all),
@@ -322,15 +327,37 @@ impl CompiledTable {
         if self.source.asgs.is_empty() && self.destination.asgs.is_empty() {
             return bits::first_common(fields);
         }
-        let groups = |field: &AddrField, nic: &[usize]| -> SmallVec<[&[u64]; 4]> {
-            nic.iter()
-                .filter_map(|&a| field.asg(a))
-                .map(|id| self.arena.get(id))
-                .collect()
+        // The vectors of the rules naming one of each NIC's ASGs, on the stack: a NIC in
+        // more than `INLINE` ASGs named by this table takes the slow path.
+        const INLINE: usize = 4;
+        let named = |field: &AddrField, nic: &[usize], out: &mut [&'t [u64]; INLINE]| {
+            let mut n = 0;
+            for id in nic.iter().filter_map(|&a| field.asg(a)) {
+                *out.get_mut(n)? = self.arena.get(id);
+                n += 1;
+            }
+            Some(n)
         };
-        let src = groups(&self.source, asgs.src);
-        let dst = groups(&self.destination, asgs.dst);
-        bits::first_common_with(fields, &src, &dst)
+        let (mut src, mut dst) = ([&[][..]; INLINE], [&[][..]; INLINE]);
+        match (
+            named(&self.source, asgs.src, &mut src),
+            named(&self.destination, asgs.dst, &mut dst),
+        ) {
+            (Some(s), Some(d)) => bits::first_common_with(fields, &src[..s], &dst[..d]),
+            _ => {
+                let all = |field: &AddrField, nic: &[usize]| -> Vec<&[u64]> {
+                    nic.iter()
+                        .filter_map(|&a| field.asg(a))
+                        .map(|id| self.arena.get(id))
+                        .collect()
+                };
+                let (src, dst) = (
+                    all(&self.source, asgs.src),
+                    all(&self.destination, asgs.dst),
+                );
+                bits::first_common_with(fields, &src, &dst)
+            }
+        }
     }
 
     /// Heap and inline bytes of the compiled form.
@@ -353,6 +380,7 @@ impl CompiledTable {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::BTreeSet;
 
     #[test]
     fn intervals_merge_and_cover_the_whole_space() {
@@ -371,6 +399,27 @@ mod tests {
         assert_eq!(rules_at(31), [1]);
         assert_eq!(rules_at(65535), [1]);
         assert_eq!(map.starts, [0, 5, 10, 31]);
+    }
+
+    #[test]
+    fn lookups_agree_with_a_scan_of_the_ranges() {
+        for n in [1usize, 15, 16, 17, 300] {
+            let ranges: Vec<(u32, u32, usize)> = (0..n as u32)
+                .map(|i| (i * 7 + 1, i * 7 + 3 + i % 5, i as usize % 3))
+                .collect();
+            let mut interner = Interner::new(3);
+            let map = IntervalMap::build(&ranges, &mut interner);
+            let arena = interner.finish();
+            for key in (0..n as u32 * 7 + 10).chain([u32::MAX - 1, u32::MAX]) {
+                let want: BTreeSet<usize> = ranges
+                    .iter()
+                    .filter(|r| r.0 <= key && key <= r.1)
+                    .map(|r| r.2)
+                    .collect();
+                let got: BTreeSet<usize> = bits::ones(arena.get(map.get(key))).collect();
+                assert_eq!(got, want, "n {n} key {key}");
+            }
+        }
     }
 
     #[test]
