@@ -217,25 +217,30 @@ impl<'p> Locator<'p> {
         if let Some(pin) = pin {
             return self.pinned(address, holders, cell, pin, which);
         }
+        // The candidate VNets in the reference's order: address spaces holding the address,
+        // then the VNets of NICs holding it, each once. Walked lazily: no list is built
+        // unless the address is ambiguous.
         let in_space = cell.map_or(&[][..], |c| c.vnets.as_slice());
-        let mut vnets: SmallVec<[usize; 4]> = in_space.iter().copied().collect();
-        for h in holders {
-            if !vnets.contains(&h.first_vnet) {
-                vnets.push(h.first_vnet);
-            }
-        }
-        match vnets.as_slice() {
-            [] => Ok(self.outside(address)),
-            [v] => Ok(in_vnet(holders, cell, *v, None)),
-            many => {
-                let names: Vec<String> = many
-                    .iter()
-                    .filter_map(|&v| self.snapshot.vnets.get(v))
+        let from_nics = holders.iter().enumerate().filter(|&(i, h)| {
+            !in_space.contains(&h.first_vnet)
+                && !holders[..i].iter().any(|g| g.first_vnet == h.first_vnet)
+        });
+        let candidates = in_space
+            .iter()
+            .copied()
+            .chain(from_nics.map(|(_, h)| h.first_vnet));
+        let mut first_two = candidates.clone();
+        match (first_two.next(), first_two.next()) {
+            (None, _) => Ok(self.outside(address)),
+            (Some(v), None) => Ok(in_vnet(holders, cell, v, None)),
+            _ => {
+                let names: Vec<String> = candidates
+                    .filter_map(|v| self.snapshot.vnets.get(v))
                     .map(|v| v.id.to_string())
                     .collect();
                 Err(Error::Endpoint(format!(
                     "the {which} address {address} is ambiguous: it lies in {} VNets; pin it with --{} ID, one of:\n  {}",
-                    many.len(),
+                    names.len(),
                     if which == "source" { "from" } else { "to" },
                     names.join("\n  ")
                 )))
