@@ -102,23 +102,22 @@ fn timed(
     (started.elapsed(), sum)
 }
 
-fn report(
+/// What is known about an engine before timing it.
+struct Prepared {
     engine: EngineKind,
     rules: usize,
     compile: Duration,
     bytes: usize,
-    n: usize,
-    iter: usize,
-    threads: usize,
-    run: (Duration, u64),
-) -> BenchReport {
+}
+
+fn report(p: Prepared, n: usize, iter: usize, threads: usize, run: (Duration, u64)) -> BenchReport {
     let lookups = (n * iter.max(1)) as u64;
     let secs = run.0.as_secs_f64().max(1e-12);
     BenchReport {
-        engine,
-        rules,
-        compile_ms: compile.as_secs_f64() * 1e3,
-        table_bytes: bytes,
+        engine: p.engine,
+        rules: p.rules,
+        compile_ms: p.compile.as_secs_f64() * 1e3,
+        table_bytes: p.bytes,
         lookups,
         lookups_per_sec: lookups as f64 / secs,
         ns_per_lookup: secs * 1e9 / lookups.max(1) as f64,
@@ -147,10 +146,12 @@ pub fn bench_table(
         mix(i, engine.first_match(&flows[i]).map_or(0, |r| r as u64 + 1))
     });
     report(
-        kind,
-        rules.len(),
-        compile,
-        engine.bytes(),
+        Prepared {
+            engine: kind,
+            rules: rules.len(),
+            compile,
+            bytes: engine.bytes(),
+        },
         flows.len(),
         iter,
         threads,
@@ -184,7 +185,18 @@ pub fn bench_policy(
         let (flow, pins) = &flows[i];
         mix(i, decision_value(&engine.decide(flow, pins)))
     });
-    report(kind, rules, compile, bytes, flows.len(), iter, threads, run)
+    report(
+        Prepared {
+            engine: kind,
+            rules,
+            compile,
+            bytes,
+        },
+        flows.len(),
+        iter,
+        threads,
+        run,
+    )
 }
 
 #[cfg(test)]

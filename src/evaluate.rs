@@ -52,7 +52,7 @@ impl Summary {
 
 /// A skip reason without its particulars (`` `99999` is not a port `` → `` `…` is not a
 /// port ``), so the summary groups like with like.
-fn reason_kind(reason: &str) -> String {
+pub fn reason_kind(reason: &str) -> String {
     let mut out = String::new();
     for (i, part) in reason.split('`').enumerate() {
         out.push_str(if i % 2 == 1 { "…" } else { part });

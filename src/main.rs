@@ -39,6 +39,37 @@ enum Command {
     Bench(BenchArgs),
     /// Compile a snapshot's rule tables and report their size and build time.
     Compile(CompileArgs),
+    /// Run flow logs, captures or tuple files through the rules; compare with what was logged.
+    Replay(ReplayArgs),
+}
+
+#[derive(Args)]
+struct ReplayArgs {
+    #[command(flatten)]
+    policy: PolicyArgs,
+    /// Input format: auto, nsg, vnet, pcap, pcapng or flows.
+    #[arg(long, default_value = "auto", value_name = "FORMAT")]
+    input_format: String,
+    /// Judge every packet on its own instead of tracking connections.
+    #[arg(long)]
+    stateless: bool,
+    /// Seconds after which an idle connection (UDP, ICMP, idle TCP) ends.
+    #[arg(long, default_value_t = 240, value_name = "SECONDS")]
+    idle_timeout: u64,
+    /// Write one JSON line per record (flow logs, tuples) or connection (captures).
+    #[arg(long, value_name = "FILE.jsonl")]
+    out: Option<PathBuf>,
+    /// Write per-rule hit counts for `secpath audit --hits`.
+    #[arg(long, value_name = "FILE.json")]
+    hits: Option<PathBuf>,
+    /// No progress display.
+    #[arg(long)]
+    quiet: bool,
+    /// Output format of the summary.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    format: Format,
+    /// Flow logs, captures, tuple files or directories; `-` for standard input.
+    inputs: Vec<PathBuf>,
 }
 
 /// Where rules come from for `eval` and `bench`: a snapshot, or a ClassBench filter set.
@@ -221,6 +252,7 @@ fn main() -> ExitCode {
         Command::Eval(args) => run_eval(args),
         Command::Bench(args) => run_bench(args),
         Command::Compile(args) => run_compile(args),
+        Command::Replay(args) => run_replay(args),
     };
     match result {
         Ok(code) => code,
@@ -404,6 +436,112 @@ fn run_compile(args: CompileArgs) -> secpath::Result<ExitCode> {
             s.bytes,
             s.compile_time.as_secs_f64() * 1e3
         )),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `--snapshot PATH...` is greedy, so `--snapshot S LOG...` hands the logs to it: the first
+/// value that reads like replay input (not ARM resources) starts the inputs.
+fn split_inputs(args: &mut ReplayArgs) -> secpath::Result<()> {
+    if args.inputs.is_empty() {
+        let at = args
+            .policy
+            .snapshot
+            .iter()
+            .skip(1)
+            .position(|p| looks_like_replay_input(p));
+        if let Some(i) = at {
+            args.inputs = args.policy.snapshot.split_off(i + 1);
+        }
+    }
+    if args.inputs.is_empty() {
+        return Err(secpath::Error::Usage(
+            "no input given: name flow logs, captures or tuple files after the snapshot (or `-` for standard input)".to_string(),
+        ));
+    }
+    Ok(())
+}
+
+/// A capture, a compressed file, a flow log, a tuple file, or a directory of flow-log blobs.
+fn looks_like_replay_input(path: &std::path::Path) -> bool {
+    use std::io::Read;
+    if path.as_os_str() == "-" {
+        return true;
+    }
+    if path.is_dir() {
+        let name = path.to_string_lossy();
+        return name.contains("insights-logs-")
+            || name.contains("resourceId=")
+            || name.contains("macAddress=");
+    }
+    let mut head = vec![0u8; 4096];
+    let n = std::fs::File::open(path)
+        .and_then(|mut f| f.read(&mut head))
+        .unwrap_or(0);
+    let head = &head[..n];
+    let text = String::from_utf8_lossy(head);
+    let trimmed = text.trim_start();
+    let json = trimmed.starts_with('{') || trimmed.starts_with('[');
+    !json
+        || text.contains("\"records\"")
+        || text.contains("\"flowRecords\"")
+        || trimmed.starts_with("{\"protocol\"")
+}
+
+fn run_replay(mut args: ReplayArgs) -> secpath::Result<ExitCode> {
+    use secpath::replay::{input, run};
+    split_inputs(&mut args)?;
+    let format: input::InputFormat = args.input_format.parse()?;
+    let policy = args.policy.load()?;
+    let records = input::read_inputs(&args.inputs, format)?;
+    let create = |path: &PathBuf| {
+        std::fs::File::create(path).map_err(|source| secpath::Error::Io {
+            file: path.clone(),
+            source,
+        })
+    };
+    let mut out_file = args
+        .out
+        .as_ref()
+        .map(create)
+        .transpose()?
+        .map(std::io::BufWriter::new);
+    let bar = if args.quiet {
+        indicatif::ProgressBar::hidden()
+    } else {
+        indicatif::ProgressBar::new_spinner()
+    };
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{spinner} {pos} records ({per_sec}) {elapsed}")
+            .expect("a valid template"),
+    );
+    let options = run::ReplayOptions {
+        stateless: args.stateless,
+        idle_timeout_ms: args.idle_timeout.saturating_mul(1000),
+    };
+    let out: Option<&mut dyn std::io::Write> =
+        out_file.as_mut().map(|w| w as &mut dyn std::io::Write);
+    let report = run::replay(&policy, records, options, out, &mut |n| bar.set_position(n))
+        .map_err(|source| secpath::Error::Io {
+            file: args.out.clone().unwrap_or_default(),
+            source,
+        })?;
+    bar.finish_and_clear();
+    if let Some(path) = &args.hits {
+        let hits: serde_json::Map<String, serde_json::Value> = report
+            .hits
+            .iter()
+            .map(|h| (h.id.clone(), h.hits.into()))
+            .collect();
+        let body = serde_json::json!({"schema": "secpath.hits/v1", "records": report.evaluated, "rules": hits});
+        std::fs::write(path, format!("{body:#}\n")).map_err(|source| secpath::Error::Io {
+            file: path.clone(),
+            source,
+        })?;
+    }
+    match args.format {
+        Format::Json => emit(&format!("{}\n", to_json(&report))),
+        Format::Text => emit(&render::replay(&report)),
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -141,12 +141,25 @@ pub fn explanation(e: &Explanation, style: Style) -> String {
 }
 
 fn stage_text(out: &mut String, n: usize, stage: &Stage, style: Style) {
-    let side = stage.side.map_or("path", |s| if s == crate::eval::Side::Source { "source" } else { "destination" });
+    let side = stage.side.map_or("path", |s| {
+        if s == crate::eval::Side::Source {
+            "source"
+        } else {
+            "destination"
+        }
+    });
     let what = match stage.layer {
         crate::eval::Layer::Admin => format!("admin rules of VNet {}", short(&stage.resource)),
         crate::eval::Layer::Nsg => {
-            let level = if stage.level == crate::eval::Level::Nic { "NIC" } else { "subnet" };
-            let nsg = stage.resource.as_ref().map_or_else(|| "(none)".to_string(), |_| short(&stage.resource));
+            let level = if stage.level == crate::eval::Level::Nic {
+                "NIC"
+            } else {
+                "subnet"
+            };
+            let nsg = stage
+                .resource
+                .as_ref()
+                .map_or_else(|| "(none)".to_string(), |_| short(&stage.resource));
             match &stage.applied_to {
                 Some(at) => format!("{level} NSG {nsg} on {}", short(&Some(at.clone()))),
                 None => format!("{level} NSG {nsg}"),
@@ -154,7 +167,9 @@ fn stage_text(out: &mut String, n: usize, stage: &Stage, style: Style) {
         }
         crate::eval::Layer::Path => "reachability".to_string(),
     };
-    let dir = stage.direction.map_or(String::new(), |d| format!(" {d}").to_lowercase());
+    let dir = stage
+        .direction
+        .map_or(String::new(), |d| format!(" {d}").to_lowercase());
     let name = outcome_name(stage.outcome);
     let outcome = match stage.outcome {
         Outcome::Deny | Outcome::NoPath => style.red(&name.to_uppercase()),
@@ -168,8 +183,18 @@ fn stage_text(out: &mut String, n: usize, stage: &Stage, style: Style) {
     if stage.rules.is_empty() {
         return;
     }
-    let width = stage.rules.iter().map(|r| r.name.len()).max().unwrap_or(4).max(4);
-    let _ = writeln!(out, "     {:>5}  {:<width$}  {:<11}  P S SP D DP  rule", "prio", "name", "access");
+    let width = stage
+        .rules
+        .iter()
+        .map(|r| r.name.len())
+        .max()
+        .unwrap_or(4)
+        .max(4);
+    let _ = writeln!(
+        out,
+        "     {:>5}  {:<width$}  {:<11}  P S SP D DP  rule",
+        "prio", "name", "access"
+    );
     for r in &stage.rules {
         rule_line(out, r, width, style);
     }
@@ -208,6 +233,98 @@ fn rule_line(out: &mut String, r: &RuleTrace, width: usize, style: Style) {
     } else {
         let _ = writeln!(out, "     {line}");
     }
+}
+
+/// `replay`'s summary as text.
+pub fn replay(r: &crate::replay::tally::ReplayReport) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "records read   {:>10}", r.records_read);
+    let _ = writeln!(
+        out,
+        "  evaluated    {:>10}   (allowed {}, denied {}, no-path {})",
+        r.evaluated, r.allowed, r.denied, r.no_path
+    );
+    let _ = writeln!(out, "  skipped      {:>10}", r.skipped);
+    for (reason, n) in &r.skipped_by_reason {
+        let _ = writeln!(out, "    {n:>10}  {reason}");
+    }
+    if r.connections > 0 {
+        let _ = writeln!(out, "connections    {:>10}", r.connections);
+    }
+    if r.compared > 0 {
+        let _ = writeln!(
+            out,
+            "compared with the log {:>6}, disagreements {}",
+            r.compared, r.disagreements_total
+        );
+        for d in r.disagreements.iter().take(20) {
+            let _ = writeln!(
+                out,
+                "  {}: {}\n      logged {} by {}, secpath {} by {}",
+                d.source,
+                d.flow,
+                d.logged_decision,
+                if d.logged_rule.is_empty() {
+                    "(no rule)"
+                } else {
+                    &d.logged_rule
+                },
+                format!("{:?}", d.secpath_decision).to_lowercase(),
+                d.secpath_rule
+                    .as_deref()
+                    .unwrap_or("(no rule: the level passes)")
+            );
+        }
+        if r.disagreements_total > 20 {
+            let _ = writeln!(
+                out,
+                "  ... {} more (all in --out, --format json)",
+                r.disagreements_total - 20
+            );
+        }
+    }
+    let _ = writeln!(out, "\nhits per rule");
+    for h in r.hits.iter().take(25) {
+        let _ = writeln!(
+            out,
+            "  {:>10}  {:<5}  {}/{}",
+            h.hits,
+            format!("{:?}", h.layer).to_lowercase(),
+            h.owner,
+            h.name
+        );
+    }
+    if r.hits.len() > 25 {
+        let _ = writeln!(
+            out,
+            "  ... {} more rules (--format json, --hits)",
+            r.hits.len() - 25
+        );
+    }
+    let _ = writeln!(out, "\nrules that never fired: {}", r.never_fired.len());
+    for h in r.never_fired.iter().take(25) {
+        let _ = writeln!(
+            out,
+            "  {:<5}  {}/{}",
+            format!("{:?}", h.layer).to_lowercase(),
+            h.owner,
+            h.name
+        );
+    }
+    if r.never_fired.len() > 25 {
+        let _ = writeln!(
+            out,
+            "  ... {} more (--format json)",
+            r.never_fired.len() - 25
+        );
+    }
+    if !r.top_denied.is_empty() {
+        let _ = writeln!(out, "\ntop denied flows");
+        for d in &r.top_denied {
+            let _ = writeln!(out, "  {:>10}  {}", d.count, d.flow);
+        }
+    }
+    out
 }
 
 /// `effective` as text.

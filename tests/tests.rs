@@ -3,4 +3,5 @@
 mod cases;
 mod cli;
 mod differential;
+mod replay;
 mod support;

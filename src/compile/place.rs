@@ -273,14 +273,19 @@ impl<'p> Locator<'p> {
         let s = self.snapshot;
         let refuse =
             |what: &str| Error::Endpoint(format!("the {which} pin `{pin}` {what} {address}"));
-        if let Some(nic) = self.nic_ids.get(pin).and_then(|&n| s.nics.get(n)) {
-            let cfg = nic
-                .ip_configs
+        // A NIC pin names the endpoint itself (even if another NIC shares its address).
+        if let Some(&n) = self.nic_ids.get(pin) {
+            let h = holders
                 .iter()
-                .find(|c| c.address == address)
+                .find(|h| h.nic == n)
                 .ok_or_else(|| refuse("is a NIC that does not hold"))?;
-            let vnet = s.subnets.get(cfg.subnet).map_or(0, |x| x.vnet);
-            return Ok(in_vnet(holders, cell, vnet, Some(cfg.subnet)));
+            return Ok(Place {
+                kind: EndpointKind::Nic,
+                vnet: Some(h.vnet),
+                subnet: Some(h.subnet),
+                nic: Some(n),
+                asgs: h.asgs,
+            });
         }
         if let Some((at, subnet)) = self
             .subnet_ids

@@ -165,18 +165,21 @@ fn locate_pinned(
     which: &str,
 ) -> Result<Endpoint> {
     let refuse = |what: &str| Error::Endpoint(format!("the {which} pin `{pin}` {what} {address}"));
+    // A NIC pin names the endpoint itself (even if another NIC shares its address).
     if let Some(n) = snapshot.nic_index(pin) {
         let cfg = snapshot.nics[n]
             .ip_configs
             .iter()
             .find(|c| c.address == address)
             .ok_or_else(|| refuse("is a NIC that does not hold"))?;
-        return in_vnet(
-            snapshot,
+        return Ok(Endpoint {
             address,
-            snapshot.subnets[cfg.subnet].vnet,
-            Some(cfg.subnet),
-        );
+            kind: EndpointKind::Nic,
+            vnet: Some(snapshot.subnets[cfg.subnet].vnet),
+            subnet: Some(cfg.subnet),
+            nic: Some(n),
+            asgs: cfg.asgs.clone(),
+        });
     }
     if let Some(s) = snapshot.subnet_index(pin) {
         let subnet = &snapshot.subnets[s];

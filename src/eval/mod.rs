@@ -92,6 +92,48 @@ pub fn decide(policy: &Policy, flow: &Flow, pins: &Pins) -> Result<Decided> {
     explain(policy, flow, pins).map(|e| Decided::from(&e))
 }
 
+/// Walks one side only: the stages a log written at that side's enforcement point saw
+/// (VNet flow logs record the inbound side at the destination, the outbound side at the
+/// source). Empty when that endpoint is not in a VNet.
+pub fn explain_side(policy: &Policy, flow: &Flow, side: Side, pins: &Pins) -> Result<Vec<Stage>> {
+    let s = &policy.snapshot;
+    let src = locate(s, flow.src, pins.from.as_ref(), "source")?;
+    let dst = locate(s, flow.dst, pins.to.as_ref(), "destination")?;
+    let mut walk = Walk {
+        policy,
+        flow,
+        src: &src,
+        dst: &dst,
+        stages: Vec::new(),
+    };
+    if walk.endpoint(side).vnet.is_some() {
+        walk.side(side, false);
+    }
+    Ok(walk.stages)
+}
+
+/// The admin rules' decision alone, both sides (D6 `--admin-stateless`: a reply is judged by
+/// the admin rules again even though the NSGs let it through as part of its connection).
+/// `Some` with the deny when an admin rule denies.
+pub fn admin_deny(policy: &Policy, flow: &Flow, pins: &Pins) -> Result<Option<Decision>> {
+    let s = &policy.snapshot;
+    let src = locate(s, flow.src, pins.from.as_ref(), "source")?;
+    let dst = locate(s, flow.dst, pins.to.as_ref(), "destination")?;
+    let mut walk = Walk {
+        policy,
+        flow,
+        src: &src,
+        dst: &dst,
+        stages: Vec::new(),
+    };
+    for side in [Side::Source, Side::Destination] {
+        if walk.endpoint(side).vnet.is_some() && walk.admin_stage(side) == SideResult::Deny {
+            return Ok(walk.stages.pop().and_then(|stage| stage.decided_by));
+        }
+    }
+    Ok(None)
+}
+
 /// The state of one walk.
 struct Walk<'a> {
     policy: &'a Policy,

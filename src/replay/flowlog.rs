@@ -54,6 +54,11 @@ const MILLISECONDS_FROM: u64 = 100_000_000_000;
 /// VNet flow-log encryption states in which the platform dropped the packet.
 const ENCRYPTION_DROPS: [&str; 3] = ["NX_SW_NOT_READY", "NX_NOT_ACCEPTED", "NX_NOT_SUPPORTED"];
 
+/// True for the VNet flow log encryption states that mean the packet was dropped.
+pub fn is_encryption_drop(status: &str) -> bool {
+    ENCRYPTION_DROPS.iter().any(|d| d.eq_ignore_ascii_case(status))
+}
+
 /// Which flow-log format a tuple was written in.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
 pub enum LogFormat {
@@ -880,7 +885,7 @@ fn parse_tuple(
         LogFormat::VnetV4 => {
             let state = state(f[7], true)?;
             let encryption = (!f[8].is_empty()).then(|| intern(encryptions, f[8]));
-            let dropped = ENCRYPTION_DROPS.contains(&f[8]);
+            let dropped = is_encryption_drop(f[8]);
             (
                 state != FlowState::Denied && !dropped,
                 Some(state),

@@ -9,7 +9,16 @@
 //! up and nothing is dropped silently. Readers stream with bounded memory (a flow-log JSON file
 //! is the one thing held whole, and its size is capped); hostile lengths are errors, never large
 //! allocations, and no input makes them panic.
+//!
+//! On top of them, [`judge`] decides a record where it was observed (a flow-log tuple at the
+//! NSG or VNet point that logged it; a packet or tuple along the whole path), [`conntrack`]
+//! groups packets into connections so replies share their connection's verdict, [`tally`]
+//! counts, and [`run`] drives the loop.
 
 pub mod capture;
+pub mod conntrack;
 pub mod flowlog;
 pub mod input;
+pub mod judge;
+pub mod run;
+pub mod tally;

@@ -1,0 +1,233 @@
+//! The replay summary: counts that add up (read = evaluated + skipped, by reason), hits per
+//! rule, rules that never fired, the top denied flows, and every disagreement with a log.
+
+use super::judge::{Judgement, RuleHit};
+use crate::eval::{Layer, Verdict};
+use crate::flow::Flow;
+use crate::model::ResourceId;
+use crate::resolve::Policy;
+use serde::Serialize;
+use std::collections::{BTreeMap, HashMap};
+
+/// Disagreements kept in memory for the summary (all of them go to `--out`).
+const KEEP_DISAGREEMENTS: usize = 1000;
+/// Denied flows listed in the summary.
+const TOP_DENIED: usize = 10;
+
+/// One rule's hits.
+#[derive(Clone, Debug, Serialize)]
+pub struct RuleCount {
+    /// ARM id.
+    pub id: String,
+    /// Name as the logs spell it.
+    pub name: String,
+    /// The NSG or rule collection holding it (names repeat across NSGs: the defaults).
+    pub owner: String,
+    /// `admin` or `nsg`.
+    pub layer: Layer,
+    /// Records (tuples or connections) it decided or admitted.
+    pub hits: u64,
+}
+
+/// A record where the log and secpath differ.
+#[derive(Clone, Debug, Serialize)]
+pub struct Disagreement {
+    /// Where the record was read.
+    pub source: String,
+    /// The flow.
+    pub flow: String,
+    /// `allow` or `deny`, as logged.
+    pub logged_decision: &'static str,
+    /// The rule as logged.
+    pub logged_rule: String,
+    /// secpath's verdict.
+    pub secpath_decision: Verdict,
+    /// secpath's rule, spelt as the logs spell it.
+    pub secpath_rule: Option<String>,
+}
+
+/// A denied flow (source port dropped, so retries group) and how often it was seen.
+#[derive(Clone, Debug, Serialize)]
+pub struct DeniedFlow {
+    /// `tcp 203.0.113.5 -> 10.1.1.4:22`.
+    pub flow: String,
+    /// Records.
+    pub count: u64,
+}
+
+/// What `secpath replay` reports (`secpath.replay/v1`).
+#[derive(Clone, Debug, Serialize)]
+pub struct ReplayReport {
+    /// Always `secpath.replay/v1`.
+    pub schema: &'static str,
+    /// Records read: evaluated + skipped.
+    pub records_read: u64,
+    /// Records judged.
+    pub evaluated: u64,
+    /// Records skipped, all reasons.
+    pub skipped: u64,
+    /// Records skipped, by reason.
+    pub skipped_by_reason: BTreeMap<String, u64>,
+    /// Records allowed.
+    pub allowed: u64,
+    /// Records denied.
+    pub denied: u64,
+    /// Records with no path.
+    pub no_path: u64,
+    /// Connections tracked (captures).
+    pub connections: u64,
+    /// Hits per rule, most first.
+    pub hits: Vec<RuleCount>,
+    /// Rules of the snapshot no record hit.
+    pub never_fired: Vec<RuleCount>,
+    /// The most frequent denied flows.
+    pub top_denied: Vec<DeniedFlow>,
+    /// Records compared with a logged decision.
+    pub compared: u64,
+    /// All disagreements.
+    pub disagreements_total: u64,
+    /// The first disagreements (all are in `--out`).
+    pub disagreements: Vec<Disagreement>,
+}
+
+/// Running totals.
+#[derive(Default)]
+pub struct Tally {
+    read: u64,
+    evaluated: u64,
+    skipped: BTreeMap<String, u64>,
+    allowed: u64,
+    denied: u64,
+    no_path: u64,
+    connections: u64,
+    hits: HashMap<ResourceId, (RuleHit, u64)>,
+    denied_flows: HashMap<String, u64>,
+    compared: u64,
+    disagreements_total: u64,
+    disagreements: Vec<Disagreement>,
+}
+
+impl Tally {
+    /// A record that could not be judged.
+    pub fn skip(&mut self, reason: &str) {
+        self.read += 1;
+        *self
+            .skipped
+            .entry(crate::evaluate::reason_kind(reason))
+            .or_default() += 1;
+    }
+
+    /// A record judged; `count_hits` is false for records that continue a flow already
+    /// counted (flow-log C/E tuples, packets of a tracked connection).
+    pub fn judged(&mut self, flow: &Flow, verdict: Verdict, hits: Option<&Judgement>) {
+        self.read += 1;
+        self.evaluated += 1;
+        match verdict {
+            Verdict::Allow => self.allowed += 1,
+            Verdict::Deny => {
+                self.denied += 1;
+                let key = match flow.dst_port {
+                    Some(p) => format!("{} {} -> {}:{p}", flow.protocol_name(), flow.src, flow.dst),
+                    None => format!("{} {} -> {}", flow.protocol_name(), flow.src, flow.dst),
+                };
+                *self.denied_flows.entry(key).or_default() += 1;
+            }
+            Verdict::NoPath => self.no_path += 1,
+        }
+        for hit in hits.into_iter().flat_map(|j| &j.hits) {
+            self.hits
+                .entry(hit.id.clone())
+                .or_insert_with(|| (hit.clone(), 0))
+                .1 += 1;
+        }
+    }
+
+    /// A connection opened.
+    pub fn connection(&mut self) {
+        self.connections += 1;
+    }
+
+    /// A judged record compared with its log; `d` is set when they differ.
+    pub fn compared(&mut self, d: Option<Disagreement>) {
+        self.compared += 1;
+        if let Some(d) = d {
+            self.disagreements_total += 1;
+            if self.disagreements.len() < KEEP_DISAGREEMENTS {
+                self.disagreements.push(d);
+            }
+        }
+    }
+
+    /// The report, with never-fired rules taken from `policy`.
+    pub fn report(self, policy: &Policy) -> ReplayReport {
+        let count = |hit: &RuleHit, hits| RuleCount {
+            id: hit.id.to_string(),
+            name: hit.log_name(),
+            owner: hit
+                .id
+                .parent()
+                .map(|p| p.name().to_string())
+                .unwrap_or_default(),
+            layer: hit.layer,
+            hits,
+        };
+        let mut hits: Vec<RuleCount> = self.hits.values().map(|(h, n)| count(h, *n)).collect();
+        hits.sort_by(|a, b| b.hits.cmp(&a.hits).then_with(|| a.id.cmp(&b.id)));
+        let never_fired = every_rule(policy)
+            .into_iter()
+            .filter(|h| !self.hits.contains_key(&h.id))
+            .map(|h| count(&h, 0))
+            .collect();
+        let mut top: Vec<DeniedFlow> = self
+            .denied_flows
+            .into_iter()
+            .map(|(flow, count)| DeniedFlow { flow, count })
+            .collect();
+        top.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.flow.cmp(&b.flow)));
+        top.truncate(TOP_DENIED);
+        ReplayReport {
+            schema: "secpath.replay/v1",
+            records_read: self.read,
+            evaluated: self.evaluated,
+            skipped: self.skipped.values().sum(),
+            skipped_by_reason: self.skipped,
+            allowed: self.allowed,
+            denied: self.denied,
+            no_path: self.no_path,
+            connections: self.connections,
+            hits,
+            never_fired,
+            top_denied: top,
+            compared: self.compared,
+            disagreements_total: self.disagreements_total,
+            disagreements: self.disagreements,
+        }
+    }
+}
+
+/// Every rule that applies somewhere in the snapshot, each once.
+fn every_rule(policy: &Policy) -> Vec<RuleHit> {
+    let mut seen = std::collections::BTreeMap::new();
+    let s = &policy.snapshot;
+    for nsg in &s.nsgs {
+        for (rule, _) in &nsg.rules {
+            seen.entry(rule.id.clone()).or_insert(RuleHit {
+                id: rule.id.clone(),
+                layer: Layer::Nsg,
+                is_default: rule.is_default,
+            });
+        }
+    }
+    let admin = policy
+        .subnet_admin
+        .iter()
+        .chain(policy.vnets.iter().map(|v| &v.admin));
+    for rule in admin.flat_map(|p| &p.rules) {
+        seen.entry(rule.rule.id.clone()).or_insert(RuleHit {
+            id: rule.rule.id.clone(),
+            layer: Layer::Admin,
+            is_default: false,
+        });
+    }
+    seen.into_values().collect()
+}
