@@ -29,8 +29,8 @@ fn flow_logs_are_judged_where_they_were_logged() {
     let r = replay(
         &[],
         &[
-            "fixtures/replay/contoso-nsg-v2.json",
-            "fixtures/replay/contoso-vnet-v4.json",
+            "fixtures/replay-contoso/nsg-v2.json",
+            "fixtures/replay-contoso/vnet-v4.json",
         ],
     );
     assert_eq!(r["schema"], "secpath.replay/v1");
@@ -57,7 +57,7 @@ fn flow_logs_are_judged_where_they_were_logged() {
         .any(|x| x["logged_decision"] == "allow"
             && x["secpath_rule"] == "DefaultRule_DenyAllInBound"));
     // C and E tuples continue the 443 flow: the NSG log hits the rule once, not three times.
-    let nsg_only = replay(&[], &["fixtures/replay/contoso-nsg-v2.json"]);
+    let nsg_only = replay(&[], &["fixtures/replay-contoso/nsg-v2.json"]);
     let https = nsg_only["hits"]
         .as_array()
         .unwrap()
@@ -69,7 +69,7 @@ fn flow_logs_are_judged_where_they_were_logged() {
 
 #[test]
 fn a_capture_is_tracked_by_connection() {
-    let r = replay(&[], &["fixtures/replay/contoso.pcap"]);
+    let r = replay(&[], &["fixtures/replay-contoso/capture.pcap"]);
     assert_eq!(r["records_read"], 11);
     assert_eq!(r["connections"], 3);
     assert_eq!(
@@ -79,7 +79,7 @@ fn a_capture_is_tracked_by_connection() {
     );
     assert_eq!(r["top_denied"][0]["flow"], "tcp 203.0.113.5 -> 10.1.1.4:22");
     assert_eq!(r["top_denied"][0]["count"], 2);
-    let stateless = replay(&["--stateless"], &["fixtures/replay/contoso.pcap"]);
+    let stateless = replay(&["--stateless"], &["fixtures/replay-contoso/capture.pcap"]);
     assert_eq!(stateless["connections"], 0);
     assert!(
         stateless["denied"].as_u64().unwrap() > 2,
@@ -100,8 +100,8 @@ fn out_and_hits_files_are_written() {
             hits.to_str().unwrap(),
         ],
         &[
-            "fixtures/replay/contoso-nsg-v2.json",
-            "fixtures/replay/contoso.pcap",
+            "fixtures/replay-contoso/nsg-v2.json",
+            "fixtures/replay-contoso/capture.pcap",
         ],
     );
     let lines = std::fs::read_to_string(&out).unwrap();
