@@ -7,22 +7,83 @@ const WEB_VM: &str = "tcp 203.0.113.5:50000 -> 10.1.1.4:22";
 
 /// (fixture, substrings the one-line message must contain)
 const BAD_INPUTS: &[(&str, &[&str])] = &[
-    ("malformed.json", &["fixtures/errors/malformed.json:3:16", "malformed JSON"]),
-    ("port-out-of-range.json", &["port-out-of-range.json", "securityRules[0].properties.destinationPortRange", "70000", "out of range"]),
-    ("port-range-backwards.json", &["securityRules[0].properties.destinationPortRange", "`80-20` runs backwards"]),
-    ("bad-cidr.json", &["securityRules[0].properties.sourceAddressPrefix", "`10.0.0.0/33` is not a valid address"]),
-    ("duplicate-nsg-priority.json", &["securityRules[1]", "duplicate priority 100", "AllowHttps", "AllowHttp"]),
-    ("duplicate-admin-priority.json", &["rules[1]", "duplicate priority 10", "DenySshIn", "DenySshOut"]),
-    ("unknown-service-tag.json", &["securityRules[0]", "AllowStorage", "unknown service tag `Storage.MarsNorth`"]),
-    ("dangling-nsg.json", &["subnets[0].properties.networkSecurityGroup", "dangling reference", "nsg-app"]),
-    ("dangling-network-group.json", &["ruleCollections[0]", "dangling reference", "ng-missing"]),
+    (
+        "malformed.json",
+        &["fixtures/errors/malformed.json:3:16", "malformed JSON"],
+    ),
+    (
+        "port-out-of-range.json",
+        &[
+            "port-out-of-range.json",
+            "securityRules[0].properties.destinationPortRange",
+            "70000",
+            "out of range",
+        ],
+    ),
+    (
+        "port-range-backwards.json",
+        &[
+            "securityRules[0].properties.destinationPortRange",
+            "`80-20` runs backwards",
+        ],
+    ),
+    (
+        "bad-cidr.json",
+        &[
+            "securityRules[0].properties.sourceAddressPrefix",
+            "`10.0.0.0/33` is not a valid address",
+        ],
+    ),
+    (
+        "duplicate-nsg-priority.json",
+        &[
+            "securityRules[1]",
+            "duplicate priority 100",
+            "AllowHttps",
+            "AllowHttp",
+        ],
+    ),
+    (
+        "duplicate-admin-priority.json",
+        &[
+            "rules[1]",
+            "duplicate priority 10",
+            "DenySshIn",
+            "DenySshOut",
+        ],
+    ),
+    (
+        "unknown-service-tag.json",
+        &[
+            "securityRules[0]",
+            "AllowStorage",
+            "unknown service tag `Storage.MarsNorth`",
+        ],
+    ),
+    (
+        "dangling-nsg.json",
+        &[
+            "subnets[0].properties.networkSecurityGroup",
+            "dangling reference",
+            "nsg-app",
+        ],
+    ),
+    (
+        "dangling-network-group.json",
+        &["ruleCollections[0]", "dangling reference", "ng-missing"],
+    ),
 ];
 
 #[test]
 fn bad_snapshots_exit_2_with_a_located_message() {
     for (file, needles) in BAD_INPUTS {
         let path = format!("fixtures/errors/{file}");
-        let out = secpath(["explain", "--snapshot", &path, "tcp 1.2.3.4:1 -> 10.50.1.4:443"]);
+        let out = secpath([
+            "explain",
+            "--snapshot",
+            &path,
+            "tcp 1.2.3.4:1 -> 10.50.1.4:443",
+        ]);
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{file}: {stderr}");
         assert_eq!(stderr.lines().count(), 1, "{file}: one line: {stderr}");
@@ -35,8 +96,13 @@ fn bad_snapshots_exit_2_with_a_located_message() {
 #[test]
 fn lenient_lets_an_unknown_tag_match_nothing() {
     let out = secpath([
-        "explain", "--snapshot", "fixtures/errors/unknown-service-tag.json", "--lenient",
-        "--format", "json", "tcp 1.2.3.4:1 -> 10.50.1.4:443",
+        "explain",
+        "--snapshot",
+        "fixtures/errors/unknown-service-tag.json",
+        "--lenient",
+        "--format",
+        "json",
+        "tcp 1.2.3.4:1 -> 10.50.1.4:443",
     ]);
     let got = json_of(&out);
     assert_eq!(got["decided_by"]["rule"], "DenyAllInBound");
@@ -46,10 +112,44 @@ fn lenient_lets_an_unknown_tag_match_nothing() {
 #[test]
 fn bad_flows_and_paths_exit_2() {
     for (args, needle) in [
-        (vec!["explain", "--snapshot", "rulesets/contoso", "tcp 1.2.3.4 -> 10.1.1.4:22"], "need both ports"),
-        (vec!["explain", "--snapshot", "rulesets/contoso", "gre 1.2.3.4 -> 10.1.1.4"], "not a protocol"),
-        (vec!["explain", "--snapshot", "no-such-dir", "tcp 1.2.3.4:1 -> 10.1.1.4:22"], "no-such-dir: cannot read"),
-        (vec!["explain", "--snapshot", "rulesets/contoso", "--to", "/subscriptions/x/nic", WEB_VM], "not a NIC, subnet or VNet"),
+        (
+            vec![
+                "explain",
+                "--snapshot",
+                "rulesets/contoso",
+                "tcp 1.2.3.4 -> 10.1.1.4:22",
+            ],
+            "need both ports",
+        ),
+        (
+            vec![
+                "explain",
+                "--snapshot",
+                "rulesets/contoso",
+                "gre 1.2.3.4 -> 10.1.1.4",
+            ],
+            "not a protocol",
+        ),
+        (
+            vec![
+                "explain",
+                "--snapshot",
+                "no-such-dir",
+                "tcp 1.2.3.4:1 -> 10.1.1.4:22",
+            ],
+            "no-such-dir: cannot read",
+        ),
+        (
+            vec![
+                "explain",
+                "--snapshot",
+                "rulesets/contoso",
+                "--to",
+                "/subscriptions/x/nic",
+                WEB_VM,
+            ],
+            "not a NIC, subnet or VNet",
+        ),
     ] {
         let out = secpath(&args);
         let stderr = String::from_utf8_lossy(&out.stderr);
@@ -60,17 +160,46 @@ fn bad_flows_and_paths_exit_2() {
 
 #[test]
 fn explain_json_follows_the_documented_schema() {
-    let out = secpath(["explain", "--snapshot", "rulesets/contoso", "--format", "json", WEB_VM]);
+    let out = secpath([
+        "explain",
+        "--snapshot",
+        "rulesets/contoso",
+        "--format",
+        "json",
+        WEB_VM,
+    ]);
     assert_eq!(out.status.code(), Some(1));
     let got = json_of(&out);
     assert_eq!(got["schema"], "secpath.explain/v1");
     assert_eq!(got["verdict"], "deny");
     let d = &got["decided_by"];
-    assert_eq!((d["layer"].as_str(), d["side"].as_str(), d["access"].as_str()), (Some("admin"), Some("destination"), Some("Deny")));
-    assert!(d["resource"].as_str().unwrap().ends_with("/ruleCollections/rc-deny-high-risk/rules/DenyInternetSshRdp"));
-    let admin = got["stages"].as_array().unwrap().iter().find(|s| s["layer"] == "admin").unwrap();
+    assert_eq!(
+        (
+            d["layer"].as_str(),
+            d["side"].as_str(),
+            d["access"].as_str()
+        ),
+        (Some("admin"), Some("destination"), Some("Deny"))
+    );
+    assert!(d["resource"]
+        .as_str()
+        .unwrap()
+        .ends_with("/ruleCollections/rc-deny-high-risk/rules/DenyInternetSshRdp"));
+    let admin = got["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["layer"] == "admin")
+        .unwrap();
     let last = admin["rules"].as_array().unwrap().last().unwrap();
-    for field in ["protocol", "source", "source_port", "destination", "destination_port", "matched"] {
+    for field in [
+        "protocol",
+        "source",
+        "source_port",
+        "destination",
+        "destination_port",
+        "matched",
+    ] {
         assert_eq!(last[field], true, "{field}");
     }
     assert_eq!(got["flow"]["dst_port"], 22);
@@ -79,37 +208,99 @@ fn explain_json_follows_the_documented_schema() {
 
 #[test]
 fn the_flow_may_follow_snapshot_paths_or_come_as_words() {
-    let words = secpath(["explain", "--snapshot", "rulesets/contoso", "tcp", "203.0.113.5:50000", "->", "10.1.1.4:22"]);
-    assert_eq!(words.status.code(), Some(1), "{}", String::from_utf8_lossy(&words.stderr));
+    let words = secpath([
+        "explain",
+        "--snapshot",
+        "rulesets/contoso",
+        "tcp",
+        "203.0.113.5:50000",
+        "->",
+        "10.1.1.4:22",
+    ]);
+    assert_eq!(
+        words.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&words.stderr)
+    );
     let text = String::from_utf8_lossy(&words.stdout);
-    assert!(text.contains("DENY") && text.contains("DenyInternetSshRdp"), "{text}");
+    assert!(
+        text.contains("DENY") && text.contains("DenyInternetSshRdp"),
+        "{text}"
+    );
     assert!(!text.contains("\x1b["), "no colour when piped");
 }
 
 #[test]
 fn text_output_marks_the_deciding_rule() {
-    let out = secpath(["explain", "--snapshot", "rulesets/contoso", "tcp 203.0.113.5:50000 -> 10.1.1.4:80"]);
+    let out = secpath([
+        "explain",
+        "--snapshot",
+        "rulesets/contoso",
+        "tcp 203.0.113.5:50000 -> 10.1.1.4:80",
+    ]);
     let text = String::from_utf8_lossy(&out.stdout);
-    let marked: Vec<&str> = text.lines().filter(|l| l.trim_start().starts_with('>')).collect();
-    assert!(marked.iter().any(|l| l.contains("DenyAllInBound")), "{text}");
+    let marked: Vec<&str> = text
+        .lines()
+        .filter(|l| l.trim_start().starts_with('>'))
+        .collect();
+    assert!(
+        marked.iter().any(|l| l.contains("DenyAllInBound")),
+        "{text}"
+    );
     assert!(text.contains("what would have to change"), "{text}");
 }
 
 #[test]
 fn effective_lists_ordered_rules_with_tags_expanded() {
-    let out = secpath(["effective", "--snapshot", "rulesets/contoso", "--format", "json"]);
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = secpath([
+        "effective",
+        "--snapshot",
+        "rulesets/contoso",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let got = json_of(&out);
     assert_eq!(got["schema"], "secpath.effective/v1");
-    let web = got["vnets"].as_array().unwrap().iter().find(|v| v["id"].as_str().unwrap().ends_with("vnet-spoke-web")).unwrap();
+    let web = got["vnets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["id"].as_str().unwrap().ends_with("vnet-spoke-web"))
+        .unwrap();
     let rules = web["subnets"][0]["admin_rules"].as_array().unwrap();
-    let priorities: Vec<u64> = rules.iter().map(|r| r["priority"].as_u64().unwrap()).collect();
+    let priorities: Vec<u64> = rules
+        .iter()
+        .map(|r| r["priority"].as_u64().unwrap())
+        .collect();
     let mut sorted = priorities.clone();
     sorted.sort();
     assert_eq!(priorities, sorted, "admin rules in evaluation order");
-    let deny = rules.iter().find(|r| r["name"] == "DenyInternetSshRdp").unwrap();
-    assert!(!deny["source"].as_array().unwrap().iter().any(|p| p == "10.0.0.0/8"), "Internet expanded without private space");
-    let one = secpath(["effective", "--snapshot", "rulesets/contoso", "--nic", got["nics"][0]["id"].as_str().unwrap()]);
+    let deny = rules
+        .iter()
+        .find(|r| r["name"] == "DenyInternetSshRdp")
+        .unwrap();
+    assert!(
+        !deny["source"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p == "10.0.0.0/8"),
+        "Internet expanded without private space"
+    );
+    let one = secpath([
+        "effective",
+        "--snapshot",
+        "rulesets/contoso",
+        "--nic",
+        got["nics"][0]["id"].as_str().unwrap(),
+    ]);
     assert!(String::from_utf8_lossy(&one.stdout).starts_with("NIC "));
 }
 
@@ -128,39 +319,90 @@ fn every_azure_example_holding_resources_loads() {
         if !name.starts_with("Network") {
             continue;
         }
-        let out = secpath(["effective", "--format", "json", "--snapshot", path.to_str().unwrap()]);
-        assert_eq!(out.status.code(), Some(0), "{name}: {}", String::from_utf8_lossy(&out.stderr));
+        let out = secpath([
+            "effective",
+            "--format",
+            "json",
+            "--snapshot",
+            path.to_str().unwrap(),
+        ]);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{name}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         loaded += 1;
     }
     assert_eq!(loaded, 21, "every Network* REST example");
     let nsg = dir.join("NetworkSecurityGroupCreateWithRule.json");
-    let out = secpath(["effective", "--format", "json", "--snapshot", nsg.to_str().unwrap()]);
+    let out = secpath([
+        "effective",
+        "--format",
+        "json",
+        "--snapshot",
+        nsg.to_str().unwrap(),
+    ]);
     assert_eq!(json_of(&out)["schema"], "secpath.effective/v1");
 }
 
 #[test]
 fn eval_streams_csv_and_both_engines_agree() {
     let flows = "fixtures/flows/contoso.csv";
-    let run = |engine: &str| secpath(["eval", "--snapshot", "rulesets/contoso", "--flows", flows, "--engine", engine]);
+    let run = |engine: &str| {
+        secpath([
+            "eval",
+            "--snapshot",
+            "rulesets/contoso",
+            "--flows",
+            flows,
+            "--engine",
+            engine,
+        ])
+    };
     let (compiled, reference) = (run("compiled"), run("reference"));
-    assert_eq!(compiled.status.code(), Some(0), "{}", String::from_utf8_lossy(&compiled.stderr));
+    assert_eq!(
+        compiled.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&compiled.stderr)
+    );
     assert_eq!(compiled.stdout, reference.stdout, "engines disagree");
     let text = String::from_utf8_lossy(&compiled.stdout);
-    let lines: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let lines: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     assert_eq!(lines[0]["rule"], "DenyInternetSshRdp");
     assert_eq!(lines[1]["verdict"], "allow");
-    assert!(lines.iter().any(|l| l["skipped"].as_str().is_some_and(|s| s.contains("not a port"))));
+    assert!(lines.iter().any(|l| l["skipped"]
+        .as_str()
+        .is_some_and(|s| s.contains("not a port"))));
     let summary = String::from_utf8_lossy(&compiled.stderr);
-    assert!(summary.contains(&format!("read {}", lines.len())), "{summary}");
+    assert!(
+        summary.contains(&format!("read {}", lines.len())),
+        "{summary}"
+    );
 }
 
 #[test]
 fn eval_reads_classbench_and_writes_csv() {
-    let out = secpath(["eval", "--classbench", "fixtures/classbench/two.rules", "--flows", "fixtures/classbench/two.trace", "--format", "csv"]);
+    let out = secpath([
+        "eval",
+        "--classbench",
+        "fixtures/classbench/two.rules",
+        "--flows",
+        "fixtures/classbench/two.trace",
+        "--format",
+        "csv",
+    ]);
     let text = String::from_utf8_lossy(&out.stdout);
     let rows: Vec<&str> = text.lines().collect();
     assert!(rows[0].starts_with("line,protocol"), "{text}");
-    assert!(rows[1].contains(",allow,nsg,destination,1,classbench/1,"), "{text}");
+    assert!(
+        rows[1].contains(",allow,nsg,destination,1,classbench/1,"),
+        "{text}"
+    );
     assert!(rows[2].contains(",allow,nsg,destination,2,"), "{text}");
     assert!(rows[3].contains(",deny,"), "no filter matches: {text}");
 }
@@ -169,29 +411,80 @@ fn eval_reads_classbench_and_writes_csv() {
 fn bench_checksums_agree_across_engines_and_threads() {
     let bench = |engine: &str, threads: &str| {
         let out = secpath([
-            "bench", "--classbench", "fixtures/classbench/fw300.rules", "--flows", "fixtures/classbench/fw300.trace",
-            "--iter", "1", "--threads", threads, "--engine", engine, "--format", "json",
+            "bench",
+            "--classbench",
+            "fixtures/classbench/fw300.rules",
+            "--flows",
+            "fixtures/classbench/fw300.trace",
+            "--iter",
+            "1",
+            "--threads",
+            threads,
+            "--engine",
+            engine,
+            "--format",
+            "json",
         ]);
-        assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         json_of(&out)
     };
-    let (compiled, reference, parallel) = (bench("compiled", "1"), bench("reference", "1"), bench("compiled", "2"));
+    let (compiled, reference, parallel) = (
+        bench("compiled", "1"),
+        bench("reference", "1"),
+        bench("compiled", "2"),
+    );
     assert_eq!(compiled["checksum"], reference["checksum"]);
     assert_eq!(compiled["checksum"], parallel["checksum"]);
     assert_eq!(compiled["rules"], 300);
     assert_eq!(compiled["lookups"], 3000);
-    for field in ["compile_ms", "table_bytes", "lookups_per_sec", "ns_per_lookup", "threads", "engine"] {
+    for field in [
+        "compile_ms",
+        "table_bytes",
+        "lookups_per_sec",
+        "ns_per_lookup",
+        "threads",
+        "engine",
+    ] {
         assert!(!compiled[field].is_null(), "{field}");
     }
     let snapshot = |engine: &str| {
-        json_of(&secpath(["bench", "--snapshot", "rulesets/contoso", "--flows", "fixtures/flows/contoso.csv", "--iter", "2", "--engine", engine, "--format", "json"]))["checksum"].clone()
+        json_of(&secpath([
+            "bench",
+            "--snapshot",
+            "rulesets/contoso",
+            "--flows",
+            "fixtures/flows/contoso.csv",
+            "--iter",
+            "2",
+            "--engine",
+            engine,
+            "--format",
+            "json",
+        ]))["checksum"]
+            .clone()
     };
     assert_eq!(snapshot("compiled"), snapshot("reference"));
 }
 
 #[test]
 fn compile_reports_table_statistics() {
-    let got = json_of(&secpath(["compile", "--snapshot", "rulesets/contoso", "--stats", "--format", "json"]));
+    let got = json_of(&secpath([
+        "compile",
+        "--snapshot",
+        "rulesets/contoso",
+        "--stats",
+        "--format",
+        "json",
+    ]));
     assert_eq!(got["schema"], "secpath.compile/v1");
-    assert!(got["rules"].as_u64().unwrap() > 20 && got["tables"].as_u64().unwrap() > 10 && got["bytes"].as_u64().unwrap() > 0);
+    assert!(
+        got["rules"].as_u64().unwrap() > 20
+            && got["tables"].as_u64().unwrap() > 10
+            && got["bytes"].as_u64().unwrap() > 0
+    );
 }
