@@ -37,7 +37,7 @@ use serde_json::error::Category;
 use serde_json::Value;
 use std::borrow::Cow;
 use std::collections::VecDeque;
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr};
 use std::ops::Range;
 use std::path::Path;
 use std::sync::Arc;
@@ -45,8 +45,9 @@ use std::sync::Arc;
 /// The largest flow-log file read (2 GiB): JSON is parsed whole, so this bounds memory.
 pub const MAX_JSON_BYTES: u64 = 2 << 30;
 
-/// Repairs tried on one damaged file before giving up on it.
-const MAX_REPAIRS: usize = 64;
+/// Parses of one damaged file before giving up on it (each repair is followed by a parse;
+/// a cut always leaves valid JSON, so real files need two or three).
+const MAX_REPAIRS: usize = 16;
 
 /// Time stamps above this are milliseconds, below it seconds.
 const MILLISECONDS_FROM: u64 = 100_000_000_000;
@@ -317,10 +318,12 @@ fn index(bytes: &mut Vec<u8>, context: &Context) -> Vec<Entry> {
     if bytes.starts_with(b"\xef\xbb\xbf") {
         bytes[..3].fill(b' ');
     }
-    let mut damages = Vec::new();
+    // (byte offset, skip) for each repair, so a later cut can drop those past it.
+    let mut damages: Vec<(usize, Entry)> = Vec::new();
     let mut typed = true;
+    let mut commas_blanked = false;
     let mut last_error = None;
-    for _ in 0..=MAX_REPAIRS {
+    for _ in 0..MAX_REPAIRS {
         let attempt = if typed {
             index_typed(bytes, context)
         } else {
@@ -328,7 +331,7 @@ fn index(bytes: &mut Vec<u8>, context: &Context) -> Vec<Entry> {
         };
         let error = match attempt {
             Ok(mut entries) => {
-                entries.append(&mut damages);
+                entries.extend(damages.into_iter().map(|(_, skip)| skip));
                 return entries;
             }
             Err(error) => error,
@@ -338,14 +341,18 @@ fn index(bytes: &mut Vec<u8>, context: &Context) -> Vec<Entry> {
                 typed = false;
                 true
             }
-            Category::Syntax | Category::Eof => repair(bytes, &error, &mut damages),
+            Category::Syntax | Category::Eof if !commas_blanked => {
+                commas_blanked = true;
+                blank_stray_commas(bytes, &mut damages);
+                true
+            }
+            Category::Syntax | Category::Eof => cut(bytes, &error, &mut damages),
             Category::Data | Category::Io => false,
         };
+        last_error = Some(error);
         if !repaired {
-            last_error = Some(error);
             break;
         }
-        last_error = Some(error);
     }
     let why = last_error.map_or_else(String::new, |e| message_of(&e));
     vec![Entry::Skip(
@@ -605,45 +612,64 @@ fn line_column(bytes: &[u8], offset: usize) -> Position {
     }
 }
 
-/// Repairs the damage `error` points at, noting it in `damages`; false when no repair helps.
-/// Repairs keep every byte before the damage where it was, so positions and tuple spans stay
-/// those of the original file.
-fn repair(bytes: &mut Vec<u8>, error: &serde_json::Error, damages: &mut Vec<Entry>) -> bool {
+/// Blanks the commas JSON does not allow, in one string-aware pass: a comma before a closing
+/// bracket (damage, reported; nothing is lost) and a comma between top-level values (how
+/// blocks appended to a blob are joined; not damage). Blanking keeps every byte where it was,
+/// so positions and tuple spans stay those of the original file.
+fn blank_stray_commas(bytes: &mut [u8], damages: &mut Vec<(usize, Entry)>) {
+    let mut depth = 0usize;
+    let mut comma = None;
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'"' => {
+                comma = None;
+                i += 1;
+                while i < bytes.len() && bytes[i] != b'"' {
+                    i += if bytes[i] == b'\\' { 2 } else { 1 };
+                }
+            }
+            b'{' | b'[' => {
+                comma = None;
+                depth += 1;
+            }
+            b'}' | b']' => {
+                if let Some(at) = comma.take() {
+                    bytes[at] = b' ';
+                    let reason = "malformed JSON: trailing comma (ignored; reading went on)";
+                    damages.push((at, Entry::Skip(line_column(bytes, at), reason.into())));
+                }
+                depth = depth.saturating_sub(1);
+            }
+            b',' if depth == 0 => bytes[i] = b' ',
+            b',' => comma = Some(i),
+            b if b.is_ascii_whitespace() => {}
+            _ => comma = None,
+        }
+        i += 1;
+    }
+}
+
+/// Cuts the file at the damage `error` points at, keeping every complete value before it and
+/// closing the brackets still open; false when that changes nothing.
+fn cut(bytes: &mut Vec<u8>, error: &serde_json::Error, damages: &mut Vec<(usize, Entry)>) -> bool {
     let at = if error.classify() == Category::Eof {
         bytes.len()
     } else {
         offset_of(bytes, error.line(), error.column())
     };
-    let message = message_of(error);
-    if message.starts_with("trailing comma") {
-        let comma = bytes[..at]
-            .iter()
-            .rposition(|b| !b.is_ascii_whitespace())
-            .filter(|&i| bytes[i] == b',');
-        if let Some(comma) = comma {
-            bytes[comma] = b' ';
-            damages.push(Entry::Skip(
-                line_column(bytes, comma),
-                "malformed JSON: trailing comma (ignored; reading went on)".to_string(),
-            ));
-            return true;
-        }
-    }
     let scan = scan_prefix(&bytes[..at]);
-    if scan.closers.is_empty() && bytes.get(at) == Some(&b',') {
-        // A comma between top-level values: blocks appended to a blob. Not damage.
-        bytes[at] = b' ';
-        return true;
-    }
     let mut repaired = bytes[..scan.safe].to_vec();
     repaired.extend(scan.closers.iter().rev());
     if repaired == *bytes {
         return false;
     }
-    damages.push(Entry::Skip(
-        line_column(bytes, at),
-        format!("malformed JSON: {message}; the rest of the file is lost"),
-    ));
+    damages.retain(|(offset, _)| *offset < scan.safe);
+    let reason = format!(
+        "malformed JSON: {}; the rest of the file is lost",
+        message_of(error)
+    );
+    damages.push((at, Entry::Skip(line_column(bytes, at), reason)));
     *bytes = repaired;
     true
 }
@@ -748,11 +774,11 @@ fn decode_tuple(
             },
         },
     };
+    // Spans were cut from strings serde_json validated, so the bytes are UTF-8 text; the
+    // fields are parsed as ASCII without validating it again.
     let text = match group.tuples.get(i) {
-        Some(Text::Span(span)) => bytes
-            .get(span.clone())
-            .and_then(|b| std::str::from_utf8(b).ok()),
-        Some(Text::Owned(text)) => Some(&**text),
+        Some(Text::Span(span)) => bytes.get(span.clone()),
+        Some(Text::Owned(text)) => Some(text.as_bytes()),
         None => None,
     };
     let parsed = match text {
@@ -764,7 +790,7 @@ fn decode_tuple(
             source,
             time: Some(time),
             flow,
-            kind: RecordKind::FlowLog(decision),
+            kind: RecordKind::FlowLog(Box::new(decision)),
         }),
         Err(reason) => Err(SkippedRecord {
             source,
@@ -776,26 +802,71 @@ fn decode_tuple(
 type Reason = Cow<'static, str>;
 
 /// Shortens a logged value quoted in a reason, so hostile input cannot make reasons huge.
-fn clip(text: &str) -> &str {
-    match text.char_indices().nth(16) {
-        Some((i, _)) => &text[..i],
-        None => text,
+fn clip(field: &[u8]) -> Cow<'_, str> {
+    String::from_utf8_lossy(&field[..field.len().min(16)])
+}
+
+/// Splits a tuple at its commas into at most 13 trimmed fields, and counts them all.
+fn split_fields(text: &[u8]) -> ([&[u8]; 13], usize) {
+    let mut fields: [&[u8]; 13] = [&[]; 13];
+    let mut n = 0;
+    let mut start = 0;
+    for (i, b) in text.iter().enumerate() {
+        if *b == b',' {
+            if let Some(slot) = fields.get_mut(n) {
+                *slot = text[start..i].trim_ascii();
+            }
+            n += 1;
+            start = i + 1;
+        }
+    }
+    if let Some(slot) = fields.get_mut(n) {
+        *slot = text[start..].trim_ascii();
+    }
+    (fields, n + 1)
+}
+
+/// An unsigned decimal number (no sign, no spaces, at most 20 digits).
+fn decimal(field: &[u8]) -> Option<u64> {
+    if field.is_empty() || field.len() > 20 {
+        return None;
+    }
+    field.iter().try_fold(0u64, |n, b| {
+        let digit = b.wrapping_sub(b'0');
+        if digit > 9 {
+            return None;
+        }
+        n.checked_mul(10)?.checked_add(u64::from(digit))
+    })
+}
+
+/// A dotted-quad IPv4 address, as strict as `Ipv4Addr::from_str` (no leading zeros).
+fn dotted_quad(field: &[u8]) -> Option<Ipv4Addr> {
+    let mut octets = [0u8; 4];
+    let mut parts = field.split(|b| *b == b'.');
+    for octet in &mut octets {
+        let part = parts.next()?;
+        if part.len() > 3 || (part.len() > 1 && part[0] == b'0') {
+            return None;
+        }
+        *octet = u8::try_from(decimal(part)?).ok()?;
+    }
+    parts.next().is_none().then_some(Ipv4Addr::from(octets))
+}
+
+fn address(field: &[u8]) -> Option<IpAddr> {
+    match dotted_quad(field) {
+        Some(v4) => Some(IpAddr::V4(v4)),
+        None => std::str::from_utf8(field).ok()?.parse().ok(),
     }
 }
 
 fn parse_tuple(
-    text: &str,
+    text: &[u8],
     group: &Group,
     encryptions: &mut Vec<Arc<str>>,
 ) -> Result<(u64, Flow, LoggedDecision), Reason> {
-    let mut f = [""; 13];
-    let mut n = 0;
-    for field in text.split(',') {
-        if let Some(slot) = f.get_mut(n) {
-            *slot = field.trim();
-        }
-        n += 1;
-    }
+    let (f, n) = split_fields(text);
     let format = match (group.layout, n) {
         (
             Layout::Nsg {
@@ -823,22 +894,21 @@ fn parse_tuple(
             return Err(format!("VNet flow-log tuple with {n} fields (version 4 has 13)").into())
         }
     };
-    let time = f[0].parse::<u64>().map_err(|_| "bad time stamp").map(|t| {
-        if t > MILLISECONDS_FROM {
-            t
-        } else {
-            t * 1000
-        }
-    })?;
-    let src: IpAddr = f[1].parse().map_err(|_| "bad source address")?;
-    let dst: IpAddr = f[2].parse().map_err(|_| "bad destination address")?;
+    let time = decimal(f[0]).ok_or("bad time stamp")?;
+    let time = if time > MILLISECONDS_FROM {
+        time
+    } else {
+        time * 1000
+    };
+    let src = address(f[1]).ok_or("bad source address")?;
+    let dst = address(f[2]).ok_or("bad destination address")?;
     if src.is_ipv4() != dst.is_ipv4() {
         return Err("source and destination are of different IP versions".into());
     }
     let protocol = match format {
         LogFormat::NsgV1 | LogFormat::NsgV2 => match f[5] {
-            "T" => proto::TCP,
-            "U" => proto::UDP,
+            b"T" => proto::TCP,
+            b"U" => proto::UDP,
             other => {
                 return Err(format!(
                     "unknown protocol `{}` (NSG flow logs use T and U)",
@@ -847,10 +917,16 @@ fn parse_tuple(
                 .into())
             }
         },
-        LogFormat::VnetV4 => f[5].parse().map_err(|_| "bad protocol number")?,
+        LogFormat::VnetV4 => decimal(f[5])
+            .and_then(|p| u8::try_from(p).ok())
+            .ok_or("bad protocol number")?,
     };
     let (src_port, dst_port) = if Flow::has_ports(protocol) {
-        let port = |text: &str, reason: &'static str| text.parse::<u16>().map_err(|_| reason);
+        let port = |field: &[u8], reason: &'static str| {
+            decimal(field)
+                .and_then(|p| u16::try_from(p).ok())
+                .ok_or(reason)
+        };
         (
             Some(port(f[3], "bad source port")?),
             Some(port(f[4], "bad destination port")?),
@@ -859,20 +935,20 @@ fn parse_tuple(
         (None, None)
     };
     let direction = match f[6] {
-        "I" => Direction::Inbound,
-        "O" => Direction::Outbound,
+        b"I" => Direction::Inbound,
+        b"O" => Direction::Outbound,
         _ => return Err("bad direction (expected I or O)".into()),
     };
-    let decision = |text: &str| match text {
-        "A" => Ok(true),
-        "D" => Ok(false),
+    let decision = |field: &[u8]| match field {
+        b"A" => Ok(true),
+        b"D" => Ok(false),
         _ => Err("bad decision (expected A or D)"),
     };
-    let state = |text: &str, vnet: bool| match text {
-        "B" => Ok(FlowState::Begin),
-        "C" => Ok(FlowState::Continuing),
-        "E" => Ok(FlowState::End),
-        "D" if vnet => Ok(FlowState::Denied),
+    let state = |field: &[u8], vnet: bool| match field {
+        b"B" => Ok(FlowState::Begin),
+        b"C" => Ok(FlowState::Continuing),
+        b"E" => Ok(FlowState::End),
+        b"D" if vnet => Ok(FlowState::Denied),
         _ if vnet => Err("bad flow state (expected B, C, E or D)"),
         _ => Err("bad flow state (expected B, C or E)"),
     };
@@ -886,8 +962,9 @@ fn parse_tuple(
         ),
         LogFormat::VnetV4 => {
             let state = state(f[7], true)?;
-            let encryption = (!f[8].is_empty()).then(|| intern(encryptions, f[8]));
-            let dropped = is_encryption_drop(f[8]);
+            let status = std::str::from_utf8(f[8]).map_err(|_| "bad encryption status")?;
+            let encryption = (!status.is_empty()).then(|| intern(encryptions, status));
+            let dropped = ENCRYPTION_DROPS.contains(&status);
             (
                 state != FlowState::Denied && !dropped,
                 Some(state),
@@ -919,13 +996,13 @@ fn parse_tuple(
 }
 
 /// The four counters: all empty is "not logged", all numbers is a value, anything else bad.
-fn counters(fields: &[&str]) -> Result<Option<[u64; 4]>, &'static str> {
+fn counters(fields: &[&[u8]]) -> Result<Option<[u64; 4]>, &'static str> {
     if fields.iter().all(|f| f.is_empty()) {
         return Ok(None);
     }
     let mut out = [0; 4];
     for (slot, field) in out.iter_mut().zip(fields) {
-        *slot = field.parse().map_err(|_| "bad packet or byte count")?;
+        *slot = decimal(field).ok_or("bad packet or byte count")?;
     }
     Ok(Some(out))
 }
@@ -1223,6 +1300,67 @@ mod tests {
     }
 
     #[test]
+    fn many_trailing_commas_are_all_repaired() {
+        let group =
+            r#"{"rule":"r","flows":[{"flowTuples":["1,10.0.0.1,10.0.0.2,1,2,T,I,A",],},],}"#;
+        let groups = vec![group; 200].join(",");
+        let json = format!("{{\"records\":[{{\"properties\":{{\"flows\":[{groups}]}}}}]}}");
+        let items = records("f", &json, Expect::Any);
+        assert_eq!(items.iter().filter(|r| r.is_ok()).count(), 200);
+        assert_eq!(items.iter().filter(|r| r.is_err()).count(), 800);
+        // A cut drops the repairs reported past it.
+        let json = format!(
+            "{{\"records\":[{{\"properties\":{{\"flows\":[{group},{group}, !! {group}]}}}}]}}"
+        );
+        let reasons: Vec<String> = records("f", &json, Expect::Any)
+            .into_iter()
+            .filter_map(|r| r.err().map(|s| s.reason))
+            .collect();
+        assert_eq!(reasons.len(), 9, "{reasons:?}");
+        assert!(reasons[8].starts_with("malformed JSON: expected value"));
+    }
+
+    /// A small deterministic generator for the corruption test.
+    fn xorshift(state: &mut u64) -> u64 {
+        *state ^= *state << 13;
+        *state ^= *state >> 7;
+        *state ^= *state << 17;
+        *state
+    }
+
+    #[test]
+    fn corrupt_json_never_panics() {
+        let vnet = r#"{"records":[{"targetResourceID":"/x","flowRecords":{"flows":[{"aclID":"a","flowGroups":[{"rule":"r","flowTuples":["1663145998065,1.2.3.4,10.0.0.6,55188,22,6,I,D,NX,0,0,0,0","1,2001:db8::1,2001:db8::2,1,2,17,O,B,X,,,,"]}]}]}}]}"#;
+        let base = format!(
+            "{{\"records\":[{},{}]}}\n,{}",
+            nsg(&["1542110402,94.102.49.190,10.5.16.4,28746,443,U,I,D,B,,,,"]),
+            nsg(&["1,10.0.0.1,10.0.0.2,1,2,T,I,A"]),
+            vnet
+        );
+        let alphabet = b"{}[],:\"\\ 0aT\n";
+        let mut seed = 0x1234_5678_9abc_def1;
+        for _ in 0..3000 {
+            let mut bytes = base.clone().into_bytes();
+            for _ in 0..(xorshift(&mut seed) % 4 + 1) {
+                let at = (xorshift(&mut seed) as usize) % bytes.len();
+                let b = alphabet[(xorshift(&mut seed) as usize) % alphabet.len()];
+                match xorshift(&mut seed) % 3 {
+                    0 => bytes[at] = b,
+                    1 => bytes.insert(at, b),
+                    _ => {
+                        bytes.remove(at);
+                    }
+                }
+            }
+            let cut = (xorshift(&mut seed) as usize) % (bytes.len() + 1);
+            bytes.truncate(cut.max(bytes.len() / 2));
+            let items: Vec<_> =
+                FlowLogRecords::parse(Arc::from(Path::new("f")), bytes, Expect::Any).collect();
+            assert!(items.len() < 40, "{items:?}");
+        }
+    }
+
+    #[test]
     fn malformed_records_are_skipped_alone() {
         let good = nsg(&["1,10.0.0.1,10.0.0.2,1,2,T,I,A,B,,,,"]);
         let escaped = good.replace("UserRule_web", "UserRule_w\\u0065b");
@@ -1254,6 +1392,51 @@ mod tests {
             )),
             ["skip records[0]: NSG flow-log record in an input read as VNet flow logs"]
         );
+    }
+
+    #[test]
+    fn byte_parsers_agree_with_the_standard_library() {
+        for text in [
+            "10.0.0.1",
+            "0.0.0.0",
+            "255.255.255.255",
+            "256.0.0.1",
+            "1.2.3",
+            "1.2.3.4.5",
+            "01.2.3.4",
+            "1..2.3",
+            "1.2.3.",
+            "",
+            "a.b.c.d",
+            "1.2.3.04",
+            "1.2.3.0",
+            "1.2.3.-4",
+            "1234.1.1.1",
+        ] {
+            assert_eq!(dotted_quad(text.as_bytes()), text.parse().ok(), "{text}");
+            assert_eq!(address(text.as_bytes()), text.parse().ok(), "{text}");
+        }
+        assert_eq!(address(b"2001:db8::1"), "2001:db8::1".parse().ok());
+        for text in [
+            "0",
+            "18446744073709551615",
+            "18446744073709551616",
+            "",
+            "1a",
+            " 1",
+            "+1",
+            "-1",
+        ] {
+            let std = if text.starts_with('+') {
+                None
+            } else {
+                text.parse().ok()
+            };
+            assert_eq!(decimal(text.as_bytes()), std, "{text}");
+        }
+        let (fields, n) = split_fields(b" a ,b,,c");
+        assert_eq!((n, &fields[..4]), (4, &[&b"a"[..], b"b", b"", b"c"][..]));
+        assert_eq!(split_fields(b",,,,,,,,,,,,,,,,").1, 17);
     }
 
     #[test]
