@@ -316,14 +316,17 @@ pub fn open_file(path: &Path, format: InputFormat) -> FileRecords {
     if path.as_os_str() == "-" {
         return read_stream(name, Box::new(io::stdin()), format);
     }
-    match std::fs::File::open(path) {
-        Ok(file) => {
-            let size = file.metadata().map(|m| m.len()).ok();
-            let mut records = read_stream(name, Box::new(file), format);
-            records.size_hint_bytes = size;
-            records
-        }
-        Err(e) => FileRecords::failed(name, Position::File, format!("cannot read: {e}")),
+    let file = match std::fs::File::open(path) {
+        Ok(file) => file,
+        Err(e) => return FileRecords::failed(name, Position::File, format!("cannot read: {e}")),
+    };
+    let size = file.metadata().map(|m| m.len()).ok();
+    match open_stream(name.clone(), Box::new(file), format, size) {
+        Ok(inner) => FileRecords {
+            inner,
+            size_hint_bytes: size,
+        },
+        Err(reason) => FileRecords::failed(name, Position::File, reason),
     }
 }
 
@@ -333,7 +336,7 @@ pub fn read_stream(
     reader: Box<dyn Read + Send>,
     format: InputFormat,
 ) -> FileRecords {
-    match open_stream(name.clone(), reader, format) {
+    match open_stream(name.clone(), reader, format, None) {
         Ok(inner) => FileRecords {
             inner,
             size_hint_bytes: None,
@@ -342,14 +345,17 @@ pub fn read_stream(
     }
 }
 
+/// Opens a stream; `size` is its size on disk when it is a file.
 fn open_stream(
     name: Arc<Path>,
     reader: Box<dyn Read + Send>,
     format: InputFormat,
+    size: Option<u64>,
 ) -> Result<Source, String> {
     let cannot = |e: io::Error| format!("cannot read: {e}");
     let (head, reader) = peek(reader, SNIFF_BYTES).map_err(cannot)?;
-    let (head, reader) = if head.starts_with(&[0x1f, 0x8b]) {
+    let gzip = head.starts_with(&[0x1f, 0x8b]);
+    let (head, reader) = if gzip {
         let unzipped: Box<dyn Read + Send> = Box::new(MultiGzDecoder::new(reader));
         peek(unzipped, SNIFF_BYTES).map_err(|e| format!("cannot read gzip stream: {e}"))?
     } else {
@@ -379,7 +385,11 @@ fn open_stream(
             Source::Capture(CaptureRecords::open(name, reader, CaptureKind::Pcapng)?)
         }
         Sniffed::FlowLog(expect) => {
-            let bytes = read_limited(reader, crate::replay::flowlog::MAX_JSON_BYTES)?;
+            let limit = crate::replay::flowlog::MAX_JSON_BYTES;
+            if !gzip && size.is_some_and(|size| size > limit) {
+                return Err(too_large(limit));
+            }
+            let bytes = read_limited(reader, limit)?;
             Source::FlowLog(FlowLogRecords::parse(name, bytes, expect))
         }
         Sniffed::Flows => Source::Flows {
@@ -397,12 +407,16 @@ fn read_limited(reader: Box<dyn Read + Send>, limit: u64) -> Result<Vec<u8>, Str
         .read_to_end(&mut bytes)
         .map_err(|e| format!("cannot read: {e}"))?;
     if bytes.len() as u64 > limit {
-        return Err(format!(
-            "a flow-log JSON file is parsed whole, and this one is larger than the {} GiB limit; split it",
-            limit >> 30
-        ));
+        return Err(too_large(limit));
     }
     Ok(bytes)
+}
+
+fn too_large(limit: u64) -> String {
+    format!(
+        "a flow-log JSON file is parsed whole, and this one is larger than the {} MiB limit; split it",
+        limit >> 20
+    )
 }
 
 /// Reads up to `n` bytes and gives back a reader that starts over from the first of them.
@@ -712,14 +726,30 @@ mod tests {
 
     #[test]
     fn oversized_json_is_refused() {
-        let big: Box<dyn Read + Send> = Box::new(Cursor::new(vec![b' '; 2048]));
-        let refused = read_limited(big, 1024).err().unwrap_or_default();
-        assert!(
-            refused.contains("larger than the 0 GiB limit") || refused.contains("split it"),
-            "{refused}"
+        let limit = 1 << 20;
+        let big: Box<dyn Read + Send> = Box::new(Cursor::new(vec![b' '; limit + 1]));
+        assert_eq!(
+            read_limited(big, limit as u64).err(),
+            Some("a flow-log JSON file is parsed whole, and this one is larger than the 1 MiB limit; split it".to_string())
         );
         let small: Box<dyn Read + Send> = Box::new(Cursor::new(vec![b' '; 10]));
-        assert_eq!(read_limited(small, 1024).map(|b| b.len()), Ok(10));
+        assert_eq!(read_limited(small, limit as u64).map(|b| b.len()), Ok(10));
+        // A file on disk is refused by its size, before anything is read past the sniff.
+        let dir = scratch("large");
+        let path = dir.join("PT1H.json");
+        let mut file = std::fs::File::create(&path).unwrap();
+        file.write_all(b"{\"records\":[").unwrap();
+        if file
+            .set_len(crate::replay::flowlog::MAX_JSON_BYTES + 1)
+            .is_ok()
+        {
+            let got = summary(open_file(&path, InputFormat::Auto));
+            assert_eq!(
+                got,
+                ["PT1H.json skip whole file: a flow-log JSON file is parsed whole, and this one is larger than the 2048 MiB limit; split it"]
+            );
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
