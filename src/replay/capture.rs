@@ -532,14 +532,14 @@ impl CaptureRecords {
         let declared = self.declared_block_length();
         let wanted = declared.map_or(self.capacity.saturating_mul(2) as u64, |n| n + 64);
         if wanted > MAX_BLOCK_BYTES as u64 || self.capacity >= MAX_BLOCK_BYTES {
-            let what = declared.map_or_else(String::new, |n| format!(" claims {n} bytes and"));
-            return self.fail(
-                offset,
-                format!(
-                    "corrupt capture: the block at byte {offset}{what} exceeds the {} MiB limit",
-                    MAX_BLOCK_BYTES >> 20
-                ),
-            );
+            let limit = MAX_BLOCK_BYTES >> 20;
+            let reason = match declared {
+                Some(n) => {
+                    format!("corrupt capture: a block claims {n} bytes, over the {limit} MiB limit")
+                }
+                None => format!("corrupt capture: a block is larger than the {limit} MiB limit"),
+            };
+            return self.fail(offset, reason);
         }
         // `wanted` is at most MAX_BLOCK_BYTES here, so it fits in usize.
         let size = (wanted as usize).max(self.capacity.saturating_mul(2));
@@ -1198,7 +1198,7 @@ mod tests {
         let got = read(file, InputFormat::Auto);
         assert_eq!(
             got[1],
-            "skip byte 94: corrupt capture: the block at byte 94 claims 4294967295 bytes and exceeds the 16 MiB limit"
+            "skip byte 94: corrupt capture: a block claims 4294967295 bytes, over the 16 MiB limit"
         );
         let mut ng = Section::new(true).interface(1, None).bytes();
         ng.extend([0, 0, 0, 6, 0xff, 0xff, 0xff, 0xf0]);
@@ -1206,7 +1206,7 @@ mod tests {
         let got = read(ng, InputFormat::Auto);
         assert_eq!(
             got,
-            ["skip byte 48: corrupt capture: the block at byte 48 claims 4294967280 bytes and exceeds the 16 MiB limit"]
+            ["skip byte 48: corrupt capture: a block claims 4294967280 bytes, over the 16 MiB limit"]
         );
         // A block of a few MiB is legal: the buffer grows for it.
         let big = vec![0u8; 3 << 20];

@@ -103,7 +103,8 @@ pub enum Position {
         group: u32,
         /// 0-based index in `flowTuples`.
         tuple: u32,
-        /// Which JSON layout the path names.
+        /// Which JSON layout the path names: [`LogFormat::VnetV4`] for VNet flow logs,
+        /// [`LogFormat::NsgV2`] for NSG flow logs of either version (their layouts are the same).
         layout: LogFormat,
     },
     /// A packet: its 1-based number in the capture and the byte offset of its block.
@@ -633,7 +634,7 @@ mod tests {
         assert_eq!(count("appended-PT1H.json log"), 3);
         assert!(got.contains(&"appended-PT1H.json skip line 3, column 1: malformed JSON: EOF while parsing a list; the rest of the file is lost".to_string()), "{got:?}");
         assert_eq!(count("hostile-block-length.pcapng packet"), 1);
-        assert!(got.iter().any(|l| l.starts_with("hostile-block-length.pcapng skip byte 136: corrupt capture: the block at byte 136 claims 4294967280 bytes")), "{got:?}");
+        assert!(got.iter().any(|l| l.starts_with("hostile-block-length.pcapng skip byte 136: corrupt capture: a block claims 4294967280 bytes")), "{got:?}");
         assert_eq!(count("mixed.pcap packet"), 9);
         assert_eq!(count("mixed.pcap skip"), 6);
         assert_eq!(count("sections.pcapng packet"), 2);
