@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# Measures secpath against same-run baselines and writes BENCHMARKS.md.
+#
+#   benches/run.sh            # full run (about 10 minutes on 2 cores)
+#   QUICK=1 benches/run.sh    # smaller traces, for a smoke test
+#
+# Baselines, all measured in this run on this machine: the reference linear scan, DPDK's
+# rte_acl through dpdk-test-acl (Debian's dpdk-dev, unpacked into target/ without installing;
+# skipped with a note if it cannot be fetched), and decoding alone where it applies.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DATA=target/bench-data
+mkdir -p "$DATA"
+TRACE=${TRACE:-200000}
+REF_TRACE=${REF_TRACE:-5000}
+ITER=${ITER:-5}
+[ -n "${QUICK:-}" ] && TRACE=20000 REF_TRACE=1000 ITER=2
+cargo build --release --quiet
+BIN=target/release/secpath
+RESULTS="$DATA/results.jsonl"
+: > "$RESULTS"
+
+record() { # name json...
+  python3 -c 'import json,sys; d=json.loads(sys.argv[2]); d["name"]=sys.argv[1]; print(json.dumps(d))' "$1" "$2" >> "$RESULTS"
+}
+
+# --- DPDK rte_acl (dpdk-test-acl reads ClassBench files directly) -------------------------
+DPDK="$DATA/dpdk"
+dpdk_acl() { # rules trace -> lookups/s or empty
+  [ -x "$DPDK/root/usr/bin/dpdk-test-acl" ] || return 0
+  local lib; lib=$(find "$DPDK/root" -name 'librte_acl.so*' -printf '%h\n' -quit)
+  LD_LIBRARY_PATH="$lib" timeout 300 "$DPDK/root/usr/bin/dpdk-test-acl" --no-huge --no-pci -l 0 -m 2048 --no-telemetry -- \
+    --rulesf="$1" --tracef="$2" --tracenum="$TRACE" --iter="$ITER" --verbose=0 2>&1 \
+    | sed -n 's/.* \([0-9.]*\) pkt\/sec.*/\1/p' | tail -1 || true
+}
+if [ ! -x "$DPDK/root/usr/bin/dpdk-test-acl" ]; then
+  mkdir -p "$DPDK" && (cd "$DPDK" && apt-get download dpdk-dev librte-acl23 librte-eal23 librte-kvargs23 \
+    librte-telemetry23 librte-net23 librte-mbuf23 librte-mempool23 librte-ring23 libnuma1 libfdt1 libbsd0 libmd0 \
+    >/dev/null 2>&1 && for d in *.deb; do dpkg -x "$d" root; done) || echo "dpdk-test-acl unavailable: rte_acl column left empty"
+fi
+
+# --- ClassBench-shaped sets: acl, fw, ipc at ~1K and ~10K rules ---------------------------
+for shape in acl fw ipc; do
+  for n in 1000 10000; do
+    set_name="${shape}$((n / 1000))k"
+    base="$DATA/$set_name"
+    [ -f "$base.rules" ] || python3 benches/classbench_gen.py "$shape" "$n" "$TRACE" 1 "$base"
+    head -n "$REF_TRACE" "$base.trace" > "$base.ref.trace"
+    compiled=$($BIN bench --classbench "$base.rules" --flows "$base.trace" --iter "$ITER" --format json)
+    compiled_small=$($BIN bench --classbench "$base.rules" --flows "$base.ref.trace" --iter 20 --format json)
+    reference=$($BIN bench --classbench "$base.rules" --flows "$base.ref.trace" --iter 1 --engine reference --format json)
+    acl=$(dpdk_acl "$base.rules" "$base.trace")
+    record "$set_name" "{\"compiled\": $compiled, \"compiled_small\": $compiled_small, \"reference\": $reference, \"rte_acl\": ${acl:-null}}"
+    echo "$set_name done"
+  done
+done
+
+# --- Enterprise snapshot: 20 admin rules, 100 NSGs of 200 rules, 5,000 NICs ----------------
+ENT="$DATA/enterprise"
+[ -d "$ENT/snapshot" ] || python3 benches/enterprise_gen.py "$ENT" 1000000 1
+head -n $((REF_TRACE + 1)) "$ENT/flows.csv" > "$ENT/flows.ref.csv"
+compiled=$($BIN bench --snapshot "$ENT/snapshot" --flows "$ENT/flows.csv" --iter "$ITER" --format json)
+compiled_small=$($BIN bench --snapshot "$ENT/snapshot" --flows "$ENT/flows.ref.csv" --iter 20 --format json)
+reference=$($BIN bench --snapshot "$ENT/snapshot" --flows "$ENT/flows.ref.csv" --iter 1 --engine reference --format json)
+start=$(date +%s%N); $BIN eval --snapshot "$ENT/snapshot" --flows "$ENT/flows.csv" --format csv > /dev/null 2>&1; end=$(date +%s%N)
+record enterprise "{\"compiled\": $compiled, \"compiled_small\": $compiled_small, \"reference\": $reference, \"eval_ms\": $(( (end - start) / 1000000 )), \"eval_flows\": 1000000}"
+
+# --- Threads: scaling on the cores present ---------------------------------------------------
+for t in $(seq 1 "$(nproc)"); do
+  r=$($BIN bench --classbench "$DATA/fw10k.rules" --flows "$DATA/fw10k.trace" --iter "$ITER" --threads "$t" --format json)
+  record "threads-$t" "$r"
+done
+
+python3 benches/write_report.py "$RESULTS" > BENCHMARKS.md
+echo "wrote BENCHMARKS.md"
