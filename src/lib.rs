@@ -19,6 +19,7 @@ pub mod eval;
 pub mod evaluate;
 pub mod flow;
 pub mod flowfile;
+pub mod flowspace;
 pub mod load;
 pub mod model;
 pub mod options;
