@@ -12,6 +12,7 @@
 pub mod bench;
 pub mod classbench;
 pub mod compile;
+pub mod dsl;
 pub mod effective;
 pub mod engine;
 pub mod error;

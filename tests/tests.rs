@@ -3,5 +3,6 @@
 mod cases;
 mod cli;
 mod differential;
+mod dsl;
 mod replay;
 mod support;

@@ -23,7 +23,11 @@ pub fn load_snapshot(paths: &[PathBuf]) -> Result<Snapshot> {
             file: file.clone(),
             source,
         })?;
-        let value = parse_json(&file, &text)?;
+        let value = if crate::dsl::is_dsl(&file, &text) {
+            serde_json::Value::Array(crate::dsl::parse(&text, &file)?)
+        } else {
+            parse_json(&file, &text)?
+        };
         records.read_file(Node::root(&value, &file))?;
     }
     link::link(records)

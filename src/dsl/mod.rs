@@ -1,0 +1,91 @@
+//! The secpath DSL: a compact text form of an ARM snapshot, for rule sets written by hand
+//! (SEMANTICS §1.2; the full reference with an example of every construct is `docs/dsl.md`).
+//!
+//! ```text
+//! subscription 11111111-0000-4000-8000-000000000001 name "Prod" {
+//!   resource-group rg-net {
+//!     vnet hub region westeurope {
+//!       address-space 10.0.0.0/16
+//!       subnet web prefix 10.0.1.0/24 nsg web-nsg
+//!     }
+//!     nsg web-nsg {
+//!       inbound 100 deny tcp from Internet to 10.0.1.0/24 ports 22,3389 name block-mgmt
+//!     }
+//!   }
+//! }
+//! ```
+//!
+//! **Design.** The DSL is another spelling of ARM JSON, not another model: [`parse`]
+//! compiles text to the ARM resource objects the loader reads (`crate::load`), and
+//! [`to_dsl`] writes ARM resources back as text. A `.secpath` file therefore goes through the
+//! same loader as JSON, and every command gives the same answer on both forms by
+//! construction. Conversion is lossless for everything the loader reads
+//! (`docs/snapshot.md`): ARM → DSL → ARM yields JSON the loader turns into the same model,
+//! with resources in the same order. What the DSL cannot say (an unknown resource type, a
+//! value the loader would reject) is kept verbatim as an `arm {...}` line.
+//!
+//! **Pipeline.** [`lex`] splits a line into tokens (nom); [`parse`] reads statements line by
+//! line into items, resolves names to ids ([`refs`]) and writes ARM JSON ([`item`]); [`read`]
+//! reads ARM JSON into the same items and [`print`] writes them as canonical text.
+//!
+//! **Guarantees.** Parsing never panics; every line that can be checked on its own is, and
+//! each bad line gives an error with file, line, column, the offending text and what was
+//! expected ([`DslError`]). [`format`] is canonical and idempotent:
+//! `format(format(x)) == format(x)`.
+
+pub mod cond;
+pub mod cursor;
+pub mod error;
+pub mod item;
+pub mod lex;
+pub mod parse;
+pub mod print;
+pub mod read;
+pub mod refs;
+
+pub use error::{DslError, DslErrors};
+use serde_json::Value;
+use std::path::Path;
+
+/// Parses DSL text into ARM resources (the shapes the loader reads). `file` names the text
+/// in errors and anchors `include` paths.
+pub fn parse(text: &str, file: &Path) -> Result<Vec<Value>, DslErrors> {
+    parse::parse(text, file)
+}
+
+/// Writes ARM resources as canonical DSL text. Each value may be a resource or any container
+/// the loader accepts (an array, `{"value": [...]}`, `{"data": [...]}`, a REST example).
+pub fn to_dsl(resources: &[Value]) -> String {
+    print::print(&read::read(resources))
+}
+
+/// Rewrites DSL text in canonical form: `to_dsl(parse(text))`.
+pub fn format(text: &str, file: &Path) -> Result<String, DslErrors> {
+    Ok(to_dsl(&parse(text, file)?))
+}
+
+/// True when a snapshot file is DSL rather than JSON: by extension (`.secpath`; `.json` is
+/// JSON), otherwise by content (JSON starts with `{` or `[`).
+pub fn is_dsl(file: &Path, text: &str) -> bool {
+    match file.extension().and_then(|e| e.to_str()) {
+        Some(e) if e.eq_ignore_ascii_case("secpath") => true,
+        Some(e) if e.eq_ignore_ascii_case("json") => false,
+        _ => !text
+            .trim_start_matches('\u{feff}')
+            .trim_start()
+            .starts_with(['{', '[']),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sniffs_by_extension_then_content() {
+        assert!(is_dsl(Path::new("a.secpath"), "{"));
+        assert!(!is_dsl(Path::new("a.json"), "vnet x"));
+        assert!(is_dsl(Path::new("rules.txt"), "# comment\nvnet x"));
+        assert!(!is_dsl(Path::new("snapshot"), "\u{feff}  [ ]"));
+    }
+}
