@@ -1,41 +1,79 @@
-//! Bit-vectors over a table's rules (bit `i` = rule `i` in evaluation order), stored once
-//! each in a flat arena of `u64` words, and the one hot loop that intersects them.
+//! Bit-vectors over a table's rules (bit `i` = rule `i` in evaluation order), stored in
+//! shared cache-line blocks, and the one hot loop that intersects them.
 //!
-//! Why plain words: a lookup ANDs five vectors and wants only the lowest set bit, so the
-//! loop runs word by word and stops at the first non-zero word. Bit-set crates' operators
-//! (bitvec's `&=`) work bit by bit and cost ~40× more (STYLE.md, "Crate notes"); keeping
-//! every vector as a `&[u64]` slice of one arena also means one allocation per table and
-//! no pointer chasing. This module is the only place that knows the layout, so another
-//! storage would be a one-file change.
+//! Layout: a vector is cut into blocks of [`BLOCK`] words (512 rules, one 64-byte cache
+//! line); every distinct block is stored once, and a vector is the list of its blocks' ids.
+//! A lookup ANDs five vectors block by block, word by word, and stops at the first non-zero
+//! word; a block that is all zeros in any of the five is skipped without reading it.
+//!
+//! Why blocks: the intervals of one field differ from their neighbours by a few rules, so
+//! their vectors differ in a block or two and share the rest. Stored whole, ClassBench-shaped
+//! tables of 10,000 rules took 18–24 MiB (distinct vectors × 1,256 bytes) and a lookup's
+//! first words were cache misses; sharing blocks stores each difference once (see `table`'s
+//! module documentation for the figures). Compressing vectors by their zero words instead
+//! (aggregated bit vectors: a summary bit per word, only non-zero words stored) saved
+//! nothing there — wildcard rules make every word of almost every vector non-zero — and its
+//! popcount arithmetic made 1,000-rule lookups slower.
+//!
+//! Plain words rather than a bit-set crate: a lookup wants only the lowest common set bit,
+//! and bitvec's operators work bit by bit and cost ~40× more (STYLE.md, "Crate notes").
+//! This module is the only place that knows the layout.
 
 use std::collections::HashMap;
 
 /// Bits per word.
 const WORD: usize = 64;
 
+/// Words per block.
+const BLOCK: usize = 8;
+
+/// One stored block, aligned to a cache line.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[repr(align(64))]
+struct Block([u64; BLOCK]);
+
+/// The block every vector's zero runs share: its id in every arena.
+const ZERO: u32 = 0;
+
 /// Words needed for `bits` bits.
 pub(crate) fn words_for(bits: usize) -> usize {
     bits.div_ceil(WORD)
 }
 
-/// Sets bit `bit` of `v`.
+/// Sets bit `bit` of the dense vector `v`.
 pub(crate) fn set(v: &mut [u64], bit: usize) {
     if let Some(w) = v.get_mut(bit / WORD) {
         *w |= 1 << (bit % WORD);
     }
 }
 
-/// Clears bit `bit` of `v`.
+/// Clears bit `bit` of the dense vector `v`.
 pub(crate) fn clear(v: &mut [u64], bit: usize) {
     if let Some(w) = v.get_mut(bit / WORD) {
         *w &= !(1 << (bit % WORD));
     }
 }
 
+/// One stored vector, as its blocks.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Vector<'a> {
+    blocks: &'a [u32],
+    arena: &'a Arena,
+}
+
+impl Vector<'_> {
+    /// Word `w` (0 past the end).
+    #[inline]
+    fn word(&self, w: usize) -> u64 {
+        let block = self.blocks.get(w / BLOCK).copied().unwrap_or(ZERO);
+        self.arena.word(block, w % BLOCK)
+    }
+}
+
 /// Indices of the set bits of `v`, ascending.
-pub(crate) fn ones(v: &[u64]) -> impl Iterator<Item = usize> + '_ {
-    v.iter().enumerate().flat_map(|(w, &word)| {
-        let mut rest = word;
+pub(crate) fn ones(v: Vector<'_>) -> impl Iterator<Item = usize> + '_ {
+    (0..v.blocks.len() * BLOCK).flat_map(move |w| {
+        let mut rest = v.word(w);
         std::iter::from_fn(move || {
             if rest == 0 {
                 return None;
@@ -47,124 +85,181 @@ pub(crate) fn ones(v: &[u64]) -> impl Iterator<Item = usize> + '_ {
     })
 }
 
-/// Distinct bit-vectors of one width, each stored once; a vector is named by its id.
+/// Distinct bit-vectors of one width, each stored once as block ids; a vector is named by
+/// its ordinal.
 #[derive(Clone, Debug)]
 pub(crate) struct Arena {
-    /// Words per vector.
-    words: usize,
-    /// Vector `id` is `data[id * words..(id + 1) * words]`.
-    data: Vec<u64>,
+    /// Blocks per vector.
+    width: usize,
+    /// Vector `id` is `vectors[id * width..(id + 1) * width]`.
+    vectors: Vec<u32>,
+    /// Distinct blocks; block 0 is all zeros.
+    blocks: Vec<Block>,
 }
 
 impl Arena {
     /// Vector `id` (empty for an id this arena never gave out).
     #[inline]
-    pub(crate) fn get(&self, id: usize) -> &[u64] {
-        let start = id * self.words;
-        self.data.get(start..start + self.words).unwrap_or(&[])
+    pub(crate) fn get(&self, id: usize) -> Vector<'_> {
+        let start = id * self.width;
+        Vector {
+            blocks: self.vectors.get(start..start + self.width).unwrap_or(&[]),
+            arena: self,
+        }
+    }
+
+    /// Word `w` of block `block`.
+    #[inline]
+    fn word(&self, block: u32, w: usize) -> u64 {
+        self.blocks
+            .get(block as usize)
+            .and_then(|b| b.0.get(w))
+            .copied()
+            .unwrap_or(0)
     }
 
     /// How many distinct vectors it holds.
     pub(crate) fn len(&self) -> usize {
-        self.data.len().checked_div(self.words).unwrap_or(1)
+        self.vectors.len().checked_div(self.width).unwrap_or(1)
     }
 
     /// Heap bytes.
     pub(crate) fn bytes(&self) -> usize {
-        self.data.capacity() * std::mem::size_of::<u64>()
+        self.vectors.capacity() * std::mem::size_of::<u32>()
+            + self.blocks.capacity() * std::mem::size_of::<Block>()
+    }
+
+    /// The lowest bit set in all five vectors, or `None`.
+    #[inline]
+    pub(crate) fn first_common(&self, ids: [usize; 5]) -> Option<usize> {
+        let v = ids.map(|id| self.get(id).blocks);
+        for b in 0..self.width {
+            let at = v.map(|x| x.get(b).copied().unwrap_or(ZERO));
+            if at.contains(&ZERO) {
+                continue;
+            }
+            let [p, q, r, s, t] = at.map(|x| {
+                self.blocks
+                    .get(x as usize)
+                    .map_or(&[0; BLOCK], |blk| &blk.0)
+            });
+            for w in 0..BLOCK {
+                let x = p[w] & q[w] & r[w] & s[w] & t[w];
+                if x != 0 {
+                    return Some((b * BLOCK + w) * WORD + x.trailing_zeros() as usize);
+                }
+            }
+        }
+        None
+    }
+
+    /// Like [`first_common`](Self::first_common), where vector 1 is first ORed with every
+    /// vector of `extra_1` and vector 3 with every vector of `extra_3` (the rules naming one
+    /// of an endpoint's ASGs).
+    pub(crate) fn first_common_with(
+        &self,
+        ids: [usize; 5],
+        extra_1: &[usize],
+        extra_3: &[usize],
+    ) -> Option<usize> {
+        let [a, b, c, d, e] = ids.map(|id| self.get(id));
+        let or_at = |base: &Vector, extra: &[usize], w: usize| {
+            extra
+                .iter()
+                .fold(base.word(w), |acc, &x| acc | self.get(x).word(w))
+        };
+        for w in 0..self.width * BLOCK {
+            let x = a.word(w) & c.word(w) & e.word(w);
+            if x == 0 {
+                continue;
+            }
+            let x = x & or_at(&b, extra_1, w) & or_at(&d, extra_3, w);
+            if x != 0 {
+                return Some(w * WORD + x.trailing_zeros() as usize);
+            }
+        }
+        None
     }
 }
 
 /// Builds an [`Arena`], handing out one id per distinct vector.
 #[derive(Debug)]
 pub(crate) struct Interner {
+    /// Words per dense vector.
+    words: usize,
     arena: Arena,
     ids: HashMap<Box<[u64]>, usize>,
+    block_ids: HashMap<Block, u32>,
 }
 
 impl Interner {
     /// An interner for vectors of `bits` bits.
     pub(crate) fn new(bits: usize) -> Interner {
+        let words = words_for(bits);
         Interner {
+            words,
             arena: Arena {
-                words: words_for(bits),
-                data: Vec::new(),
+                width: words.div_ceil(BLOCK),
+                vectors: Vec::new(),
+                blocks: vec![Block::default()],
             },
             ids: HashMap::new(),
+            block_ids: HashMap::from([(Block::default(), ZERO)]),
         }
     }
 
-    /// A zeroed vector of the right width, to fill and intern.
+    /// A zeroed dense vector of the right width, to fill and intern.
     pub(crate) fn zeroed(&self) -> Vec<u64> {
-        vec![0; self.arena.words]
+        vec![0; self.words]
     }
 
-    /// The id of `v`, storing it on first sight.
+    /// The id of the dense vector `v`, storing it on first sight.
     pub(crate) fn intern(&mut self, v: &[u64]) -> usize {
         if let Some(&id) = self.ids.get(v) {
             return id;
         }
         let id = self.ids.len();
-        self.arena.data.extend_from_slice(v);
+        for chunk in v.chunks(BLOCK) {
+            let mut block = Block::default();
+            for (to, from) in block.0.iter_mut().zip(chunk) {
+                *to = *from;
+            }
+            let next = self.arena.blocks.len();
+            let at = *self.block_ids.entry(block).or_insert_with(|| {
+                // More than 2^32 distinct blocks cannot be stored in memory anyway.
+                u32::try_from(next).unwrap_or(u32::MAX)
+            });
+            if at as usize == next {
+                self.arena.blocks.push(block);
+            }
+            self.arena.vectors.push(at);
+        }
         self.ids.insert(v.into(), id);
         id
     }
 
-    /// The arena, without the index.
+    /// The arena, without the indexes.
     pub(crate) fn finish(mut self) -> Arena {
-        self.arena.data.shrink_to_fit();
+        self.arena.vectors.shrink_to_fit();
+        self.arena.blocks.shrink_to_fit();
         self.arena
     }
-}
-
-/// The lowest bit set in all five vectors (all of the same length), or `None`.
-#[inline]
-pub(crate) fn first_common(v: [&[u64]; 5]) -> Option<usize> {
-    let [a, b, c, d, e] = v;
-    let words = a.iter().zip(b).zip(c).zip(d).zip(e);
-    for (w, ((((a, b), c), d), e)) in words.enumerate() {
-        let x = a & b & c & d & e;
-        if x != 0 {
-            return Some(w * WORD + x.trailing_zeros() as usize);
-        }
-    }
-    None
-}
-
-/// Like [`first_common`], where `v[1]` is first ORed with every vector of `extra_1` and
-/// `v[3]` with every vector of `extra_3` (the rules naming one of an endpoint's ASGs).
-#[inline]
-pub(crate) fn first_common_with(
-    v: [&[u64]; 5],
-    extra_1: &[&[u64]],
-    extra_3: &[&[u64]],
-) -> Option<usize> {
-    let [a, b, c, d, e] = v;
-    let or_at = |base: u64, extra: &[&[u64]], w: usize| {
-        extra
-            .iter()
-            .fold(base, |acc, x| acc | x.get(w).copied().unwrap_or(0))
-    };
-    let words = a.iter().zip(b).zip(c).zip(d).zip(e);
-    for (w, ((((a, b), c), d), e)) in words.enumerate() {
-        let x = a & c & e;
-        if x == 0 {
-            continue;
-        }
-        let x = x & or_at(*b, extra_1, w) & or_at(*d, extra_3, w);
-        if x != 0 {
-            return Some(w * WORD + x.trailing_zeros() as usize);
-        }
-    }
-    None
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn dense(bits: usize, ones: &[usize]) -> Vec<u64> {
+        let mut v = vec![0; words_for(bits)];
+        for &b in ones {
+            set(&mut v, b);
+        }
+        v
+    }
+
     #[test]
-    fn interning_shares_vectors() {
+    fn interning_shares_vectors_and_blocks() {
         let mut i = Interner::new(70);
         let mut v = i.zeroed();
         assert_eq!(v.len(), 2);
@@ -180,24 +275,37 @@ mod tests {
         let arena = i.finish();
         assert_eq!(arena.len(), 2);
         assert_eq!(ones(arena.get(some)).collect::<Vec<_>>(), [3, 69]);
-        assert_eq!(arena.get(7), &[] as &[u64]);
+        assert_eq!(ones(arena.get(7)).count(), 0);
+        // The zero block and one other.
+        assert_eq!(arena.blocks.len(), 2);
     }
 
     #[test]
-    fn first_common_finds_the_lowest_shared_bit() {
-        let all = [u64::MAX, u64::MAX];
-        let hi = [0, 1 << 5];
-        let both = [1 << 9, 1 << 5];
-        assert_eq!(first_common([&all, &all, &all, &all, &all]), Some(0));
-        assert_eq!(first_common([&all, &hi, &all, &both, &all]), Some(69));
-        assert_eq!(first_common([&all, &hi, &all, &[1, 0], &all]), None);
-        let low = [1 << 9, 0];
+    fn first_common_finds_the_lowest_shared_bit_across_blocks() {
+        let bits = WORD * BLOCK * 3 + 100;
+        let mut i = Interner::new(bits);
+        let all: Vec<usize> = (0..bits).collect();
+        let far = WORD * BLOCK * 3 + 70;
+        let all = i.intern(&dense(bits, &all));
+        let deep = i.intern(&dense(bits, &[5, far]));
+        let mid = i.intern(&dense(bits, &[9, WORD * BLOCK + 1, far]));
+        let low = i.intern(&dense(bits, &[9]));
+        let none = i.intern(&dense(bits, &[]));
+        let a = i.finish();
+        assert_eq!(a.first_common([all; 5]), Some(0));
+        assert_eq!(a.first_common([all, deep, all, mid, all]), Some(far));
+        assert_eq!(a.first_common([all, deep, all, none, all]), None);
+        assert_eq!(a.first_common([all, mid, low, mid, all]), Some(9));
         assert_eq!(
-            first_common_with([&all, &hi, &all, &both, &all], &[&low], &[]),
+            a.first_common_with([all, deep, all, mid, all], &[low], &[]),
             Some(9)
         );
         assert_eq!(
-            first_common_with([&all, &[0, 0], &all, &all, &all], &[], &[]),
+            a.first_common_with([all, none, all, mid, all], &[deep], &[none]),
+            Some(far)
+        );
+        assert_eq!(
+            a.first_common_with([all, none, all, all, all], &[], &[]),
             None
         );
     }
