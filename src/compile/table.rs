@@ -18,7 +18,7 @@
 //!   [`protocol_matches`] so D3 is decided in one place.
 //!
 //! Identical vectors are stored once, and their 512-rule blocks are shared between vectors
-//! ([`bits`](super::bits)), so memory is intervals × one index, distinct vectors × one `u32`
+//! (module `bits`), so memory is intervals × one index, distinct vectors × one `u32`
 //! per block, and the distinct blocks. Measured on ClassBench-shaped sets of 10,000 rules
 //! (acl / fw / ipc), whole vectors took 24.3 / 18.1 / 21.6 MiB; shared blocks take
 //! 3.2 / 2.4 / 2.9 MiB, with the same lookup rate or better in the same run (the tables now
