@@ -28,7 +28,7 @@ pub mod proto {
 }
 
 /// One 5-tuple. Ports are present exactly when the protocol is TCP or UDP.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 pub struct Flow {
     /// IANA protocol number.
     pub protocol: u8,

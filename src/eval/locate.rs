@@ -38,7 +38,8 @@ pub struct Endpoint {
 }
 
 impl Endpoint {
-    fn outside(snapshot: &Snapshot, address: IpAddr) -> Endpoint {
+    /// An address in no VNet of the snapshot: on-premises or the Internet.
+    pub fn outside(snapshot: &Snapshot, address: IpAddr) -> Endpoint {
         let on_prem = snapshot
             .vnets
             .iter()

@@ -15,15 +15,21 @@ pub struct ResourceId(Arc<IdText>);
 struct IdText {
     text: String,
     key: String,
+    /// The key's hash, computed once: ids key the hit tables of replay and audit.
+    hash: u64,
 }
 
 impl ResourceId {
     /// Wraps an id as written.
     pub fn new(text: &str) -> ResourceId {
+        use std::hash::{BuildHasher, BuildHasherDefault};
         let trimmed = text.trim().trim_matches('/');
+        let key = format!("/{}", trimmed.to_ascii_lowercase());
+        let hash = BuildHasherDefault::<rustc_hash::FxHasher>::default().hash_one(&key);
         ResourceId(Arc::new(IdText {
             text: text.trim().to_string(),
-            key: format!("/{}", trimmed.to_ascii_lowercase()),
+            key,
+            hash,
         }))
     }
 
@@ -90,13 +96,13 @@ impl ResourceId {
 
 impl PartialEq for ResourceId {
     fn eq(&self, other: &Self) -> bool {
-        self.key() == other.key()
+        Arc::ptr_eq(&self.0, &other.0) || self.key() == other.key()
     }
 }
 impl Eq for ResourceId {}
 impl std::hash::Hash for ResourceId {
     fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        self.key().hash(state)
+        state.write_u64(self.0.hash)
     }
 }
 impl PartialOrd for ResourceId {

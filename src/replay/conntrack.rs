@@ -248,7 +248,7 @@ mod tests {
         Judgement {
             verdict: Verdict::Allow,
             rule: None,
-            hits: Vec::new(),
+            hits: Default::default(),
         }
     }
 

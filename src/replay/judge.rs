@@ -12,12 +12,17 @@
 //! - Packets and plain tuples have no logging point: the whole path decides.
 
 use super::flowlog::{LogFormat, LoggedDecision};
-use crate::eval::locate::locate;
-use crate::eval::matching::{match_rule, EndpointAsgs};
+use crate::compile::CompiledTable;
+use crate::eval::locate::{locate, Endpoint};
+use crate::eval::matching::EndpointAsgs;
 use crate::eval::{explain, explain_side, Decision, Layer, Outcome, Pins, Side, Stage, Verdict};
 use crate::flow::Flow;
-use crate::model::{Access, Direction, ResourceId};
+use crate::model::{Access, AddrSet, Direction, ResourceId};
 use crate::resolve::{Policy, ResolvedRule, RuleSource};
+use rustc_hash::FxHashMap as HashMap;
+use smallvec::SmallVec;
+use std::net::IpAddr;
+use std::sync::Arc;
 
 /// A rule that decided or admitted a record.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -71,13 +76,13 @@ pub struct Judgement {
     /// The rule that decided (the deny, or the one Azure would log for an allow).
     pub rule: Option<RuleHit>,
     /// Every rule that matched on the way (for hit counts).
-    pub hits: Vec<RuleHit>,
+    pub hits: SmallVec<[RuleHit; 4]>,
 }
 
 /// Judges a whole-path record (a packet opening a connection, a plain tuple).
 pub fn whole_path(policy: &Policy, flow: &Flow, pins: &Pins) -> Result<Judgement, String> {
     let e = explain(policy, flow, pins).map_err(|e| e.to_string())?;
-    let hits: Vec<RuleHit> = e
+    let hits: SmallVec<[RuleHit; 4]> = e
         .allowed_by
         .iter()
         .chain(&e.decided_by)
@@ -94,85 +99,168 @@ pub fn whole_path(policy: &Policy, flow: &Flow, pins: &Pins) -> Result<Judgement
     })
 }
 
-/// Judges a flow-log tuple at the point that logged it.
-pub fn at_logging_point(
-    policy: &Policy,
-    flow: &Flow,
-    logged: &LoggedDecision,
-) -> Result<Judgement, String> {
-    match logged.format {
-        LogFormat::NsgV1 | LogFormat::NsgV2 => at_nsg(policy, flow, logged),
-        LogFormat::VnetV4 => at_vnet_point(policy, flow, logged),
-    }
+/// Placements remembered at most, before the cache starts over (flow logs from the Internet
+/// bring many distinct addresses).
+const PLACES_CACHED: usize = 1 << 20;
+
+/// Judges flow-log tuples at their logging points, remembering what repeats across millions
+/// of tuples: NSG ids, endpoint placements, and each NSG's compiled table per direction.
+pub struct Judge<'p> {
+    policy: &'p Policy,
+    nsg_by_id: HashMap<String, usize>,
+    /// For an NSG, a VNet where it is attached (the first), when the local endpoint's is not.
+    attached: HashMap<usize, usize>,
+    places: HashMap<IpAddr, Option<Endpoint>>,
+    tables: HashMap<(usize, usize, Direction), NsgTable<'p>>,
+    /// Every VNet address and NIC address: anything else is placed without a search.
+    azure: AddrSet,
+    /// The last record's NSG: the tuples of one record share its id.
+    last_nsg: Option<(Arc<str>, usize)>,
 }
 
-fn at_nsg(policy: &Policy, flow: &Flow, logged: &LoggedDecision) -> Result<Judgement, String> {
-    let s = &policy.snapshot;
-    let id = logged
-        .resource_id
-        .as_deref()
-        .ok_or("the record names no NSG")?;
-    let id = ResourceId::new(id);
-    let nsg = s
-        .nsgs
-        .iter()
-        .position(|n| n.id == id)
-        .ok_or_else(|| format!("the logging NSG `{}` is not in the snapshot", id.name()))?;
-    let (local, remote) = match logged.direction {
-        Direction::Inbound => (flow.dst, flow.src),
-        Direction::Outbound => (flow.src, flow.dst),
-    };
-    let here = locate(s, local, None, "local").ok();
-    let there = locate(s, remote, None, "remote").ok();
-    // The VNet whose `VirtualNetwork` applies: where the local endpoint is, else anywhere
-    // the NSG is attached.
-    let vnet = here
-        .as_ref()
-        .and_then(|e| e.vnet)
-        .filter(|v| policy.nsg_rules.contains_key(&(nsg, *v)))
-        .or_else(|| {
-            policy
-                .nsg_rules
-                .keys()
-                .filter(|(n, _)| *n == nsg)
-                .map(|(_, v)| *v)
-                .min()
+/// One direction of one NSG at one VNet, compiled.
+struct NsgTable<'p> {
+    rules: Vec<&'p ResolvedRule>,
+    table: CompiledTable,
+}
+
+impl<'p> Judge<'p> {
+    /// A judge for `policy`.
+    pub fn new(policy: &'p Policy) -> Judge<'p> {
+        let s = &policy.snapshot;
+        let nsg_by_id = s
+            .nsgs
+            .iter()
+            .enumerate()
+            .map(|(i, n)| (n.id.key().to_string(), i))
+            .collect();
+        let mut attached = HashMap::default();
+        for &(nsg, vnet) in policy.nsg_rules.keys() {
+            let v = attached.entry(nsg).or_insert(vnet);
+            *v = (*v).min(vnet);
+        }
+        let mut azure = AddrSet::new();
+        for net in s.vnets.iter().flat_map(|v| &v.address_space) {
+            azure.insert_net(*net);
+        }
+        for ip in s.nics.iter().flat_map(|n| &n.ip_configs).map(|c| c.address) {
+            azure.insert_net(ipnet::IpNet::from(ip));
+        }
+        Judge {
+            policy,
+            nsg_by_id,
+            azure,
+            attached,
+            places: HashMap::default(),
+            tables: HashMap::default(),
+            last_nsg: None,
+        }
+    }
+
+    /// Judges a flow-log tuple at the point that logged it.
+    pub fn at_logging_point(
+        &mut self,
+        flow: &Flow,
+        logged: &LoggedDecision,
+    ) -> Result<Judgement, String> {
+        match logged.format {
+            LogFormat::NsgV1 | LogFormat::NsgV2 => self.at_nsg(flow, logged),
+            LogFormat::VnetV4 => at_vnet_point(self.policy, flow, logged),
+        }
+    }
+
+    /// Where `address` is (unpinned); addresses in Azure are remembered.
+    fn place(&mut self, address: IpAddr) -> Option<Endpoint> {
+        let s = &self.policy.snapshot;
+        if !self.azure.contains(address) {
+            return Some(Endpoint::outside(s, address));
+        }
+        if self.places.len() >= PLACES_CACHED {
+            self.places.clear();
+        }
+        self.places
+            .entry(address)
+            .or_insert_with(|| locate(s, address, None, "local").ok())
+            .clone()
+    }
+
+    fn at_nsg(&mut self, flow: &Flow, logged: &LoggedDecision) -> Result<Judgement, String> {
+        let id = logged
+            .resource_id
+            .as_ref()
+            .ok_or("the record names no NSG")?;
+        let nsg = match &self.last_nsg {
+            Some((last, nsg)) if Arc::ptr_eq(last, id) => *nsg,
+            _ => {
+                let key = ResourceId::new(id);
+                let nsg = *self.nsg_by_id.get(key.key()).ok_or_else(|| {
+                    format!("the logging NSG `{}` is not in the snapshot", key.name())
+                })?;
+                self.last_nsg = Some((id.clone(), nsg));
+                nsg
+            }
+        };
+        let name = || self.policy.snapshot.nsgs[nsg].name.clone();
+        let (local, remote) = match logged.direction {
+            Direction::Inbound => (flow.dst, flow.src),
+            Direction::Outbound => (flow.src, flow.dst),
+        };
+        let (here, there) = (self.place(local), self.place(remote));
+        // The VNet whose `VirtualNetwork` applies: where the local endpoint is, else anywhere
+        // the NSG is attached.
+        let vnet = here
+            .as_ref()
+            .and_then(|e| e.vnet)
+            .filter(|v| self.policy.nsg_rules.contains_key(&(nsg, *v)))
+            .or_else(|| self.attached.get(&nsg).copied())
+            .ok_or_else(|| {
+                format!(
+                    "the logging NSG `{}` is attached to nothing in the snapshot",
+                    name()
+                )
+            })?;
+        fn asgs_of(e: &Option<Endpoint>) -> &[usize] {
+            e.as_ref().map_or(&[], |e| e.asgs.as_slice())
+        }
+        let asgs = match logged.direction {
+            Direction::Inbound => EndpointAsgs {
+                src: asgs_of(&there),
+                dst: asgs_of(&here),
+            },
+            Direction::Outbound => EndpointAsgs {
+                src: asgs_of(&here),
+                dst: asgs_of(&there),
+            },
+        };
+        let (policy, any) = (self.policy, self.policy.options.any_protocol);
+        let t = self
+            .tables
+            .entry((nsg, vnet, logged.direction))
+            .or_insert_with(|| {
+                let rules: Vec<&ResolvedRule> = policy.nsg_rules[&(nsg, vnet)]
+                    .iter()
+                    .filter(|r| r.rule.direction == logged.direction)
+                    .collect();
+                NsgTable {
+                    table: CompiledTable::build(&rules, any),
+                    rules,
+                }
+            });
+        let hit = t
+            .table
+            .first_match(flow, asgs)
+            .and_then(|i| t.rules.get(i).copied());
+        let verdict = match hit.map(|r| r.rule.access) {
+            Some(Access::Deny) => Verdict::Deny,
+            _ => Verdict::Allow,
+        };
+        let rule = hit.map(RuleHit::of);
+        Ok(Judgement {
+            verdict,
+            hits: rule.iter().cloned().collect(),
+            rule,
         })
-        .ok_or_else(|| {
-            format!(
-                "the logging NSG `{}` is attached to nothing in the snapshot",
-                id.name()
-            )
-        })?;
-    let no_asgs: &[usize] = &[];
-    let asgs_of = |e: &Option<crate::eval::locate::Endpoint>| {
-        e.as_ref().map_or(no_asgs, |e| e.asgs.as_slice()).to_vec()
-    };
-    let (local_asgs, remote_asgs) = (asgs_of(&here), asgs_of(&there));
-    let asgs = match logged.direction {
-        Direction::Inbound => EndpointAsgs {
-            src: &remote_asgs,
-            dst: &local_asgs,
-        },
-        Direction::Outbound => EndpointAsgs {
-            src: &local_asgs,
-            dst: &remote_asgs,
-        },
-    };
-    let hit = policy.nsg_rules[&(nsg, vnet)]
-        .iter()
-        .filter(|r| r.rule.direction == logged.direction)
-        .find(|r| match_rule(r, flow, asgs, policy.options.any_protocol).all());
-    let verdict = match hit.map(|r| r.rule.access) {
-        Some(Access::Deny) => Verdict::Deny,
-        _ => Verdict::Allow,
-    };
-    let rule = hit.map(RuleHit::of);
-    Ok(Judgement {
-        verdict,
-        hits: rule.iter().cloned().collect(),
-        rule,
-    })
+    }
 }
 
 fn at_vnet_point(
@@ -220,7 +308,7 @@ fn side_judgement(stages: &[Stage]) -> Judgement {
             Outcome::Deny | Outcome::Allow | Outcome::AlwaysAllow
         )
     };
-    let hits: Vec<RuleHit> = stages
+    let hits: SmallVec<[RuleHit; 4]> = stages
         .iter()
         .filter(decisive)
         .filter_map(|s| s.decided_by.as_ref().and_then(RuleHit::of_decision))

@@ -5,7 +5,7 @@ use super::capture::PacketInfo;
 use super::conntrack::{ConnTracker, Connection, Seen};
 use super::flowlog::{FlowState, LoggedDecision};
 use super::input::{RecordKind, ReplayRecord, SkippedRecord};
-use super::judge::{agrees, at_logging_point, whole_path, Judgement};
+use super::judge::{agrees, whole_path, Judge, Judgement};
 use super::tally::{Disagreement, ReplayReport, Tally};
 use crate::eval::{admin_deny, Pins, Verdict};
 use crate::flow::Flow;
@@ -41,7 +41,8 @@ pub fn replay(
     mut out: Option<&mut dyn Write>,
     progress: &mut dyn FnMut(u64),
 ) -> io::Result<ReplayReport> {
-    let mut tally = Tally::default();
+    let mut tally = Tally::new(out.is_some());
+    let mut judge = Judge::new(policy);
     let mut tracker = ConnTracker::new(options.idle_timeout_ms);
     let mut n = 0u64;
     for record in records {
@@ -55,7 +56,7 @@ pub fn replay(
                 skip_line(&skipped.source.to_string(), &skipped.reason)
             }
             Ok(rec) => match &rec.kind {
-                RecordKind::FlowLog(logged) => flow_log(policy, &rec, logged, &mut tally),
+                RecordKind::FlowLog(logged) => flow_log(&mut judge, &rec, logged, &mut tally),
                 RecordKind::Tuple(pins) => tuple(policy, &rec, pins, &mut tally),
                 RecordKind::Packet(info) if options.stateless => {
                     tuple(policy, &rec, &Pins::default(), &mut tally)
@@ -84,32 +85,36 @@ pub fn replay(
 }
 
 fn flow_log(
-    policy: &Policy,
+    judge: &mut Judge,
     rec: &ReplayRecord,
     logged: &LoggedDecision,
     tally: &mut Tally,
 ) -> Option<String> {
-    let source = rec.source.to_string();
-    match at_logging_point(policy, &rec.flow, logged) {
+    match judge.at_logging_point(&rec.flow, logged) {
         Err(reason) => {
             tally.skip(&reason);
-            skip_line(&source, &reason)
+            skip_line(&rec.source.to_string(), &reason)
         }
         Ok(j) => {
             // C and E tuples continue a flow whose B tuple was counted.
             let continues = matches!(logged.state, Some(FlowState::Continuing | FlowState::End));
             tally.judged(&rec.flow, j.verdict, (!continues).then_some(&j));
             let agree = agrees(logged, &j);
-            let secpath_rule = j.rule.as_ref().map(|r| r.log_name());
+            let secpath_rule = || j.rule.as_ref().map(|r| r.log_name());
             let logged_decision = if logged.allowed { "allow" } else { "deny" };
-            tally.compared((!agree).then(|| Disagreement {
-                source: source.clone(),
+            tally.compared(agree, || Disagreement {
+                source: rec.source.to_string(),
                 flow: rec.flow.to_string(),
                 logged_decision,
                 logged_rule: logged.rule.to_string(),
                 secpath_decision: j.verdict,
-                secpath_rule: secpath_rule.clone(),
-            }));
+                secpath_rule: secpath_rule(),
+            });
+            if !tally.writing {
+                return None;
+            }
+            let source = rec.source.to_string();
+            let secpath_rule = secpath_rule();
             Some(
                 serde_json::json!({
                     "source": source,

@@ -6,8 +6,9 @@ use crate::eval::{Layer, Verdict};
 use crate::flow::Flow;
 use crate::model::ResourceId;
 use crate::resolve::Policy;
+use rustc_hash::FxHashMap as HashMap;
 use serde::Serialize;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 /// Disagreements kept in memory for the summary (all of them go to `--out`).
 const KEEP_DISAGREEMENTS: usize = 1000;
@@ -90,9 +91,32 @@ pub struct ReplayReport {
     pub disagreements: Vec<Disagreement>,
 }
 
+/// A denied flow without its source port, so that retries group.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+struct DeniedKey(Flow);
+
+impl DeniedKey {
+    fn of(flow: &Flow) -> DeniedKey {
+        DeniedKey(Flow {
+            src_port: None,
+            ..*flow
+        })
+    }
+
+    fn text(&self) -> String {
+        let f = &self.0;
+        match f.dst_port {
+            Some(p) => format!("{} {} -> {}:{p}", f.protocol_name(), f.src, f.dst),
+            None => format!("{} {} -> {}", f.protocol_name(), f.src, f.dst),
+        }
+    }
+}
+
 /// Running totals.
 #[derive(Default)]
 pub struct Tally {
+    /// Whether per-record lines are wanted (`--out`); when not, none are built.
+    pub writing: bool,
     read: u64,
     evaluated: u64,
     skipped: BTreeMap<String, u64>,
@@ -101,13 +125,21 @@ pub struct Tally {
     no_path: u64,
     connections: u64,
     hits: HashMap<ResourceId, (RuleHit, u64)>,
-    denied_flows: HashMap<String, u64>,
+    denied_flows: HashMap<DeniedKey, u64>,
     compared: u64,
     disagreements_total: u64,
     disagreements: Vec<Disagreement>,
 }
 
 impl Tally {
+    /// Empty totals; `writing` says whether per-record lines are wanted.
+    pub fn new(writing: bool) -> Tally {
+        Tally {
+            writing,
+            ..Tally::default()
+        }
+    }
+
     /// A record that could not be judged.
     pub fn skip(&mut self, reason: &str) {
         self.read += 1;
@@ -126,11 +158,7 @@ impl Tally {
             Verdict::Allow => self.allowed += 1,
             Verdict::Deny => {
                 self.denied += 1;
-                let key = match flow.dst_port {
-                    Some(p) => format!("{} {} -> {}:{p}", flow.protocol_name(), flow.src, flow.dst),
-                    None => format!("{} {} -> {}", flow.protocol_name(), flow.src, flow.dst),
-                };
-                *self.denied_flows.entry(key).or_default() += 1;
+                *self.denied_flows.entry(DeniedKey::of(flow)).or_default() += 1;
             }
             Verdict::NoPath => self.no_path += 1,
         }
@@ -147,13 +175,14 @@ impl Tally {
         self.connections += 1;
     }
 
-    /// A judged record compared with its log; `d` is set when they differ.
-    pub fn compared(&mut self, d: Option<Disagreement>) {
+    /// A judged record compared with its log; `disagreement` describes it when they differ
+    /// (built only while the summary still keeps them).
+    pub fn compared(&mut self, agree: bool, disagreement: impl FnOnce() -> Disagreement) {
         self.compared += 1;
-        if let Some(d) = d {
+        if !agree {
             self.disagreements_total += 1;
             if self.disagreements.len() < KEEP_DISAGREEMENTS {
-                self.disagreements.push(d);
+                self.disagreements.push(disagreement());
             }
         }
     }
@@ -178,13 +207,16 @@ impl Tally {
             .filter(|h| !self.hits.contains_key(&h.id))
             .map(|h| count(&h, 0))
             .collect();
-        let mut top: Vec<DeniedFlow> = self
-            .denied_flows
-            .into_iter()
-            .map(|(flow, count)| DeniedFlow { flow, count })
-            .collect();
-        top.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.flow.cmp(&b.flow)));
+        let mut top: Vec<(DeniedKey, u64)> = self.denied_flows.into_iter().collect();
+        top.sort_unstable_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
         top.truncate(TOP_DENIED);
+        let top = top
+            .into_iter()
+            .map(|(key, count)| DeniedFlow {
+                flow: key.text(),
+                count,
+            })
+            .collect();
         ReplayReport {
             schema: "secpath.replay/v1",
             records_read: self.read,
