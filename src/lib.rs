@@ -20,6 +20,7 @@ pub mod eval;
 pub mod evaluate;
 pub mod flow;
 pub mod flowfile;
+pub mod fuzzing;
 pub mod flowspace;
 pub mod load;
 pub mod model;

@@ -3,6 +3,7 @@
 mod cases;
 mod cli;
 mod differential;
+mod fuzz;
 mod dsl;
 mod replay;
 mod support;

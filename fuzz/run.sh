@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Usage: fuzz/run.sh TARGET [SECONDS]  -- stable toolchain, no sanitizer (secpath has no unsafe
+# code, so AddressSanitizer adds little); fails on any crash, leaving it in fuzz/artifacts/.
+set -euo pipefail
+target="$1"; secs="${2:-30}"
+cd "$(dirname "$0")/.."
+command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
+dirs=("fuzz/corpus/$target")             # first dir receives new inputs
+mkdir -p "${dirs[0]}"
+[ -d "fuzz/seeds/$target" ] && dirs+=("fuzz/seeds/$target")   # read-only seeds
+timeout $((secs + 600)) cargo fuzz run -s none "$target" "${dirs[@]}" \
+  -- -max_total_time="$secs" -rss_limit_mb=2048 -timeout=10 -max_len=1048576
