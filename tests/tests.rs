@@ -3,7 +3,7 @@
 mod cases;
 mod cli;
 mod differential;
-mod fuzz;
 mod dsl;
+mod fuzz;
 mod replay;
 mod support;
