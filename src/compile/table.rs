@@ -40,10 +40,15 @@ pub(crate) trait Key: Copy + Ord {
     const MIN: Self;
     /// The next value, `None` at the maximum.
     fn succ(self) -> Option<Self>;
+    /// The top `bits` bits (0 to 16), as an index.
+    fn top(self, bits: u32) -> usize;
 }
 
 impl Key for u16 {
     const MIN: u16 = 0;
+    fn top(self, bits: u32) -> usize {
+        self.checked_shr(u16::BITS - bits).map_or(0, |t| t as usize)
+    }
     fn succ(self) -> Option<u16> {
         self.checked_add(1)
     }
@@ -51,6 +56,9 @@ impl Key for u16 {
 
 impl Key for u32 {
     const MIN: u32 = 0;
+    fn top(self, bits: u32) -> usize {
+        self.checked_shr(u32::BITS - bits).map_or(0, |t| t as usize)
+    }
     fn succ(self) -> Option<u32> {
         self.checked_add(1)
     }
@@ -58,6 +66,10 @@ impl Key for u32 {
 
 impl Key for u128 {
     const MIN: u128 = 0;
+    fn top(self, bits: u32) -> usize {
+        self.checked_shr(u128::BITS - bits)
+            .map_or(0, |t| t as usize)
+    }
     fn succ(self) -> Option<u128> {
         self.checked_add(1)
     }
@@ -65,31 +77,72 @@ impl Key for u128 {
 
 /// A step function over a key space: `starts[i]..starts[i + 1]` maps to `ids[i]`.
 ///
-/// Lookup is a binary search; two alternatives were measured at 1,000 rules. A static
-/// 16-ary B+-tree (a cache line of keys per level, counted with vector compares) was ~10%
-/// slower: a table's boundaries fit in L2 and a binary search's first steps stay in L1. A
-/// 65,536-entry direct index for ports saved ~7% of a lookup for 256–512 KiB per port field
-/// per table, too much for a policy with hundreds of tables.
+/// Lookup indexes the key's top bits into the run of `starts` that share them, then binary
+/// searches that run only: a map of `n` boundaries takes `2n`–`4n` index slots (at most
+/// 65,537), so runs are short and the search's dependent loads drop from `log2 n` to a few.
+/// Measured on ClassBench-shaped sets, best of four interleaved runs on a loaded 2-core
+/// machine: at 10,000 rules acl 3.5 → 7.7, fw 5.6 → 8.4, ipc 3.5 → 5.9 M lookups/s; at 1,000
+/// rules acl 6.9 → 9.5, fw 8.5 → 12.5, ipc 11.1 → 10.5 (noise). Tables grow by the index:
+/// 3.2 → 3.8 MiB at 10,000 acl rules.
+///
+/// Measured before and lost, at 1,000 rules: a static 16-ary B+-tree (a cache line of keys
+/// per level, counted with vector compares) was ~10% slower than a plain binary search; a
+/// 65,536-entry direct index for ports saved ~7% for 256–512 KiB per port field per table,
+/// too much for a policy with hundreds of tables (the index here is sized to the map).
 #[derive(Clone, Debug)]
 pub(crate) struct IntervalMap<K> {
     /// Sorted; `starts[0]` is `K::MIN`, so every key has an interval.
     starts: Vec<K>,
     /// One id per interval; adjacent intervals never share an id.
     ids: Vec<usize>,
+    /// Bits of the key that `index` is indexed by.
+    bits: u32,
+    /// `index[t]`: how many starts have top bits below `t`; `2^bits + 1` entries.
+    index: Vec<u32>,
 }
 
 impl<K: Key> IntervalMap<K> {
     /// The id of the interval holding `key`.
     #[inline]
     pub(crate) fn get(&self, key: K) -> usize {
-        let i = self.starts.partition_point(|&s| s <= key);
+        let t = key.top(self.bits);
+        let lo = self.index.get(t).map_or(0, |&x| x as usize);
+        let hi = self
+            .index
+            .get(t + 1)
+            .map_or(usize::MAX, |&x| x as usize)
+            .min(self.starts.len());
+        let run = self.starts.get(lo..hi).unwrap_or(&[]);
+        let i = lo + run.partition_point(|&s| s <= key);
         self.ids.get(i.saturating_sub(1)).copied().unwrap_or(0)
+    }
+
+    /// Builds the top-bits index over `starts`: none below 16 starts, else about two to
+    /// four slots per start.
+    fn index(&mut self) {
+        let n = self.starts.len();
+        self.bits = if n < 16 || u32::try_from(n).is_err() {
+            0
+        } else {
+            (n.ilog2() + 2).min(16)
+        };
+        let slots = 1usize << self.bits;
+        self.index = Vec::with_capacity(slots + 1);
+        let mut below = 0usize;
+        for t in 0..slots {
+            while self.starts.get(below).is_some_and(|s| s.top(self.bits) < t) {
+                below += 1;
+            }
+            self.index.push(u32::try_from(below).unwrap_or(u32::MAX));
+        }
+        self.index.push(u32::try_from(n).unwrap_or(u32::MAX));
     }
 
     /// Heap bytes.
     pub(crate) fn bytes(&self) -> usize {
         self.starts.capacity() * std::mem::size_of::<K>()
             + self.ids.capacity() * std::mem::size_of::<usize>()
+            + self.index.capacity() * std::mem::size_of::<u32>()
     }
 
     /// Cuts the key space at every boundary of `ranges` (inclusive `(lo, hi, item)`) and
@@ -111,6 +164,8 @@ impl<K: Key> IntervalMap<K> {
         let mut map = IntervalMap {
             starts: vec![K::MIN],
             ids: vec![interner.intern(&current)],
+            bits: 0,
+            index: Vec::new(),
         };
         let mut rest = events.as_slice();
         while let Some(&(at, _, _)) = rest.first() {
@@ -141,6 +196,7 @@ impl<K: Key> IntervalMap<K> {
         }
         map.starts.shrink_to_fit();
         map.ids.shrink_to_fit();
+        map.index();
         map
     }
 }
@@ -517,6 +573,34 @@ mod tests {
                     "{flow} {asgs:?}"
                 );
             }
+        }
+    }
+
+    #[test]
+    fn indexed_lookups_agree_across_the_key_space() {
+        // Boundaries spread over all top bits, some sharing them, up to the maximum.
+        let ranges: Vec<(u32, u32, usize)> = (0..400u32)
+            .map(|i| {
+                let lo = i.wrapping_mul(0x9E37_79B9) & !0xFF;
+                (lo, lo.saturating_add(i % 3 * 0x80), i as usize % 5)
+            })
+            .chain([(u32::MAX - 1, u32::MAX, 4)])
+            .collect();
+        let mut interner = Interner::new(5);
+        let map = IntervalMap::build(&ranges, &mut interner);
+        assert!(map.bits > 8, "the index is in use");
+        let arena = interner.finish();
+        let keys = ranges
+            .iter()
+            .flat_map(|r| [r.0.wrapping_sub(1), r.0, r.1, r.1.wrapping_add(1)]);
+        for key in keys.chain([0, u32::MAX]) {
+            let want: BTreeSet<usize> = ranges
+                .iter()
+                .filter(|r| r.0 <= key && key <= r.1)
+                .map(|r| r.2)
+                .collect();
+            let got: BTreeSet<usize> = bits::ones(arena.get(map.get(key))).collect();
+            assert_eq!(got, want, "key {key}");
         }
     }
 
