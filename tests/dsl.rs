@@ -123,3 +123,18 @@ fn every_fixture_snapshot_round_trips() {
 fn contoso_round_trips() {
     assert_round_trip(&[root().join("rulesets/contoso")]);
 }
+
+#[test]
+#[ignore]
+fn scratch_format() {
+    if let Ok(arm) = std::env::var("DSL_ARM") {
+        print!("{}", dsl::to_dsl(&arm_values(&[PathBuf::from(arm)])));
+        return;
+    }
+    let file = std::env::var("DSL_FILE").expect("DSL_FILE");
+    let text = std::fs::read_to_string(&file).expect("read");
+    match dsl::format(&text, Path::new(&file)) {
+        Ok(t) => print!("{t}"),
+        Err(e) => print!("{e}"),
+    }
+}

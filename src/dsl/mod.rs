@@ -38,6 +38,7 @@ pub mod cursor;
 pub mod error;
 pub mod item;
 pub mod lex;
+pub mod notes;
 pub mod parse;
 pub mod print;
 pub mod read;
@@ -50,18 +51,38 @@ use std::path::Path;
 /// Parses DSL text into ARM resources (the shapes the loader reads). `file` names the text
 /// in errors and anchors `include` paths.
 pub fn parse(text: &str, file: &Path) -> Result<Vec<Value>, DslErrors> {
-    parse::parse(text, file)
+    Ok(parse::parse(text, file)?.values)
 }
 
 /// Writes ARM resources as canonical DSL text. Each value may be a resource or any container
 /// the loader accepts (an array, `{"value": [...]}`, `{"data": [...]}`, a REST example).
 pub fn to_dsl(resources: &[Value]) -> String {
-    print::print(&read::read(resources))
+    let items = read::read(resources);
+    let decls = refs::Decls::of(&items);
+    print::print_document(
+        &[print::Part::Items(items)],
+        &decls,
+        &notes::Notes::default(),
+    )
 }
 
-/// Rewrites DSL text in canonical form: `to_dsl(parse(text))`.
+/// Rewrites DSL text in canonical form: what [`to_dsl`] writes for what [`parse`] reads,
+/// keeping the file's comments, its blank lines between statements, and its `include`s
+/// (the included files are read for the names they declare, not rewritten). Without
+/// comments and includes, `format(text) == to_dsl(parse(text))`.
 pub fn format(text: &str, file: &Path) -> Result<String, DslErrors> {
-    Ok(to_dsl(&parse(text, file)?))
+    let doc = parse::parse(text, file)?;
+    let everything = read::read(&doc.values);
+    let decls = refs::Decls::of(&everything);
+    let parts: Vec<print::Part> = doc
+        .parts
+        .iter()
+        .map(|p| match p {
+            parse::Part::Values(values) => print::Part::Items(read::read(values)),
+            parse::Part::Include(name) => print::Part::Include(name.clone()),
+        })
+        .collect();
+    Ok(print::print_document(&parts, &decls, &doc.notes))
 }
 
 /// True when a snapshot file is DSL rather than JSON: by extension (`.secpath`; `.json` is

@@ -12,6 +12,7 @@ use super::cursor::{Cursor, LineError, Parsed};
 use super::error::{DslError, DslErrors};
 use super::item::*;
 use super::lex::{lex, Kind, Token};
+use super::notes::{key, Note, Notes};
 use super::refs::{is_full_id, Decls, Unresolved};
 use crate::model::addr::parse_net;
 use crate::model::{
@@ -114,6 +115,8 @@ enum Frame {
 struct Open {
     frame: Frame,
     at: At,
+    /// Notes key of the statement that opened it (for comments before its `}`).
+    key: String,
 }
 
 /// What a statement did.
@@ -165,18 +168,53 @@ struct Parser {
     including: Vec<PathBuf>,
     /// Files already read (an `include` of one of them again is skipped).
     included: std::collections::HashSet<PathBuf>,
+    /// Comments and blank lines of the first file, for `format`.
+    notes: Notes,
+    /// Comments and blank lines waiting for the next statement.
+    pending: Note,
+    /// Notes key of the statement just parsed.
+    last_key: Option<String>,
+    /// Key of the condition block being read, and its line count.
+    cond_owner: String,
+    cond_lines: usize,
+    /// Deployments, `arm` lines and includes of the first file so far.
+    counts: HashMap<&'static str, usize>,
+    /// Source of each item.
+    item_source: Vec<usize>,
+    /// Includes of the first file: items before it, and the file as written.
+    root_includes: Vec<(usize, String)>,
+}
+
+/// One piece of the first file, for `format`: the resources of a run of statements, or an
+/// `include` between runs.
+pub enum Part {
+    /// ARM resources of consecutive statements.
+    Values(Vec<Value>),
+    /// `include "FILE"`, the file as written.
+    Include(String),
+}
+
+/// A parsed document: every resource (included files' at their `include`), the first
+/// file's own statements cut at its includes, and its comments.
+pub struct Document {
+    /// Every resource, in order.
+    pub values: Vec<Value>,
+    /// The first file's statements.
+    pub parts: Vec<Part>,
+    /// The first file's comments and blank lines.
+    pub notes: Notes,
 }
 
 /// Parses DSL text (and the files it includes) into ARM resources.
-pub fn parse(text: &str, file: &Path) -> Result<Vec<Value>, DslErrors> {
+pub fn parse(text: &str, file: &Path) -> Result<Document, DslErrors> {
     let mut p = Parser::default();
     p.including
         .push(std::fs::canonicalize(file).unwrap_or_else(|_| file.to_path_buf()));
     p.file(text, file);
     if p.errors.is_empty() {
-        let values = p.emit();
+        let per_item = p.emit();
         if p.errors.is_empty() {
-            return Ok(values);
+            return Ok(p.document(per_item));
         }
     }
     p.errors
@@ -365,6 +403,29 @@ fn param(c: &mut Cursor) -> Parsed<(String, Value)> {
 }
 
 impl Parser {
+    fn push_item(&mut self, source: usize, item: Item) {
+        self.items.push(item);
+        self.item_source.push(source);
+    }
+
+    /// The next number for a statement kind without an id, in the first file.
+    fn count(&mut self, source: usize, kind: &'static str) -> usize {
+        let n = self.counts.entry(kind).or_default();
+        if source == 0 {
+            *n += 1;
+        }
+        *n
+    }
+
+    /// Files the pending comments (and a trailing one) under `key`, for the first file.
+    fn note(&mut self, source: usize, key: String, trailing: Option<String>) {
+        let mut note = std::mem::take(&mut self.pending);
+        note.trailing = trailing;
+        if source == 0 {
+            self.notes.add(key, note);
+        }
+    }
+
     fn error(&mut self, at: At, found: String, message: String) {
         let Some(source) = self.sources.get(at.source) else {
             return;
@@ -428,7 +489,11 @@ impl Parser {
         );
         if let Some(json) = arm_json(&text) {
             if !skipping {
+                self.last_key = None;
                 self.arm(source, n, &text, json, frames);
+                if let Some(k) = self.last_key.take() {
+                    self.note(source, k, None);
+                }
             }
             return;
         }
@@ -447,14 +512,30 @@ impl Parser {
                     frames.push(Open {
                         frame: Frame::Skip,
                         at,
+                        key: String::new(),
                     });
                 }
                 return;
             }
         };
         let Some(first) = tokens.first() else {
+            let comment = text.trim();
+            if comment.starts_with('#') {
+                self.pending.leading.push(comment.to_string());
+            } else if self.pending.leading.is_empty() {
+                self.pending.blank_before = true;
+            } else if self.pending.leading.last().is_some_and(|l| !l.is_empty()) {
+                // A blank line between comments, or between comments and the statement.
+                self.pending.leading.push(String::new());
+            }
             return;
         };
+        let trailing = tokens
+            .last()
+            .and_then(|t| text.get(t.end..))
+            .map(str::trim)
+            .filter(|rest| rest.starts_with('#'))
+            .map(str::to_string);
         let at_of = |t: &Token| At {
             source,
             line: n,
@@ -470,7 +551,10 @@ impl Parser {
                 );
             }
             match frames.pop() {
-                Some(open) => self.close(open, frames),
+                Some(open) => {
+                    self.note(source, key::end(&open.key), trailing);
+                    self.close(open, frames);
+                }
                 None => self.error(
                     at_of(first),
                     "}".to_string(),
@@ -502,6 +586,7 @@ impl Parser {
                 frames.push(Open {
                     frame: Frame::Skip,
                     at,
+                    key: String::new(),
                 });
             }
         };
@@ -538,10 +623,23 @@ impl Parser {
         }
         let eol = body.last().map_or(0, |t| t.end);
         let mut c = Cursor::new(body, eol);
+        self.last_key = None;
         let result = self.statement(&mut c, frames, source, n, opens.is_some());
+        let statement_key = self.last_key.take().unwrap_or_default();
+        if result.is_ok() {
+            self.note(source, statement_key.clone(), trailing);
+        }
         match (result, opens) {
             (Ok(Step::Block(frame)), Some(at)) => {
-                let open = Open { frame, at };
+                let key = match &frame {
+                    Frame::Condition(cf) if cf.op == CondOp::Root => {
+                        self.cond_owner = key::condition(&statement_key);
+                        self.cond_lines = 0;
+                        self.cond_owner.clone()
+                    }
+                    _ => statement_key,
+                };
+                let open = Open { frame, at, key };
                 if closes {
                     self.close(open, frames);
                 } else {
@@ -653,7 +751,21 @@ impl Parser {
             return;
         }
         match serde_json::from_str::<Value>(body) {
-            Ok(v) => self.items.push(Item::Arm(v)),
+            Ok(v) if v.is_object() => {
+                self.push_item(source, Item::Arm(v));
+                let n = self.count(source, "arm");
+                self.last_key = Some(key::nth("arm", n));
+            }
+            Ok(_) => self.error(
+                At {
+                    source,
+                    line: n,
+                    start: offset,
+                    end: text.len(),
+                },
+                body.trim().to_string(),
+                "`arm` takes one JSON object: a resource as ARM writes it".to_string(),
+            ),
             Err(e) => {
                 let column = e.column().saturating_sub(1);
                 let start = body
@@ -709,6 +821,7 @@ impl Parser {
                 ),
             ));
         }
+        self.last_key = Some(key::id(id));
         self.declared.insert(key, Self::at(source, line, name));
         Ok(())
     }
@@ -891,6 +1004,8 @@ impl Parser {
     }
 
     fn condition_statement(&mut self, c: &mut Cursor, opens: bool) -> Parsed<Step> {
+        self.cond_lines += 1;
+        self.last_key = Some(key::child(&self.cond_owner, "line", self.cond_lines));
         let op = if c.peek_is("all-of") {
             Some(CondOp::AllOf)
         } else if c.peek_is("any-of") {
@@ -957,6 +1072,11 @@ impl Parser {
                 }
                 let t = c.text("a file name in quotes, e.g. include \"network.secpath\"")?;
                 c.finish("the end of the line")?;
+                if source == 0 {
+                    self.root_includes.push((self.items.len(), t.value.clone()));
+                }
+                let n = self.count(source, "include");
+                self.last_key = Some(key::nth("include", n));
                 self.include(t, source, line);
                 Ok(Step::Done)
             }
@@ -983,7 +1103,7 @@ impl Parser {
                 })?;
                 let id = management_group_id(&g.name);
                 self.declare(&id, name, source, line)?;
-                self.items.push(Item::ManagementGroup(g));
+                self.push_item(source, Item::ManagementGroup(g));
                 Ok(Step::Block(Frame::Context(Ctx {
                     level: Level::ManagementGroup,
                     prefixes: vec![id],
@@ -1033,7 +1153,7 @@ impl Parser {
                 )?;
                 let prefix = format!("/subscriptions/{}", s.subscription_id);
                 self.declare(&prefix, guid, source, line)?;
-                self.items.push(Item::Subscription(s));
+                self.push_item(source, Item::Subscription(s));
                 Ok(Step::Block(Frame::Context(Ctx {
                     level: Level::Subscription,
                     prefixes: vec![prefix],
@@ -1065,7 +1185,7 @@ impl Parser {
                 )?;
                 self.declare(&g.id, name, source, line)?;
                 let block_prefix = built.unwrap_or_else(|| g.id.clone());
-                self.items.push(Item::ResourceGroup(g));
+                self.push_item(source, Item::ResourceGroup(g));
                 Ok(Step::Block(Frame::Context(Ctx {
                     level: Level::ResourceGroup,
                     prefixes: vec![block_prefix],
@@ -1120,6 +1240,7 @@ impl Parser {
                 if !opens {
                     return Err(c.missing("`{` (`in` opens a block)"));
                 }
+                self.last_key = Some(key::context(&current));
                 Ok(Step::Block(Frame::Context(ctx)))
             }
             "vnet" => {
@@ -1151,7 +1272,7 @@ impl Parser {
                 )?;
                 v.id = Self::settle_id(&tok, built, id_clause, levels::IN_RESOURCE_GROUP, "vnet")?;
                 self.declare(&v.id, &tok, source, line)?;
-                self.items.push(Item::Vnet(v));
+                self.push_item(source, Item::Vnet(v));
                 Ok(Step::Block(Frame::Vnet(self.items.len() - 1)))
             }
             "nic" => {
@@ -1253,7 +1374,7 @@ impl Parser {
                 }
                 n.id = Self::settle_id(&tok, built, id_clause, levels::IN_RESOURCE_GROUP, "nic")?;
                 self.declare(&n.id, &tok, source, line)?;
-                self.items.push(Item::Nic(n));
+                self.push_item(source, Item::Nic(n));
                 Ok(Step::Done)
             }
             "nsg" | "asg" | "public-ip" | "vnet-gateway" | "local-gateway" | "connection" => {
@@ -1329,7 +1450,7 @@ impl Parser {
                     }
                 };
                 self.declare(&id, &tok, source, line)?;
-                self.items.push(item);
+                self.push_item(source, item);
                 Ok(if keyword == "nsg" {
                     Step::Block(Frame::Nsg(self.items.len() - 1))
                 } else {
@@ -1371,7 +1492,7 @@ impl Parser {
                     "network manager",
                 )?;
                 self.declare(&m.id, &tok, source, line)?;
-                self.items.push(Item::Manager(m));
+                self.push_item(source, Item::Manager(m));
                 Ok(Step::Block(Frame::Manager(self.items.len() - 1)))
             }
             "manager-connection" => {
@@ -1404,12 +1525,15 @@ impl Parser {
                     return Err(c.missing("`manager NETWORK-MANAGER`"));
                 };
                 self.declare(&id, &tok, source, line)?;
-                self.items.push(Item::ManagerConnection(ManagerConnection {
-                    id,
-                    name,
-                    manager,
-                    state,
-                }));
+                self.push_item(
+                    source,
+                    Item::ManagerConnection(ManagerConnection {
+                        id,
+                        name,
+                        manager,
+                        state,
+                    }),
+                );
                 Ok(Step::Done)
             }
             "policy-definition" => {
@@ -1450,13 +1574,16 @@ impl Parser {
                 };
                 check_condition_form(&tok, condition.is_some(), opens)?;
                 self.declare(&id, &tok, source, line)?;
-                self.items.push(Item::PolicyDefinition(PolicyDefinition {
-                    id,
-                    name,
-                    group,
-                    condition: condition.unwrap_or(Value::Null),
-                    defaults,
-                }));
+                self.push_item(
+                    source,
+                    Item::PolicyDefinition(PolicyDefinition {
+                        id,
+                        name,
+                        group,
+                        condition: condition.unwrap_or(Value::Null),
+                        defaults,
+                    }),
+                );
                 Ok(Step::Block(Frame::Condition(CondFrame {
                     op: CondOp::Root,
                     items: Vec::new(),
@@ -1508,14 +1635,17 @@ impl Parser {
                 };
                 let scope = scope.unwrap_or_else(|| assignment_scope_of(&id).to_string());
                 self.declare(&id, &tok, source, line)?;
-                self.items.push(Item::PolicyAssignment(PolicyAssignment {
-                    id,
-                    name,
-                    definition,
-                    scope,
-                    not_scopes,
-                    parameters,
-                }));
+                self.push_item(
+                    source,
+                    Item::PolicyAssignment(PolicyAssignment {
+                        id,
+                        name,
+                        definition,
+                        scope,
+                        not_scopes,
+                        parameters,
+                    }),
+                );
                 Ok(Step::Done)
             }
             "deployment" => {
@@ -1561,7 +1691,9 @@ impl Parser {
                 if !seen.1 {
                     return Err(c.missing("`status STATUS` (e.g. status Deployed)"));
                 }
-                self.items.push(Item::Deployment(d));
+                self.push_item(source, Item::Deployment(d));
+                let n = self.count(source, "deployment");
+                self.last_key = Some(key::nth("deployment", n));
                 Ok(Step::Done)
             }
             _ => Err(Cursor::error_at(
@@ -1607,9 +1739,14 @@ impl Parser {
         }
         match std::fs::read_to_string(&path) {
             Ok(text) => {
+                // The included file's comments and statements are its own.
+                let pending = std::mem::take(&mut self.pending);
+                let last_key = self.last_key.take();
                 self.including.push(canonical);
                 self.file(&text, &path);
                 self.including.pop();
+                self.pending = pending;
+                self.last_key = last_key;
             }
             Err(e) => self.error(at, found, format!("cannot read `{}`: {e}", path.display())),
         }
@@ -1638,6 +1775,7 @@ impl Parser {
             if let Some(Item::Vnet(v)) = self.items.get_mut(i) {
                 v.address_space.extend(list);
             }
+            self.last_key = Some(key::child(&key::id(&vnet_id), "address-space", 0));
             return Ok(());
         }
         if first.is_word("subnet") {
@@ -1685,6 +1823,8 @@ impl Parser {
             })?;
             if let Some(Item::Vnet(v)) = self.items.get_mut(i) {
                 v.peerings.push(Peering { remote, state });
+                let n = v.peerings.len();
+                self.last_key = Some(key::child(&key::id(&vnet_id), "peering", n));
             }
             return Ok(());
         }
@@ -1695,7 +1835,7 @@ impl Parser {
         ))
     }
 
-    /// Addresses after `from` or `to`; empty when none is given.
+    /// Addresses after `from` or `to` (`none`: an empty list).
     fn addresses(
         &self,
         c: &mut Cursor,
@@ -1704,14 +1844,17 @@ impl Parser {
         source: usize,
         line: usize,
     ) -> Parsed<Vec<Address>> {
-        let stop = |c: &Cursor| {
-            c.at_end()
-                || ["ports", "to", "from", "name", "id"]
-                    .iter()
-                    .any(|k| c.peek_is(k))
-        };
-        if stop(c) {
+        if c.eat("none") {
             return Ok(Vec::new());
+        }
+        if c.at_end()
+            || ["ports", "to", "from", "name", "id"]
+                .iter()
+                .any(|k| c.peek_is(k))
+        {
+            return Err(c.expected(
+                "an address: *, a CIDR, an address, a range a-b, a service tag, `asg NAME`, `group NAME` or `none`",
+            ));
         }
         c.list(|c| {
             let Some(t) = c.peek() else {
@@ -1845,6 +1988,9 @@ impl Parser {
                 ),
             ));
         };
+        // An omitted `from`, `to` or `ports` means any, written the way Azure writes it.
+        let any_port = if admin { "0-65535" } else { "*" };
+        let any_address = || vec![Address::Prefix("*".to_string())];
         let mut rule = Rule {
             id: String::new(),
             name: format!("{}-{priority}", direction.to_string().to_ascii_lowercase()),
@@ -1852,10 +1998,10 @@ impl Parser {
             priority,
             access,
             protocol,
-            sources: Vec::new(),
-            source_ports: Vec::new(),
-            destinations: Vec::new(),
-            destination_ports: Vec::new(),
+            sources: any_address(),
+            source_ports: vec![any_port.to_string()],
+            destinations: any_address(),
+            destination_ports: vec![any_port.to_string()],
         };
         let mut id_clause = None;
         let mut name_tok = None;
@@ -1863,10 +2009,12 @@ impl Parser {
             match kw {
                 "from" | "to" => {
                     let list = self.addresses(c, admin, &containers, source, line)?;
-                    let ports = if c.eat("ports") {
-                        ports(c)?
-                    } else {
+                    let ports = if !c.eat("ports") {
+                        vec![any_port.to_string()]
+                    } else if c.eat("none") {
                         Vec::new()
+                    } else {
+                        ports(c)?
                     };
                     if kw == "from" {
                         rule.sources = list;
@@ -2282,13 +2430,46 @@ impl Parser {
         if let Some(Item::Manager(m)) = self.items.get_mut(i) {
             if let Some(conn) = m.connectivity.get_mut(k) {
                 conn.groups.push(entry);
+                let n = conn.groups.len();
+                self.last_key = Some(key::child(&key::id(&conn.id), "applies-to", n));
             }
         }
         Ok(())
     }
 
-    /// Resolves every reference and writes the ARM resources.
-    fn emit(&mut self) -> Vec<Value> {
+    /// Cuts the first file's statements at its includes.
+    fn document(&mut self, per_item: Vec<Vec<Value>>) -> Document {
+        let mut parts = Vec::new();
+        let mut run = Vec::new();
+        let mut includes = std::mem::take(&mut self.root_includes)
+            .into_iter()
+            .peekable();
+        let mut values = Vec::new();
+        for (i, item_values) in per_item.into_iter().enumerate() {
+            while let Some((_, name)) = includes.next_if(|(at, _)| *at <= i) {
+                parts.push(Part::Values(std::mem::take(&mut run)));
+                parts.push(Part::Include(name));
+            }
+            if self.item_source.get(i) == Some(&0) {
+                run.extend(item_values.iter().cloned());
+            }
+            values.extend(item_values);
+        }
+        for (_, name) in includes {
+            parts.push(Part::Values(std::mem::take(&mut run)));
+            parts.push(Part::Include(name));
+        }
+        parts.push(Part::Values(run));
+        self.note(0, key::EOF.to_string(), None);
+        Document {
+            values,
+            parts,
+            notes: std::mem::take(&mut self.notes),
+        }
+    }
+
+    /// Resolves every reference and writes the ARM resources of each item.
+    fn emit(&mut self) -> Vec<Vec<Value>> {
         let decls = Decls::of(&self.items);
         let mut problems: Vec<(At, String, String)> = Vec::new();
         let mut values = Vec::new();
@@ -2319,7 +2500,7 @@ impl Parser {
                 }
             };
             for item in &self.items {
-                values.extend(item.to_arm(&mut resolve));
+                values.push(item.to_arm(&mut resolve));
             }
         }
         for (at, found, message) in problems {

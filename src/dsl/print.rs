@@ -11,6 +11,7 @@
 use super::cond;
 use super::item::*;
 use super::lex::{is_bare, quote, word_or_quoted};
+use super::notes::{key, Notes};
 use super::parse::{assignment_scope_of, levels, Level};
 use super::refs::{is_full_id, Decls};
 use crate::model::{Access, AddressItem, Direction, IntentPolicySetting, PortRange, Protocol};
@@ -22,6 +23,12 @@ struct Frame {
     level: Level,
     name: String,
     prefix: String,
+}
+
+/// An open block of the printer: the context it gives and its notes key.
+struct Open {
+    frame: Frame,
+    key: String,
 }
 
 impl Frame {
@@ -165,55 +172,72 @@ fn own_frame(item: &Item, context: &[Frame]) -> Option<Frame> {
     }
 }
 
+/// One output line: its text (with its indentation inside the item), the notes key of the
+/// statement it writes, or the key of the block its `}` closes.
+struct Out {
+    text: String,
+    key: Option<String>,
+    closes: Option<String>,
+}
+
+fn out(text: String, key: String) -> Out {
+    Out {
+        text,
+        key: Some(key),
+        closes: None,
+    }
+}
+
+/// A piece of a document: items, or an `include` line.
+pub enum Part {
+    /// Items, written in order.
+    Items(Vec<Item>),
+    /// `include "FILE"`.
+    Include(String),
+}
+
 struct Printer<'d> {
     out: String,
     decls: &'d Decls,
-    stack: Vec<Frame>,
+    notes: &'d Notes,
+    stack: Vec<Open>,
+    counts: std::collections::HashMap<&'static str, usize>,
+    /// The last line written closed a top-level block.
+    after_top_block: bool,
 }
 
-/// Writes items as canonical DSL text.
-pub fn print(items: &[Item]) -> String {
-    let decls = Decls::of(items);
+/// Writes a document: items in context blocks, includes in place, comments kept.
+pub fn print_document(parts: &[Part], decls: &Decls, notes: &Notes) -> String {
     let mut p = Printer {
         out: String::new(),
-        decls: &decls,
+        decls,
+        notes,
         stack: Vec::new(),
+        counts: std::collections::HashMap::new(),
+        after_top_block: false,
     };
-    let placements: Vec<(Vec<Frame>, Option<String>)> = items.iter().map(placement).collect();
-    for (i, item) in items.iter().enumerate() {
-        let (context, built) = &placements[i];
-        let common = p
-            .stack
-            .iter()
-            .zip(context)
-            .take_while(|(a, b)| a == b)
-            .count();
-        let keep = if context.is_empty() { 0 } else { common };
-        p.close_to(keep);
-        for f in &context[keep..] {
-            p.line(&f.open_in());
-            p.stack.push(f.clone());
-        }
-        let mut lines = p.item(item, built.as_deref());
-        // A declared container opens its block when the next item lives in it.
-        if let Some(own) = own_frame(item, &p.stack) {
-            let mut inner = p.stack.clone();
-            inner.push(own.clone());
-            let next_inside = placements.get(i + 1).is_some_and(|(next, _)| {
-                next.len() >= inner.len() && next[..inner.len()] == inner[..]
-            });
-            if next_inside {
-                if let Some(head) = lines.first_mut() {
-                    head.push_str(" {");
-                }
-                p.lines(&lines);
-                p.stack.push(own);
-                continue;
+    for part in parts {
+        match part {
+            Part::Items(items) => {
+                p.items(items);
+                p.close_to(0);
+            }
+            Part::Include(name) => {
+                let k = p.next("include");
+                p.emit(vec![out(
+                    format!("include {}", quote(name)),
+                    key::nth("include", k),
+                )]);
             }
         }
-        p.lines(&lines);
     }
-    p.close_to(0);
+    if let Some(note) = notes.get(key::EOF) {
+        let mut lines = note.leading.clone();
+        while lines.last().is_some_and(String::is_empty) {
+            lines.pop();
+        }
+        p.comments("", note.blank_before, &lines);
+    }
     p.out
 }
 
@@ -239,7 +263,9 @@ fn scope_text(s: &Scope) -> String {
 }
 
 /// Words that would be read as keywords where an address or name is expected.
-const KEYWORDS: [&str; 8] = ["asg", "group", "tag", "ports", "to", "from", "name", "id"];
+const KEYWORDS: [&str; 9] = [
+    "asg", "group", "tag", "ports", "to", "from", "name", "id", "none",
+];
 
 fn address_word(text: &str) -> String {
     if KEYWORDS.iter().any(|k| k.eq_ignore_ascii_case(text)) {
@@ -353,32 +379,134 @@ fn builtin_defaults(nsg: &Nsg) -> bool {
 }
 
 impl Printer<'_> {
-    fn indent(&self) -> String {
-        "  ".repeat(self.stack.len())
+    /// The next number for a statement kind without an id.
+    fn next(&mut self, kind: &'static str) -> usize {
+        let n = self.counts.entry(kind).or_default();
+        *n += 1;
+        *n
     }
 
-    fn line(&mut self, text: &str) {
-        let pad = self.indent();
-        let _ = writeln!(self.out, "{pad}{text}");
+    fn prefixes(&self) -> Vec<Frame> {
+        self.stack.iter().map(|o| o.frame.clone()).collect()
     }
 
-    fn lines(&mut self, lines: &[String]) {
-        for l in lines {
-            self.line(l);
+    /// Writes lines at the current depth, with their comments.
+    fn emit(&mut self, lines: Vec<Out>) {
+        let base = "  ".repeat(self.stack.len());
+        for line in lines {
+            let inner: String = line.text.chars().take_while(|c| *c == ' ').collect();
+            let pad = format!("{base}{inner}");
+            let text = line.text.trim_start();
+            let top = self.stack.is_empty() && inner.is_empty();
+            let mut trailing = None;
+            if let Some(end) = &line.closes {
+                if let Some(note) = self.notes.get(&key::end(end)) {
+                    self.comments(&format!("{pad}  "), note.blank_before, &note.leading);
+                    trailing = note.trailing.clone();
+                }
+            }
+            if let Some(k) = &line.key {
+                let note = self.notes.get(k);
+                let blank = note.is_some_and(|n| n.blank_before)
+                    || (top && (text.ends_with('{') || self.after_top_block));
+                if blank && !self.out.is_empty() && !self.out.ends_with("\n\n") {
+                    self.out.push('\n');
+                }
+                if let Some(note) = note {
+                    self.comments(&pad, false, &note.leading);
+                    trailing = note.trailing.clone();
+                }
+            }
+            match trailing {
+                Some(c) => {
+                    let _ = writeln!(self.out, "{pad}{text} {c}");
+                }
+                None => {
+                    let _ = writeln!(self.out, "{pad}{text}");
+                }
+            }
+            if line.key.is_some() || line.closes.is_some() {
+                self.after_top_block = top && text == "}";
+            }
+        }
+    }
+
+    /// Comment lines (an empty one is a blank line) at `pad`.
+    fn comments(&mut self, pad: &str, blank_before: bool, lines: &[String]) {
+        if blank_before && !lines.is_empty() && !self.out.is_empty() && !self.out.ends_with("\n\n")
+        {
+            self.out.push('\n');
+        }
+        for c in lines {
+            if c.is_empty() {
+                self.out.push('\n');
+            } else {
+                let _ = writeln!(self.out, "{pad}{c}");
+            }
         }
     }
 
     fn close_to(&mut self, depth: usize) {
         while self.stack.len() > depth {
-            self.stack.pop();
-            self.line("}");
+            let Some(open) = self.stack.pop() else {
+                break;
+            };
+            self.emit(vec![Out {
+                text: "}".to_string(),
+                key: None,
+                closes: Some(open.key),
+            }]);
+        }
+    }
+
+    fn items(&mut self, items: &[Item]) {
+        let placements: Vec<(Vec<Frame>, Option<String>)> = items.iter().map(placement).collect();
+        for (i, item) in items.iter().enumerate() {
+            let (context, built) = &placements[i];
+            let current = self.prefixes();
+            let common = current
+                .iter()
+                .zip(context)
+                .take_while(|(a, b)| a == b)
+                .count();
+            self.close_to(common);
+            for f in &context[common..] {
+                let k = key::context(&f.prefix);
+                self.emit(vec![out(f.open_in(), k.clone())]);
+                self.stack.push(Open {
+                    frame: f.clone(),
+                    key: k,
+                });
+            }
+            let mut lines = self.item(item, built.as_deref());
+            // A declared container opens its block when the next item lives in it.
+            if let Some(own) = own_frame(item, &self.prefixes()) {
+                let mut inner = self.prefixes();
+                inner.push(own.clone());
+                let next_inside = placements.get(i + 1).is_some_and(|(next, _)| {
+                    next.len() >= inner.len() && next[..inner.len()] == inner[..]
+                });
+                if next_inside {
+                    let k = lines
+                        .first()
+                        .and_then(|l| l.key.clone())
+                        .unwrap_or_default();
+                    if let Some(head) = lines.first_mut() {
+                        head.text.push_str(" {");
+                    }
+                    self.emit(lines);
+                    self.stack.push(Open { frame: own, key: k });
+                    continue;
+                }
+            }
+            self.emit(lines);
         }
     }
 
     /// Containers for references: the given enclosing ids, then the context prefixes.
     fn containers(&self, inner: &[&str]) -> Vec<String> {
         let mut out: Vec<String> = inner.iter().map(|s| s.to_string()).collect();
-        out.extend(self.stack.iter().rev().map(|f| f.prefix.clone()));
+        out.extend(self.stack.iter().rev().map(|o| o.frame.prefix.clone()));
         out.push(String::new());
         out
     }
@@ -411,9 +539,26 @@ impl Printer<'_> {
         s
     }
 
+    /// Makes `lines` (a head and indented children) a block closed at `pad` when it has
+    /// children or comments before its `}`.
+    fn close_block(&self, lines: &mut Vec<Out>, pad: &str, owner: &str) {
+        let end_note = self.notes.get(&key::end(owner)).is_some();
+        if lines.len() > 1 || end_note {
+            if let Some(head) = lines.first_mut() {
+                head.text.push_str(" {");
+            }
+            lines.push(Out {
+                text: format!("{pad}}}"),
+                key: None,
+                closes: Some(owner.to_string()),
+            });
+        }
+    }
+
     #[allow(clippy::too_many_lines)]
-    fn item(&self, item: &Item, built: Option<&str>) -> Vec<String> {
+    fn item(&mut self, item: &Item, built: Option<&str>) -> Vec<Out> {
         let top = self.containers(&[]);
+        let one = |text: String, id: &str| vec![out(text, key::id(id))];
         match item {
             Item::ManagementGroup(g) => {
                 let mut s = format!("management-group {}", word_or_quoted(&g.name));
@@ -423,7 +568,7 @@ impl Printer<'_> {
                 if let Some(t) = &g.tenant {
                     let _ = write!(s, " tenant {}", word_or_quoted(t));
                 }
-                vec![s]
+                one(s, &management_group_id(&g.name))
             }
             Item::Subscription(sub) => {
                 let mut s = format!("subscription {}", word_or_quoted(&sub.subscription_id));
@@ -445,14 +590,14 @@ impl Printer<'_> {
                 if !sub.tags.is_empty() {
                     let _ = write!(s, " tags {}", tags_text(&sub.tags));
                 }
-                vec![s]
+                one(s, &format!("/subscriptions/{}", sub.subscription_id))
             }
             Item::ResourceGroup(g) => {
                 let mut s = Self::head("resource-group", &g.name, &g.id, built);
                 if !g.tags.is_empty() {
                     let _ = write!(s, " tags {}", tags_text(&g.tags));
                 }
-                vec![s]
+                one(s, &g.id)
             }
             Item::Vnet(v) => self.vnet(v, built),
             Item::Nic(n) => {
@@ -477,45 +622,48 @@ impl Printer<'_> {
                         let _ = write!(s, " public-ip {}", self.r(refs::PUBLIC_IP, p, &top));
                     }
                 }
-                vec![s]
+                one(s, &n.id)
             }
             Item::PublicIp(p) => {
                 let mut s = Self::head("public-ip", &p.name, &p.id, built);
                 if let Some(sku) = &p.sku {
                     let _ = write!(s, " sku {}", word_or_quoted(sku));
                 }
-                vec![s]
+                one(s, &p.id)
             }
             Item::Nsg(n) => {
-                let mut lines = vec![Self::head("nsg", &n.name, &n.id, built)];
+                let own = key::id(&n.id);
+                let mut lines = vec![out(Self::head("nsg", &n.name, &n.id, built), own.clone())];
                 let containers = self.containers(&[&n.id]);
                 for r in &n.rules {
-                    let own = format!("{}/securityRules/{}", n.id, r.name);
-                    lines.push(format!("  {}", self.rule(r, false, &own, &containers)));
+                    let built = format!("{}/securityRules/{}", n.id, r.name);
+                    let text = format!("  {}", self.rule(r, false, &built, &containers));
+                    lines.push(out(text, key::id(&r.id)));
                 }
                 if !builtin_defaults(n) {
                     for r in &n.defaults {
-                        let own = format!("{}/defaultSecurityRules/{}", n.id, r.name);
-                        lines.push(format!("  {}", self.rule(r, true, &own, &containers)));
+                        let built = format!("{}/defaultSecurityRules/{}", n.id, r.name);
+                        let text = format!("  {}", self.rule(r, true, &built, &containers));
+                        lines.push(out(text, key::id(&r.id)));
                     }
                 }
-                close_block(&mut lines);
+                self.close_block(&mut lines, "", &own);
                 lines
             }
-            Item::Asg(a) => vec![Self::head("asg", &a.name, &a.id, built)],
+            Item::Asg(a) => one(Self::head("asg", &a.name, &a.id, built), &a.id),
             Item::VnetGateway(g) => {
                 let mut s = Self::head("vnet-gateway", &g.name, &g.id, built);
                 if !g.subnets.is_empty() {
                     let _ = write!(s, " subnet {}", self.refs(refs::SUBNET, &g.subnets, &top));
                 }
-                vec![s]
+                one(s, &g.id)
             }
             Item::LocalGateway(g) => {
                 let mut s = Self::head("local-gateway", &g.name, &g.id, built);
                 if !g.prefixes.is_empty() {
                     let _ = write!(s, " prefix {}", join_words(&g.prefixes));
                 }
-                vec![s]
+                one(s, &g.id)
             }
             Item::Connection(c) => {
                 let mut s = Self::head("connection", &c.name, &c.id, built);
@@ -525,7 +673,7 @@ impl Printer<'_> {
                     self.r(refs::VNET_GATEWAY, &c.gateway, &top),
                     self.r(refs::LOCAL_GATEWAY, &c.local_gateway, &top)
                 );
-                vec![s]
+                one(s, &c.id)
             }
             Item::Manager(m) => self.manager(m, built),
             Item::ManagerConnection(c) => {
@@ -534,7 +682,7 @@ impl Printer<'_> {
                 if let Some(state) = &c.state {
                     let _ = write!(s, " state {}", word_or_quoted(state));
                 }
-                vec![s]
+                one(s, &c.id)
             }
             Item::PolicyDefinition(d) => {
                 let mut s = Self::head("policy-definition", &d.name, &d.id, built);
@@ -542,7 +690,7 @@ impl Printer<'_> {
                 for (k, v) in &d.defaults {
                     let _ = write!(s, " param {}", param_text(k, v));
                 }
-                condition_lines(s, &d.condition)
+                self.condition_lines(s, &key::id(&d.id), &d.condition)
             }
             Item::PolicyAssignment(a) => {
                 let mut s = Self::head("policy-assignment", &a.name, &a.id, built);
@@ -560,7 +708,7 @@ impl Printer<'_> {
                 for (k, v) in &a.parameters {
                     let _ = write!(s, " param {}", param_text(k, v));
                 }
-                vec![s]
+                one(s, &a.id)
             }
             Item::Deployment(d) => {
                 let mut s = format!("deployment region {}", word_or_quoted(&d.region));
@@ -574,13 +722,18 @@ impl Printer<'_> {
                 if let Some(t) = &d.commit_time {
                     let _ = write!(s, " commit-time {}", word_or_quoted(t));
                 }
-                vec![s]
+                let n = self.next("deployment");
+                vec![out(s, key::nth("deployment", n))]
             }
-            Item::Arm(v) => vec![format!("arm {v}")],
+            Item::Arm(v) => {
+                let n = self.next("arm");
+                vec![out(format!("arm {v}"), key::nth("arm", n))]
+            }
         }
     }
 
-    fn vnet(&self, v: &Vnet, built: Option<&str>) -> Vec<String> {
+    fn vnet(&self, v: &Vnet, built: Option<&str>) -> Vec<Out> {
+        let own = key::id(&v.id);
         let mut s = Self::head("vnet", &v.name, &v.id, built);
         if !v.location.is_empty() {
             let _ = write!(s, " region {}", word_or_quoted(&v.location));
@@ -588,10 +741,13 @@ impl Printer<'_> {
         if !v.tags.is_empty() {
             let _ = write!(s, " tags {}", tags_text(&v.tags));
         }
-        let mut lines = vec![s];
+        let mut lines = vec![out(s, own.clone())];
         let containers = self.containers(&[&v.id]);
         if !v.address_space.is_empty() {
-            lines.push(format!("  address-space {}", join_words(&v.address_space)));
+            lines.push(out(
+                format!("  address-space {}", join_words(&v.address_space)),
+                key::child(&own, "address-space", 0),
+            ));
         }
         for sub in &v.subnets {
             let mut s = format!("  subnet {}", word_or_quoted(&sub.name));
@@ -607,9 +763,9 @@ impl Printer<'_> {
             if !sub.delegations.is_empty() {
                 let _ = write!(s, " delegation {}", join_words(&sub.delegations));
             }
-            lines.push(s);
+            lines.push(out(s, key::id(&sub.id)));
         }
-        for p in &v.peerings {
+        for (i, p) in v.peerings.iter().enumerate() {
             let mut s = format!(
                 "  peering to {}",
                 self.r(refs::VNET, &p.remote, &containers)
@@ -622,9 +778,9 @@ impl Printer<'_> {
                 };
                 let _ = write!(s, " state {}", word_or_quoted(state));
             }
-            lines.push(s);
+            lines.push(out(s, key::child(&own, "peering", i + 1)));
         }
-        close_block(&mut lines);
+        self.close_block(&mut lines, "", &own);
         lines
     }
 
@@ -643,8 +799,8 @@ impl Printer<'_> {
             .join(",")
     }
 
-    /// One rule line; `own` is the id its name builds.
-    fn rule(&self, r: &Rule, default: bool, own: &str, containers: &[String]) -> String {
+    /// One rule line; `built` is the id its name builds.
+    fn rule(&self, r: &Rule, default: bool, built: &str, containers: &[String]) -> String {
         let mut s = String::new();
         if default {
             s.push_str("default ");
@@ -661,15 +817,22 @@ impl Printer<'_> {
             ("from", &r.sources, &r.source_ports),
             ("to", &r.destinations, &r.destination_ports),
         ] {
-            if list.is_empty() && ports.is_empty() {
+            let all_ports =
+                matches!(ports.as_slice(), [p] if PortRange::parse(p) == Ok(PortRange::ALL));
+            let any_address = matches!(list.as_slice(), [Address::Prefix(t) | Address::Tag(t)]
+                if AddressItem::parse_prefix_or_tag(t) == Ok(AddressItem::Any));
+            if all_ports && any_address {
                 continue;
             }
-            s.push(' ');
-            s.push_str(word);
-            if !list.is_empty() {
-                let _ = write!(s, " {}", self.addresses(list, containers));
-            }
-            if !ports.is_empty() {
+            let addresses = if list.is_empty() {
+                "none".to_string()
+            } else {
+                self.addresses(list, containers)
+            };
+            let _ = write!(s, " {word} {addresses}");
+            if ports.is_empty() {
+                s.push_str(" ports none");
+            } else if !all_ports {
                 let _ = write!(s, " ports {}", join_words(ports));
             }
         }
@@ -677,13 +840,15 @@ impl Printer<'_> {
         if r.name != auto {
             let _ = write!(s, " name {}", word_or_quoted(&r.name));
         }
-        if r.id != own {
+        if r.id != built {
             let _ = write!(s, " id {}", word_or_quoted(&r.id));
         }
         s
     }
 
-    fn manager(&self, m: &Manager, built: Option<&str>) -> Vec<String> {
+    #[allow(clippy::too_many_lines)]
+    fn manager(&self, m: &Manager, built: Option<&str>) -> Vec<Out> {
+        let own = key::id(&m.id);
         let mut s = Self::head("network-manager", &m.name, &m.id, built);
         if !m.scopes.is_empty() {
             let list: Vec<String> = m.scopes.iter().map(scope_text).collect();
@@ -692,15 +857,18 @@ impl Printer<'_> {
         if !m.accesses.is_empty() {
             let _ = write!(s, " access {}", join_words(&m.accesses));
         }
-        let mut lines = vec![s];
+        let mut lines = vec![out(s, own.clone())];
         let inside = self.containers(&[&m.id]);
         let child_id = |id: &str, segment: &str, name: &str| {
-            (id != format!("{}/{segment}/{name}", m.id))
-                .then(|| format!(" id {}", word_or_quoted(id)))
+            if id == format!("{}/{segment}/{name}", m.id) {
+                String::new()
+            } else {
+                format!(" id {}", word_or_quoted(id))
+            }
         };
         for g in &m.groups {
             let mut s = format!("  group {}", word_or_quoted(&g.name));
-            s.push_str(&child_id(&g.id, "networkGroups", &g.name).unwrap_or_default());
+            s.push_str(&child_id(&g.id, "networkGroups", &g.name));
             if g.subnet_members {
                 s.push_str(" member-type subnet");
             }
@@ -719,14 +887,14 @@ impl Printer<'_> {
             match &g.dynamic {
                 Some(c) => {
                     s.push_str(" dynamic");
-                    lines.extend(condition_lines(s, c));
+                    lines.extend(self.condition_lines(s, &key::id(&g.id), c));
                 }
-                None => lines.push(s),
+                None => lines.push(out(s, key::id(&g.id))),
             }
         }
         for c in &m.scope_connections {
             let mut s = format!("  scope-connection {}", word_or_quoted(&c.name));
-            s.push_str(&child_id(&c.id, "scopeConnections", &c.name).unwrap_or_default());
+            s.push_str(&child_id(&c.id, "scopeConnections", &c.name));
             let _ = write!(s, " to {}", scope_text(&c.target));
             if let Some(t) = &c.tenant {
                 let _ = write!(s, " tenant {}", word_or_quoted(t));
@@ -734,13 +902,12 @@ impl Printer<'_> {
             if let Some(st) = &c.state {
                 let _ = write!(s, " state {}", word_or_quoted(st));
             }
-            lines.push(s);
+            lines.push(out(s, key::id(&c.id)));
         }
         for c in &m.configs {
+            let config_key = key::id(&c.id);
             let mut s = format!("  security-admin-config {}", word_or_quoted(&c.name));
-            s.push_str(
-                &child_id(&c.id, "securityAdminConfigurations", &c.name).unwrap_or_default(),
-            );
+            s.push_str(&child_id(&c.id, "securityAdminConfigurations", &c.name));
             match c.intent {
                 IntentPolicySetting::None => {}
                 IntentPolicySetting::All => s.push_str(" apply-on-intent all"),
@@ -748,9 +915,10 @@ impl Printer<'_> {
                     s.push_str(" apply-on-intent allow-rules-only")
                 }
             }
-            let mut block = vec![s];
+            let mut block = vec![out(s, config_key.clone())];
             let in_config = self.containers(&[&c.id, &m.id]);
             for col in &c.collections {
+                let col_key = key::id(&col.id);
                 let mut s = format!("    collection {}", word_or_quoted(&col.name));
                 if col.id != format!("{}/ruleCollections/{}", c.id, col.name) {
                     let _ = write!(s, " id {}", word_or_quoted(&col.id));
@@ -762,24 +930,23 @@ impl Printer<'_> {
                         self.refs(refs::GROUP, &col.applies_to, &in_config)
                     );
                 }
-                let mut inner = vec![s];
+                let mut inner = vec![out(s, col_key.clone())];
                 let in_collection = self.containers(&[&col.id, &c.id, &m.id]);
                 for r in &col.rules {
-                    let own = format!("{}/rules/{}", col.id, r.name);
-                    inner.push(format!(
-                        "      {}",
-                        self.rule(r, false, &own, &in_collection)
-                    ));
+                    let built = format!("{}/rules/{}", col.id, r.name);
+                    let text = format!("      {}", self.rule(r, false, &built, &in_collection));
+                    inner.push(out(text, key::id(&r.id)));
                 }
-                close_block_at(&mut inner, "    ");
+                self.close_block(&mut inner, "    ", &col_key);
                 block.extend(inner);
             }
-            close_block_at(&mut block, "  ");
+            self.close_block(&mut block, "  ", &config_key);
             lines.extend(block);
         }
         for c in &m.connectivity {
+            let conn_key = key::id(&c.id);
             let mut s = format!("  connectivity {}", word_or_quoted(&c.name));
-            s.push_str(&child_id(&c.id, "connectivityConfigurations", &c.name).unwrap_or_default());
+            s.push_str(&child_id(&c.id, "connectivityConfigurations", &c.name));
             let topology = if c.hub_and_spoke {
                 "hub-and-spoke"
             } else {
@@ -792,9 +959,9 @@ impl Printer<'_> {
             if c.global {
                 s.push_str(" global");
             }
-            let mut block = vec![s];
+            let mut block = vec![out(s, conn_key.clone())];
             let in_conn = self.containers(&[&c.id, &m.id]);
-            for g in &c.groups {
+            for (i, g) in c.groups.iter().enumerate() {
                 let mut s = format!("    applies-to {}", self.r(refs::GROUP, &g.group, &in_conn));
                 if g.direct {
                     s.push_str(" direct");
@@ -802,12 +969,63 @@ impl Printer<'_> {
                 if g.global {
                     s.push_str(" global");
                 }
-                block.push(s);
+                block.push(out(s, key::child(&conn_key, "applies-to", i + 1)));
             }
-            close_block_at(&mut block, "  ");
+            self.close_block(&mut block, "  ", &conn_key);
             lines.extend(block);
         }
-        close_block(&mut lines);
+        self.close_block(&mut lines, "", &own);
+        lines
+    }
+
+    /// A head line followed by its condition: `head where LEAF`, or `head {` + lines + `}`.
+    /// `owner` is the notes key of the group or policy definition.
+    fn condition_lines(
+        &self,
+        head: String,
+        owner: &str,
+        condition: &serde_json::Value,
+    ) -> Vec<Out> {
+        let pad: String = head.chars().take_while(|c| *c == ' ').collect();
+        if let Some(leaf) = cond::leaf_text(condition) {
+            return vec![out(format!("{head} where {leaf}"), owner.to_string())];
+        }
+        let negated_leaf = condition
+            .as_object()
+            .filter(|o| o.len() == 1)
+            .and_then(|o| o.iter().find(|(k, _)| k.eq_ignore_ascii_case("not")))
+            .and_then(|(_, v)| cond::leaf_text(v));
+        if let Some(inner) = negated_leaf {
+            return vec![out(format!("{head} where not {inner}"), owner.to_string())];
+        }
+        let root = key::condition(owner);
+        let mut body = Vec::new();
+        cond::lines(condition, pad.len() / 2 + 1, true, &mut body);
+        let mut lines = vec![out(format!("{head} {{"), owner.to_string())];
+        let mut open: Vec<String> = Vec::new();
+        let mut n = 0;
+        for text in body {
+            if text.trim() == "}" {
+                let closes = open.pop().unwrap_or_else(|| root.clone());
+                lines.push(Out {
+                    text,
+                    key: None,
+                    closes: Some(closes),
+                });
+                continue;
+            }
+            n += 1;
+            let k = key::child(&root, "line", n);
+            if text.ends_with('{') {
+                open.push(k.clone());
+            }
+            lines.push(out(text, k));
+        }
+        lines.push(Out {
+            text: format!("{pad}}}"),
+            key: None,
+            closes: Some(root),
+        });
         lines
     }
 }
@@ -818,42 +1036,4 @@ fn param_text(k: &str, v: &serde_json::Value) -> String {
         word_or_quoted(k),
         cond::literal_text(v).unwrap_or_else(|| "null".to_string())
     )
-}
-
-/// A head line followed by its condition: `head where LEAF`, or `head {` + lines + `}`.
-/// Lines after the first are indented relative to the head's own indent.
-fn condition_lines(head: String, condition: &serde_json::Value) -> Vec<String> {
-    let pad: String = head.chars().take_while(|c| *c == ' ').collect();
-    if let Some(leaf) = cond::leaf_text(condition) {
-        return vec![format!("{head} where {leaf}")];
-    }
-    if let Some(inner) = condition
-        .as_object()
-        .filter(|o| o.len() == 1)
-        .and_then(|o| o.iter().find(|(k, _)| k.eq_ignore_ascii_case("not")))
-        .and_then(|(_, v)| cond::leaf_text(v))
-    {
-        return vec![format!("{head} where not {inner}")];
-    }
-    let mut body = Vec::new();
-    let depth = pad.len() / 2 + 1;
-    cond::lines(condition, depth, true, &mut body);
-    let mut out = vec![format!("{head} {{")];
-    out.extend(body);
-    out.push(format!("{pad}}}"));
-    out
-}
-
-/// Turns `lines` (a head and indented children) into a block when it has children.
-fn close_block(lines: &mut Vec<String>) {
-    close_block_at(lines, "");
-}
-
-fn close_block_at(lines: &mut Vec<String>, pad: &str) {
-    if lines.len() > 1 {
-        if let Some(head) = lines.first_mut() {
-            head.push_str(" {");
-        }
-        lines.push(format!("{pad}}}"));
-    }
 }
