@@ -2,7 +2,7 @@
 //! shared cache-line blocks, and the one hot loop that intersects them.
 //!
 //! Layout: a vector is cut into blocks of [`BLOCK`] words (512 rules, one 64-byte cache
-//! line); every distinct block is stored once, and a vector is the list of its blocks' ids.
+//! line; a table of fewer rules has one narrower block); every distinct block is stored once, and a vector is the list of its blocks' ids.
 //! A lookup ANDs five vectors block by block, word by word, and stops at the first non-zero
 //! word; a block that is all zeros in any of the five is skipped without reading it.
 //!
@@ -26,11 +26,6 @@ const WORD: usize = 64;
 
 /// Words per block.
 const BLOCK: usize = 8;
-
-/// One stored block, aligned to a cache line.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
-#[repr(align(64))]
-struct Block([u64; BLOCK]);
 
 /// The block every vector's zero runs share: its id in every arena.
 const ZERO: u32 = 0;
@@ -93,8 +88,10 @@ pub(crate) struct Arena {
     width: usize,
     /// Vector `id` is `vectors[id * width..(id + 1) * width]`.
     vectors: Vec<u32>,
-    /// Distinct blocks; block 0 is all zeros.
-    blocks: Vec<Block>,
+    /// Words per stored block: [`BLOCK`], or fewer for a narrower table.
+    stride: usize,
+    /// Distinct blocks, `stride` words each; block 0 is all zeros.
+    blocks: Vec<u64>,
 }
 
 impl Arena {
@@ -111,11 +108,14 @@ impl Arena {
     /// Word `w` of block `block`.
     #[inline]
     fn word(&self, block: u32, w: usize) -> u64 {
-        self.blocks
-            .get(block as usize)
-            .and_then(|b| b.0.get(w))
-            .copied()
-            .unwrap_or(0)
+        self.block(block).get(w).copied().unwrap_or(0)
+    }
+
+    /// The words of block `block`.
+    #[inline]
+    fn block(&self, block: u32) -> &[u64] {
+        let start = block as usize * self.stride;
+        self.blocks.get(start..start + self.stride).unwrap_or(&[])
     }
 
     /// How many distinct vectors it holds.
@@ -126,7 +126,7 @@ impl Arena {
     /// Heap bytes.
     pub(crate) fn bytes(&self) -> usize {
         self.vectors.capacity() * std::mem::size_of::<u32>()
-            + self.blocks.capacity() * std::mem::size_of::<Block>()
+            + self.blocks.capacity() * std::mem::size_of::<u64>()
     }
 
     /// The lowest bit set in all five vectors, or `None`.
@@ -138,13 +138,10 @@ impl Arena {
             if at.contains(&ZERO) {
                 continue;
             }
-            let [p, q, r, s, t] = at.map(|x| {
-                self.blocks
-                    .get(x as usize)
-                    .map_or(&[0; BLOCK], |blk| &blk.0)
-            });
-            for w in 0..BLOCK {
-                let x = p[w] & q[w] & r[w] & s[w] & t[w];
+            let [p, q, r, s, t] = at.map(|x| self.block(x));
+            let words = p.iter().zip(q).zip(r).zip(s).zip(t);
+            for (w, ((((p, q), r), s), t)) in words.enumerate() {
+                let x = p & q & r & s & t;
                 if x != 0 {
                     return Some((b * BLOCK + w) * WORD + x.trailing_zeros() as usize);
                 }
@@ -189,22 +186,25 @@ pub(crate) struct Interner {
     words: usize,
     arena: Arena,
     ids: HashMap<Box<[u64]>, usize>,
-    block_ids: HashMap<Block, u32>,
+    block_ids: HashMap<Box<[u64]>, u32>,
 }
 
 impl Interner {
     /// An interner for vectors of `bits` bits.
     pub(crate) fn new(bits: usize) -> Interner {
         let words = words_for(bits);
+        let stride = words.min(BLOCK);
+        let zero: Box<[u64]> = vec![0; stride].into();
         Interner {
             words,
             arena: Arena {
                 width: words.div_ceil(BLOCK),
                 vectors: Vec::new(),
-                blocks: vec![Block::default()],
+                stride,
+                blocks: zero.to_vec(),
             },
             ids: HashMap::new(),
-            block_ids: HashMap::from([(Block::default(), ZERO)]),
+            block_ids: HashMap::from([(zero, ZERO)]),
         }
     }
 
@@ -219,19 +219,23 @@ impl Interner {
             return id;
         }
         let id = self.ids.len();
+        let mut block = vec![0; self.arena.stride];
         for chunk in v.chunks(BLOCK) {
-            let mut block = Block::default();
-            for (to, from) in block.0.iter_mut().zip(chunk) {
+            block.fill(0);
+            for (to, from) in block.iter_mut().zip(chunk) {
                 *to = *from;
             }
-            let next = self.arena.blocks.len();
-            let at = *self.block_ids.entry(block).or_insert_with(|| {
-                // More than 2^32 distinct blocks cannot be stored in memory anyway.
-                u32::try_from(next).unwrap_or(u32::MAX)
-            });
-            if at as usize == next {
-                self.arena.blocks.push(block);
-            }
+            let at = match self.block_ids.get(block.as_slice()) {
+                Some(&at) => at,
+                None => {
+                    // More than 2^32 distinct blocks cannot be stored in memory anyway.
+                    let next = self.arena.blocks.len() / self.arena.stride.max(1);
+                    let at = u32::try_from(next).unwrap_or(u32::MAX);
+                    self.arena.blocks.extend_from_slice(&block);
+                    self.block_ids.insert(block.as_slice().into(), at);
+                    at
+                }
+            };
             self.arena.vectors.push(at);
         }
         self.ids.insert(v.into(), id);
@@ -276,8 +280,8 @@ mod tests {
         assert_eq!(arena.len(), 2);
         assert_eq!(ones(arena.get(some)).collect::<Vec<_>>(), [3, 69]);
         assert_eq!(ones(arena.get(7)).count(), 0);
-        // The zero block and one other.
-        assert_eq!(arena.blocks.len(), 2);
+        // The zero block and one other, two words each.
+        assert_eq!(arena.blocks.len(), 4);
     }
 
     #[test]
