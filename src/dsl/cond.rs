@@ -10,7 +10,7 @@
 //! Combinators are blocks: `all-of {`, `any-of {`, `not {` (or `not LEAF` on one line).
 
 use super::cursor::{Cursor, LineError, Parsed};
-use super::lex::{is_bare, quote, word_or_quoted, Kind};
+use super::lex::{is_bare, quote, word_or_quoted, Kind, Token};
 use serde_json::{Map, Value};
 
 /// The operators of Azure Policy conditions secpath evaluates, as the DSL and JSON spell
@@ -124,9 +124,10 @@ pub fn leaf(c: &mut Cursor) -> Parsed<Value> {
             ),
         ));
     };
+    let at = c.peek().cloned();
     let argument = literal(c)?;
     if name.eq_ignore_ascii_case("in") || name.eq_ignore_ascii_case("notIn") {
-        check_in_argument(&argument, c)?;
+        check_in_argument(&argument, at.as_ref(), c)?;
     }
     c.finish("the end of the condition")?;
     let mut m = Map::new();
@@ -136,12 +137,14 @@ pub fn leaf(c: &mut Cursor) -> Parsed<Value> {
 }
 
 /// `in`/`notIn` take a list, or an expression string that yields one.
-fn check_in_argument(argument: &Value, c: &Cursor) -> Parsed<()> {
-    match argument {
-        Value::Array(_) => Ok(()),
-        Value::String(s) if s.starts_with('[') && !s.starts_with("[[") => Ok(()),
-        _ => Err(LineError {
-            message: "`in` and `notIn` take a list: write `(a, b)`".to_string(),
+fn check_in_argument(argument: &Value, at: Option<&Token>, c: &Cursor) -> Parsed<()> {
+    let message = "`in` and `notIn` take a list: write `(a, b)`";
+    match (argument, at) {
+        (Value::Array(_), _) => Ok(()),
+        (Value::String(s), _) if s.starts_with('[') && !s.starts_with("[[") => Ok(()),
+        (_, Some(t)) => Err(Cursor::error_at(t, message)),
+        (_, None) => Err(LineError {
+            message: message.to_string(),
             ..c.missing("a list")
         }),
     }

@@ -165,7 +165,7 @@ struct Parser {
     /// Rules by id (lower-case), for priority clashes.
     rule_at: HashMap<String, At>,
     /// The include chain, for cycles.
-    including: Vec<PathBuf>,
+    including: Vec<(PathBuf, PathBuf)>,
     /// Files already read (an `include` of one of them again is skipped).
     included: std::collections::HashSet<PathBuf>,
     /// Comments and blank lines of the first file, for `format`.
@@ -208,8 +208,8 @@ pub struct Document {
 /// Parses DSL text (and the files it includes) into ARM resources.
 pub fn parse(text: &str, file: &Path) -> Result<Document, DslErrors> {
     let mut p = Parser::default();
-    p.including
-        .push(std::fs::canonicalize(file).unwrap_or_else(|_| file.to_path_buf()));
+    let canonical = std::fs::canonicalize(file).unwrap_or_else(|_| file.to_path_buf());
+    p.including.push((canonical, file.to_path_buf()));
     p.file(text, file);
     if p.errors.is_empty() {
         let per_item = p.emit();
@@ -235,7 +235,7 @@ fn did_you_mean(word: &str, options: &[&str]) -> String {
 }
 
 /// Levenshtein distance, for suggestions.
-fn distance(a: &str, b: &str) -> usize {
+pub fn distance(a: &str, b: &str) -> usize {
     let b: Vec<char> = b.chars().collect();
     let mut row: Vec<usize> = (0..=b.len()).collect();
     for (i, ca) in a.chars().enumerate() {
@@ -311,7 +311,13 @@ fn tags(c: &mut Cursor) -> Parsed<Tags> {
     let pairs = c.list(|c| {
         let k = c.text("a tag name")?;
         if !c.eat_kind(Kind::Eq) {
-            return Err(c.expected("`=` (tags are written `name=value`)"));
+            return Err(Cursor::error_at(
+                k,
+                format!(
+                    "`{}` is not a tag: tags are written `name=value`",
+                    super::cursor::shown(k)
+                ),
+            ));
         }
         let v = c.text("a tag value")?;
         Ok((k, v.value.clone()))
@@ -698,7 +704,8 @@ impl Parser {
                     "`not` takes exactly one condition: wrap several in `all-of {` or `any-of {`"
                         .to_string(),
                 );
-                return;
+                // Stand in for the bad block, so the enclosing one is not reported empty.
+                Value::Null
             }
         };
         match cf.target {
@@ -785,7 +792,10 @@ impl Parser {
                         end: start + found.len(),
                     },
                     found,
-                    format!("`arm` takes one JSON resource on the rest of its line: {e}"),
+                    format!(
+                        "`arm` takes one JSON resource on the rest of its line: {}",
+                        json_message(&e)
+                    ),
                 );
             }
         }
@@ -1717,21 +1727,17 @@ impl Parser {
                 return self.error(at, found, format!("cannot read `{}`: {e}", path.display()))
             }
         };
-        if self.including.contains(&canonical) {
+        if self.including.iter().any(|(c, _)| *c == canonical) {
             let chain: Vec<String> = self
                 .including
                 .iter()
-                .map(|p| p.display().to_string())
+                .map(|(_, shown)| shown.display().to_string())
+                .chain([path.display().to_string()])
                 .collect();
             return self.error(
                 at,
                 found,
-                format!(
-                    "include cycle: `{}` is already being read ({} -> {})",
-                    path.display(),
-                    chain.join(" -> "),
-                    path.display()
-                ),
+                format!("include cycle: {}", chain.join(" includes ")),
             );
         }
         if !self.included.insert(canonical.clone()) {
@@ -1742,7 +1748,7 @@ impl Parser {
                 // The included file's comments and statements are its own.
                 let pending = std::mem::take(&mut self.pending);
                 let last_key = self.last_key.take();
-                self.including.push(canonical);
+                self.including.push((canonical, path.clone()));
                 self.file(&text, &path);
                 self.including.pop();
                 self.pending = pending;
@@ -1971,9 +1977,13 @@ impl Parser {
                 return Err(Cursor::error_at(
                     access_t,
                     format!(
-                        "`{}` is not an access: expected `allow`, `deny`{}",
+                        "`{}` is not an access: expected {}",
                         access_t.value,
-                        if admin { " or `always-allow`" } else { "" }
+                        if admin {
+                            "`allow`, `deny` or `always-allow`"
+                        } else {
+                            "`allow` or `deny`"
+                        }
                     ),
                 ))
             }
@@ -2485,8 +2495,11 @@ impl Parser {
                         let kinds = kinds.join(" or ");
                         let message = match e {
                             Unresolved::Unknown => format!(
-                                "unknown {kinds} `{}`: nothing of that name is declared (to name a resource outside these files, write its full id)",
-                                r.text
+                                "unknown {kinds} `{}`: nothing of that name is declared (to name a resource outside these files, write its full id){}",
+                                r.text,
+                                decls
+                                    .closest(site.kinds, &r.text)
+                                    .map_or(String::new(), |n| format!("; did you mean `{n}`?"))
                             ),
                             Unresolved::Ambiguous(ids) => format!(
                                 "`{}` could name several: {}; write more of its path or its full id",
@@ -2507,6 +2520,15 @@ impl Parser {
             self.error(at, found, message);
         }
         values
+    }
+}
+
+/// serde_json's message without its own line and column (the DSL's are given instead).
+fn json_message(e: &serde_json::Error) -> String {
+    let text = e.to_string();
+    match text.rfind(" at line ") {
+        Some(cut) => text[..cut].to_string(),
+        None => text,
     }
 }
 

@@ -151,6 +151,19 @@ impl Decls {
         Err(Unresolved::Unknown)
     }
 
+    /// The declared name of one of `kinds` closest to `written`, for suggestions.
+    pub fn closest(&self, kinds: &[DeclKind], written: &str) -> Option<String> {
+        let written = written.to_lowercase();
+        self.list
+            .iter()
+            .filter(|d| kinds.contains(&d.kind))
+            .map(|d| d.path.join("/"))
+            .map(|name| (super::parse::distance(&written, &name.to_lowercase()), name))
+            .filter(|(d, name)| *d <= 2.max(name.len() / 4))
+            .min_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.cmp(&b.1)))
+            .map(|(_, name)| name)
+    }
+
     /// The shortest name path of one of `kinds` that resolves from `containers` to exactly
     /// `id` (same text), if there is one.
     pub fn shortest(&self, kinds: &[DeclKind], id: &str, containers: &[String]) -> Option<String> {
