@@ -41,6 +41,41 @@ enum Command {
     Compile(CompileArgs),
     /// Run flow logs, captures or tuple files through the rules; compare with what was logged.
     Replay(ReplayArgs),
+    /// Convert snapshots between ARM JSON and the secpath DSL (docs/dsl.md).
+    Convert(ConvertArgs),
+    /// Rewrite secpath DSL files in canonical form.
+    Fmt(FmtArgs),
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Target {
+    /// The secpath DSL.
+    Dsl,
+    /// ARM JSON (`{"value": [...]}`).
+    Arm,
+}
+
+#[derive(Args)]
+struct ConvertArgs {
+    /// ARM JSON or DSL files, or directories of them.
+    #[arg(required = true)]
+    files: Vec<PathBuf>,
+    /// What to write.
+    #[arg(long, value_enum)]
+    to: Target,
+    /// Write here instead of standard output.
+    #[arg(long, value_name = "FILE")]
+    out: Option<PathBuf>,
+}
+
+#[derive(Args)]
+struct FmtArgs {
+    /// DSL files to rewrite in place.
+    #[arg(required = true)]
+    files: Vec<PathBuf>,
+    /// Change nothing; list the files that are not canonical and exit 1 if there are any.
+    #[arg(long)]
+    check: bool,
 }
 
 #[derive(Args)]
@@ -253,6 +288,8 @@ fn main() -> ExitCode {
         Command::Bench(args) => run_bench(args),
         Command::Compile(args) => run_compile(args),
         Command::Replay(args) => run_replay(args),
+        Command::Convert(args) => run_convert(args),
+        Command::Fmt(args) => run_fmt(args),
     };
     match result {
         Ok(code) => code,
@@ -544,6 +581,69 @@ fn run_replay(mut args: ReplayArgs) -> secpath::Result<ExitCode> {
         Format::Text => emit(&render::replay(&report)),
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn read_text(path: &std::path::Path) -> secpath::Result<String> {
+    std::fs::read_to_string(path).map_err(|source| secpath::Error::Io {
+        file: path.to_path_buf(),
+        source,
+    })
+}
+
+fn run_convert(args: ConvertArgs) -> secpath::Result<ExitCode> {
+    let mut resources = Vec::new();
+    for file in secpath::load::expand(&args.files)? {
+        let text = read_text(&file)?;
+        if secpath::dsl::is_dsl(&file, &text) {
+            resources.extend(secpath::dsl::parse(&text, &file)?);
+        } else {
+            resources.push(secpath::load::parse_json(&file, &text)?);
+        }
+    }
+    let output = match args.to {
+        Target::Dsl => secpath::dsl::to_dsl(&resources),
+        // Through the DSL's reader: containers flattened, one resource per entry.
+        Target::Arm => {
+            let flat = secpath::dsl::parse(
+                &secpath::dsl::to_dsl(&resources),
+                std::path::Path::new("(converted)"),
+            )?;
+            format!("{}\n", to_json(&serde_json::json!({ "value": flat })))
+        }
+    };
+    match &args.out {
+        Some(path) => std::fs::write(path, output).map_err(|source| secpath::Error::Io {
+            file: path.clone(),
+            source,
+        })?,
+        None => emit(&output),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn run_fmt(args: FmtArgs) -> secpath::Result<ExitCode> {
+    let mut unformatted = 0;
+    for file in &args.files {
+        let text = read_text(file)?;
+        let canonical = secpath::dsl::format(&text, file)?;
+        if canonical == text {
+            continue;
+        }
+        unformatted += 1;
+        if args.check {
+            println!("{}", file.display());
+        } else {
+            std::fs::write(file, canonical).map_err(|source| secpath::Error::Io {
+                file: file.clone(),
+                source,
+            })?;
+        }
+    }
+    Ok(if args.check && unformatted > 0 {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 /// Writes to stdout; a reader that went away (`| head`) is not an error worth a panic.

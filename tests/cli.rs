@@ -488,3 +488,102 @@ fn compile_reports_table_statistics() {
             && got["bytes"].as_u64().unwrap() > 0
     );
 }
+
+#[test]
+fn convert_to_dsl_and_back_explains_identically() {
+    let dir = std::env::temp_dir().join(format!("secpath-convert-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (dsl, arm) = (dir.join("contoso.secpath"), dir.join("contoso.json"));
+    let to_dsl = secpath([
+        "convert",
+        "rulesets/contoso",
+        "--to",
+        "dsl",
+        "--out",
+        dsl.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        to_dsl.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&to_dsl.stderr)
+    );
+    let to_arm = secpath([
+        "convert",
+        dsl.to_str().unwrap(),
+        "--to",
+        "arm",
+        "--out",
+        arm.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        to_arm.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&to_arm.stderr)
+    );
+    let check = secpath(["fmt", "--check", dsl.to_str().unwrap()]);
+    assert_eq!(check.status.code(), Some(0), "convert writes canonical DSL");
+    for flow in [
+        WEB_VM,
+        "tcp 10.0.1.4:50000 -> 10.1.1.4:22",
+        "tcp 10.1.2.4:1 -> 10.2.1.4:1433",
+        "udp 10.1.1.4:40000 -> 10.0.2.4:53",
+    ] {
+        let answer = |snapshot: &std::path::Path| {
+            let mut j = json_of(&secpath([
+                "explain",
+                "--snapshot",
+                snapshot.to_str().unwrap(),
+                "--format",
+                "json",
+                flow,
+            ]));
+            j["warnings"] = serde_json::Value::Null;
+            j
+        };
+        let original = {
+            let mut j = json_of(&secpath([
+                "explain",
+                "--snapshot",
+                "rulesets/contoso",
+                "--format",
+                "json",
+                flow,
+            ]));
+            j["warnings"] = serde_json::Value::Null;
+            j
+        };
+        assert_eq!(answer(&dsl), original, "{flow} via DSL");
+        assert_eq!(answer(&arm), original, "{flow} via DSL and back to ARM");
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn fmt_check_flags_non_canonical_dsl_and_fmt_fixes_it() {
+    let dir = std::env::temp_dir().join(format!("secpath-fmt-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("messy.secpath");
+    let canonical =
+        String::from_utf8(secpath(["convert", "rulesets/contoso", "--to", "dsl"]).stdout).unwrap();
+    std::fs::write(&file, canonical.replace("  ", "    ")).unwrap();
+    let check = secpath(["fmt", "--check", file.to_str().unwrap()]);
+    assert_eq!(check.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&check.stdout).contains("messy.secpath"));
+    assert_eq!(
+        secpath(["fmt", file.to_str().unwrap()]).status.code(),
+        Some(0)
+    );
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), canonical);
+    let bad = dir.join("bad.secpath");
+    std::fs::write(&bad, "nsg x {\n}\n").unwrap();
+    let out = secpath(["fmt", bad.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("bad.secpath:1:5"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}
