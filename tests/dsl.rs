@@ -1011,3 +1011,33 @@ proptest! {
         }
     }
 }
+
+/// What `secpath convert` reads: DSL or JSON files and directories, as one flat list of ARM
+/// resources that loads to the same model as its inputs.
+#[test]
+fn load_resources_reads_both_forms_into_loadable_arm() {
+    for input in ["rulesets/contoso", "rulesets/contoso-dsl/contoso.secpath"] {
+        let path = root().join(input);
+        let resources =
+            dsl::load_resources(std::slice::from_ref(&path)).unwrap_or_else(|e| panic!("{e}"));
+        assert!(resources.iter().all(Value::is_object), "{input}: not flat");
+        let file = scratch("converted.json");
+        write(&file, &Value::Array(resources.clone()).to_string());
+        assert_eq!(
+            normalised(&load(std::slice::from_ref(&path))),
+            normalised(&load(&[file])),
+            "{input}"
+        );
+        let text = dsl::to_dsl(&resources);
+        let file = scratch("converted.secpath");
+        write(&file, &text);
+        assert_eq!(
+            normalised(&load(std::slice::from_ref(&path))),
+            normalised(&load(&[file])),
+            "{input} as DSL"
+        );
+    }
+    let err = dsl::load_resources(&[root().join("fixtures/dsl/errors/bad-port.secpath")])
+        .expect_err("a bad DSL file is an error");
+    assert!(err.to_string().contains("bad-port.secpath:5:58"), "{err}");
+}

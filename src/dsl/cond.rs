@@ -30,8 +30,15 @@ pub const OPERATORS: [&str; 9] = [
 /// Words that start a condition line other than a leaf.
 const CONDITION_WORDS: [&str; 5] = ["field", "value", "not", "all-of", "any-of"];
 
+/// How deep lists and condition blocks may nest (the loader and serde_json recurse).
+pub const MAX_DEPTH: usize = 32;
+
 /// A JSON value: a word, a quoted string, or a parenthesised list.
 pub fn literal(c: &mut Cursor) -> Parsed<Value> {
+    nested_literal(c, 0)
+}
+
+fn nested_literal(c: &mut Cursor, depth: usize) -> Parsed<Value> {
     let Some(t) = c.peek() else {
         return Err(c.missing("a value"));
     };
@@ -45,13 +52,19 @@ pub fn literal(c: &mut Cursor) -> Parsed<Value> {
             Ok(Value::String(t.value.clone()))
         }
         Kind::LParen => {
+            if depth >= MAX_DEPTH {
+                return Err(Cursor::error_at(
+                    t,
+                    format!("lists nest at most {MAX_DEPTH} deep"),
+                ));
+            }
             c.bump();
             let mut items = Vec::new();
             if c.eat_kind(Kind::RParen) {
                 return Ok(Value::Array(items));
             }
             loop {
-                items.push(literal(c)?);
+                items.push(nested_literal(c, depth + 1)?);
                 if c.eat_kind(Kind::RParen) {
                     return Ok(Value::Array(items));
                 }
@@ -224,10 +237,25 @@ pub fn leaf_text(v: &Value) -> Option<String> {
     Some(format!("{} {}", operand?, operator?))
 }
 
-/// True when the whole condition can be written in the DSL.
+/// True when the whole condition can be written in the DSL (and read back: not nested
+/// deeper than [`MAX_DEPTH`]).
 pub fn writable(v: &Value) -> bool {
     let mut out = Vec::new();
-    lines(v, 0, true, &mut out).is_some()
+    depth(v) < MAX_DEPTH && lines(v, 0, true, &mut out).is_some()
+}
+
+/// True when a JSON value can be written as a DSL value and read back.
+pub fn writable_value(v: &Value) -> bool {
+    depth(v) < MAX_DEPTH && literal_text(v).is_some()
+}
+
+/// How deep arrays and objects nest in `v`.
+fn depth(v: &Value) -> usize {
+    match v {
+        Value::Array(items) => 1 + items.iter().map(depth).max().unwrap_or(0),
+        Value::Object(m) => 1 + m.values().map(depth).max().unwrap_or(0),
+        _ => 0,
+    }
 }
 
 #[cfg(test)]

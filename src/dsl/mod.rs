@@ -46,7 +46,7 @@ pub mod refs;
 
 pub use error::{DslError, DslErrors};
 use serde_json::Value;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// Parses DSL text into ARM resources (the shapes the loader reads). `file` names the text
 /// in errors and anchors `include` paths.
@@ -83,6 +83,26 @@ pub fn format(text: &str, file: &Path) -> Result<String, DslErrors> {
         })
         .collect();
     Ok(print::print_document(&parts, &decls, &doc.notes))
+}
+
+/// Every resource of snapshot files and directories (searched for `*.json`, like
+/// `--snapshot`), DSL or JSON, as ARM values in one flat list: what `secpath convert`
+/// converts, either way (`to_dsl` of it, or the list itself as JSON).
+pub fn load_resources(paths: &[PathBuf]) -> crate::Result<Vec<Value>> {
+    let mut out = Vec::new();
+    for file in crate::load::expand(paths)? {
+        let text = std::fs::read_to_string(&file).map_err(|source| crate::Error::Io {
+            file: file.clone(),
+            source,
+        })?;
+        if is_dsl(&file, &text) {
+            out.extend(parse(&text, &file)?);
+        } else {
+            let value = crate::load::parse_json(&file, &text)?;
+            out.extend(read::resources(std::slice::from_ref(&value)));
+        }
+    }
+    Ok(out)
 }
 
 /// True when a snapshot file is DSL rather than JSON: by extension (`.secpath`; `.json` is

@@ -51,8 +51,6 @@ impl Level {
 /// Where each kind of statement may stand without an `id` clause.
 pub mod levels {
     use super::Level;
-    /// Management groups and subscriptions.
-    pub const TOP: &[Level] = &[Level::Root];
     /// Resource groups.
     pub const IN_SUBSCRIPTION: &[Level] = &[Level::Subscription];
     /// Network resources.
@@ -1008,12 +1006,18 @@ impl Parser {
                 }
                 done(self.connectivity_group(c, frames, source, line, *i, *k))
             }
-            Some(Frame::Condition(_)) => self.condition_statement(c, opens),
+            Some(Frame::Condition(_)) => {
+                let depth = frames
+                    .iter()
+                    .filter(|o| matches!(o.frame, Frame::Condition(_)))
+                    .count();
+                self.condition_statement(c, opens, depth)
+            }
             Some(Frame::Skip) => Ok(Step::Done),
         }
     }
 
-    fn condition_statement(&mut self, c: &mut Cursor, opens: bool) -> Parsed<Step> {
+    fn condition_statement(&mut self, c: &mut Cursor, opens: bool, depth: usize) -> Parsed<Step> {
         self.cond_lines += 1;
         self.last_key = Some(key::child(&self.cond_owner, "line", self.cond_lines));
         let op = if c.peek_is("all-of") {
@@ -1035,6 +1039,12 @@ impl Parser {
                     format!("`{}` opens a block: write `{} {{`", t.value, t.value),
                 ));
             }
+            if depth >= cond::MAX_DEPTH {
+                return Err(Cursor::error_at(
+                    t,
+                    format!("conditions nest at most {} deep", cond::MAX_DEPTH),
+                ));
+            }
             return Ok(Step::Block(Frame::Condition(CondFrame {
                 op,
                 items: Vec::new(),
@@ -1051,7 +1061,6 @@ impl Parser {
 }
 
 impl Parser {
-    #[allow(clippy::too_many_lines)]
     fn container_statement(
         &mut self,
         c: &mut Cursor,
@@ -1903,7 +1912,6 @@ impl Parser {
         })
     }
 
-    #[allow(clippy::too_many_lines)]
     fn rule_statement(
         &mut self,
         c: &mut Cursor,
@@ -2133,7 +2141,6 @@ impl Parser {
         Ok(())
     }
 
-    #[allow(clippy::too_many_lines)]
     fn manager_statement(
         &mut self,
         c: &mut Cursor,

@@ -555,7 +555,6 @@ impl Printer<'_> {
         }
     }
 
-    #[allow(clippy::too_many_lines)]
     fn item(&mut self, item: &Item, built: Option<&str>) -> Vec<Out> {
         let top = self.containers(&[]);
         let one = |text: String, id: &str| vec![out(text, key::id(id))];
@@ -846,7 +845,6 @@ impl Printer<'_> {
         s
     }
 
-    #[allow(clippy::too_many_lines)]
     fn manager(&self, m: &Manager, built: Option<&str>) -> Vec<Out> {
         let own = key::id(&m.id);
         let mut s = Self::head("network-manager", &m.name, &m.id, built);

@@ -80,6 +80,19 @@ pub fn read(values: &[Value]) -> Vec<Item> {
     items
 }
 
+/// The resources of ARM values in one flat list, whatever their container shapes (a value
+/// the loader could not read is kept as it is).
+pub fn resources(values: &[Value]) -> Vec<Value> {
+    let file = Path::new("");
+    values
+        .iter()
+        .flat_map(|v| match container_items(Node::root(v, file)) {
+            Ok(nodes) => nodes.into_iter().map(|n| n.value.clone()).collect(),
+            Err(Unwritable) => vec![v.clone()],
+        })
+        .collect()
+}
+
 /// The resources a file holds, whatever its container shape (as the loader reads them).
 fn container_items(node: Node) -> R<Vec<Node>> {
     if node.value.is_array() {
@@ -236,7 +249,6 @@ impl Reader {
         Ok(())
     }
 
-    #[allow(clippy::too_many_lines)]
     fn read_item(&mut self, node: &Node, hint: Option<&str>, parent: Option<&ResourceId>) -> R<()> {
         if !node.value.is_object() {
             return Err(Unwritable);
@@ -695,7 +707,9 @@ impl Reader {
         {
             for (k, v) in params {
                 if let Some(d) = v.get("defaultValue") {
-                    cond::literal_text(d).ok_or(Unwritable)?;
+                    if !cond::writable_value(d) {
+                        return Err(Unwritable);
+                    }
                     defaults.push((k, d.clone()));
                 }
             }
@@ -722,7 +736,9 @@ impl Reader {
         {
             for (k, v) in params {
                 let value = v.get("value").cloned().unwrap_or(Value::Null);
-                cond::literal_text(&value).ok_or(Unwritable)?;
+                if !cond::writable_value(&value) {
+                    return Err(Unwritable);
+                }
                 parameters.push((k, value));
             }
         }
