@@ -1041,3 +1041,126 @@ fn load_resources_reads_both_forms_into_loadable_arm() {
         .expect_err("a bad DSL file is an error");
     assert!(err.to_string().contains("bad-port.secpath:5:58"), "{err}");
 }
+
+/// Random JSON in the vocabulary of ARM resources, mostly malformed.
+fn arm_noise(c: &mut Choices, depth: usize) -> Value {
+    use serde_json::json;
+    const KEYS: &[&str] = &[
+        "id",
+        "type",
+        "name",
+        "properties",
+        "subnets",
+        "addressPrefix",
+        "addressPrefixes",
+        "securityRules",
+        "priority",
+        "access",
+        "direction",
+        "protocol",
+        "sourceAddressPrefix",
+        "destinationPortRange",
+        "networkSecurityGroup",
+        "ipConfigurations",
+        "privateIPAddress",
+        "subnet",
+        "value",
+        "tags",
+        "location",
+        "kind",
+        "sources",
+        "addressPrefixType",
+        "rules",
+        "deploymentStatus",
+        "region",
+        "configurationIds",
+        "policyRule",
+        "if",
+        "field",
+        "equals",
+        "allOf",
+        "not",
+        "mode",
+        "then",
+        "effect",
+        "details",
+        "networkGroupId",
+        "resourceId",
+    ];
+    const STRINGS: &[&str] = &[
+        "Microsoft.Network/virtualNetworks",
+        "Microsoft.Network/networkSecurityGroups",
+        "virtualNetworks/subnets",
+        "Microsoft.Network/networkManagers/networkGroups",
+        "Microsoft.Authorization/policyDefinitions",
+        "/subscriptions/s/resourceGroups/r/providers/Microsoft.Network/virtualNetworks/v",
+        "/subscriptions/s/resourceGroups/r/providers/Microsoft.Network/virtualNetworks/v/subnets/a",
+        "10.0.0.0/24",
+        "10.0.0.4",
+        "*",
+        "Tcp",
+        "Allow",
+        "Inbound",
+        "Deny",
+        "Internet",
+        "100",
+        "Custom",
+        "Default",
+        "a b",
+        "\"",
+        "{",
+        "",
+        "[x]",
+        "Microsoft.Network.Data",
+        "addToNetworkGroup",
+        "tags['x']",
+        "Deployed",
+        "westeurope",
+        "IPPrefix",
+        "NetworkGroup",
+        "é",
+        "#",
+    ];
+    match c.below(if depth > 4 { 4 } else { 7 }) {
+        0 => json!(c.pick(STRINGS)),
+        1 => json!(c.below(5000)),
+        2 => json!(c.flip()),
+        3 => Value::Null,
+        4 => Value::Array((0..c.below(4)).map(|_| arm_noise(c, depth + 1)).collect()),
+        _ => Value::Object(
+            (0..c.below(6))
+                .map(|_| (c.pick(KEYS).to_string(), arm_noise(c, depth + 1)))
+                .collect(),
+        ),
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig {
+        cases: 256,
+        failure_persistence: Some(Box::new(
+            proptest::test_runner::FileFailurePersistence::Direct("tests/dsl.proptest-regressions"),
+        )),
+        ..ProptestConfig::default()
+    })]
+
+    /// Whatever JSON comes in, `to_dsl` writes text that parses; when the loader accepts the
+    /// JSON, it accepts the DSL and builds the same model.
+    #[test]
+    fn any_json_converts_and_what_loads_round_trips(bytes in proptest::collection::vec(any::<u8>(), 0..200)) {
+        let mut c = Choices { bytes: &bytes, pos: 0 };
+        let value = arm_noise(&mut c, 0);
+        let text = dsl::to_dsl(std::slice::from_ref(&value));
+        let dsl_file = scratch("noise.secpath");
+        write(&dsl_file, &text);
+        let parsed = dsl::parse(&text, &dsl_file);
+        prop_assert!(parsed.is_ok(), "to_dsl wrote text that does not parse:\n{}\n{:?}", text, parsed.err().map(|e| e.to_string()));
+        let arm_file = scratch("noise.json");
+        write(&arm_file, &value.to_string());
+        if let Ok(want) = secpath::load::load_snapshot(std::slice::from_ref(&arm_file)) {
+            let got = secpath::load::load_snapshot(std::slice::from_ref(&dsl_file))
+                .map_err(|e| TestCaseError::fail(format!("{e}\n{text}")))?;
+            prop_assert_eq!(normalised(&want), normalised(&got), "{}", text);
+        }
+    }
+}

@@ -756,21 +756,11 @@ impl Parser {
             return;
         }
         match serde_json::from_str::<Value>(body) {
-            Ok(v) if v.is_object() => {
+            Ok(v) => {
                 self.push_item(source, Item::Arm(v));
                 let n = self.count(source, "arm");
                 self.last_key = Some(key::nth("arm", n));
             }
-            Ok(_) => self.error(
-                At {
-                    source,
-                    line: n,
-                    start: offset,
-                    end: text.len(),
-                },
-                body.trim().to_string(),
-                "`arm` takes one JSON object: a resource as ARM writes it".to_string(),
-            ),
             Err(e) => {
                 let column = e.column().saturating_sub(1);
                 let start = body
