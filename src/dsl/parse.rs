@@ -2581,3 +2581,101 @@ fn arm_json(text: &str) -> Option<usize> {
     let gap = rest.len() - rest.trim_start().len();
     (gap > 0 || rest.is_empty()).then_some(lead + 3 + gap)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn values(text: &str) -> Vec<Value> {
+        match parse(text, Path::new("t.secpath")) {
+            Ok(doc) => doc.values,
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    fn find<'v>(values: &'v [Value], name: &str) -> &'v Value {
+        values
+            .iter()
+            .find(|v| v["name"] == name)
+            .unwrap_or_else(|| panic!("no `{name}` in {values:#?}"))
+    }
+
+    const SUB: &str = "/subscriptions/s1/resourceGroups/rg";
+
+    #[test]
+    fn omitted_addresses_and_ports_are_written_as_azure_writes_any() {
+        let v = values(
+            "in subscription s1 resource-group rg {\n  nsg n {\n    Inbound 100 DENY TCP to * ports 22\n  }\n  network-manager m {\n    security-admin-config c {\n      collection k {\n        outbound 5 deny udp from 10.0.0.0/8 ports none\n      }\n    }\n  }\n}\n",
+        );
+        let nsg = find(&v, "n");
+        let rule = &nsg["properties"]["securityRules"][0];
+        assert_eq!(rule["name"], "inbound-100");
+        assert_eq!(
+            rule["id"],
+            format!("{SUB}/providers/Microsoft.Network/networkSecurityGroups/n/securityRules/inbound-100")
+        );
+        let p = &rule["properties"];
+        assert_eq!(p["sourceAddressPrefix"], "*");
+        assert_eq!(p["sourcePortRange"], "*");
+        assert_eq!(p["destinationPortRange"], "22");
+        assert_eq!(p["protocol"], "Tcp");
+        let admin = find(&v, "outbound-5");
+        let p = &admin["properties"];
+        assert_eq!(p["protocol"], "Udp");
+        assert_eq!(p["sources"][0]["addressPrefix"], "10.0.0.0/8");
+        assert!(
+            p.get("sourcePortRanges").is_none(),
+            "`none` is an empty list"
+        );
+        assert_eq!(p["destinations"][0]["addressPrefix"], "*");
+        assert_eq!(p["destinationPortRanges"][0], "0-65535");
+    }
+
+    #[test]
+    fn dynamic_groups_expand_to_a_policy_assigned_at_every_scope() {
+        let v = values(
+            "in subscription s1 {\n  in resource-group rg {\n    network-manager m scope management-group root, subscription s2 {\n      group g dynamic where tags['env'] equals prod\n    }\n  }\n}\n",
+        );
+        let def = find(&v, "m-g");
+        assert_eq!(
+            def["id"],
+            "/providers/Microsoft.Management/managementGroups/root/providers/Microsoft.Authorization/policyDefinitions/m-g"
+        );
+        assert_eq!(
+            def["properties"]["policyRule"]["if"],
+            serde_json::json!({"field": "tags['env']", "equals": "prod"})
+        );
+        let scopes: Vec<&Value> = v
+            .iter()
+            .filter(|x| x["type"] == "Microsoft.Authorization/policyAssignments")
+            .map(|x| &x["properties"]["scope"])
+            .collect();
+        assert_eq!(
+            scopes,
+            [
+                "/providers/Microsoft.Management/managementGroups/root",
+                "/subscriptions/s2"
+            ]
+        );
+    }
+
+    #[test]
+    fn empty_blocks_and_same_line_braces() {
+        let v = values("in subscription s1 {\n  resource-group rg {}\n  in resource-group rg {\n    nsg n {}\n  }\n}\n");
+        assert_eq!(find(&v, "rg")["id"], SUB);
+        assert!(find(&v, "n")["properties"]["securityRules"]
+            .as_array()
+            .is_some_and(Vec::is_empty));
+    }
+
+    #[test]
+    fn one_error_per_bad_line_and_parsing_goes_on() {
+        let text = "in subscription s1 resource-group rg {\n  vnet v {\n    subnet a prefix 10.0.0.0/33\n    subnet b prefix 10.0.1.0/24 nsg\n    bogus\n  }\n  nsg n {\n    inbound 99 allow tcp\n  }\n}\n";
+        let errors = match parse(text, Path::new("t.secpath")) {
+            Ok(_) => panic!("parsed"),
+            Err(e) => e,
+        };
+        let lines: Vec<usize> = errors.errors().iter().map(|e| e.line).collect();
+        assert_eq!(lines, [3, 4, 5, 8]);
+    }
+}
