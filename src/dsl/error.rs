@@ -1,11 +1,12 @@
 //! DSL errors: where (file, line, column), what was found, what was expected, and a
 //! compiler-style rendering with the offending text underlined.
 
-use std::fmt;
 use std::path::PathBuf;
 
-/// One mistake in a DSL file.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// One mistake in a DSL file. Its `Display` is a compiler-style message: the place, what
+/// is wrong, and the line with the offending text underlined.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{}:{line}:{column}: {message}\n{}", .file.display(), snippet(*.line, *.column, .found, .source_line))]
 pub struct DslError {
     /// The file (as given, or as an `include` named it).
     pub file: PathBuf,
@@ -21,40 +22,26 @@ pub struct DslError {
     pub source_line: String,
 }
 
-impl fmt::Display for DslError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(
-            f,
-            "{}:{}:{}: {}",
-            self.file.display(),
-            self.line,
-            self.column,
-            self.message
-        )?;
-        let number = self.line.to_string();
-        let pad = " ".repeat(number.len());
-        // Tabs would break the alignment of the underline: show them as one space.
-        let shown: String = self
-            .source_line
-            .chars()
-            .map(|c| if c == '\t' { ' ' } else { c })
-            .collect();
-        writeln!(f, "{pad} |")?;
-        writeln!(f, "{number} | {shown}")?;
-        let width = self.found.chars().count().max(1);
-        write!(
-            f,
-            "{pad} | {}{}",
-            " ".repeat(self.column.saturating_sub(1)),
-            "^".repeat(width)
-        )
-    }
+/// The source line with `found` underlined at `column`.
+fn snippet(line: usize, column: usize, found: &str, source_line: &str) -> String {
+    let number = line.to_string();
+    let pad = " ".repeat(number.len());
+    // Tabs would break the alignment of the underline: show them as one space.
+    let shown: String = source_line
+        .chars()
+        .map(|c| if c == '\t' { ' ' } else { c })
+        .collect();
+    let width = found.chars().count().max(1);
+    format!(
+        "{pad} |\n{number} | {shown}\n{pad} | {}{}",
+        " ".repeat(column.saturating_sub(1)),
+        "^".repeat(width)
+    )
 }
 
-impl std::error::Error for DslError {}
-
 /// Every mistake found in one run, in file order; never empty when returned as an error.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{}", all(.0))]
 pub struct DslErrors(pub Vec<DslError>);
 
 impl DslErrors {
@@ -64,20 +51,14 @@ impl DslErrors {
     }
 }
 
-impl fmt::Display for DslErrors {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (i, e) in self.0.iter().enumerate() {
-            if i > 0 {
-                writeln!(f)?;
-                writeln!(f)?;
-            }
-            write!(f, "{e}")?;
-        }
-        Ok(())
-    }
+/// Each error's rendering, a blank line between them.
+fn all(errors: &[DslError]) -> String {
+    errors
+        .iter()
+        .map(DslError::to_string)
+        .collect::<Vec<_>>()
+        .join("\n\n")
 }
-
-impl std::error::Error for DslErrors {}
 
 /// For the loader: the DSL's errors as one [`crate::Error`] naming the first file, with
 /// every error rendered in the message.
