@@ -55,7 +55,9 @@ pub fn expand(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
             source,
         })?;
         if meta.is_dir() {
-            walk(path, &mut out)?;
+            let mut found = Vec::new();
+            walk(path, &mut found)?;
+            out.extend(without_included(found));
         } else {
             out.push(path.clone());
         }
@@ -79,10 +81,41 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
             walk(&entry, out)?;
         } else if entry
             .extension()
-            .is_some_and(|e| e.eq_ignore_ascii_case("json"))
+            .is_some_and(|e| e.eq_ignore_ascii_case("json") || e.eq_ignore_ascii_case("secpath"))
         {
             out.push(entry);
         }
     }
     Ok(())
+}
+
+/// Drops the DSL files that another file of the set `include`s: the including file reads
+/// them, so loading them again would declare everything twice.
+fn without_included(files: Vec<PathBuf>) -> Vec<PathBuf> {
+    let mut included = std::collections::HashSet::new();
+    for file in files.iter().filter(|f| {
+        f.extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("secpath"))
+    }) {
+        let Ok(text) = std::fs::read_to_string(file) else {
+            continue;
+        };
+        for line in text.lines() {
+            let Some(rest) = line.trim_start().strip_prefix("include") else {
+                continue;
+            };
+            if let Some(name) = rest
+                .trim()
+                .strip_prefix('"')
+                .and_then(|r| r.split('"').next())
+            {
+                let target = file.parent().unwrap_or(Path::new(".")).join(name);
+                included.insert(target.canonicalize().unwrap_or(target));
+            }
+        }
+    }
+    files
+        .into_iter()
+        .filter(|f| !included.contains(&f.canonicalize().unwrap_or_else(|_| f.clone())))
+        .collect()
 }
