@@ -9,6 +9,7 @@
 //! switches in [`options::Options`].
 #![deny(missing_docs)]
 
+pub mod audit;
 pub mod bench;
 pub mod classbench;
 pub mod compile;

@@ -1,5 +1,6 @@
 //! One integration-test binary driving the real `secpath` CLI.
 
+mod audit;
 mod cases;
 mod cli;
 mod differential;

@@ -22,6 +22,36 @@ pub struct RuleSpace {
     pub cubes: SmallVec<[Cube; 2]>,
     /// The match set.
     pub set: FlowSet,
+    /// Each cube's bounding box, for the quick overlap test.
+    boxes: SmallVec<[BoundingBox; 2]>,
+}
+
+/// The smallest and largest value of each field of a cube (family as 0 or 1).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct BoundingBox {
+    lo: [u128; 6],
+    hi: [u128; 6],
+}
+
+impl BoundingBox {
+    fn of(c: &Cube) -> BoundingBox {
+        let family = u128::from(c.family == Family::Ipv6);
+        let fields = [&c.protocols, &c.dst, &c.dst_ports, &c.src, &c.src_ports];
+        let mut b = BoundingBox {
+            lo: [family; 6],
+            hi: [family; 6],
+        };
+        for (k, r) in fields.iter().enumerate() {
+            let (lo, hi) = r.bounds().unwrap_or((1, 0));
+            b.lo[k + 1] = lo;
+            b.hi[k + 1] = hi;
+        }
+        b
+    }
+
+    fn overlaps(&self, other: &BoundingBox) -> bool {
+        (0..6).all(|k| self.lo[k] <= other.hi[k] && other.lo[k] <= self.hi[k])
+    }
 }
 
 impl RuleSpace {
@@ -58,19 +88,59 @@ impl RuleSpace {
             };
             cubes.extend([base, unported].into_iter().filter(|c| !c.is_empty()));
         }
+        RuleSpace::of_cubes(cubes)
+    }
+
+    /// The set of a union of disjoint cubes.
+    pub fn of_cubes(cubes: SmallVec<[Cube; 2]>) -> RuleSpace {
         let set = cubes
             .iter()
             .fold(FlowSet::empty(), |acc, c| acc.union(&FlowSet::from_cube(c)));
-        RuleSpace { cubes, set }
+        let boxes = cubes.iter().map(BoundingBox::of).collect();
+        RuleSpace { cubes, set, boxes }
     }
 
-    /// True when the two rules' cubes share a flow: a necessary condition for their sets
-    /// to overlap, decided without the diagram.
+    /// True when the two rules' cubes share a flow — exactly when their sets overlap,
+    /// decided without the diagram (bounding boxes first, then the intervals).
     pub fn may_overlap(&self, other: &RuleSpace) -> bool {
-        self.cubes
-            .iter()
-            .any(|a| other.cubes.iter().any(|b| a.overlaps(b)))
+        self.boxes.iter().zip(&self.cubes).any(|(ba, a)| {
+            other
+                .boxes
+                .iter()
+                .zip(&other.cubes)
+                .any(|(bb, b)| ba.overlaps(bb) && a.overlaps(b))
+        })
     }
+}
+
+/// For each rule, the other rules its match set overlaps, in table order: one sweep over
+/// the cubes sorted by their lowest destination address, so a table of rules with narrow
+/// destinations costs far less than comparing every pair.
+pub fn overlaps(spaces: &[&RuleSpace]) -> Vec<Vec<usize>> {
+    const DST: usize = 2;
+    let mut entries: Vec<(BoundingBox, usize, usize)> = Vec::new();
+    for (r, space) in spaces.iter().enumerate() {
+        entries.extend(space.boxes.iter().enumerate().map(|(c, b)| (*b, r, c)));
+    }
+    entries.sort_by_key(|e| e.0.lo[DST]);
+    let mut out = vec![Vec::new(); spaces.len()];
+    for (p, (a, ra, ca)) in entries.iter().enumerate() {
+        for (b, rb, cb) in entries[p + 1..]
+            .iter()
+            .take_while(|e| e.0.lo[DST] <= a.hi[DST])
+        {
+            let cubes = (&spaces[*ra].cubes[*ca], &spaces[*rb].cubes[*cb]);
+            if ra != rb && a.overlaps(b) && cubes.0.overlaps(cubes.1) {
+                out[*ra].push(*rb);
+                out[*rb].push(*ra);
+            }
+        }
+    }
+    for list in &mut out {
+        list.sort_unstable();
+        list.dedup();
+    }
+    out
 }
 
 /// The address set of each ASG of the snapshot: its member IP configurations' addresses.

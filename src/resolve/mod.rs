@@ -23,7 +23,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::net::IpAddr;
 use tags::{BuiltinTag, ServiceTags};
 
-pub use deploy::Deployed;
+pub use deploy::{deployed, Deployed};
 
 /// A resolved address field: concrete addresses plus application security groups.
 #[derive(Clone, Debug, Default)]

@@ -1,0 +1,75 @@
+//! An audit report as SARIF 2.1.0, the format CI code-scanning reads.
+//!
+//! One run; the tool's rules are the finding kinds (with their default level); each
+//! finding is a result with its level, message, the ARM ids involved as logical locations,
+//! and, when the resource is a rule read from a file, that file as the physical location
+//! (code scanning needs one to show a result). The witness goes in `properties`.
+
+use super::findings::{AuditReport, Finding, FindingKind};
+use serde_json::{json, Value};
+
+/// The SARIF log of `report`.
+pub fn sarif(report: &AuditReport) -> Value {
+    let rules: Vec<Value> = FindingKind::ALL.iter().map(|k| rule(*k)).collect();
+    let results: Vec<Value> = report.findings.iter().map(result).collect();
+    json!({
+        "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
+        "version": "2.1.0",
+        "runs": [{
+            "tool": {
+                "driver": {
+                    "name": "secpath",
+                    "version": env!("CARGO_PKG_VERSION"),
+                    "rules": rules,
+                }
+            },
+            "results": results,
+        }]
+    })
+}
+
+fn rule(kind: FindingKind) -> Value {
+    json!({
+        "id": kind.id(),
+        "name": kind.id(),
+        "shortDescription": { "text": kind.description() },
+        "fullDescription": { "text": kind.description() },
+        "defaultConfiguration": { "level": kind.default_severity().as_str() },
+    })
+}
+
+fn result(f: &Finding) -> Value {
+    let index = FindingKind::ALL
+        .iter()
+        .position(|k| *k == f.kind)
+        .unwrap_or(0);
+    let mut places = vec![logical(&f.resource, "resource")];
+    places.extend(f.related.iter().map(|r| logical(&r.id, r.role)));
+    let mut location = json!({ "logicalLocations": places });
+    if let Some(at) = &f.location {
+        location["physicalLocation"] =
+            json!({ "artifactLocation": { "uri": at.file.replace('\\', "/") } });
+        location["message"] = json!({ "text": at.json_path });
+    }
+    let mut properties = json!({});
+    if let Some(point) = &f.point {
+        properties["point"] = json!(point);
+    }
+    if let Some(w) = &f.witness {
+        properties["witness"] = json!(w);
+    }
+    json!({
+        "ruleId": f.kind.id(),
+        "ruleIndex": index,
+        "level": f.severity.as_str(),
+        "message": { "text": f.message },
+        "locations": [location],
+        "partialFingerprints": { "secpath/v1": format!("{}:{}", f.kind.id(), f.resource.to_ascii_lowercase()) },
+        "properties": properties,
+    })
+}
+
+fn logical(id: &str, kind: &str) -> Value {
+    let name = crate::model::ResourceId::new(id).name().to_string();
+    json!({ "fullyQualifiedName": id, "name": name, "kind": kind })
+}

@@ -1,0 +1,430 @@
+//! The rule tables of a policy and what first-match order does to each rule in them:
+//! shadowed (no flow reaches it) and redundant (removing it changes no verdict).
+//!
+//! A table is one enforcement point's rules in one direction, in evaluation order: an
+//! NSG as resolved in one VNet (tags differ per VNet), or the admin rules of a subnet or
+//! of a VNet's addresses outside subnets. Rule `i`'s *decided set* is its match set minus
+//! the match sets of the rules before it; it is computed by subtracting, one at a time,
+//! only the earlier rules whose cubes overlap rule `i`'s (most pairs of rules are disjoint
+//! in some field, and the cube test costs no diagram operation). An empty decided set
+//! means shadowed. Otherwise the decided set is walked down the later rules: if every
+//! flow of it meets a later rule with the same effect (or falls off the end where that
+//! has the same effect), the rule is redundant.
+
+use super::spaces::Spaces;
+use crate::flow::Flow;
+use crate::flowspace::{FlowSet, RuleSpace};
+use crate::model::{Access, AddrSet, Direction, ResourceId, Snapshot};
+use crate::resolve::ResolvedRule;
+use std::collections::HashSet;
+use std::net::IpAddr;
+use std::rc::Rc;
+
+/// Where a table is enforced.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) enum Point {
+    /// An NSG, as resolved in a VNet.
+    Nsg { nsg: usize, vnet: usize },
+    /// The admin rules of a subnet.
+    SubnetAdmin(usize),
+    /// The admin rules of a VNet's addresses outside its subnets.
+    VnetAdmin(usize),
+}
+
+/// One table: rules in evaluation order and their match sets.
+pub(crate) struct Table<'p> {
+    pub point: Point,
+    pub vnet: usize,
+    pub direction: Direction,
+    pub rules: Vec<&'p ResolvedRule>,
+    pub spaces: Vec<Rc<RuleSpace>>,
+}
+
+/// What one rule's position in its table comes to.
+#[derive(Clone, Debug)]
+pub(crate) enum Outcome {
+    /// No flow reaches it; `covering` are the earlier rules (table indices) that decide
+    /// its flows; `witness` is a flow it matches.
+    Shadowed {
+        covering: Vec<usize>,
+        witness: FlowSet,
+    },
+    /// Removing it changes nothing; `decider` is the later rule that would then decide
+    /// (`None`: no rule, the stage passes); `decided` is the set it decides now.
+    Redundant {
+        decider: Option<usize>,
+        decided: FlowSet,
+    },
+    /// Neither.
+    Live { decided: FlowSet },
+}
+
+/// What a rule does to the flows it decides, as far as the verdict is concerned: an
+/// admin Allow and no match both hand the flow on, as does an NSG Allow.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Effect {
+    Deny,
+    AlwaysAllow,
+    Pass,
+}
+
+impl Effect {
+    pub fn of(access: Access) -> Effect {
+        match access {
+            Access::Deny => Effect::Deny,
+            Access::AlwaysAllow => Effect::AlwaysAllow,
+            Access::Allow => Effect::Pass,
+        }
+    }
+}
+
+impl<'p> Table<'p> {
+    /// The table's rules' effects.
+    fn effects(&self) -> Vec<Effect> {
+        self.rules
+            .iter()
+            .map(|r| Effect::of(r.rule.access))
+            .collect()
+    }
+
+    /// Outcomes for the rules `wanted` says to analyse (others get `None`).
+    pub fn outcomes(&self, wanted: impl Fn(&ResolvedRule) -> bool) -> Vec<Option<Outcome>> {
+        use rayon::prelude::*;
+        let effects = self.effects();
+        let spaces: Vec<&RuleSpace> = self.spaces.iter().map(|s| s.as_ref()).collect();
+        let wanted: Vec<bool> = self.rules.iter().map(|r| wanted(r)).collect();
+        let overlaps = crate::flowspace::rule::overlaps(&spaces);
+        let table = Ordered {
+            spaces: &spaces,
+            effects: &effects,
+            overlaps: &overlaps,
+        };
+        (0..self.rules.len())
+            .into_par_iter()
+            .map(|i| wanted[i].then(|| outcome(&table, i)))
+            .collect()
+    }
+
+    /// `NSG nsg-web in VNet vnet-spoke, inbound`.
+    pub fn label(&self, s: &Snapshot) -> String {
+        let dir = self.direction.to_string().to_ascii_lowercase();
+        match self.point {
+            Point::Nsg { nsg, vnet } => {
+                format!(
+                    "NSG {} in VNet {}, {dir}",
+                    s.nsgs[nsg].name, s.vnets[vnet].name
+                )
+            }
+            Point::SubnetAdmin(x) => format!(
+                "admin rules at subnet {} of VNet {}, {dir}",
+                s.subnets[x].name, s.vnets[s.subnets[x].vnet].name
+            ),
+            Point::VnetAdmin(v) => format!(
+                "admin rules of VNet {} outside its subnets, {dir}",
+                s.vnets[v].name
+            ),
+        }
+    }
+
+    /// The addresses this table guards: where its side of a flow can be.
+    pub fn reach(&self, s: &Snapshot) -> AddrSet {
+        let mut set = AddrSet::new();
+        let nic_ips = |filter: &dyn Fn(usize, usize) -> bool, set: &mut AddrSet| {
+            for (n, nic) in s.nics.iter().enumerate() {
+                for c in nic.ip_configs.iter().filter(|c| filter(n, c.subnet)) {
+                    set.insert_net(ipnet::IpNet::from(c.address));
+                }
+            }
+        };
+        match self.point {
+            Point::Nsg { nsg, vnet } => {
+                for sub in s.vnets[vnet]
+                    .subnets
+                    .iter()
+                    .filter(|&&x| s.subnets[x].nsg == Some(nsg))
+                {
+                    s.subnets[*sub]
+                        .prefixes
+                        .iter()
+                        .for_each(|p| set.insert_net(*p));
+                    nic_ips(&|_, c| c == *sub, &mut set);
+                }
+                nic_ips(
+                    &|n, c| s.nics[n].nsg == Some(nsg) && s.subnets[c].vnet == vnet,
+                    &mut set,
+                );
+            }
+            Point::SubnetAdmin(x) => {
+                s.subnets[x]
+                    .prefixes
+                    .iter()
+                    .for_each(|p| set.insert_net(*p));
+                nic_ips(&|_, c| c == x, &mut set);
+            }
+            Point::VnetAdmin(v) => s.vnets[v]
+                .address_space
+                .iter()
+                .for_each(|p| set.insert_net(*p)),
+        }
+        set
+    }
+
+    /// The flows this table sees: its reach on its own side.
+    pub fn seen(&self, s: &Snapshot) -> FlowSet {
+        let reach = self.reach(s);
+        match self.direction {
+            Direction::Inbound => FlowSet::dst_in(&reach),
+            Direction::Outbound => FlowSet::src_in(&reach),
+        }
+    }
+
+    /// A witness flow from `set`, preferably one this table really sees, with the pin
+    /// for its guarded end.
+    pub fn witness(&self, s: &Snapshot, set: &FlowSet) -> Option<(Flow, Option<ResourceId>)> {
+        let flow = set
+            .intersect(&self.seen(s))
+            .witness()
+            .or_else(|| set.witness())?;
+        let ip = match self.direction {
+            Direction::Inbound => flow.dst,
+            Direction::Outbound => flow.src,
+        };
+        Some((flow, pin_for(s, self.vnet, ip)))
+    }
+}
+
+/// The NIC, subnet or VNet id that places `ip` in VNet `vnet`.
+pub(crate) fn pin_for(s: &Snapshot, vnet: usize, ip: IpAddr) -> Option<ResourceId> {
+    let nic = s.nics.iter().find(|n| {
+        n.ip_configs
+            .iter()
+            .any(|c| c.address == ip && s.subnets[c.subnet].vnet == vnet)
+    });
+    if let Some(n) = nic {
+        return Some(n.id.clone());
+    }
+    let subnet = s.vnets[vnet]
+        .subnets
+        .iter()
+        .find(|&&x| s.subnets[x].prefixes.iter().any(|p| p.contains(&ip)));
+    match subnet {
+        Some(&x) => Some(s.subnets[x].id.clone()),
+        None => s.vnets[vnet]
+            .address_space
+            .iter()
+            .any(|p| p.contains(&ip))
+            .then(|| s.vnets[vnet].id.clone()),
+    }
+}
+
+/// A table reduced to what the analysis needs: match sets, effects, and which rules
+/// overlap which.
+pub(crate) struct Ordered<'a> {
+    pub spaces: &'a [&'a RuleSpace],
+    pub effects: &'a [Effect],
+    /// Per rule, the rules it overlaps, in order.
+    pub overlaps: &'a [Vec<usize>],
+}
+
+impl Ordered<'_> {
+    fn earlier(&self, i: usize) -> impl Iterator<Item = usize> + '_ {
+        self.overlaps[i].iter().copied().take_while(move |&j| j < i)
+    }
+
+    fn later(&self, i: usize) -> impl Iterator<Item = usize> + '_ {
+        self.overlaps[i].iter().copied().skip_while(move |&j| j < i)
+    }
+
+    fn set(&self, j: usize) -> &FlowSet {
+        &self.spaces[j].set
+    }
+}
+
+/// Rule `i`'s outcome in its table.
+pub(crate) fn outcome(t: &Ordered, i: usize) -> Outcome {
+    let decided = t
+        .set(i)
+        .minus(&FlowSet::union_all(t.earlier(i).map(|j| t.set(j))));
+    if decided.is_empty() {
+        return shadowed(t, i);
+    }
+    if !later_agrees(t, i, &decided) {
+        return Outcome::Live { decided };
+    }
+    let decider = t.later(i).find(|&j| decided.overlaps(t.set(j)));
+    Outcome::Redundant { decider, decided }
+}
+
+/// The shadowed outcome, naming the earlier rules that cover rule `i`: one that covers it
+/// alone if there is one, else each earlier rule that takes a part of it, in order.
+fn shadowed(t: &Ordered, i: usize) -> Outcome {
+    let me = t.set(i);
+    let single = t.earlier(i).find(|&j| me.is_subset(t.set(j)));
+    let covering = single.map_or_else(
+        || {
+            let mut rest = me.clone();
+            let mut out = Vec::new();
+            for j in t.earlier(i) {
+                if rest.is_empty() {
+                    break;
+                }
+                if rest.overlaps(t.set(j)) {
+                    rest = rest.minus(t.set(j));
+                    out.push(j);
+                }
+            }
+            out
+        },
+        |j| vec![j],
+    );
+    Outcome::Shadowed {
+        covering,
+        witness: me.clone(),
+    }
+}
+
+/// True when every flow of `decided` gets rule `i`'s effect from the rules after it (or
+/// from falling off the end, which passes). The later rules overlapping rule `i` are taken
+/// in runs of one effect: a run with rule `i`'s effect removes its flows from the rest at
+/// once; a run with another effect that still meets the rest means some verdict changes.
+fn later_agrees(t: &Ordered, i: usize, decided: &FlowSet) -> bool {
+    let later: Vec<usize> = t.later(i).collect();
+    let mut rest = decided.clone();
+    for run in later.chunk_by(|&a, &b| t.effects[a] == t.effects[b]) {
+        let union = FlowSet::union_all(run.iter().map(|&j| t.set(j)));
+        if t.effects[run[0]] == t.effects[i] {
+            rest = rest.minus(&union);
+            if rest.is_empty() {
+                return true;
+            }
+        } else if rest.overlaps(&union) {
+            return false;
+        }
+    }
+    t.effects[i] == Effect::Pass
+}
+
+/// Every table of the policy: each NSG per VNet where it is attached and direction, and
+/// each distinct admin rule list per VNet and direction (subnets usually share theirs).
+pub(crate) fn tables<'p>(spaces: &Spaces<'p>) -> Vec<Table<'p>> {
+    let p = spaces.policy;
+    let mut points: Vec<(Point, usize, &'p [ResolvedRule])> = Vec::new();
+    let mut nsg_keys: Vec<&(usize, usize)> = p.nsg_rules.keys().collect();
+    nsg_keys.sort();
+    for key in nsg_keys {
+        let (nsg, vnet) = *key;
+        points.push((Point::Nsg { nsg, vnet }, vnet, &p.nsg_rules[key]));
+    }
+    for (x, point) in p.subnet_admin.iter().enumerate() {
+        if point.exempt.is_none() {
+            points.push((
+                Point::SubnetAdmin(x),
+                p.snapshot.subnets[x].vnet,
+                &point.rules,
+            ));
+        }
+    }
+    for (v, vnet) in p.vnets.iter().enumerate() {
+        if vnet.admin.exempt.is_none() {
+            points.push((Point::VnetAdmin(v), v, &vnet.admin.rules));
+        }
+    }
+    let mut seen = HashSet::new();
+    let mut out = Vec::new();
+    for (point, vnet, rules) in points {
+        for direction in [Direction::Inbound, Direction::Outbound] {
+            let rules: Vec<&ResolvedRule> = rules
+                .iter()
+                .filter(|r| r.rule.direction == direction)
+                .collect();
+            let ids: Vec<String> = rules.iter().map(|r| r.rule.id.key().to_string()).collect();
+            if rules.is_empty() || !seen.insert((vnet, direction, ids)) {
+                continue;
+            }
+            let table_spaces = rules.iter().map(|r| spaces.rule(vnet, r)).collect();
+            out.push(Table {
+                point,
+                vnet,
+                direction,
+                rules,
+                spaces: table_spaces,
+            });
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::flowspace::cube::{Cube, Family, Ranges, PORT_MAX};
+    use smallvec::smallvec;
+
+    fn rule(dst_port: (u128, u128)) -> RuleSpace {
+        RuleSpace::of_cubes(smallvec![Cube {
+            family: Family::Ipv4,
+            protocols: Ranges::single(6),
+            src: Ranges::full(Family::Ipv4.max()),
+            src_ports: Ranges::full(PORT_MAX),
+            dst: Ranges::full(Family::Ipv4.max()),
+            dst_ports: Ranges::from_intervals([dst_port]),
+        }])
+    }
+
+    #[test]
+    fn shadowed_redundant_and_live() {
+        let rules = [
+            rule((20, 30)),
+            rule((22, 22)),
+            rule((25, 40)),
+            rule((0, 65535)),
+        ];
+        let spaces: Vec<&RuleSpace> = rules.iter().collect();
+        let overlaps = crate::flowspace::rule::overlaps(&spaces);
+        let effects = [Effect::Deny, Effect::Pass, Effect::Deny, Effect::Deny];
+        let t = Ordered {
+            spaces: &spaces,
+            effects: &effects,
+            overlaps: &overlaps,
+        };
+        assert!(
+            matches!(outcome(&t, 1), Outcome::Shadowed { ref covering, .. } if covering == &[0])
+        );
+        assert!(matches!(
+            outcome(&t, 2),
+            Outcome::Redundant {
+                decider: Some(3),
+                ..
+            }
+        ));
+        assert!(
+            matches!(outcome(&t, 0), Outcome::Live { .. }),
+            "without rule 0, the shadowed Pass rule 1 would admit port 22"
+        );
+        let effects = [Effect::Pass, Effect::Pass, Effect::Deny, Effect::Deny];
+        let t = Ordered {
+            spaces: &spaces,
+            effects: &effects,
+            overlaps: &overlaps,
+        };
+        assert!(matches!(outcome(&t, 0), Outcome::Live { .. }));
+    }
+
+    #[test]
+    fn pass_rules_falling_off_the_end_are_redundant() {
+        let rules = [rule((22, 22)), rule((80, 80))];
+        let spaces: Vec<&RuleSpace> = rules.iter().collect();
+        let overlaps = crate::flowspace::rule::overlaps(&spaces);
+        let effects = [Effect::Pass, Effect::Deny];
+        let t = Ordered {
+            spaces: &spaces,
+            effects: &effects,
+            overlaps: &overlaps,
+        };
+        assert!(matches!(
+            outcome(&t, 0),
+            Outcome::Redundant { decider: None, .. }
+        ));
+        assert!(matches!(outcome(&t, 1), Outcome::Live { .. }));
+    }
+}
