@@ -164,6 +164,9 @@ pub struct Region {
     /// A flow of the region.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub witness: Option<String>,
+    /// The region itself, for programs that test flows against it.
+    #[serde(skip)]
+    pub cube: Cube,
 }
 
 /// How many CIDR blocks a region's text shows before cutting.
@@ -188,6 +191,7 @@ impl Region {
             dst: blocks(&cube.dst),
             dst_ports: ports_text(&cube.dst_ports),
             witness: cube.witness().map(|f| f.to_string()),
+            cube: cube.clone(),
         }
     }
 }

@@ -211,6 +211,18 @@ impl Cube {
             || self.dst_ports.is_empty()
     }
 
+    /// True when `flow` lies in the cube (ports count only for TCP and UDP).
+    pub fn contains(&self, flow: &Flow) -> bool {
+        let port = |r: &Ranges, p: Option<u16>| p.is_none_or(|p| r.contains(u128::from(p)));
+        self.family == Family::of(flow.src)
+            && Family::of(flow.dst) == self.family
+            && self.protocols.contains(u128::from(flow.protocol))
+            && self.src.contains(address_value(flow.src))
+            && self.dst.contains(address_value(flow.dst))
+            && (!has_ports(u128::from(flow.protocol))
+                || (port(&self.src_ports, flow.src_port) && port(&self.dst_ports, flow.dst_port)))
+    }
+
     /// True when the two cubes share a flow.
     pub fn overlaps(&self, other: &Cube) -> bool {
         self.family == other.family
