@@ -45,6 +45,61 @@ enum Command {
     Convert(ConvertArgs),
     /// Rewrite secpath DSL files in canonical form.
     Fmt(FmtArgs),
+    /// Find shadowed, redundant and overridden rules, ties, Internet exposure, unused rules and
+    /// connection problems, exactly, over the whole flow space.
+    Audit(AuditArgs),
+    /// Every region of flow space whose verdict changes between two rule sets.
+    Diff(DiffArgs),
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum AuditFormat {
+    Text,
+    Json,
+    /// SARIF 2.1.0, for CI code scanning.
+    Sarif,
+}
+
+#[derive(Args)]
+struct AuditArgs {
+    #[command(flatten)]
+    policy: PolicyArgs,
+    /// Per-rule hit counts from `secpath replay --hits`: rules without hits are reported unused.
+    #[arg(long, value_name = "FILE.json")]
+    hits: Option<PathBuf>,
+    /// Sources for the exposure findings instead of the Internet: prefixes, comma-separated.
+    #[arg(long, value_name = "PREFIXES")]
+    exposure_from: Option<String>,
+    /// Exit 1 when a finding of this severity or worse is reported.
+    #[arg(long, value_enum, value_name = "LEVEL")]
+    fail_on: Option<secpath::audit::Severity>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = AuditFormat::Text)]
+    format: AuditFormat,
+}
+
+#[derive(Args)]
+struct DiffArgs {
+    /// The rule set before the change (files or directories, ARM JSON or DSL).
+    #[arg(long, required = true, num_args = 1..)]
+    before: Vec<PathBuf>,
+    /// The rule set after the change.
+    #[arg(long, required = true, num_args = 1..)]
+    after: Vec<PathBuf>,
+    /// Only flows from here: `internet`, an ARM id of a NIC, subnet or VNet, or prefixes.
+    #[arg(long, value_name = "WHERE")]
+    from: Option<String>,
+    /// Only flows to here.
+    #[arg(long, value_name = "WHERE")]
+    to: Option<String>,
+    /// Exit 1 when any verdict changes (a CI gate for "this change changes nothing").
+    #[arg(long)]
+    fail_on_change: bool,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    format: Format,
+    #[command(flatten)]
+    switches: Switches,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -290,6 +345,8 @@ fn main() -> ExitCode {
         Command::Replay(args) => run_replay(args),
         Command::Convert(args) => run_convert(args),
         Command::Fmt(args) => run_fmt(args),
+        Command::Audit(args) => run_audit(args),
+        Command::Diff(args) => run_diff(args),
     };
     match result {
         Ok(code) => code,
@@ -581,6 +638,67 @@ fn run_replay(mut args: ReplayArgs) -> secpath::Result<ExitCode> {
         Format::Text => emit(&render::replay(&report)),
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn run_audit(args: AuditArgs) -> secpath::Result<ExitCode> {
+    use secpath::audit::{audit, AuditOptions, Hits, Selector};
+    let policy = args.policy.load()?;
+    let exposure_sources = match args
+        .exposure_from
+        .as_deref()
+        .map(Selector::parse)
+        .transpose()?
+    {
+        None | Some(Selector::Internet) => None,
+        Some(Selector::Addresses(set)) => Some(set),
+        Some(Selector::Resource(id)) => {
+            return Err(secpath::Error::Usage(format!(
+                "--exposure-from takes prefixes, not an id: {id}"
+            )))
+        }
+    };
+    let options = AuditOptions {
+        hits: args.hits.as_deref().map(Hits::load).transpose()?,
+        exposure_sources,
+        ..AuditOptions::default()
+    };
+    let report = audit(&policy, &options);
+    match args.format {
+        AuditFormat::Text => emit(&secpath::audit::text::audit_text(&report)),
+        AuditFormat::Json => emit(&format!("{}\n", to_json(&report))),
+        AuditFormat::Sarif => emit(&format!(
+            "{}\n",
+            to_json(&secpath::audit::sarif::sarif(&report))
+        )),
+    }
+    let failed = args.fail_on.is_some_and(|level| report.fails_at(level));
+    Ok(if failed {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+fn run_diff(args: DiffArgs) -> secpath::Result<ExitCode> {
+    use secpath::audit::{diff, DiffOptions, Selector};
+    let before = args.switches.load(&args.before)?;
+    let after = args.switches.load(&args.after)?;
+    let options = DiffOptions {
+        from: args.from.as_deref().map(Selector::parse).transpose()?,
+        to: args.to.as_deref().map(Selector::parse).transpose()?,
+        ..DiffOptions::default()
+    };
+    let report = diff(&before, &after, &options);
+    match args.format {
+        Format::Text => emit(&secpath::audit::text::diff_text(&report)),
+        Format::Json => emit(&format!("{}\n", to_json(&report))),
+    }
+    let changed = !report.changes.is_empty();
+    Ok(if args.fail_on_change && changed {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 fn read_text(path: &std::path::Path) -> secpath::Result<String> {

@@ -587,3 +587,89 @@ fn fmt_check_flags_non_canonical_dsl_and_fmt_fixes_it() {
     );
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn audit_reports_in_text_json_and_sarif_and_gates_ci() {
+    let json = json_of(&secpath([
+        "audit",
+        "--snapshot",
+        "rulesets/contoso",
+        "--format",
+        "json",
+    ]));
+    assert_eq!(json["schema"], "secpath.audit/v1");
+    let findings = json["findings"].as_array().unwrap();
+    assert!(findings
+        .iter()
+        .any(|f| f["kind"] == "exposure"
+            && f["resource"].as_str().unwrap().ends_with("/nic-vm-web01")));
+    let sarif = json_of(&secpath([
+        "audit",
+        "--snapshot",
+        "rulesets/contoso",
+        "--format",
+        "sarif",
+    ]));
+    assert_eq!(sarif["version"], "2.1.0");
+    assert_eq!(
+        sarif["runs"][0]["results"].as_array().unwrap().len(),
+        findings.len()
+    );
+    let gate = |level: &str| {
+        secpath([
+            "audit",
+            "--snapshot",
+            "rulesets/contoso",
+            "--fail-on",
+            level,
+        ])
+        .status
+        .code()
+    };
+    assert_eq!(gate("note"), Some(1), "contoso has notes");
+    assert_eq!(gate("error"), Some(0), "and no errors");
+}
+
+#[test]
+fn diff_finds_what_a_change_opens_and_gates_ci() {
+    let dir = std::env::temp_dir().join(format!("secpath-diff-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (before, after) = (dir.join("before.secpath"), dir.join("after.secpath"));
+    let text =
+        String::from_utf8(secpath(["convert", "rulesets/contoso", "--to", "dsl"]).stdout).unwrap();
+    let line = "inbound 120 deny tcp to * ports 8080 name Deny-8080";
+    assert!(text.contains(line));
+    std::fs::write(&before, &text).unwrap();
+    std::fs::write(
+        &after,
+        text.replace(line, "inbound 120 allow tcp to * ports 8080 name Deny-8080"),
+    )
+    .unwrap();
+    let (b, a) = (before.to_str().unwrap(), after.to_str().unwrap());
+    let same = secpath(["diff", "--before", b, "--after", b, "--fail-on-change"]);
+    assert_eq!(same.status.code(), Some(0));
+    let out = secpath([
+        "diff",
+        "--before",
+        b,
+        "--after",
+        a,
+        "--format",
+        "json",
+        "--fail-on-change",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let report = json_of(&out);
+    assert_eq!(report["closed"], 0);
+    assert!(report["opened"].as_u64().unwrap() > 0);
+    assert_eq!(report["unverified"], false);
+    let narrowed = json_of(&secpath([
+        "diff", "--before", b, "--after", a, "--format", "json", "--from", "10.1.2.4",
+    ]));
+    assert_eq!(
+        narrowed["changes"].as_array().unwrap().len(),
+        1,
+        "{narrowed}"
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}
