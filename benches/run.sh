@@ -65,6 +65,14 @@ reference=$($BIN bench --snapshot "$ENT/snapshot" --flows "$ENT/flows.ref.csv" -
 start=$(date +%s%N); $BIN eval --snapshot "$ENT/snapshot" --flows "$ENT/flows.csv" --format csv > /dev/null 2>&1; end=$(date +%s%N)
 record enterprise "{\"compiled\": $compiled, \"compiled_small\": $compiled_small, \"reference\": $reference, \"eval_ms\": $(( (end - start) / 1000000 )), \"eval_flows\": 1000000}"
 
+# --- Audit: exact flow-space analysis -------------------------------------------------------
+for snap in rulesets/contoso "$ENT/snapshot"; do
+  start=$(date +%s%N)
+  findings=$(timeout 1200 $BIN audit --snapshot "$snap" --format json | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["findings"]))' || echo null)
+  end=$(date +%s%N)
+  record "audit-$(basename "$(dirname "$snap")")-$(basename "$snap")" "{\"ms\": $(( (end - start) / 1000000 )), \"findings\": $findings, \"snapshot\": \"$snap\"}"
+done
+
 # --- Threads: scaling on the cores present ---------------------------------------------------
 for t in $(seq 1 "$(nproc)"); do
   r=$($BIN bench --classbench "$DATA/fw10k.rules" --flows "$DATA/fw10k.trace" --iter "$ITER" --threads "$t" --format json)

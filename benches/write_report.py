@@ -71,6 +71,17 @@ def main():
           f"checksums {'equal' if small['checksum'] == ref['checksum'] else '**DIFFERENT**'}.")
         w(f"`secpath eval` end to end (load, compile, read CSV, decide, write CSV) on {e['eval_flows']:,} flows: "
           f"{e['eval_ms'] / 1000:.2f} s.")
+    audits = [r for n, r in by.items() if n.startswith("audit-")]
+    if audits:
+        w("")
+        w("## Audit")
+        w("")
+        w("`secpath audit` (every finding kind, exact over the whole flow space, BDDs), wall time including load:")
+        w("")
+        w("| snapshot | findings | time |")
+        w("|---|---:|---:|")
+        for r in audits:
+            w(f"| `{r['snapshot']}` | {r['findings']} | {r['ms'] / 1000:.2f} s |")
     threads = sorted((int(n.split("-")[1]), r) for n, r in by.items() if n.startswith("threads-"))
     if threads:
         base = threads[0][1]["lookups_per_sec"]

@@ -468,6 +468,18 @@ impl Iterator for CaptureRecords {
         while !self.done {
             let offset = self.reader.consumed() as u64;
             let mut item = None;
+            // pcap-parser 0.17 subtracts 12 from a pcapng block's length after checking it
+            // only against a smaller header size: refuse such blocks before it sees them.
+            if let Some(n) = self.declared_block_length().filter(|n| *n < 12) {
+                if self.state.kind == CaptureKind::Pcapng {
+                    return self.fail(
+                        offset,
+                        format!(
+                            "corrupt capture: a block claims {n} bytes, under the 12-byte minimum"
+                        ),
+                    );
+                }
+            }
             let step = match self.reader.next() {
                 Ok((length, block)) => {
                     item = self.state.block(block, offset);
