@@ -68,7 +68,7 @@ record enterprise "{\"compiled\": $compiled, \"compiled_small\": $compiled_small
 # --- Audit: exact flow-space analysis -------------------------------------------------------
 for snap in rulesets/contoso "$ENT/snapshot"; do
   start=$(date +%s%N)
-  findings=$(timeout 1200 $BIN audit --snapshot "$snap" --format json | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["findings"]))' || echo null)
+  findings=$(timeout 300 $BIN audit --snapshot "$snap" --format json | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["findings"]))' || echo null)
   end=$(date +%s%N)
   record "audit-$(basename "$(dirname "$snap")")-$(basename "$snap")" "{\"ms\": $(( (end - start) / 1000000 )), \"findings\": $findings, \"snapshot\": \"$snap\"}"
 done
