@@ -81,7 +81,12 @@ def main():
         w("| snapshot | findings | time |")
         w("|---|---:|---:|")
         for r in audits:
-            w(f"| `{r['snapshot']}` | {r['findings']} | {r['ms'] / 1000:.2f} s |")
+            if r["ms"] is None:
+                w(f"| {r['snapshot']} | — | not measured |")
+            elif r["findings"] is None:
+                w(f"| {r['snapshot']} | — | did not finish in {r['ms'] / 1000:.0f} s |")
+            else:
+                w(f"| {r['snapshot']} | {r['findings']} | {r['ms'] / 1000:.2f} s |")
     threads = sorted((int(n.split("-")[1]), r) for n, r in by.items() if n.startswith("threads-"))
     if threads:
         base = threads[0][1]["lookups_per_sec"]

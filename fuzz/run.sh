@@ -8,5 +8,6 @@ command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
 dirs=("fuzz/corpus/$target")             # first dir receives new inputs
 mkdir -p "${dirs[0]}"
 [ -d "fuzz/seeds/$target" ] && dirs+=("fuzz/seeds/$target")   # read-only seeds
-timeout $((secs + 600)) cargo fuzz run -s none "$target" "${dirs[@]}" \
+cargo fuzz build -s none "$target"        # untimed: the first build is the slow part
+timeout $((secs + 120)) cargo fuzz run -s none "$target" "${dirs[@]}" \
   -- -max_total_time="$secs" -rss_limit_mb=2048 -timeout=10 -max_len=1048576
