@@ -40,6 +40,72 @@ pub fn replay_input(data: &[u8], format: InputFormat) {
     }
 }
 
+/// A snapshot text (ARM JSON) loads, or fails with an error, without panicking; one that loads
+/// resolves (leniently) and explains a flow between two of its own addresses.
+pub fn snapshot_json(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let Ok(snapshot) =
+        crate::load::load_texts(&[(Path::new("fuzz.json").to_path_buf(), text.to_string())])
+    else {
+        return;
+    };
+    let options = crate::options::Options {
+        lenient: true,
+        ..crate::options::Options::new()
+    };
+    let Ok(policy) = crate::resolve::Policy::build(
+        snapshot,
+        options,
+        &crate::resolve::tags::ServiceTags::none(),
+    ) else {
+        return;
+    };
+    let nics = policy
+        .snapshot
+        .nics
+        .iter()
+        .flat_map(|n| &n.ip_configs)
+        .map(|c| c.address);
+    let addresses: Vec<IpAddr> = nics
+        .chain([IpAddr::V4(Ipv4Addr::new(203, 0, 113, 5))])
+        .take(4)
+        .collect();
+    for &src in &addresses {
+        for &dst in addresses.iter().filter(|d| d.is_ipv4() == src.is_ipv4()) {
+            let flow = Flow {
+                protocol: 6,
+                src,
+                src_port: Some(50000),
+                dst,
+                dst_port: Some(443),
+            };
+            let _ = crate::eval::explain(&policy, &flow, &crate::eval::Pins::default());
+        }
+    }
+}
+
+/// A DSL text parses or fails with located errors, without panicking; what parses prints
+/// canonically, and the canonical text parses back to the same resources.
+pub fn dsl(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let file = Path::new("fuzz.secpath");
+    let Ok(values) = crate::dsl::parse(text, file) else {
+        return;
+    };
+    let canonical = crate::dsl::to_dsl(&values);
+    let again = crate::dsl::parse(&canonical, file);
+    assert!(again.is_ok(), "canonical text does not parse:\n{canonical}");
+    assert_eq!(
+        crate::dsl::to_dsl(&again.unwrap_or_default()),
+        canonical,
+        "printing is not idempotent"
+    );
+}
+
 /// Reads bytes as a stream of small numbers, zero once exhausted.
 struct Bytes<'a>(&'a [u8]);
 
@@ -196,6 +262,8 @@ mod tests {
         replay_input(b"{\"records\": []}", InputFormat::Auto);
         replay_input(&[0xd4, 0xc3, 0xb2, 0xa1, 2, 0, 4, 0], InputFormat::Pcap);
         differential(&[]);
+        snapshot_json(br#"{"value": [{"id": "/subscriptions/s/resourceGroups/r/providers/Microsoft.Network/networkSecurityGroups/n", "type": "Microsoft.Network/networkSecurityGroups"}]}"#);
+        dsl(b"# nothing but a comment\n");
         differential(&(0..=255u8).cycle().take(4000).collect::<Vec<_>>());
     }
 }

@@ -35,6 +35,8 @@ fn every_seed_and_regression_keeps_its_property() {
     let mut n = 0;
     n += replay("flow_spec", secpath::fuzzing::flow_spec);
     n += replay("differential", secpath::fuzzing::differential);
+    n += replay("snapshot_json", secpath::fuzzing::snapshot_json);
+    n += replay("dsl", secpath::fuzzing::dsl);
     for (target, format) in [
         ("nsg_flow_log", InputFormat::NsgFlowLog),
         ("vnet_flow_log", InputFormat::VnetFlowLog),

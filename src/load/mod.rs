@@ -15,20 +15,31 @@ use crate::model::Snapshot;
 use json::Node;
 use std::path::{Path, PathBuf};
 
-/// Reads one or more snapshot files or directories (searched recursively for `*.json`).
+/// Reads one or more snapshot files or directories (searched recursively for `*.json` and
+/// `*.secpath`).
 pub fn load_snapshot(paths: &[PathBuf]) -> Result<Snapshot> {
-    let mut records = arm::Records::default();
+    let mut texts = Vec::new();
     for file in expand(paths)? {
         let text = std::fs::read_to_string(&file).map_err(|source| Error::Io {
             file: file.clone(),
             source,
         })?;
-        let value = if crate::dsl::is_dsl(&file, &text) {
-            serde_json::Value::Array(crate::dsl::parse(&text, &file)?)
+        texts.push((file, text));
+    }
+    load_texts(&texts)
+}
+
+/// Reads snapshot texts already in memory, each named by the file it stands for (ARM JSON,
+/// or the DSL by extension or content).
+pub fn load_texts(texts: &[(PathBuf, String)]) -> Result<Snapshot> {
+    let mut records = arm::Records::default();
+    for (file, text) in texts {
+        let value = if crate::dsl::is_dsl(file, text) {
+            serde_json::Value::Array(crate::dsl::parse(text, file)?)
         } else {
-            parse_json(&file, &text)?
+            parse_json(file, text)?
         };
-        records.read_file(Node::root(&value, &file))?;
+        records.read_file(Node::root(&value, file))?;
     }
     link::link(records)
 }
