@@ -29,16 +29,8 @@ pub struct Pins {
 
 /// Walks `flow` through `policy` and explains the verdict.
 pub fn explain(policy: &Policy, flow: &Flow, pins: &Pins) -> Result<Explanation> {
-    let s = &policy.snapshot;
-    let src = locate(s, flow.src, pins.from.as_ref(), "source")?;
-    let dst = locate(s, flow.dst, pins.to.as_ref(), "destination")?;
-    let mut walk = Walk {
-        policy,
-        flow,
-        src: &src,
-        dst: &dst,
-        stages: Vec::new(),
-    };
+    let (src, dst) = endpoints(policy, flow, pins)?;
+    let mut walk = Walk::new(policy, flow, &src, &dst);
     let verdict = walk.run();
     Ok(Explanation::new(
         policy,
@@ -96,16 +88,8 @@ pub fn decide(policy: &Policy, flow: &Flow, pins: &Pins) -> Result<Decided> {
 /// (VNet flow logs record the inbound side at the destination, the outbound side at the
 /// source). Empty when that endpoint is not in a VNet.
 pub fn explain_side(policy: &Policy, flow: &Flow, side: Side, pins: &Pins) -> Result<Vec<Stage>> {
-    let s = &policy.snapshot;
-    let src = locate(s, flow.src, pins.from.as_ref(), "source")?;
-    let dst = locate(s, flow.dst, pins.to.as_ref(), "destination")?;
-    let mut walk = Walk {
-        policy,
-        flow,
-        src: &src,
-        dst: &dst,
-        stages: Vec::new(),
-    };
+    let (src, dst) = endpoints(policy, flow, pins)?;
+    let mut walk = Walk::new(policy, flow, &src, &dst);
     if walk.endpoint(side).vnet.is_some() {
         walk.side(side, false);
     }
@@ -116,22 +100,22 @@ pub fn explain_side(policy: &Policy, flow: &Flow, side: Side, pins: &Pins) -> Re
 /// the admin rules again even though the NSGs let it through as part of its connection).
 /// `Some` with the deny when an admin rule denies.
 pub fn admin_deny(policy: &Policy, flow: &Flow, pins: &Pins) -> Result<Option<Decision>> {
-    let s = &policy.snapshot;
-    let src = locate(s, flow.src, pins.from.as_ref(), "source")?;
-    let dst = locate(s, flow.dst, pins.to.as_ref(), "destination")?;
-    let mut walk = Walk {
-        policy,
-        flow,
-        src: &src,
-        dst: &dst,
-        stages: Vec::new(),
-    };
+    let (src, dst) = endpoints(policy, flow, pins)?;
+    let mut walk = Walk::new(policy, flow, &src, &dst);
     for side in [Side::Source, Side::Destination] {
         if walk.endpoint(side).vnet.is_some() && walk.admin_stage(side) == SideResult::Deny {
             return Ok(walk.stages.pop().and_then(|stage| stage.decided_by));
         }
     }
     Ok(None)
+}
+
+/// Both ends of `flow`, located (pins honoured).
+fn endpoints(policy: &Policy, flow: &Flow, pins: &Pins) -> Result<(Endpoint, Endpoint)> {
+    let s = &policy.snapshot;
+    let src = locate(s, flow.src, pins.from.as_ref(), "source")?;
+    let dst = locate(s, flow.dst, pins.to.as_ref(), "destination")?;
+    Ok((src, dst))
 }
 
 /// The state of one walk.
@@ -143,7 +127,17 @@ struct Walk<'a> {
     stages: Vec<Stage>,
 }
 
-impl Walk<'_> {
+impl<'a> Walk<'a> {
+    fn new(policy: &'a Policy, flow: &'a Flow, src: &'a Endpoint, dst: &'a Endpoint) -> Walk<'a> {
+        Walk {
+            policy,
+            flow,
+            src,
+            dst,
+            stages: Vec::new(),
+        }
+    }
+
     /// Source outbound, path, destination inbound; the first deny ends the walk.
     fn run(&mut self) -> Verdict {
         let mut source_always_allow = false;
