@@ -150,9 +150,12 @@ fn unreadable_and_unknown_records_are_counted_not_lost() {
     assert!(reasons.contains("not in the snapshot"), "{reasons}");
 }
 
+/// A flow as a packet: protocol, source address and port, destination address and port.
+type Packet = (u8, [u8; 4], u16, [u8; 4], u16);
+
 /// A minimal pcap writer (little endian, microseconds, Ethernet, IPv4): one SYN or UDP
 /// datagram per flow, so each packet opens its own connection.
-fn write_pcap(path: &std::path::Path, flows: &[(u8, [u8; 4], u16, [u8; 4], u16)]) {
+fn write_pcap(path: &std::path::Path, flows: &[Packet]) {
     let mut out: Vec<u8> = Vec::new();
     out.extend(0xa1b2_c3d4u32.to_le_bytes());
     out.extend([
@@ -213,7 +216,7 @@ fn replaying_a_generated_capture_agrees_with_eval_on_its_flows() {
         seed ^= seed << 17;
         (seed % n as u64) as usize
     };
-    let flows: Vec<(u8, [u8; 4], u16, [u8; 4], u16)> = (0..300)
+    let flows: Vec<Packet> = (0..300)
         .map(|i| {
             (
                 [6, 17][next(2)],
