@@ -35,10 +35,7 @@ pub fn decided(rules: &[ResolvedRule], hit: Option<usize>) -> Decided {
 
 /// Reads a filter set into one ordered rule table.
 pub fn load_filters(path: &Path) -> Result<Vec<ResolvedRule>> {
-    let text = std::fs::read_to_string(path).map_err(|source| Error::Io {
-        file: path.to_path_buf(),
-        source,
-    })?;
+    let text = crate::load::read_text(path)?;
     let mut rules = Vec::new();
     for (i, line) in text.lines().enumerate() {
         if line.trim().is_empty() || line.trim_start().starts_with('#') {

@@ -628,10 +628,7 @@ fn run_replay(mut args: ReplayArgs) -> secpath::Result<ExitCode> {
             .map(|h| (h.id.clone(), h.hits.into()))
             .collect();
         let body = serde_json::json!({"schema": "secpath.hits/v1", "records": report.evaluated, "rules": hits});
-        std::fs::write(path, format!("{body:#}\n")).map_err(|source| secpath::Error::Io {
-            file: path.clone(),
-            source,
-        })?;
+        write_file(path, format!("{body:#}\n"))?;
     }
     match args.format {
         Format::Json => emit(&format!("{}\n", to_json(&report))),
@@ -701,8 +698,9 @@ fn run_diff(args: DiffArgs) -> secpath::Result<ExitCode> {
     })
 }
 
-fn read_text(path: &std::path::Path) -> secpath::Result<String> {
-    std::fs::read_to_string(path).map_err(|source| secpath::Error::Io {
+/// Writes `contents` to `path`; the error names the file.
+fn write_file(path: &std::path::Path, contents: impl AsRef<[u8]>) -> secpath::Result<()> {
+    std::fs::write(path, contents).map_err(|source| secpath::Error::Io {
         file: path.to_path_buf(),
         source,
     })
@@ -711,7 +709,7 @@ fn read_text(path: &std::path::Path) -> secpath::Result<String> {
 fn run_convert(args: ConvertArgs) -> secpath::Result<ExitCode> {
     let mut resources = Vec::new();
     for file in secpath::load::expand(&args.files)? {
-        let text = read_text(&file)?;
+        let text = secpath::load::read_text(&file)?;
         if secpath::dsl::is_dsl(&file, &text) {
             resources.extend(secpath::dsl::parse(&text, &file)?);
         } else {
@@ -730,10 +728,7 @@ fn run_convert(args: ConvertArgs) -> secpath::Result<ExitCode> {
         }
     };
     match &args.out {
-        Some(path) => std::fs::write(path, output).map_err(|source| secpath::Error::Io {
-            file: path.clone(),
-            source,
-        })?,
+        Some(path) => write_file(path, output)?,
         None => emit(&output),
     }
     Ok(ExitCode::SUCCESS)
@@ -742,7 +737,7 @@ fn run_convert(args: ConvertArgs) -> secpath::Result<ExitCode> {
 fn run_fmt(args: FmtArgs) -> secpath::Result<ExitCode> {
     let mut unformatted = 0;
     for file in &args.files {
-        let text = read_text(file)?;
+        let text = secpath::load::read_text(file)?;
         let canonical = secpath::dsl::format(&text, file)?;
         if canonical == text {
             continue;
@@ -751,10 +746,7 @@ fn run_fmt(args: FmtArgs) -> secpath::Result<ExitCode> {
         if args.check {
             println!("{}", file.display());
         } else {
-            std::fs::write(file, canonical).map_err(|source| secpath::Error::Io {
-                file: file.clone(),
-                source,
-            })?;
+            write_file(file, canonical)?;
         }
     }
     Ok(if args.check && unformatted > 0 {

@@ -20,10 +20,7 @@ pub struct Hits {
 impl Hits {
     /// Reads a hits file.
     pub fn load(path: &Path) -> Result<Hits> {
-        let text = std::fs::read_to_string(path).map_err(|source| Error::Io {
-            file: path.to_path_buf(),
-            source,
-        })?;
+        let text = crate::load::read_text(path)?;
         let value = crate::load::parse_json(path, &text)?;
         Hits::from_json(&value).map_err(|message| {
             Error::invalid(

@@ -91,10 +91,7 @@ pub fn format(text: &str, file: &Path) -> Result<String, DslErrors> {
 pub fn load_resources(paths: &[PathBuf]) -> crate::Result<Vec<Value>> {
     let mut out = Vec::new();
     for file in crate::load::expand(paths)? {
-        let text = std::fs::read_to_string(&file).map_err(|source| crate::Error::Io {
-            file: file.clone(),
-            source,
-        })?;
+        let text = crate::load::read_text(&file)?;
         if is_dsl(&file, &text) {
             out.extend(parse(&text, &file)?);
         } else {

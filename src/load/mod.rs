@@ -20,10 +20,7 @@ use std::path::{Path, PathBuf};
 pub fn load_snapshot(paths: &[PathBuf]) -> Result<Snapshot> {
     let mut texts = Vec::new();
     for file in expand(paths)? {
-        let text = std::fs::read_to_string(&file).map_err(|source| Error::Io {
-            file: file.clone(),
-            source,
-        })?;
+        let text = read_text(&file)?;
         texts.push((file, text));
     }
     load_texts(&texts)
@@ -42,6 +39,14 @@ pub fn load_texts(texts: &[(PathBuf, String)]) -> Result<Snapshot> {
         records.read_file(Node::root(&value, file))?;
     }
     link::link(records)
+}
+
+/// Reads a whole text file; the error names the file.
+pub fn read_text(path: &Path) -> Result<String> {
+    std::fs::read_to_string(path).map_err(|source| Error::Io {
+        file: path.to_path_buf(),
+        source,
+    })
 }
 
 /// Parses JSON text, reporting line and column on failure. A UTF-8 byte-order mark (as

@@ -1,7 +1,7 @@
 //! Service tags: the three built-in ones computed per enforcement point, and the rest from
 //! Azure's published service-tag JSON (SEMANTICS §3.1).
 
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::load::json::Node;
 use crate::model::addr::{parse_net, set_of};
 use crate::model::AddrSet;
@@ -77,10 +77,7 @@ impl ServiceTags {
     /// Reads Azure's published format: `{"values": [{"name": ..., "properties":
     /// {"addressPrefixes": [...]}}]}`.
     pub fn load(path: &Path) -> Result<ServiceTags> {
-        let text = std::fs::read_to_string(path).map_err(|source| Error::Io {
-            file: path.to_path_buf(),
-            source,
-        })?;
+        let text = crate::load::read_text(path)?;
         let value = crate::load::parse_json(path, &text)?;
         let root = Node::root(&value, path);
         let mut tags = BTreeMap::new();
