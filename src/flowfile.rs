@@ -11,8 +11,13 @@
 use crate::eval::Pins;
 use crate::flow::Flow;
 use crate::model::ResourceId;
-use std::io::BufRead;
+use std::io::{self, BufRead};
 use std::net::{IpAddr, Ipv4Addr};
+
+/// The longest line read. A flow record is well under 1 KiB; a longer line (a binary file, a
+/// file of one endless line) is skipped with a reason after reading it through, without
+/// holding more than this much of it.
+pub const MAX_LINE_BYTES: usize = 64 << 10;
 
 /// One flow read, with its optional pins.
 #[derive(Clone, Debug)]
@@ -60,7 +65,7 @@ pub struct FlowReader<R> {
     input: R,
     layout: Option<Layout>,
     line: usize,
-    buf: String,
+    buf: Vec<u8>,
 }
 
 impl<R: BufRead> FlowReader<R> {
@@ -70,7 +75,7 @@ impl<R: BufRead> FlowReader<R> {
             input,
             layout: None,
             line: 0,
-            buf: String::new(),
+            buf: Vec::new(),
         }
     }
 }
@@ -80,19 +85,28 @@ impl<R: BufRead> Iterator for FlowReader<R> {
 
     fn next(&mut self) -> Option<Self::Item> {
         loop {
-            self.buf.clear();
             self.line += 1;
-            match self.input.read_line(&mut self.buf) {
-                Ok(0) => return None,
-                Ok(_) => {}
-                Err(e) => {
-                    return Some(Err(Skipped {
-                        line: self.line,
-                        reason: format!("unreadable: {e}"),
-                    }))
+            let skip = |reason| {
+                Some(Err(Skipped {
+                    line: self.line,
+                    reason,
+                }))
+            };
+            match read_line_bounded(&mut self.input, &mut self.buf) {
+                Ok(LineRead::End) => return None,
+                Ok(LineRead::Line) => {}
+                Ok(LineRead::TooLong(len)) => {
+                    return skip(format!(
+                        "line of {len} bytes is longer than the {} KiB a flow record may take",
+                        MAX_LINE_BYTES >> 10
+                    ))
                 }
+                Err(e) => return skip(format!("unreadable: {e}")),
             }
-            let text = self.buf.trim();
+            let Ok(text) = std::str::from_utf8(&self.buf) else {
+                return skip("not UTF-8 text".to_string());
+            };
+            let text = text.trim();
             if text.is_empty() || text.starts_with('#') {
                 continue;
             }
@@ -110,6 +124,52 @@ impl<R: BufRead> Iterator for FlowReader<R> {
                     .map(|(flow, pins)| FlowRecord { line, flow, pins })
                     .map_err(|reason| Skipped { line, reason }),
             );
+        }
+    }
+}
+
+/// What [`read_line_bounded`] found.
+enum LineRead {
+    /// The end of the input.
+    End,
+    /// A line, now in the buffer (without its newline).
+    Line,
+    /// A line longer than [`MAX_LINE_BYTES`], of this many bytes, read through and dropped.
+    TooLong(u64),
+}
+
+/// Reads one line into `buf` (cleared first), holding at most [`MAX_LINE_BYTES`] of it.
+fn read_line_bounded(input: &mut impl BufRead, buf: &mut Vec<u8>) -> io::Result<LineRead> {
+    buf.clear();
+    let mut len: u64 = 0;
+    loop {
+        let chunk = match input.fill_buf() {
+            Ok(chunk) => chunk,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        if chunk.is_empty() {
+            return Ok(match len {
+                0 => LineRead::End,
+                _ if buf.len() as u64 == len => LineRead::Line,
+                _ => LineRead::TooLong(len),
+            });
+        }
+        let (take, newline) = match chunk.iter().position(|&b| b == b'\n') {
+            Some(i) => (i, true),
+            None => (chunk.len(), false),
+        };
+        if buf.len() + take <= MAX_LINE_BYTES && buf.len() as u64 == len {
+            buf.extend_from_slice(&chunk[..take]);
+        }
+        len += take as u64;
+        input.consume(take + usize::from(newline));
+        if newline {
+            return Ok(if buf.len() as u64 == len {
+                LineRead::Line
+            } else {
+                LineRead::TooLong(len)
+            });
         }
     }
 }
@@ -334,5 +394,36 @@ mod tests {
             .reason
             .contains("missing `src`"));
         assert!(rows[2].is_ok());
+    }
+
+    #[test]
+    fn overlong_and_binary_lines_are_skipped_without_being_held() {
+        // A tiny BufReader capacity makes the line span many fill_buf calls.
+        let long = format!(
+            "tcp 1.2.3.4:1 -> 5.6.7.8:2\n{}\n\u{ff}\ntcp 1.2.3.4:1 -> 5.6.7.8:3",
+            "x".repeat(MAX_LINE_BYTES + 1)
+        );
+        let mut bytes = long.into_bytes();
+        let bad = bytes.iter().position(|&b| b == 0xc3).unwrap();
+        bytes[bad] = 0xff; // not UTF-8
+        let rows: Vec<_> =
+            FlowReader::new(std::io::BufReader::with_capacity(7, &bytes[..])).collect();
+        assert_eq!(rows.len(), 4);
+        assert!(rows[0].is_ok());
+        let too_long = rows[1].as_ref().unwrap_err();
+        assert_eq!(too_long.line, 2);
+        assert_eq!(
+            too_long.reason,
+            format!(
+                "line of {} bytes is longer than the 64 KiB a flow record may take",
+                MAX_LINE_BYTES + 1
+            )
+        );
+        assert_eq!(rows[2].as_ref().unwrap_err().reason, "not UTF-8 text");
+        assert_eq!(
+            rows[3].as_ref().unwrap().flow.dst_port,
+            Some(3),
+            "a last line without newline"
+        );
     }
 }

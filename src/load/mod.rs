@@ -41,12 +41,37 @@ pub fn load_texts(texts: &[(PathBuf, String)]) -> Result<Snapshot> {
     link::link(records)
 }
 
-/// Reads a whole text file; the error names the file.
+/// The largest text input read whole (a snapshot, a DSL file, a hits file): 512 MiB, several
+/// times a Resource Graph export of a large estate. A larger file is refused before it is
+/// read, so a hostile or mistaken input cannot exhaust memory.
+pub const MAX_TEXT_BYTES: u64 = 512 << 20;
+
+/// Reads a whole text file of at most [`MAX_TEXT_BYTES`]; the error names the file.
 pub fn read_text(path: &Path) -> Result<String> {
-    std::fs::read_to_string(path).map_err(|source| Error::Io {
+    use std::io::Read;
+    let io = |source| Error::Io {
         file: path.to_path_buf(),
         source,
-    })
+    };
+    let too_large = || {
+        io(std::io::Error::other(format!(
+            "larger than the {} MiB a text input may be",
+            MAX_TEXT_BYTES >> 20
+        )))
+    };
+    let file = std::fs::File::open(path).map_err(io)?;
+    if file.metadata().map_err(io)?.len() > MAX_TEXT_BYTES {
+        return Err(too_large());
+    }
+    let mut text = String::new();
+    // The size can change after the check (a pipe, a growing file): cap the read itself.
+    file.take(MAX_TEXT_BYTES + 1)
+        .read_to_string(&mut text)
+        .map_err(io)?;
+    if text.len() as u64 > MAX_TEXT_BYTES {
+        return Err(too_large());
+    }
+    Ok(text)
 }
 
 /// Parses JSON text, reporting line and column on failure. A UTF-8 byte-order mark (as
