@@ -158,6 +158,9 @@ struct ReplayArgs {
     /// Output format of the summary.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     format: Format,
+    /// Evaluation strategy (the reference engine is the oracle).
+    #[arg(long, value_enum, default_value_t = EngineKind::Compiled)]
+    engine: EngineKind,
     /// Flow logs, captures, tuple files or directories; `-` for standard input.
     inputs: Vec<PathBuf>,
 }
@@ -612,6 +615,7 @@ fn run_replay(mut args: ReplayArgs) -> secpath::Result<ExitCode> {
     let options = run::ReplayOptions {
         stateless: args.stateless,
         idle_timeout_ms: args.idle_timeout.saturating_mul(1000),
+        engine: args.engine,
     };
     let out: Option<&mut dyn std::io::Write> =
         out_file.as_mut().map(|w| w as &mut dyn std::io::Write);

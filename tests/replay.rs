@@ -68,6 +68,21 @@ fn flow_logs_are_judged_where_they_were_logged() {
 }
 
 #[test]
+fn both_engines_give_the_same_report_on_every_replay_fixture() {
+    for input in [
+        "fixtures/replay-contoso/nsg-v2.json",
+        "fixtures/replay-contoso/vnet-v4.json",
+        "fixtures/replay-contoso/capture.pcap",
+    ] {
+        for stateless in [&[][..], &["--stateless"][..]] {
+            let compiled = replay(stateless, &[input]);
+            let reference = replay(&[stateless, &["--engine", "reference"]].concat(), &[input]);
+            assert_eq!(compiled, reference, "{input} {stateless:?}");
+        }
+    }
+}
+
+#[test]
 fn a_capture_is_tracked_by_connection() {
     let r = replay(&[], &["fixtures/replay-contoso/capture.pcap"]);
     assert_eq!(r["records_read"], 11);
@@ -248,7 +263,22 @@ fn replaying_a_generated_capture_agrees_with_eval_on_its_flows() {
         })
         .collect();
     std::fs::write(&csv, format!("protocol,src,src_port,dst,dst_port\n{rows}")).unwrap();
-    replay(&["--out", out.to_str().unwrap()], &[pcap.to_str().unwrap()]);
+    let summary = replay(&["--out", out.to_str().unwrap()], &[pcap.to_str().unwrap()]);
+    let out_reference = dir.join("out-reference.jsonl");
+    let reference = replay(
+        &[
+            "--engine",
+            "reference",
+            "--out",
+            out_reference.to_str().unwrap(),
+        ],
+        &[pcap.to_str().unwrap()],
+    );
+    assert_eq!(summary, reference, "compiled and reference engines agree");
+    assert_eq!(
+        std::fs::read_to_string(&out).unwrap(),
+        std::fs::read_to_string(&out_reference).unwrap()
+    );
     let replayed: Vec<serde_json::Value> = std::fs::read_to_string(&out)
         .unwrap()
         .lines()

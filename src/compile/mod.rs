@@ -230,17 +230,30 @@ impl<'p> CompiledPolicy<'p> {
     /// The same answer as [`eval::decide`](crate::eval::decide)`(policy, flow, pins)`.
     /// Allocates only for a denying rule's id in the answer and for errors.
     pub fn decide(&self, flow: &Flow, pins: &Pins) -> Result<Decided> {
+        self.decide_recording(flow, pins, &mut ())
+    }
+
+    /// [`decide`](Self::decide), also handing `hits` every rule that matched on the walk, in
+    /// walk order: the admin and NSG rules that admitted the flow, then the one that denied
+    /// it (the rules `explain` lists as `allowed_by` and `decided_by`). Replay counts them.
+    pub fn decide_recording(
+        &self,
+        flow: &Flow,
+        pins: &Pins,
+        hits: &mut impl RuleSink<'p>,
+    ) -> Result<Decided> {
         let src = self
             .locator
             .locate(flow.src, pins.from.as_ref(), "source")?;
         let dst = self
             .locator
             .locate(flow.dst, pins.to.as_ref(), "destination")?;
-        let walk = Walk {
+        let mut walk = Walk {
             compiled: self,
             flow,
             src,
             dst,
+            hits,
         };
         Ok(walk.run())
     }
@@ -267,6 +280,24 @@ impl<'p> CompiledPolicy<'p> {
     }
 }
 
+/// Where [`CompiledPolicy::decide_recording`] puts the rules that matched. `()` discards
+/// them, so plain [`CompiledPolicy::decide`] pays nothing for the option.
+pub trait RuleSink<'p> {
+    /// A rule matched at a point on the walk and acted (admitted or denied).
+    fn matched(&mut self, rule: &'p ResolvedRule);
+}
+
+impl<'p> RuleSink<'p> for () {
+    #[inline(always)]
+    fn matched(&mut self, _: &'p ResolvedRule) {}
+}
+
+impl<'p, A: smallvec::Array<Item = &'p ResolvedRule>> RuleSink<'p> for SmallVec<A> {
+    fn matched(&mut self, rule: &'p ResolvedRule) {
+        self.push(rule);
+    }
+}
+
 /// What one side did.
 enum SideResult<'p> {
     Pass,
@@ -283,16 +314,17 @@ enum Denial<'p> {
 }
 
 /// One flow's walk, mirroring `eval`'s `Walk::run` step for step.
-struct Walk<'c, 'p> {
+struct Walk<'c, 'p, H> {
     compiled: &'c CompiledPolicy<'p>,
     flow: &'c Flow,
     src: Place<'p>,
     dst: Place<'p>,
+    hits: &'c mut H,
 }
 
-impl<'p> Walk<'_, 'p> {
+impl<'p, H: RuleSink<'p>> Walk<'_, 'p, H> {
     /// Source outbound, path, destination inbound; the first deny ends the walk.
-    fn run(&self) -> Decided {
+    fn run(&mut self) -> Decided {
         let mut source_always_allow = false;
         if self.src.vnet.is_some() {
             match self.side(Side::Source, false) {
@@ -368,7 +400,7 @@ impl<'p> Walk<'_, 'p> {
     }
 
     /// One side: admin rules, then the NSGs in this side's order unless skipped.
-    fn side(&self, side: Side, skip_nsgs_by_source: bool) -> SideResult<'p> {
+    fn side(&mut self, side: Side, skip_nsgs_by_source: bool) -> SideResult<'p> {
         match self.admin(side) {
             SideResult::Pass if !skip_nsgs_by_source => {}
             decided => return decided,
@@ -408,15 +440,18 @@ impl<'p> Walk<'_, 'p> {
                 .nsgs
                 .get(nsg)
                 .and_then(|t| t.of(side).first_match(self.flow, self.asgs()));
-            if let Some(rule) = hit.filter(|r| r.rule.access == Access::Deny) {
-                return SideResult::Deny(Denial::Rule(rule, side));
+            if let Some(rule) = hit {
+                self.hits.matched(rule);
+                if rule.rule.access == Access::Deny {
+                    return SideResult::Deny(Denial::Rule(rule, side));
+                }
             }
         }
         SideResult::Pass
     }
 
     /// The admin rules of this side's VNet (or subnet) in this side's direction.
-    fn admin(&self, side: Side) -> SideResult<'p> {
+    fn admin(&mut self, side: Side) -> SideResult<'p> {
         let place = self.place(side);
         let c = self.compiled;
         let point = match (place.subnet, place.vnet) {
@@ -434,13 +469,14 @@ impl<'p> Walk<'_, 'p> {
         if point.exempt || private_endpoint {
             return SideResult::Pass;
         }
-        match point.rules.of(side).first_match(self.flow, self.asgs()) {
-            Some(rule) => match rule.rule.access {
-                Access::Deny => SideResult::Deny(Denial::Rule(rule, side)),
-                Access::AlwaysAllow => SideResult::AlwaysAllow,
-                Access::Allow => SideResult::Pass,
-            },
-            None => SideResult::Pass,
+        let Some(rule) = point.rules.of(side).first_match(self.flow, self.asgs()) else {
+            return SideResult::Pass;
+        };
+        self.hits.matched(rule);
+        match rule.rule.access {
+            Access::Deny => SideResult::Deny(Denial::Rule(rule, side)),
+            Access::AlwaysAllow => SideResult::AlwaysAllow,
+            Access::Allow => SideResult::Pass,
         }
     }
 

@@ -11,7 +11,7 @@
 use super::capture::PacketInfo;
 use super::judge::Judgement;
 use crate::flow::{proto, Flow};
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 use std::net::IpAddr;
 
 const FIN: u8 = 0x01;
@@ -22,23 +22,33 @@ const ACK: u8 = 0x10;
 /// Idle entries are swept every this many packets.
 const SWEEP_EVERY: u64 = 1 << 16;
 
-/// A direction-free key: both directions of a connection map to it.
+/// A direction-free key: both directions of a connection map to it. Addresses are packed
+/// into `u128`s (IPv4 as IPv4-mapped, with the family kept apart in `family_protocol`) so
+/// that hashing and comparing a key costs a few machine words.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 struct Key {
-    protocol: u8,
-    lo: (IpAddr, u16),
-    hi: (IpAddr, u16),
+    lo: u128,
+    hi: u128,
+    /// `lo`'s port in the high half, `hi`'s in the low half.
+    ports: u32,
+    /// The protocol, plus 256 for IPv6.
+    family_protocol: u16,
 }
 
 impl Key {
     fn of(flow: &Flow) -> Key {
-        let a = (flow.src, flow.src_port.unwrap_or(0));
-        let b = (flow.dst, flow.dst_port.unwrap_or(0));
+        let bits = |ip: IpAddr| match ip {
+            IpAddr::V4(v4) => u128::from(u32::from(v4)),
+            IpAddr::V6(v6) => u128::from(v6),
+        };
+        let a = (bits(flow.src), flow.src_port.unwrap_or(0));
+        let b = (bits(flow.dst), flow.dst_port.unwrap_or(0));
         let (lo, hi) = if a <= b { (a, b) } else { (b, a) };
         Key {
-            protocol: flow.protocol,
-            lo,
-            hi,
+            lo: lo.0,
+            hi: hi.0,
+            ports: u32::from(lo.1) << 16 | u32::from(hi.1),
+            family_protocol: u16::from(flow.protocol) | u16::from(flow.src.is_ipv6()) << 8,
         }
     }
 }
@@ -94,7 +104,7 @@ impl ConnTracker {
     /// A tracker with the given idle timeout.
     pub fn new(idle_timeout_ms: u64) -> ConnTracker {
         ConnTracker {
-            open: HashMap::new(),
+            open: HashMap::default(),
             idle_timeout_ms,
             next_id: 1,
             packets: 0,
@@ -112,22 +122,28 @@ impl ConnTracker {
         }
         let key = Key::of(flow);
         let flags = info.tcp_flags.unwrap_or(0);
-        let stale = self.open.get(&key).is_some_and(|c| {
-            let idle = matches!((c.last_ms, time_ms), (Some(last), Some(now)) if now.saturating_sub(last) > self.idle_timeout_ms);
-            let fresh_syn = flow.protocol == proto::TCP && flags & (SYN | ACK) == SYN && (c.closed || c.fin_forward || c.fin_reverse);
+        let timeout = self.idle_timeout_ms;
+        let stale = |c: &Connection| {
+            let idle = matches!((c.last_ms, time_ms), (Some(last), Some(now)) if now.saturating_sub(last) > timeout);
+            let fresh_syn = flow.protocol == proto::TCP
+                && flags & (SYN | ACK) == SYN
+                && (c.closed || c.fin_forward || c.fin_reverse);
             idle || c.closed || fresh_syn
-        });
-        if stale {
-            if let Some(old) = self.open.remove(&key) {
-                self.finished.push(old);
+        };
+        match self.open.get(&key).map(stale) {
+            Some(false) => {}
+            found => {
+                if found.is_some() {
+                    if let Some(old) = self.open.remove(&key) {
+                        self.finished.push(old);
+                    }
+                }
+                let synack_first = flow.protocol == proto::TCP && flags & (SYN | ACK) == SYN | ACK;
+                let forward = if synack_first { reverse(flow) } else { *flow };
+                return Seen::Opens { forward };
             }
         }
-        if !self.open.contains_key(&key) {
-            let synack_first = flow.protocol == proto::TCP && flags & (SYN | ACK) == SYN | ACK;
-            let forward = if synack_first { reverse(flow) } else { *flow };
-            return Seen::Opens { forward };
-        }
-        let c = self.open.get_mut(&key).expect("checked above");
+        let c = self.open.get_mut(&key).expect("live, checked above");
         let reply = c.forward.src != flow.src || c.forward.src_port != flow.src_port;
         c.packets += 1;
         c.bytes += u64::from(info.length);

@@ -12,12 +12,14 @@
 //! - Packets and plain tuples have no logging point: the whole path decides.
 
 use super::flowlog::{LogFormat, LoggedDecision};
-use crate::compile::CompiledTable;
+use crate::compile::{CompiledPolicy, CompiledTable};
+use crate::engine::{Engine, EngineKind};
 use crate::eval::locate::{locate, Endpoint};
-use crate::eval::matching::EndpointAsgs;
+use crate::eval::matching::{match_rule, EndpointAsgs};
 use crate::eval::{explain, explain_side, Decision, Layer, Outcome, Pins, Side, Stage, Verdict};
 use crate::flow::Flow;
 use crate::model::{Access, AddrSet, Direction, ResourceId};
+use crate::options::AnyProtocol;
 use crate::resolve::{Policy, ResolvedRule, RuleSource};
 use rustc_hash::FxHashMap as HashMap;
 use smallvec::SmallVec;
@@ -79,24 +81,57 @@ pub struct Judgement {
     pub hits: SmallVec<[RuleHit; 4]>,
 }
 
-/// Judges a whole-path record (a packet opening a connection, a plain tuple).
-pub fn whole_path(policy: &Policy, flow: &Flow, pins: &Pins) -> Result<Judgement, String> {
+/// Judges a whole-path record with the reference walk: `explain`'s `allowed_by`, then its
+/// `decided_by` when denied, are the hits.
+fn whole_path_reference(policy: &Policy, flow: &Flow, pins: &Pins) -> Result<Judgement, String> {
     let e = explain(policy, flow, pins).map_err(|e| e.to_string())?;
+    let denied = e.decided_by.as_ref().filter(|_| e.verdict == Verdict::Deny);
     let hits: SmallVec<[RuleHit; 4]> = e
         .allowed_by
         .iter()
-        .chain(&e.decided_by)
+        .chain(denied)
         .filter_map(RuleHit::of_decision)
         .collect();
-    let rule = match e.verdict {
-        Verdict::Allow => hits.last().cloned(),
-        _ => e.decided_by.as_ref().and_then(RuleHit::of_decision),
-    };
-    Ok(Judgement {
-        verdict: e.verdict,
-        rule,
-        hits,
-    })
+    Ok(Judgement::of_walk(e.verdict, hits))
+}
+
+/// Judges a whole-path record with the compiled engine, which reports the same rules.
+fn whole_path_compiled(
+    compiled: &CompiledPolicy,
+    flow: &Flow,
+    pins: &Pins,
+) -> Result<Judgement, String> {
+    let mut matched: SmallVec<[&ResolvedRule; 6]> = SmallVec::new();
+    let d = compiled
+        .decide_recording(flow, pins, &mut matched)
+        .map_err(|e| e.to_string())?;
+    let mut hits: SmallVec<[RuleHit; 4]> = matched.into_iter().map(RuleHit::of).collect();
+    // D7's closed public IP denies with no rule: the NIC stands for it, as in `explain`.
+    if d.verdict == Verdict::Deny && hits.last().map(|h| &h.id) != d.resource.as_ref() {
+        hits.extend(d.resource.map(|id| RuleHit {
+            id,
+            layer: Layer::Nsg,
+            is_default: false,
+        }));
+    }
+    Ok(Judgement::of_walk(d.verdict, hits))
+}
+
+impl Judgement {
+    /// A whole-path judgement from the rules that matched in walk order: Azure logs the
+    /// last rule that admitted an allowed flow, and the deny (the last hit) of a denied one;
+    /// a flow with no path has no deciding rule.
+    fn of_walk(verdict: Verdict, hits: SmallVec<[RuleHit; 4]>) -> Judgement {
+        let rule = match verdict {
+            Verdict::NoPath => None,
+            Verdict::Allow | Verdict::Deny => hits.last().cloned(),
+        };
+        Judgement {
+            verdict,
+            rule,
+            hits,
+        }
+    }
 }
 
 /// Placements remembered at most, before the cache starts over (flow logs from the Internet
@@ -107,6 +142,8 @@ const PLACES_CACHED: usize = 1 << 20;
 /// of tuples: NSG ids, endpoint placements, and each NSG's compiled table per direction.
 pub struct Judge<'p> {
     policy: &'p Policy,
+    /// Whole-path records go through this engine; flow-log tuples through one NSG's table.
+    engine: Engine<'p>,
     nsg_by_id: HashMap<String, usize>,
     /// For an NSG, a VNet where it is attached (the first), when the local endpoint's is not.
     attached: HashMap<usize, usize>,
@@ -118,15 +155,28 @@ pub struct Judge<'p> {
     last_nsg: Option<(Arc<str>, usize)>,
 }
 
-/// One direction of one NSG at one VNet, compiled.
+/// One direction of one NSG at one VNet: its rules, compiled unless the reference engine
+/// was asked for.
 struct NsgTable<'p> {
     rules: Vec<&'p ResolvedRule>,
-    table: CompiledTable,
+    table: Option<CompiledTable>,
+}
+
+impl NsgTable<'_> {
+    fn first_match(&self, flow: &Flow, asgs: EndpointAsgs, any: AnyProtocol) -> Option<usize> {
+        match &self.table {
+            Some(table) => table.first_match(flow, asgs),
+            None => self
+                .rules
+                .iter()
+                .position(|r| match_rule(r, flow, asgs, any).all()),
+        }
+    }
 }
 
 impl<'p> Judge<'p> {
-    /// A judge for `policy`.
-    pub fn new(policy: &'p Policy) -> Judge<'p> {
+    /// A judge for `policy` that evaluates with `kind`.
+    pub fn new(policy: &'p Policy, kind: EngineKind) -> Judge<'p> {
         let s = &policy.snapshot;
         let nsg_by_id = s
             .nsgs
@@ -148,12 +198,26 @@ impl<'p> Judge<'p> {
         }
         Judge {
             policy,
+            engine: Engine::new(policy, kind),
             nsg_by_id,
             azure,
             attached,
             places: HashMap::default(),
             tables: HashMap::default(),
             last_nsg: None,
+        }
+    }
+
+    /// The policy judged against.
+    pub fn policy(&self) -> &'p Policy {
+        self.policy
+    }
+
+    /// Judges a whole-path record (a packet opening a connection, a plain tuple).
+    pub fn whole_path(&self, flow: &Flow, pins: &Pins) -> Result<Judgement, String> {
+        match &self.engine {
+            Engine::Reference(policy) => whole_path_reference(policy, flow, pins),
+            Engine::Compiled(compiled) => whole_path_compiled(compiled, flow, pins),
         }
     }
 
@@ -233,6 +297,7 @@ impl<'p> Judge<'p> {
             },
         };
         let (policy, any) = (self.policy, self.policy.options.any_protocol);
+        let compile = matches!(self.engine, Engine::Compiled(_));
         let t = self
             .tables
             .entry((nsg, vnet, logged.direction))
@@ -242,13 +307,12 @@ impl<'p> Judge<'p> {
                     .filter(|r| r.rule.direction == logged.direction)
                     .collect();
                 NsgTable {
-                    table: CompiledTable::build(&rules, any),
+                    table: compile.then(|| CompiledTable::build(&rules, any)),
                     rules,
                 }
             });
         let hit = t
-            .table
-            .first_match(flow, asgs)
+            .first_match(flow, asgs, any)
             .and_then(|i| t.rules.get(i).copied());
         let verdict = match hit.map(|r| r.rule.access) {
             Some(Access::Deny) => Verdict::Deny,

@@ -5,8 +5,9 @@ use super::capture::PacketInfo;
 use super::conntrack::{ConnTracker, Connection, Seen};
 use super::flowlog::{FlowState, LoggedDecision};
 use super::input::{RecordKind, ReplayRecord, SkippedRecord};
-use super::judge::{agrees, whole_path, Judge, Judgement};
+use super::judge::{agrees, Judge, Judgement};
 use super::tally::{Disagreement, ReplayReport, Tally};
+use crate::engine::EngineKind;
 use crate::eval::{admin_deny, Pins, Verdict};
 use crate::flow::Flow;
 use crate::resolve::Policy;
@@ -19,6 +20,8 @@ pub struct ReplayOptions {
     pub stateless: bool,
     /// When an idle connection ends (UDP, ICMP, idle TCP), in milliseconds.
     pub idle_timeout_ms: u64,
+    /// The engine that judges.
+    pub engine: EngineKind,
 }
 
 impl Default for ReplayOptions {
@@ -26,6 +29,7 @@ impl Default for ReplayOptions {
         ReplayOptions {
             stateless: false,
             idle_timeout_ms: 240_000,
+            engine: EngineKind::Compiled,
         }
     }
 }
@@ -42,7 +46,7 @@ pub fn replay(
     progress: &mut dyn FnMut(u64),
 ) -> io::Result<ReplayReport> {
     let mut tally = Tally::new(out.is_some());
-    let mut judge = Judge::new(policy);
+    let mut judge = Judge::new(policy, options.engine);
     let mut tracker = ConnTracker::new(options.idle_timeout_ms);
     let mut n = 0u64;
     for record in records {
@@ -57,11 +61,11 @@ pub fn replay(
             }
             Ok(rec) => match &rec.kind {
                 RecordKind::FlowLog(logged) => flow_log(&mut judge, &rec, logged, &mut tally),
-                RecordKind::Tuple(pins) => tuple(policy, &rec, pins, &mut tally),
-                RecordKind::Packet(info) if options.stateless => {
-                    tuple(policy, &rec, &Pins::default(), &mut tally)
+                RecordKind::Tuple(pins) => tuple(&judge, &rec, pins, &mut tally),
+                RecordKind::Packet(_) if options.stateless => {
+                    tuple(&judge, &rec, &Pins::default(), &mut tally)
                 }
-                RecordKind::Packet(info) => packet(policy, &rec, info, &mut tracker, &mut tally),
+                RecordKind::Packet(info) => packet(&judge, &rec, info, &mut tracker, &mut tally),
             },
         };
         if let Some(w) = out.as_deref_mut() {
@@ -131,9 +135,9 @@ fn flow_log(
     }
 }
 
-fn tuple(policy: &Policy, rec: &ReplayRecord, pins: &Pins, tally: &mut Tally) -> Option<String> {
+fn tuple(judge: &Judge, rec: &ReplayRecord, pins: &Pins, tally: &mut Tally) -> Option<String> {
     let source = rec.source.to_string();
-    match whole_path(policy, &rec.flow, pins) {
+    match judge.whole_path(&rec.flow, pins) {
         Err(reason) => {
             tally.skip(&reason);
             skip_line(&source, &reason)
@@ -146,7 +150,7 @@ fn tuple(policy: &Policy, rec: &ReplayRecord, pins: &Pins, tally: &mut Tally) ->
 }
 
 fn packet(
-    policy: &Policy,
+    judge: &Judge,
     rec: &ReplayRecord,
     info: &PacketInfo,
     tracker: &mut ConnTracker,
@@ -155,6 +159,7 @@ fn packet(
     let forward = match tracker.packet(&rec.flow, info, rec.time) {
         Seen::Belongs { connection, reply } => {
             let mut verdict = connection.judgement.verdict;
+            let policy = judge.policy();
             if reply && verdict == Verdict::Allow && policy.options.admin_stateless {
                 // D6: admin rules judge the reply again; the NSGs let it pass as state.
                 if let Ok(Some(_)) = admin_deny(policy, &rec.flow, &Pins::default()) {
@@ -166,7 +171,7 @@ fn packet(
         }
         Seen::Opens { forward } => forward,
     };
-    match whole_path(policy, &forward, &Pins::default()) {
+    match judge.whole_path(&forward, &Pins::default()) {
         Err(reason) => {
             tally.skip(&reason);
             skip_line(&rec.source.to_string(), &reason)
