@@ -42,6 +42,14 @@ impl<'p> Engine<'p> {
         }
     }
 
+    /// The policy it evaluates.
+    pub fn policy(&self) -> &'p Policy {
+        match self {
+            Engine::Reference(policy) => policy,
+            Engine::Compiled(compiled) => compiled.policy(),
+        }
+    }
+
     /// The verdict and deciding rule for one flow.
     pub fn decide(&self, flow: &Flow, pins: &Pins) -> Result<Decided> {
         match self {

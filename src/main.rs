@@ -161,6 +161,10 @@ struct ReplayArgs {
     /// Evaluation strategy (the reference engine is the oracle).
     #[arg(long, value_enum, default_value_t = EngineKind::Compiled)]
     engine: EngineKind,
+    /// Worker threads for several inputs (0: one per core). With --out, inputs are replayed
+    /// in order on one thread.
+    #[arg(long, default_value_t = 0)]
+    threads: usize,
     /// Flow logs, captures, tuple files or directories; `-` for standard input.
     inputs: Vec<PathBuf>,
 }
@@ -590,7 +594,7 @@ fn run_replay(mut args: ReplayArgs) -> secpath::Result<ExitCode> {
     split_inputs(&mut args)?;
     let format: input::InputFormat = args.input_format.parse()?;
     let policy = args.policy.load()?;
-    let records = input::read_inputs(&args.inputs, format)?;
+    let units = input::units(&args.inputs, format)?;
     let create = |path: &PathBuf| {
         std::fs::File::create(path).map_err(|source| secpath::Error::Io {
             file: path.clone(),
@@ -616,14 +620,11 @@ fn run_replay(mut args: ReplayArgs) -> secpath::Result<ExitCode> {
         stateless: args.stateless,
         idle_timeout_ms: args.idle_timeout.saturating_mul(1000),
         engine: args.engine,
+        threads: args.threads,
     };
     let out: Option<&mut dyn std::io::Write> =
         out_file.as_mut().map(|w| w as &mut dyn std::io::Write);
-    let report = run::replay(&policy, records, options, out, &mut |n| bar.set_position(n))
-        .map_err(|source| secpath::Error::Io {
-            file: args.out.clone().unwrap_or_default(),
-            source,
-        })?;
+    let report = run::replay_units(&policy, &units, format, options, out, &|n| bar.inc(n))?;
     bar.finish_and_clear();
     if let Some(path) = &args.hits {
         let hits: serde_json::Map<String, serde_json::Value> = report

@@ -222,6 +222,11 @@ impl<'p> CompiledPolicy<'p> {
         }
     }
 
+    /// The policy compiled.
+    pub fn policy(&self) -> &'p Policy {
+        self.policy
+    }
+
     /// What compiling produced.
     pub fn stats(&self) -> &CompileStats {
         &self.stats

@@ -17,6 +17,9 @@ struct IdText {
     key: String,
     /// The key's hash, computed once: ids key the hit tables of replay and audit.
     hash: u64,
+    /// Where the name (the last segment) starts in `text`: replay asks for rule names once a
+    /// record.
+    name: std::ops::Range<usize>,
 }
 
 impl ResourceId {
@@ -26,10 +29,14 @@ impl ResourceId {
         let trimmed = text.trim().trim_matches('/');
         let key = format!("/{}", trimmed.to_ascii_lowercase());
         let hash = BuildHasherDefault::<rustc_hash::FxHasher>::default().hash_one(&key);
+        let text = text.trim().to_string();
+        let end = text.trim_end_matches('/').len();
+        let start = text[..end].rfind('/').map_or(0, |i| i + 1);
         ResourceId(Arc::new(IdText {
-            text: text.trim().to_string(),
+            text,
             key,
             hash,
+            name: start..end,
         }))
     }
 
@@ -45,12 +52,7 @@ impl ResourceId {
 
     /// The last path segment: the resource's own name.
     pub fn name(&self) -> &str {
-        self.0
-            .text
-            .trim_end_matches('/')
-            .rsplit('/')
-            .next()
-            .unwrap_or("")
+        &self.0.text[self.0.name.clone()]
     }
 
     /// The id of the parent resource (two segments up), if the id has one.
@@ -141,6 +143,10 @@ mod tests {
         let b = ResourceId::new("subscriptions/s1/resourcegroups/rg/providers/x/y/z/");
         assert_eq!(a, b);
         assert_eq!(a.name(), "Z");
+        assert_eq!(b.name(), "z", "a trailing slash is not a name");
+        assert_eq!(ResourceId::new("plain").name(), "plain");
+        assert_eq!(ResourceId::new(" /a/b// ").name(), "b");
+        assert_eq!(ResourceId::new("").name(), "");
         assert_eq!(a.subscription(), Some("S1"));
         assert_eq!(a.resource_group(), Some("RG"));
     }

@@ -101,12 +101,12 @@ pub struct ConnTracker {
 }
 
 impl ConnTracker {
-    /// A tracker with the given idle timeout.
-    pub fn new(idle_timeout_ms: u64) -> ConnTracker {
+    /// A tracker with the given idle timeout, numbering connections from `first_id`.
+    pub fn new(idle_timeout_ms: u64, first_id: u64) -> ConnTracker {
         ConnTracker {
             open: HashMap::default(),
             idle_timeout_ms,
-            next_id: 1,
+            next_id: first_id,
             packets: 0,
             finished: Vec::new(),
         }
@@ -193,15 +193,20 @@ impl ConnTracker {
         &self.open[&key]
     }
 
+    /// The id the next connection will get.
+    pub fn next_id(&self) -> u64 {
+        self.next_id
+    }
+
     /// Connections that finished since the last call.
     pub fn take_finished(&mut self) -> Vec<Connection> {
         std::mem::take(&mut self.finished)
     }
 
     /// Ends the capture: every connection still open, in order of id.
-    pub fn finish(mut self) -> Vec<Connection> {
+    pub fn finish(&mut self) -> Vec<Connection> {
         let mut all = self.take_finished();
-        all.extend(self.open.into_values());
+        all.extend(self.open.drain().map(|(_, c)| c));
         all.sort_by_key(|c| c.id);
         all
     }
@@ -270,7 +275,7 @@ mod tests {
 
     #[test]
     fn a_handshake_makes_one_connection_and_replies_belong_to_it() {
-        let mut t = ConnTracker::new(240_000);
+        let mut t = ConnTracker::new(240_000, 1);
         let out = tcp("10.0.0.1", 5000, "10.0.0.2", 443);
         let Seen::Opens { forward } = t.packet(&out, &info(SYN), Some(0)) else {
             panic!("opens")
@@ -292,7 +297,7 @@ mod tests {
 
     #[test]
     fn synack_first_flips_the_direction_and_idle_udp_expires() {
-        let mut t = ConnTracker::new(1000);
+        let mut t = ConnTracker::new(1000, 1);
         let reply = tcp("10.0.0.2", 443, "10.0.0.1", 5000);
         let Seen::Opens { forward } = t.packet(&reply, &info(SYN | ACK), None) else {
             panic!()

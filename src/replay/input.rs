@@ -278,6 +278,55 @@ fn walk(path: &Path, depth: usize, files: &mut Vec<PathBuf>) -> Result<()> {
     Ok(())
 }
 
+/// Files replayed together, in order, by one worker: connection state lives as long as a unit.
+pub type Unit = Vec<PathBuf>;
+
+/// The files `paths` name (see [`expand_paths`]) grouped into [`Unit`]s that can be replayed
+/// independently: a run of consecutive capture files is one unit, because a capture rotated
+/// into several files (`tcpdump -C`, `-G`) continues its connections from one file into the
+/// next; every other file (a flow log, a tuple file, stdin) is a unit of its own.
+pub fn units(paths: &[PathBuf], format: InputFormat) -> Result<Vec<Unit>> {
+    let mut units: Vec<Unit> = Vec::new();
+    let mut previous_was_capture = false;
+    for file in expand_paths(paths)? {
+        let capture = is_capture(&file, format);
+        match units.last_mut() {
+            Some(unit) if capture && previous_was_capture => unit.push(file),
+            _ => units.push(vec![file]),
+        }
+        previous_was_capture = capture;
+    }
+    Ok(units)
+}
+
+/// Whether `path` holds a capture (pcap or pcapng, perhaps gzipped), from its first bytes.
+/// Standard input is never looked at here: it can be read only once.
+fn is_capture(path: &Path, format: InputFormat) -> bool {
+    match format {
+        InputFormat::Pcap | InputFormat::Pcapng => return true,
+        InputFormat::Auto => {}
+        _ => return false,
+    }
+    if path.as_os_str() == "-" {
+        return false;
+    }
+    let Ok(file) = std::fs::File::open(path) else {
+        return false;
+    };
+    let Ok((head, reader)) = peek(Box::new(file), 4) else {
+        return false;
+    };
+    let head = if head.starts_with(&[0x1f, 0x8b]) {
+        match peek(Box::new(MultiGzDecoder::new(reader)), 4) {
+            Ok((head, _)) => head,
+            Err(_) => return false,
+        }
+    } else {
+        head
+    };
+    matches!(sniff(&head), Sniffed::Pcap | Sniffed::Pcapng)
+}
+
 /// Reads every record of `paths` (see [`expand_paths`]) in order, one file after another.
 /// Errors here are only about the paths themselves; everything that goes wrong inside a file
 /// is a [`SkippedRecord`] in the stream.

@@ -13,7 +13,7 @@
 
 use super::flowlog::{LogFormat, LoggedDecision};
 use crate::compile::{CompiledPolicy, CompiledTable};
-use crate::engine::{Engine, EngineKind};
+use crate::engine::Engine;
 use crate::eval::locate::{locate, Endpoint};
 use crate::eval::matching::{match_rule, EndpointAsgs};
 use crate::eval::{explain, explain_side, Decision, Layer, Outcome, Pins, Side, Stage, Verdict};
@@ -140,10 +140,10 @@ const PLACES_CACHED: usize = 1 << 20;
 
 /// Judges flow-log tuples at their logging points, remembering what repeats across millions
 /// of tuples: NSG ids, endpoint placements, and each NSG's compiled table per direction.
-pub struct Judge<'p> {
+pub struct Judge<'e, 'p> {
     policy: &'p Policy,
     /// Whole-path records go through this engine; flow-log tuples through one NSG's table.
-    engine: Engine<'p>,
+    engine: &'e Engine<'p>,
     nsg_by_id: HashMap<String, usize>,
     /// For an NSG, a VNet where it is attached (the first), when the local endpoint's is not.
     attached: HashMap<usize, usize>,
@@ -174,9 +174,11 @@ impl NsgTable<'_> {
     }
 }
 
-impl<'p> Judge<'p> {
-    /// A judge for `policy` that evaluates with `kind`.
-    pub fn new(policy: &'p Policy, kind: EngineKind) -> Judge<'p> {
+impl<'e, 'p> Judge<'e, 'p> {
+    /// A judge that evaluates with `engine` (workers share one engine, each has a judge
+    /// with its own caches).
+    pub fn new(engine: &'e Engine<'p>) -> Judge<'e, 'p> {
+        let policy = engine.policy();
         let s = &policy.snapshot;
         let nsg_by_id = s
             .nsgs
@@ -198,7 +200,7 @@ impl<'p> Judge<'p> {
         }
         Judge {
             policy,
-            engine: Engine::new(policy, kind),
+            engine,
             nsg_by_id,
             azure,
             attached,
@@ -215,7 +217,7 @@ impl<'p> Judge<'p> {
 
     /// Judges a whole-path record (a packet opening a connection, a plain tuple).
     pub fn whole_path(&self, flow: &Flow, pins: &Pins) -> Result<Judgement, String> {
-        match &self.engine {
+        match self.engine {
             Engine::Reference(policy) => whole_path_reference(policy, flow, pins),
             Engine::Compiled(compiled) => whole_path_compiled(compiled, flow, pins),
         }
@@ -389,16 +391,30 @@ fn side_judgement(stages: &[Stage]) -> Judgement {
     }
 }
 
-/// Normalises a logged rule name for comparison: case-insensitive, without the NSG
-/// `UserRule_` / `DefaultRule_` prefixes (VNet flow logs write bare names).
-pub fn comparable(name: &str) -> String {
-    let lower = name.to_ascii_lowercase();
+/// A rule name without the NSG `UserRule_` / `DefaultRule_` prefix (matched
+/// case-insensitively): VNet flow logs write bare names, NSG flow logs prefixed ones.
+fn without_log_prefix(name: &str) -> &str {
     for prefix in ["userrule_", "defaultrule_"] {
-        if let Some(rest) = lower.strip_prefix(prefix) {
-            return rest.to_string();
+        if let Some(head) = name.get(..prefix.len()) {
+            if head.eq_ignore_ascii_case(prefix) {
+                return &name[prefix.len()..];
+            }
         }
     }
-    lower
+    name
+}
+
+/// True when a logged rule name names `hit`, whichever way the log spelt it: compared
+/// case-insensitively, without the `UserRule_` / `DefaultRule_` prefixes. Called for every
+/// tuple, so it allocates nothing.
+fn names(logged: &str, hit: &RuleHit) -> bool {
+    let name = hit.id.name();
+    // An NSG rule's log name is its name behind a prefix; an admin rule's is its bare name.
+    let hit_name = match hit.layer {
+        Layer::Nsg => name,
+        _ => without_log_prefix(name),
+    };
+    without_log_prefix(logged).eq_ignore_ascii_case(hit_name)
 }
 
 /// True when the logged decision and rule agree with secpath's judgement. A missing logged
@@ -407,10 +423,7 @@ pub fn agrees(logged: &LoggedDecision, judged: &Judgement) -> bool {
     let decision = logged.allowed == (judged.verdict == Verdict::Allow);
     let rule = logged.rule.is_empty()
         || logged.rule.eq_ignore_ascii_case("unspecified")
-        || judged
-            .rule
-            .as_ref()
-            .is_some_and(|r| comparable(&r.log_name()) == comparable(&logged.rule));
+        || judged.rule.as_ref().is_some_and(|r| names(&logged.rule, r));
     decision && rule
 }
 
@@ -426,11 +439,24 @@ mod tests {
             is_default: true,
         };
         assert_eq!(hit.log_name(), "DefaultRule_DenyAllInBound");
-        assert_eq!(
-            comparable("DefaultRule_DenyAllInbound"),
-            comparable(&hit.log_name())
+        assert!(names("DefaultRule_DenyAllInbound", &hit));
+        assert!(
+            names("DENYALLINBOUND", &hit),
+            "VNet flow logs write bare names"
         );
-        assert_eq!(comparable("UserRule_Allow-Web"), "allow-web");
-        assert_eq!(comparable("BlockHighRisk"), "blockhighrisk");
+        assert!(!names("DefaultRule_DenyAllInBoundX", &hit));
+        let user = RuleHit {
+            id: ResourceId::new("/s/networkSecurityGroups/n/securityRules/Allow-Web"),
+            layer: Layer::Nsg,
+            is_default: false,
+        };
+        assert!(names("UserRule_allow-web", &user));
+        let admin = RuleHit {
+            id: ResourceId::new("/s/networkManagers/m/securityAdminConfigurations/c/ruleCollections/r/rules/BlockHighRisk"),
+            layer: Layer::Admin,
+            is_default: false,
+        };
+        assert!(names("blockhighrisk", &admin));
+        assert!(!names("UserRule_", &admin));
     }
 }

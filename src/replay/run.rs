@@ -4,14 +4,16 @@
 use super::capture::PacketInfo;
 use super::conntrack::{ConnTracker, Connection, Seen};
 use super::flowlog::{FlowState, LoggedDecision};
-use super::input::{RecordKind, ReplayRecord, SkippedRecord};
+use super::input::{self, InputFormat, RecordKind, ReplayRecord, SkippedRecord, Unit};
 use super::judge::{agrees, Judge, Judgement};
 use super::tally::{Disagreement, ReplayReport, Tally};
-use crate::engine::EngineKind;
+use crate::engine::{Engine, EngineKind};
+use crate::error::{Error, Result};
 use crate::eval::{admin_deny, Pins, Verdict};
 use crate::flow::Flow;
 use crate::resolve::Policy;
-use std::io::{self, Write};
+use rayon::prelude::*;
+use std::io::Write;
 
 /// How packets are judged.
 #[derive(Clone, Copy, Debug)]
@@ -22,6 +24,8 @@ pub struct ReplayOptions {
     pub idle_timeout_ms: u64,
     /// The engine that judges.
     pub engine: EngineKind,
+    /// Worker threads for replaying several inputs at once; 0 is one per core.
+    pub threads: usize,
 }
 
 impl Default for ReplayOptions {
@@ -30,6 +34,7 @@ impl Default for ReplayOptions {
             stateless: false,
             idle_timeout_ms: 240_000,
             engine: EngineKind::Compiled,
+            threads: 0,
         }
     }
 }
@@ -37,22 +42,120 @@ impl Default for ReplayOptions {
 /// Records between two progress callbacks.
 const PROGRESS_EVERY: u64 = 1 << 14;
 
-/// Replays `records` against `policy`.
-pub fn replay(
+/// Replays the units of input (see [`input::units`]) against `policy`. With `out`, or with
+/// one thread, units run in order on this thread and every record's line is written;
+/// otherwise they run in parallel on rayon's pool (`options.threads` workers, 0 for one per
+/// core) and their totals are merged in unit order, so the report is the same either way.
+/// `progress` is told how many more records were read, from whichever thread read them.
+pub fn replay_units(
     policy: &Policy,
-    records: impl Iterator<Item = Result<ReplayRecord, SkippedRecord>>,
+    units: &[Unit],
+    format: InputFormat,
+    options: ReplayOptions,
+    out: Option<&mut dyn Write>,
+    progress: &(dyn Fn(u64) + Sync),
+) -> Result<ReplayReport> {
+    let engine = Engine::new(policy, options.engine);
+    let tally = match out {
+        Some(out) => replay_in_order(&engine, units, format, options, Some(out), progress)?,
+        None if options.threads == 1 || units.len() < 2 => {
+            replay_in_order(&engine, units, format, options, None, progress)?
+        }
+        None => replay_in_parallel(&engine, units, format, options, progress)?,
+    };
+    Ok(tally.report(policy))
+}
+
+fn replay_in_order(
+    engine: &Engine,
+    units: &[Unit],
+    format: InputFormat,
     options: ReplayOptions,
     mut out: Option<&mut dyn Write>,
-    progress: &mut dyn FnMut(u64),
-) -> io::Result<ReplayReport> {
+    progress: &(dyn Fn(u64) + Sync),
+) -> Result<Tally> {
     let mut tally = Tally::new(out.is_some());
-    let mut judge = Judge::new(policy, options.engine);
-    let mut tracker = ConnTracker::new(options.idle_timeout_ms);
+    let mut judge = Judge::new(engine);
+    let mut next_connection = 1;
+    for unit in units {
+        let records = input::read_inputs(unit, format)?;
+        let mut tracker = ConnTracker::new(options.idle_timeout_ms, next_connection);
+        let out = out.as_mut().map(|w| &mut **w as &mut dyn Write);
+        replay(
+            &mut judge,
+            &mut tracker,
+            records,
+            options,
+            &mut tally,
+            out,
+            progress,
+        )?;
+        next_connection = tracker.next_id();
+    }
+    Ok(tally)
+}
+
+fn replay_in_parallel(
+    engine: &Engine,
+    units: &[Unit],
+    format: InputFormat,
+    options: ReplayOptions,
+    progress: &(dyn Fn(u64) + Sync),
+) -> Result<Tally> {
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(options.threads)
+        .build()
+        .map_err(|e| {
+            Error::Usage(format!(
+                "cannot start {} replay threads: {e}",
+                options.threads
+            ))
+        })?;
+    let tallies: Vec<Result<Tally>> = pool.install(|| {
+        units
+            .par_iter()
+            .map(|unit| {
+                let mut tally = Tally::new(false);
+                let records = input::read_inputs(unit, format)?;
+                let mut tracker = ConnTracker::new(options.idle_timeout_ms, 1);
+                let mut judge = Judge::new(engine);
+                replay(
+                    &mut judge,
+                    &mut tracker,
+                    records,
+                    options,
+                    &mut tally,
+                    None,
+                    progress,
+                )?;
+                Ok(tally)
+            })
+            .collect()
+    });
+    let mut total = Tally::new(false);
+    for tally in tallies {
+        total.merge(tally?);
+    }
+    Ok(total)
+}
+
+/// The replay loop over one unit's records.
+fn replay(
+    judge: &mut Judge,
+    tracker: &mut ConnTracker,
+    records: impl Iterator<Item = std::result::Result<ReplayRecord, SkippedRecord>>,
+    options: ReplayOptions,
+    tally: &mut Tally,
+    mut out: Option<&mut dyn Write>,
+    progress: &(dyn Fn(u64) + Sync),
+) -> Result<()> {
+    let write_error = |e: std::io::Error| Error::Usage(format!("cannot write --out: {e}"));
     let mut n = 0u64;
     for record in records {
         n += 1;
-        if n % PROGRESS_EVERY == 0 {
+        if n == PROGRESS_EVERY {
             progress(n);
+            n = 0;
         }
         let line = match record {
             Err(skipped) => {
@@ -60,32 +163,32 @@ pub fn replay(
                 skip_line(&skipped.source.to_string(), &skipped.reason)
             }
             Ok(rec) => match &rec.kind {
-                RecordKind::FlowLog(logged) => flow_log(&mut judge, &rec, logged, &mut tally),
-                RecordKind::Tuple(pins) => tuple(&judge, &rec, pins, &mut tally),
+                RecordKind::FlowLog(logged) => flow_log(judge, &rec, logged, tally),
+                RecordKind::Tuple(pins) => tuple(judge, &rec, pins, tally),
                 RecordKind::Packet(_) if options.stateless => {
-                    tuple(&judge, &rec, &Pins::default(), &mut tally)
+                    tuple(judge, &rec, &Pins::default(), tally)
                 }
-                RecordKind::Packet(info) => packet(&judge, &rec, info, &mut tracker, &mut tally),
+                RecordKind::Packet(info) => packet(judge, &rec, info, tracker, tally),
             },
         };
         if let Some(w) = out.as_deref_mut() {
             if let Some(line) = line {
-                writeln!(w, "{line}")?;
+                writeln!(w, "{line}").map_err(write_error)?;
             }
             for c in tracker.take_finished() {
-                writeln!(w, "{}", connection_line(&c))?;
+                writeln!(w, "{}", connection_line(&c)).map_err(write_error)?;
             }
         }
     }
     let rest = tracker.finish();
     if let Some(w) = out {
         for c in &rest {
-            writeln!(w, "{}", connection_line(c))?;
+            writeln!(w, "{}", connection_line(c)).map_err(write_error)?;
         }
-        w.flush()?;
+        w.flush().map_err(write_error)?;
     }
     progress(n);
-    Ok(tally.report(policy))
+    Ok(())
 }
 
 fn flow_log(
