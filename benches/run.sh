@@ -80,6 +80,51 @@ ms=$(python3 -c 'import re,sys; m=re.search(r"NSG: ([0-9.]+)(ms|s)", sys.argv[1]
 findings=$(python3 -c 'import re,sys; m=re.search(r"([0-9]+) findings", sys.argv[1]); print(m.group(1) if m else "null")' "$line")
 record "audit-nsg-10000" "{\"ms\": $ms, \"findings\": $findings, \"snapshot\": \"one NSG of 10,000 rules (tests/audit.rs, audit::scale)\"}"
 
+# --- Replay: flow logs and captures, against tcpdump decoding the same capture -------------
+# tcpdump (Debian's, unpacked into target/ like dpdk-test-acl) reads and prints every packet
+# with -nn: the issue's "decoding alone" baseline.
+TCPDUMP_DIR="$DATA/tcpdump"
+if [ ! -x "$TCPDUMP_DIR/root/usr/bin/tcpdump" ]; then
+  mkdir -p "$TCPDUMP_DIR" && (cd "$TCPDUMP_DIR" && apt-get download tcpdump libpcap0.8 >/dev/null 2>&1 \
+    && for d in *.deb; do dpkg -x "$d" root; done) || echo "tcpdump unavailable: its column left empty"
+fi
+tcpdump_ms() { # capture -> ms, or null
+  [ -x "$TCPDUMP_DIR/root/usr/bin/tcpdump" ] || { echo null; return; }
+  local lib; lib=$(find "$TCPDUMP_DIR/root" -name 'libpcap.so*' -printf '%h\n' -quit)
+  local start end; start=$(date +%s%N)
+  LD_LIBRARY_PATH="$lib" "$TCPDUMP_DIR/root/usr/bin/tcpdump" -Z root -r "$1" -nn > /dev/null 2>&1 || true
+  end=$(date +%s%N); echo $(( (end - start) / 1000000 ))
+}
+cpu_ms() { # command... -> user+system CPU ms of the command
+  /usr/bin/time -f '%U %S' "$@" 2> "$DATA/time.txt" > /dev/null
+  tail -1 "$DATA/time.txt" | python3 -c 'import sys; u,s=sys.stdin.read().split(); print(round((float(u)+float(s))*1000))'
+}
+REPLAY="$DATA/replay"; mkdir -p "$REPLAY"
+TUPLES=${TUPLES:-1000000}; PACKETS=${PACKETS:-2000000}; IMIX=${IMIX:-1000000}
+[ -n "${QUICK:-}" ] && TUPLES=100000 PACKETS=200000 IMIX=100000
+[ -f "$REPLAY/nsg-$TUPLES.json" ] || python3 benches/replay_gen.py nsg "$TUPLES" "$REPLAY/nsg-$TUPLES.json"
+[ -f "$REPLAY/p64-$PACKETS.pcap" ] || python3 benches/replay_gen.py pcap "$PACKETS" "$REPLAY/p64-$PACKETS.pcap"
+[ -f "$REPLAY/imix-$IMIX.pcap" ] || python3 benches/replay_gen.py imix "$IMIX" "$REPLAY/imix-$IMIX.pcap"
+for f in "nsg-$TUPLES.json" "p64-$PACKETS.pcap" "imix-$IMIX.pcap"; do
+  input="$REPLAY/$f"
+  cat "$input" > /dev/null   # into the page cache
+  records=$($BIN replay --quiet --threads 1 --format json --snapshot rulesets/contoso -- "$input" \
+    | python3 -c 'import json,sys; print(json.load(sys.stdin)["records_read"])')
+  ms=$(cpu_ms $BIN replay --quiet --threads 1 --snapshot rulesets/contoso -- "$input")
+  case "$f" in *.pcap) td=$(tcpdump_ms "$input") ;; *) td=null ;; esac
+  record "replay-${f%%-*}" "{\"records\": $records, \"bytes\": $(stat -c %s "$input"), \"cpu_ms\": $ms, \"tcpdump_ms\": $td}"
+done
+# Parallel across files: the flow log split into four blobs, one thread vs every core.
+split_dir="$REPLAY/nsg-split-$TUPLES"
+if [ ! -d "$split_dir" ]; then
+  mkdir -p "$split_dir"
+  for i in 1 2 3 4; do python3 benches/replay_gen.py nsg $((TUPLES / 4)) "$split_dir/PT1H-$i.json"; done
+fi
+for t in 1 "$(nproc)"; do
+  start=$(date +%s%N); $BIN replay --quiet --threads "$t" --snapshot rulesets/contoso -- "$split_dir" > /dev/null; end=$(date +%s%N)
+  record "replay-files-threads-$t" "{\"threads\": $t, \"ms\": $(( (end - start) / 1000000 )), \"records\": $TUPLES}"
+done
+
 # --- Threads: scaling on the cores present ---------------------------------------------------
 for t in $(seq 1 "$(nproc)"); do
   r=$($BIN bench --classbench "$DATA/fw10k-$TRACE.rules" --flows "$DATA/fw10k-$TRACE.trace" --iter "$ITER" --threads "$t" --format json)

@@ -17,6 +17,43 @@ def fmt_rate(x):
     return "—" if x is None else f"{x / 1e6:.2f} M/s"
 
 
+def replay_section(w, by):
+    """`secpath replay` per core, against tcpdump decoding the same capture."""
+    runs = [(n, by[n]) for n in ("replay-nsg", "replay-p64", "replay-imix") if n in by]
+    if not runs:
+        return
+    w("")
+    w("## Replay (one core, from the page cache)")
+    w("")
+    w("`secpath replay --threads 1` against the bundled Contoso snapshot on inputs from")
+    w("`benches/replay_gen.py`: an NSG flow log (version 2, 1,000 tuples a record), a capture of")
+    w("64-byte Ethernet/IPv4/TCP frames over 4,096 connections, and an IMIX capture (64/576/1500")
+    w("bytes, 7:4:1) of the same connections. Times are CPU (user + system) of the whole command:")
+    w("load, compile, read, decode, track connections, judge, tally. The baseline is Debian's")
+    w("`tcpdump -r FILE -nn` (decoding and printing every packet, output to /dev/null) on the same")
+    w("capture in the same run.")
+    w("")
+    w("| input | records | size | secpath | records/s | bytes/s | tcpdump -nn | secpath / tcpdump |")
+    w("|---|---:|---:|---:|---:|---:|---:|---:|")
+    for name, r in runs:
+        secs = r["cpu_ms"] / 1000
+        td = r.get("tcpdump_ms")
+        ratio = "—" if not td else f"{td / r['cpu_ms']:.0f}× faster"
+        tds = "—" if not td else f"{td / 1000:.2f} s"
+        w(f"| {name[len('replay-'):]} | {r['records']:,} | {r['bytes'] / 2**20:.0f} MiB | {secs:.2f} s "
+          f"| {fmt_rate(r['records'] / secs)} | {r['bytes'] / secs / 1e9:.2f} GB/s | {tds} | {ratio} |")
+    files = sorted((r["threads"], r) for n, r in by.items() if n.startswith("replay-files-threads-"))
+    if len(files) > 1:
+        one = files[0][1]["ms"]
+        w("")
+        w("Parallel across files (the same number of tuples as four flow-log blobs, wall time):")
+        w("")
+        w("| threads | time | speedup |")
+        w("|---:|---:|---:|")
+        for t, r in files:
+            w(f"| {t} | {r['ms'] / 1000:.2f} s | {one / r['ms']:.2f}× |")
+
+
 def main():
     rows = [json.loads(line) for line in open(sys.argv[1])]
     by = {r["name"]: r for r in rows}
@@ -87,6 +124,7 @@ def main():
                 w(f"| {r['snapshot']} | — | did not finish in {r['ms'] / 1000:.0f} s |")
             else:
                 w(f"| {r['snapshot']} | {r['findings']} | {r['ms'] / 1000:.2f} s |")
+    replay_section(w, by)
     threads = sorted((int(n.split("-")[1]), r) for n, r in by.items() if n.startswith("threads-"))
     if threads:
         base = threads[0][1]["lookups_per_sec"]
