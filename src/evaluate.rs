@@ -140,9 +140,13 @@ fn verdict_line(line: &mut String, r: &FlowRecord, d: &Decided, format: OutputFo
     let f = &r.flow;
     match format {
         OutputFormat::Jsonl => {
-            let _ = write!(line, r#"{{"line":{},"flow":""#, r.line);
-            let _ = write!(line, "{f}");
-            let _ = write!(line, r#"","verdict":"{verdict}","layer":"#);
+            line.push_str(r#"{"line":"#);
+            push_decimal(line, r.line as u64);
+            line.push_str(r#","flow":""#);
+            push_flow(line, f);
+            line.push_str(r#"","verdict":""#);
+            line.push_str(verdict);
+            line.push_str(r#"","layer":"#);
             for (i, value) in [layer, side, rule, resource].into_iter().enumerate() {
                 if i > 0 {
                     line.push_str([",\"side\":", ",\"rule\":", ",\"resource\":"][i - 1]);
@@ -152,16 +156,102 @@ fn verdict_line(line: &mut String, r: &FlowRecord, d: &Decided, format: OutputFo
             line.push_str("}\n");
         }
         OutputFormat::Csv => {
-            let _ = write!(line, "{},{},{},", r.line, f.protocol_name(), f.src);
-            if let Some(p) = f.src_port {
-                let _ = write!(line, "{p}");
+            for (i, field) in [
+                Field::Number(r.line as u64),
+                Field::Text(&f.protocol_name()),
+                Field::Ip(f.src),
+                Field::Port(f.src_port),
+                Field::Ip(f.dst),
+                Field::Port(f.dst_port),
+                Field::Text(verdict),
+                Field::Text(layer),
+                Field::Text(side),
+                Field::Text(rule),
+                Field::Text(resource),
+            ]
+            .into_iter()
+            .enumerate()
+            {
+                if i > 0 {
+                    line.push(',');
+                }
+                field.push_to(line);
             }
-            let _ = write!(line, ",{},", f.dst);
-            if let Some(p) = f.dst_port {
-                let _ = write!(line, "{p}");
-            }
-            let _ = writeln!(line, ",{verdict},{layer},{side},{rule},{resource},");
+            line.push_str(",\n");
         }
+    }
+}
+
+/// One CSV cell, written without the formatting machinery (this is `eval`'s inner loop).
+enum Field<'a> {
+    Number(u64),
+    Text(&'a str),
+    Ip(std::net::IpAddr),
+    Port(Option<u16>),
+}
+
+impl Field<'_> {
+    fn push_to(self, line: &mut String) {
+        match self {
+            Field::Number(n) => push_decimal(line, n),
+            Field::Text(text) => line.push_str(text),
+            Field::Ip(std::net::IpAddr::V4(a)) => {
+                for (i, octet) in a.octets().into_iter().enumerate() {
+                    if i > 0 {
+                        line.push('.');
+                    }
+                    push_decimal(line, u64::from(octet));
+                }
+            }
+            Field::Ip(ip) => {
+                let _ = write!(line, "{ip}");
+            }
+            Field::Port(port) => {
+                if let Some(p) = port {
+                    push_decimal(line, u64::from(p));
+                }
+            }
+        }
+    }
+}
+
+/// Appends the flow as `Flow`'s `Display` writes it (`tcp 10.0.0.1:5000 -> 10.0.0.2:443`).
+fn push_flow(line: &mut String, f: &crate::flow::Flow) {
+    line.push_str(&f.protocol_name());
+    for (i, (ip, port)) in [(f.src, f.src_port), (f.dst, f.dst_port)]
+        .into_iter()
+        .enumerate()
+    {
+        line.push_str([" ", " -> "][i]);
+        let bracket = ip.is_ipv6() && port.is_some();
+        if bracket {
+            line.push('[');
+        }
+        Field::Ip(ip).push_to(line);
+        if bracket {
+            line.push(']');
+        }
+        if let Some(p) = port {
+            line.push(':');
+            push_decimal(line, u64::from(p));
+        }
+    }
+}
+
+/// Appends `n` in decimal.
+fn push_decimal(line: &mut String, mut n: u64) {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    for &d in &digits[at..] {
+        line.push(char::from(d));
     }
 }
 

@@ -8,6 +8,7 @@ use nom::combinator::{all_consuming, map_res, opt};
 use nom::sequence::{delimited, preceded};
 use nom::{IResult, Parser};
 use serde::Serialize;
+use std::borrow::Cow;
 use std::fmt;
 use std::net::IpAddr;
 
@@ -86,48 +87,52 @@ impl Flow {
         })
     }
 
-    /// The protocol's name (`tcp`, `icmpv6`) or its number.
-    pub fn protocol_name(&self) -> String {
-        match self.protocol {
-            proto::TCP => "tcp".into(),
-            proto::UDP => "udp".into(),
-            proto::ICMP => "icmp".into(),
-            proto::ICMPV6 => "icmpv6".into(),
-            proto::ESP => "esp".into(),
-            proto::AH => "ah".into(),
-            n => n.to_string(),
+    /// The protocol's name (`tcp`, `icmpv6`) or its number. Borrowed for the named
+    /// protocols: `eval` writes one a flow.
+    pub fn protocol_name(&self) -> Cow<'static, str> {
+        match PROTOCOL_NAMES.iter().find(|(n, _)| *n == self.protocol) {
+            Some((_, name)) => Cow::Borrowed(name),
+            None => Cow::Owned(self.protocol.to_string()),
         }
     }
 }
 
+/// The protocols with names, as flows and rules spell them.
+const PROTOCOL_NAMES: [(u8, &str); 6] = [
+    (proto::TCP, "tcp"),
+    (proto::UDP, "udp"),
+    (proto::ICMP, "icmp"),
+    (proto::ICMPV6, "icmpv6"),
+    (proto::ESP, "esp"),
+    (proto::AH, "ah"),
+];
+
 impl fmt::Display for Flow {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let end = |ip: IpAddr, port: Option<u16>| match (ip, port) {
-            (IpAddr::V6(a), Some(p)) => format!("[{a}]:{p}"),
-            (ip, Some(p)) => format!("{ip}:{p}"),
-            (ip, None) => ip.to_string(),
-        };
-        write!(
-            f,
-            "{} {} -> {}",
-            self.protocol_name(),
-            end(self.src, self.src_port),
-            end(self.dst, self.dst_port)
-        )
+        fn end(f: &mut fmt::Formatter<'_>, ip: IpAddr, port: Option<u16>) -> fmt::Result {
+            match (ip, port) {
+                (IpAddr::V6(a), Some(p)) => write!(f, "[{a}]:{p}"),
+                (ip, Some(p)) => write!(f, "{ip}:{p}"),
+                (ip, None) => write!(f, "{ip}"),
+            }
+        }
+        f.write_str(&self.protocol_name())?;
+        f.write_str(" ")?;
+        end(f, self.src, self.src_port)?;
+        f.write_str(" -> ")?;
+        end(f, self.dst, self.dst_port)
     }
 }
 
 /// A protocol name (`tcp`, `icmpv6`, case-insensitive) or number.
 pub fn protocol_number(text: &str) -> Option<u8> {
-    Some(match text.to_ascii_lowercase().as_str() {
-        "tcp" => proto::TCP,
-        "udp" => proto::UDP,
-        "icmp" => proto::ICMP,
-        "icmpv6" => proto::ICMPV6,
-        "esp" => proto::ESP,
-        "ah" => proto::AH,
-        n => n.parse().ok()?,
-    })
+    match PROTOCOL_NAMES
+        .iter()
+        .find(|(_, name)| name.eq_ignore_ascii_case(text))
+    {
+        Some((number, _)) => Some(*number),
+        None => text.parse().ok(),
+    }
 }
 
 type Endpoint = (IpAddr, Option<u16>);

@@ -11,6 +11,7 @@
 use crate::eval::Pins;
 use crate::flow::Flow;
 use crate::model::ResourceId;
+use smallvec::SmallVec;
 use std::io::{self, BufRead};
 use std::net::{IpAddr, Ipv4Addr};
 
@@ -263,7 +264,7 @@ fn assemble(
         let p = p
             .map(str::trim)
             .filter(|p| !p.is_empty())
-            .ok_or(format!("TCP and UDP flows need a {which} port"))?;
+            .ok_or_else(|| format!("TCP and UDP flows need a {which} port"))?;
         p.parse()
             .map_err(|_| format!("`{p}` is not a port 0-65535"))
     };
@@ -302,7 +303,7 @@ fn pins(from: Option<&str>, to: Option<&str>) -> Pins {
 }
 
 fn csv(columns: &[Column], text: &str) -> Result<(Flow, Pins), String> {
-    let cells: Vec<&str> = text.split(',').map(str::trim).collect();
+    let cells: SmallVec<[&str; 8]> = text.split(',').map(str::trim).collect();
     let get = |c: Column| {
         columns
             .iter()
@@ -312,7 +313,7 @@ fn csv(columns: &[Column], text: &str) -> Result<(Flow, Pins), String> {
     let need = |c: Column, name: &str| {
         get(c)
             .filter(|s| !s.is_empty())
-            .ok_or(format!("missing `{name}`"))
+            .ok_or_else(|| format!("missing `{name}`"))
     };
     let flow = assemble(
         need(Column::Protocol, "protocol")?,
@@ -334,7 +335,7 @@ fn jsonl(text: &str) -> Result<(Flow, Pins), String> {
             _ => None,
         }
     };
-    let need = |k: &str| field(k).ok_or(format!("missing `{k}`"));
+    let need = |k: &str| field(k).ok_or_else(|| format!("missing `{k}`"));
     let (sport, dport) = (field("src_port"), field("dst_port"));
     let flow = assemble(
         &need("protocol")?,

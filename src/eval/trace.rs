@@ -338,7 +338,7 @@ impl Explanation {
         Explanation {
             schema: "secpath.explain/v1",
             flow: FlowView {
-                protocol: flow.protocol_name(),
+                protocol: flow.protocol_name().into_owned(),
                 src: flow.src.to_string(),
                 src_port: flow.src_port,
                 dst: flow.dst.to_string(),

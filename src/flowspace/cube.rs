@@ -382,6 +382,7 @@ pub fn protocols_text(set: &Ranges) -> String {
             ..placeholder_flow()
         }
         .protocol_name()
+        .into_owned()
     };
     let parts: Vec<String> = set
         .intervals()
