@@ -8,6 +8,7 @@ use secpath::eval::{explain, Pins, Verdict};
 use secpath::evaluate::OutputFormat;
 use secpath::flow::Flow;
 use secpath::flowfile::{FlowReader, FlowRecord};
+use secpath::load::{LoadOptions, PlanSide};
 use secpath::model::ResourceId;
 use secpath::options::{
     AlwaysAllowScope, AnyProtocol, EmptyMatch, ManagerPrecedence, NoNsg, Options,
@@ -269,6 +270,9 @@ struct Switches {
     /// An unknown service tag matches nothing (with a warning) instead of being an error.
     #[arg(long)]
     lenient: bool,
+    /// Which state of a Terraform plan to read: before or after it is applied.
+    #[arg(long, value_enum, default_value_t = PlanSide::After)]
+    plan_side: PlanSide,
 }
 
 impl Switches {
@@ -286,7 +290,10 @@ impl Switches {
     }
 
     fn load(&self, paths: &[PathBuf]) -> secpath::Result<Policy> {
-        let snapshot = secpath::load::load_snapshot(paths)?;
+        let load = LoadOptions {
+            plan_side: self.plan_side,
+        };
+        let snapshot = secpath::load::load_snapshot_with(paths, &load)?;
         let tags = match &self.service_tags {
             Some(path) => ServiceTags::load(path)?,
             None => ServiceTags::none(),
@@ -403,6 +410,7 @@ fn run_explain(mut args: ExplainArgs) -> secpath::Result<ExitCode> {
     Ok(match explanation.verdict {
         Verdict::Allow => ExitCode::SUCCESS,
         Verdict::Deny | Verdict::NoPath => ExitCode::from(1),
+        Verdict::Unknown => ExitCode::from(3),
     })
 }
 
@@ -463,12 +471,17 @@ fn run_eval(args: EvalArgs) -> secpath::Result<ExitCode> {
         })?,
     };
     eprintln!(
-        "read {}, evaluated {} (allow {}, deny {}, no-path {}), skipped {}",
+        "read {}, evaluated {} (allow {}, deny {}, no-path {}{}), skipped {}",
         summary.read,
         summary.evaluated,
         summary.allow,
         summary.deny,
         summary.no_path,
+        if summary.unknown > 0 {
+            format!(", unknown {}", summary.unknown)
+        } else {
+            String::new()
+        },
         summary.skipped_total()
     );
     for (reason, n) in &summary.skipped {

@@ -1,5 +1,11 @@
 //! Reading snapshots: files and directories of ARM JSON into a linked [`Snapshot`].
 //!
+//! Other inputs are recognised by content and translated into ARM resources first, with
+//! errors still located in the original file ([`json::Origins`]): Terraform plan and state
+//! JSON ([`tfplan`]). Plans are read after every other input, and a plan's resource
+//! replaces the one another input gave under the same id (a resource the plan deletes is
+//! removed): `--snapshot live/ --snapshot plan.json` is the network after the plan.
+//!
 //! Reading happens in two passes. [`arm`] turns every resource, wherever it sits (a single
 //! object, an array, `{"value": [...]}`, `{"data": [...]}`, a REST example's response body,
 //! or nested inside its parent), into a flat record that names its parent by id. [`link`]
@@ -9,36 +15,88 @@
 mod arm;
 pub mod json;
 mod link;
+pub mod tfplan;
 
 use crate::error::{Error, Result};
-use crate::model::Snapshot;
-use json::Node;
+use crate::model::{ResourceId, Snapshot};
+use json::{Node, Origins};
+use serde_json::Value;
 use std::path::{Path, PathBuf};
+pub use tfplan::PlanSide;
+
+/// How inputs other than ARM resources are read.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct LoadOptions {
+    /// Which state of a Terraform plan to read (`--plan-side`).
+    pub plan_side: PlanSide,
+}
+
+/// An input translated into ARM resources.
+pub struct Translation {
+    /// The resources, in ARM's shape.
+    pub resources: Vec<Value>,
+    /// Where their parts came from in the original file.
+    pub origins: Origins,
+    /// Resources the input deletes (a plan's deletions).
+    pub removed: Vec<ResourceId>,
+    /// What was read but not used.
+    pub warnings: Vec<String>,
+}
 
 /// Reads one or more snapshot files or directories (searched recursively for `*.json` and
-/// `*.secpath`).
+/// `*.secpath`), with the default [`LoadOptions`].
 pub fn load_snapshot(paths: &[PathBuf]) -> Result<Snapshot> {
+    load_snapshot_with(paths, &LoadOptions::default())
+}
+
+/// Reads one or more snapshot files or directories with `options`.
+pub fn load_snapshot_with(paths: &[PathBuf], options: &LoadOptions) -> Result<Snapshot> {
     let mut texts = Vec::new();
     for file in expand(paths)? {
         let text = read_text(&file)?;
         texts.push((file, text));
     }
-    load_texts(&texts)
+    load_texts_with(&texts, options)
 }
 
 /// Reads snapshot texts already in memory, each named by the file it stands for (ARM JSON,
-/// or the DSL by extension or content).
+/// or the DSL by extension or content), with the default [`LoadOptions`].
 pub fn load_texts(texts: &[(PathBuf, String)]) -> Result<Snapshot> {
+    load_texts_with(texts, &LoadOptions::default())
+}
+
+/// Reads snapshot texts already in memory with `options`: plans last, replacing.
+pub fn load_texts_with(texts: &[(PathBuf, String)], options: &LoadOptions) -> Result<Snapshot> {
     let mut records = arm::Records::default();
+    let mut plans = Vec::new();
     for (file, text) in texts {
-        let value = if crate::dsl::is_dsl(file, text) {
-            serde_json::Value::Array(crate::dsl::parse(text, file)?)
+        if crate::dsl::is_dsl(file, text) {
+            let value = Value::Array(crate::dsl::parse(text, file)?);
+            records.read_file(Node::root(&value, file))?;
+            continue;
+        }
+        let value = parse_json(file, text)?;
+        if tfplan::is_plan(&value) {
+            plans.push((file, tfplan::translate(&value, file, options.plan_side)?));
         } else {
-            parse_json(file, text)?
-        };
-        records.read_file(Node::root(&value, file))?;
+            records.read_file(Node::root(&value, file))?;
+        }
+    }
+    records.replacing = true;
+    for (file, plan) in &plans {
+        read_translation(&mut records, file, plan)?;
     }
     link::link(records)
+}
+
+/// Reads a translated input; its deletions first.
+fn read_translation(records: &mut arm::Records, file: &Path, t: &Translation) -> Result<()> {
+    for id in &t.removed {
+        records.forget(id);
+    }
+    records.warnings.extend(t.warnings.iter().cloned());
+    let value = Value::Array(t.resources.clone());
+    records.read_file(Node::translated(&value, file, &t.origins))
 }
 
 /// Reads a whole text file; the error names the file.
