@@ -8,7 +8,7 @@ use secpath::eval::{explain, Pins, Verdict};
 use secpath::evaluate::OutputFormat;
 use secpath::flow::Flow;
 use secpath::flowfile::{FlowReader, FlowRecord};
-use secpath::load::{LoadOptions, PlanSide};
+use secpath::load::{LoadOptions, PlanSide, TemplateScope};
 use secpath::model::ResourceId;
 use secpath::options::{
     AlwaysAllowScope, AnyProtocol, EmptyMatch, ManagerPrecedence, NoNsg, Options,
@@ -273,6 +273,14 @@ struct Switches {
     /// Which state of a Terraform plan to read: before or after it is applied.
     #[arg(long, value_enum, default_value_t = PlanSide::After)]
     plan_side: PlanSide,
+    /// The resource group ARM templates deploy into: /subscriptions/S/resourceGroups/RG, optionally followed by @REGION (resourceGroup().location).
+    #[arg(long, value_name = "SCOPE", value_parser = parse_template_scope)]
+    template_scope: Option<TemplateScope>,
+}
+
+fn parse_template_scope(text: &str) -> Result<TemplateScope, String> {
+    TemplateScope::parse(text)
+        .ok_or_else(|| "expected /subscriptions/S/resourceGroups/RG[@region]".to_string())
 }
 
 impl Switches {
@@ -292,6 +300,7 @@ impl Switches {
     fn load(&self, paths: &[PathBuf]) -> secpath::Result<Policy> {
         let load = LoadOptions {
             plan_side: self.plan_side,
+            template_scope: self.template_scope.clone().unwrap_or_default(),
         };
         let snapshot = secpath::load::load_snapshot_with(paths, &load)?;
         let tags = match &self.service_tags {

@@ -2,9 +2,12 @@
 //!
 //! Other inputs are recognised by content and translated into ARM resources first, with
 //! errors still located in the original file ([`json::Origins`]): Terraform plan and state
-//! JSON ([`tfplan`]). Plans are read after every other input, and a plan's resource
-//! replaces the one another input gave under the same id (a resource the plan deletes is
-//! removed): `--snapshot live/ --snapshot plan.json` is the network after the plan.
+//! JSON ([`tfplan`]), ARM templates with their parameters files ([`template`]), and
+//! `az network nic list-effective-nsg` output ([`azcli`], live like ARM resources). Plans
+//! and templates — what is about to be deployed — are read after every other input, and
+//! their resource replaces the one another input gave under the same id (a resource a plan
+//! deletes is removed): `--snapshot live/ --snapshot plan.json` is the network after the
+//! plan.
 //!
 //! Reading happens in two passes. [`arm`] turns every resource, wherever it sits (a single
 //! object, an array, `{"value": [...]}`, `{"data": [...]}`, a REST example's response body,
@@ -13,8 +16,10 @@
 //! nested and flat child resources are one code path, and order across files never matters.
 
 mod arm;
+pub mod azcli;
 pub mod json;
 mod link;
+pub mod template;
 pub mod tfplan;
 
 use crate::error::{Error, Result};
@@ -22,6 +27,7 @@ use crate::model::{ResourceId, Snapshot};
 use json::{Node, Origins};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
+pub use template::TemplateScope;
 pub use tfplan::PlanSide;
 
 /// How inputs other than ARM resources are read.
@@ -29,6 +35,8 @@ pub use tfplan::PlanSide;
 pub struct LoadOptions {
     /// Which state of a Terraform plan to read (`--plan-side`).
     pub plan_side: PlanSide,
+    /// The resource group ARM templates deploy into (`--template-scope`).
+    pub template_scope: TemplateScope,
 }
 
 /// An input translated into ARM resources.
@@ -69,6 +77,8 @@ pub fn load_texts(texts: &[(PathBuf, String)]) -> Result<Snapshot> {
 pub fn load_texts_with(texts: &[(PathBuf, String)], options: &LoadOptions) -> Result<Snapshot> {
     let mut records = arm::Records::default();
     let mut plans = Vec::new();
+    let mut templates = Vec::new();
+    let mut parameters = Vec::new();
     for (file, text) in texts {
         if crate::dsl::is_dsl(file, text) {
             let value = Value::Array(crate::dsl::parse(text, file)?);
@@ -78,15 +88,45 @@ pub fn load_texts_with(texts: &[(PathBuf, String)], options: &LoadOptions) -> Re
         let value = parse_json(file, text)?;
         if tfplan::is_plan(&value) {
             plans.push((file, tfplan::translate(&value, file, options.plan_side)?));
+        } else if template::is_template(&value) {
+            templates.push((file, value));
+        } else if template::is_parameters(&value) {
+            parameters.push((file, value));
+        } else if azcli::is_effective_nsg(&value) {
+            read_translation(&mut records, file, &azcli::translate(&value, file)?)?;
         } else {
             records.read_file(Node::root(&value, file))?;
         }
+    }
+    for (file, value) in &templates {
+        let params = parameters_for(file, templates.len(), &parameters);
+        let t = template::translate(value, file, params, &options.template_scope)?;
+        plans.push((file, t));
     }
     records.replacing = true;
     for (file, plan) in &plans {
         read_translation(&mut records, file, plan)?;
     }
     link::link(records)
+}
+
+/// The parameters file of a template: `NAME.parameters.json` beside `NAME.json`, or the
+/// only parameters file when there is only one template.
+fn parameters_for<'v>(
+    template: &Path,
+    templates: usize,
+    parameters: &'v [(&PathBuf, Value)],
+) -> Option<&'v Value> {
+    let stem = |p: &Path| {
+        p.file_stem()
+            .map(|s| s.to_string_lossy().to_ascii_lowercase())
+    };
+    let wanted = stem(template).map(|s| format!("{s}.parameters"));
+    parameters
+        .iter()
+        .find(|(f, _)| stem(f) == wanted)
+        .or_else(|| (templates == 1 && parameters.len() == 1).then(|| &parameters[0]))
+        .map(|(_, v)| v)
 }
 
 /// Reads a translated input; its deletions first.
