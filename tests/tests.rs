@@ -6,5 +6,6 @@ mod cli;
 mod differential;
 mod dsl;
 mod fuzz;
+mod plan;
 mod replay;
 mod support;
