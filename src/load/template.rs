@@ -313,7 +313,7 @@ impl Context<'_> {
                 .ok_or_else(|| format!("{name}() expects a string as argument {}", i + 1))
         };
         match name.to_ascii_lowercase().as_str() {
-            "parameters" => self.parameter(text(0)?),
+            "parameters" => self.parameter(text(0)?, depth + 1),
             "variables" => {
                 let key = text(0)?;
                 let v = self
@@ -348,7 +348,7 @@ impl Context<'_> {
         }
     }
 
-    fn parameter(&self, key: &str) -> Result<Value, String> {
+    fn parameter(&self, key: &str, depth: usize) -> Result<Value, String> {
         if let Some(v) = self
             .parameters
             .and_then(|p| p.get("parameters"))
@@ -365,7 +365,7 @@ impl Context<'_> {
         let default = declared
             .get("defaultValue")
             .ok_or_else(|| format!("parameter `{key}` has no value: give a parameters file"))?;
-        self.eval_variable(default, 1)
+        self.eval_variable(default, depth)
     }
 
     /// A variable's (or default's) value, its expressions evaluated.
@@ -767,6 +767,12 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("parameters file"), "{e}");
+        let cycle = json!({"parameters": {"p": {"defaultValue": "[variables('v')]"}},
+                           "variables": {"v": "[parameters('p')]"}});
+        let e = eval(cycle, None, "[variables('v')]")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("cycle"), "{e}");
         let e = eval(t, None, "[concat('a', ]").unwrap_err().to_string();
         assert!(e.contains("expression `[concat('a', ]`"), "{e}");
     }

@@ -76,6 +76,9 @@ struct Resource<'a> {
 
 /// A plan being translated.
 struct Plan<'a> {
+    /// How deep [`Plan::id`] is following references (a cycle of references ends in an
+    /// error, not a stack overflow).
+    depth: std::cell::Cell<usize>,
     file: &'a Path,
     resources: Vec<Resource<'a>>,
     /// Configuration expressions by config key.
@@ -93,6 +96,7 @@ pub fn translate(value: &Value, file: &Path, side: PlanSide) -> Result<Translati
         config_module(root, "", &mut config);
     }
     let plan = Plan {
+        depth: std::cell::Cell::new(0),
         file,
         subscription: subscription(value),
         resources,
@@ -567,6 +571,16 @@ impl<'a> Plan<'a> {
         if let Some(id) = self.text(i, "id") {
             return Ok(id.to_string());
         }
+        if self.depth.get() > 16 {
+            return Err(self.error(i, &[], "the configuration's references go round in a cycle"));
+        }
+        self.depth.set(self.depth.get() + 1);
+        let id = self.built_id(i);
+        self.depth.set(self.depth.get() - 1);
+        id
+    }
+
+    fn built_id(&self, i: usize) -> Result<String> {
         let name = self.name(i);
         let network = |i: usize, kind: &str| -> Result<String> {
             Ok(format!(
@@ -1585,6 +1599,32 @@ mod tests {
             Some(("data.azurerm_subnet.web".to_string(), None))
         );
         assert_eq!(reference_key("var.subnet_id"), None);
+    }
+
+    #[test]
+    fn a_cycle_of_references_is_an_error_not_an_overflow() {
+        let plan = json!({
+            "format_version": "1.2",
+            "resource_changes": [{
+                "address": "azurerm_network_manager_admin_rule_collection.c",
+                "type": "azurerm_network_manager_admin_rule_collection", "name": "c", "mode": "managed",
+                "change": {"actions": ["create"], "after": {"name": "c"},
+                           "after_unknown": {"id": true, "security_admin_configuration_id": true}}
+            }],
+            "configuration": {"root_module": {"resources": [{
+                "address": "azurerm_network_manager_admin_rule_collection.c",
+                "expressions": {"security_admin_configuration_id": {
+                    "references": ["azurerm_network_manager_admin_rule_collection.c.id"]}}
+            }]}}
+        });
+        let e = translate(&plan, Path::new("p.json"), PlanSide::After)
+            .err()
+            .expect("a cycle cannot be resolved")
+            .to_string();
+        assert!(
+            e.contains("p.json: resource_changes[0].change.after") && e.contains("cycle"),
+            "{e}"
+        );
     }
 
     #[test]
