@@ -628,7 +628,7 @@ fn scratch(name: &str, text: &str) -> PathBuf {
     path
 }
 
-fn error_of(path: &PathBuf) -> String {
+fn error_of(path: &std::path::Path) -> String {
     let out = secpath(["audit", "--snapshot", path.to_str().unwrap()]);
     assert_eq!(
         out.status.code(),
