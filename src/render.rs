@@ -427,5 +427,12 @@ fn rules_table(out: &mut String, rules: &[EffectiveRule]) {
             r.destination.join(","),
             r.destination_ports.join(","),
         );
+        if !r.unknown.is_empty() {
+            let _ = writeln!(
+                out,
+                "             (unknown in the plan: {})",
+                r.unknown.join(", ")
+            );
+        }
     }
 }

@@ -239,6 +239,19 @@ fn explain_says_unknown_names_the_attribute_and_exits_3() {
         .as_str()
         .unwrap()
         .contains("does not know `source_address_prefix`"));
+    let effective = json_of(&secpath([
+        "effective",
+        "--format",
+        "json",
+        "--snapshot",
+        PLAN,
+    ]));
+    let rules = effective["nics"][0]["nsgs"][0]["rules"].as_array().unwrap();
+    let rdp = rules
+        .iter()
+        .find(|r| r["name"] == "allow-rdp-admin")
+        .unwrap();
+    assert_eq!(rdp["unknown"], serde_json::json!(["source_address_prefix"]));
     let text = secpath([
         "explain",
         "--snapshot",
