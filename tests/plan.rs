@@ -737,3 +737,30 @@ fn effective_nsg_output_reads_as_its_nsg_with_expanded_tags() {
         6
     );
 }
+
+#[test]
+fn convert_translates_plans_and_refuses_what_it_cannot_say() {
+    let refused = secpath(["convert", PLAN, "--to", "dsl"]);
+    assert_eq!(refused.status.code(), Some(2));
+    let e = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        e.contains("network.tfplan.json: resource_changes[") && e.contains("unknown"),
+        "{e}"
+    );
+    let before = secpath(["convert", PLAN, "--plan-side", "before", "--to", "dsl"]);
+    assert_eq!(
+        before.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&before.stderr)
+    );
+    let dsl = scratch("before.secpath", &String::from_utf8_lossy(&before.stdout));
+    for flow in [
+        "tcp 198.51.100.7:50000 -> 10.10.1.4:443",
+        "tcp 198.51.100.7:50000 -> 10.10.1.4:22",
+    ] {
+        let (_, from_dsl) = explain(&["--snapshot", dsl.to_str().unwrap(), flow]);
+        let (_, from_live) = explain(&["--snapshot", LIVE, flow]);
+        assert_eq!(from_dsl["stages"], from_live["stages"], "{flow}");
+    }
+}

@@ -75,39 +75,116 @@ pub fn load_texts(texts: &[(PathBuf, String)]) -> Result<Snapshot> {
 
 /// Reads snapshot texts already in memory with `options`: plans last, replacing.
 pub fn load_texts_with(texts: &[(PathBuf, String)], options: &LoadOptions) -> Result<Snapshot> {
+    let inputs = Inputs::read(texts, options)?;
     let mut records = arm::Records::default();
-    let mut plans = Vec::new();
-    let mut templates = Vec::new();
-    let mut parameters = Vec::new();
-    for (file, text) in texts {
-        if crate::dsl::is_dsl(file, text) {
-            let value = Value::Array(crate::dsl::parse(text, file)?);
-            records.read_file(Node::root(&value, file))?;
-            continue;
+    for input in &inputs.live {
+        match input {
+            (file, Input::Resources(value)) => records.read_file(Node::root(value, file))?,
+            (file, Input::Translated(t)) => read_translation(&mut records, file, t)?,
         }
-        let value = parse_json(file, text)?;
-        if tfplan::is_plan(&value) {
-            plans.push((file, tfplan::translate(&value, file, options.plan_side)?));
-        } else if template::is_template(&value) {
-            templates.push((file, value));
-        } else if template::is_parameters(&value) {
-            parameters.push((file, value));
-        } else if azcli::is_effective_nsg(&value) {
-            read_translation(&mut records, file, &azcli::translate(&value, file)?)?;
-        } else {
-            records.read_file(Node::root(&value, file))?;
-        }
-    }
-    for (file, value) in &templates {
-        let params = parameters_for(file, templates.len(), &parameters);
-        let t = template::translate(value, file, params, &options.template_scope)?;
-        plans.push((file, t));
     }
     records.replacing = true;
-    for (file, plan) in &plans {
-        read_translation(&mut records, file, plan)?;
+    for (file, t) in &inputs.planned {
+        read_translation(&mut records, file, t)?;
     }
     link::link(records)
+}
+
+/// The ARM resources the texts stand for, for `secpath convert`: plans, templates and az
+/// outputs translated, everything else as it is. The DSL and ARM JSON cannot say "unknown",
+/// so a plan that leaves a rule unknown is an error naming it.
+pub fn resources_of(texts: &[(PathBuf, String)], options: &LoadOptions) -> Result<Vec<Value>> {
+    let inputs = Inputs::read(texts, options)?;
+    let translated = inputs
+        .live
+        .iter()
+        .filter_map(|(f, i)| match i {
+            Input::Translated(t) => Some((f, t)),
+            Input::Resources(_) => None,
+        })
+        .chain(inputs.planned.iter().map(|(f, t)| (f, t)));
+    let mut out = Vec::new();
+    for (file, t) in translated {
+        if let Some(at) = t.resources.iter().position(has_unknowns) {
+            return Err(Error::invalid(
+                crate::error::Location {
+                    file: file.clone(),
+                    path: t.origins.map(&format!("[{at}]")),
+                },
+                "the plan leaves rule attributes unknown, which ARM JSON and the DSL cannot say: convert the plan after it is applied, or with --plan-side before",
+            ));
+        }
+    }
+    for (_, input) in inputs.live {
+        match input {
+            Input::Resources(value) => out.push(value),
+            Input::Translated(t) => out.extend(t.resources),
+        }
+    }
+    out.extend(inputs.planned.into_iter().flat_map(|(_, t)| t.resources));
+    Ok(out)
+}
+
+/// True when a translated resource (or one nested in it) lists unknown attributes.
+fn has_unknowns(value: &Value) -> bool {
+    match value {
+        Value::Object(map) => map.contains_key(arm::UNKNOWN_KEY) || map.values().any(has_unknowns),
+        Value::Array(items) => items.iter().any(has_unknowns),
+        _ => false,
+    }
+}
+
+/// One input file, read.
+enum Input {
+    /// ARM resources (or the DSL's, as ARM JSON).
+    Resources(Value),
+    /// Translated into ARM resources.
+    Translated(Translation),
+}
+
+/// Every input, in the order it is read: live ones, then plans and templates.
+struct Inputs {
+    live: Vec<(PathBuf, Input)>,
+    planned: Vec<(PathBuf, Translation)>,
+}
+
+impl Inputs {
+    /// Parses and classifies every text; templates get their parameters files.
+    fn read(texts: &[(PathBuf, String)], options: &LoadOptions) -> Result<Inputs> {
+        let mut inputs = Inputs {
+            live: Vec::new(),
+            planned: Vec::new(),
+        };
+        let mut templates = Vec::new();
+        let mut parameters = Vec::new();
+        for (file, text) in texts {
+            if crate::dsl::is_dsl(file, text) {
+                let value = Value::Array(crate::dsl::parse(text, file)?);
+                inputs.live.push((file.clone(), Input::Resources(value)));
+                continue;
+            }
+            let value = parse_json(file, text)?;
+            if tfplan::is_plan(&value) {
+                let t = tfplan::translate(&value, file, options.plan_side)?;
+                inputs.planned.push((file.clone(), t));
+            } else if template::is_template(&value) {
+                templates.push((file, value));
+            } else if template::is_parameters(&value) {
+                parameters.push((file, value));
+            } else if azcli::is_effective_nsg(&value) {
+                let t = azcli::translate(&value, file)?;
+                inputs.live.push((file.clone(), Input::Translated(t)));
+            } else {
+                inputs.live.push((file.clone(), Input::Resources(value)));
+            }
+        }
+        for (file, value) in &templates {
+            let params = parameters_for(file, templates.len(), &parameters);
+            let t = template::translate(value, file, params, &options.template_scope)?;
+            inputs.planned.push(((*file).clone(), t));
+        }
+        Ok(inputs)
+    }
 }
 
 /// The parameters file of a template: `NAME.parameters.json` beside `NAME.json`, or the
