@@ -764,3 +764,67 @@ fn convert_translates_plans_and_refuses_what_it_cannot_say() {
         assert_eq!(from_dsl["stages"], from_live["stages"], "{flow}");
     }
 }
+
+/// Every JSON pointer in `v` (objects' members and arrays' elements).
+fn pointers(v: &Value, at: String, out: &mut Vec<String>) {
+    match v {
+        Value::Object(m) => m.iter().for_each(|(k, x)| {
+            let p = format!("{at}/{}", k.replace('~', "~0").replace('/', "~1"));
+            out.push(p.clone());
+            pointers(x, p, out);
+        }),
+        Value::Array(a) => a.iter().enumerate().for_each(|(i, x)| {
+            let p = format!("{at}/{i}");
+            out.push(p.clone());
+            pointers(x, p, out);
+        }),
+        _ => {}
+    }
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig {
+        cases: 128,
+        failure_persistence: Some(Box::new(
+            proptest::test_runner::FileFailurePersistence::Direct("tests/plan.proptest-regressions"),
+        )),
+        ..proptest::prelude::ProptestConfig::default()
+    })]
+
+    /// Plans, templates and az outputs with values replaced anywhere load or fail with a
+    /// located error on both plan sides; they never panic.
+    #[test]
+    fn mutated_inputs_load_or_fail_cleanly(
+        which in 0usize..4,
+        edits in proptest::collection::vec((proptest::prelude::any::<proptest::sample::Index>(), 0usize..10), 1..4),
+    ) {
+        let files = [PLAN, PLAN_0_1, TEMPLATE, "fixtures/plans/effective/nic-web.effective-nsg.json"];
+        let mut v: Value = serde_json::from_str(&std::fs::read_to_string(root().join(files[which])).unwrap()).unwrap();
+        for (index, kind) in edits {
+            let mut all = Vec::new();
+            pointers(&v, String::new(), &mut all);
+            if all.is_empty() {
+                break;
+            }
+            let replacement = [
+                Value::Null, Value::Bool(true), Value::from(0), Value::from(-1), Value::from(99999),
+                Value::from("x"), Value::from("[concat("), Value::from("[parameters('nope')]"),
+                serde_json::json!([]), serde_json::json!({}),
+            ][kind].clone();
+            if let Some(slot) = v.pointer_mut(&all[index.index(all.len())]) {
+                *slot = replacement;
+            }
+        }
+        let texts = vec![
+            (PathBuf::from("mutated.json"), v.to_string()),
+            (root().join(PARAMETERS), std::fs::read_to_string(root().join(PARAMETERS)).unwrap()),
+        ];
+        for side in [PlanSide::Before, PlanSide::After] {
+            let options = LoadOptions { plan_side: side, ..LoadOptions::default() };
+            if let Err(e) = secpath::load::load_texts_with(&texts, &options) {
+                let message = e.to_string();
+                proptest::prop_assert!(!message.is_empty());
+            }
+        }
+    }
+}
