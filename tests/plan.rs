@@ -529,6 +529,33 @@ fn a_live_snapshot_plus_the_plan_is_the_network_after_the_plan() {
         assert_eq!(alone["stages"], mixed["stages"], "{flow}");
         assert_eq!(alone["decided_by"], mixed["decided_by"], "{flow}");
     }
+    // Terraform sorts changes by address, so children often come before their parents
+    // (`azurerm_subnet` < `azurerm_virtual_network`): the plan's children still survive
+    // the replacement of their live parents.
+    let mut reversed: Value =
+        serde_json::from_str(&std::fs::read_to_string(root().join(PLAN)).unwrap()).unwrap();
+    reversed["resource_changes"]
+        .as_array_mut()
+        .unwrap()
+        .reverse();
+    let reversed = scratch("reversed.tfplan.json", &reversed.to_string());
+    let s = load_snapshot(&[root().join(LIVE), reversed.clone()]).unwrap();
+    let replaced = load_snapshot(&[root().join(PLAN)]).unwrap();
+    assert_eq!(
+        (
+            s.subnets.len(),
+            s.nsgs[0].rules.len(),
+            s.managers[0].security_configs[0].collections[0].rules.len()
+        ),
+        (
+            replaced.subnets.len(),
+            replaced.nsgs[0].rules.len(),
+            replaced.managers[0].security_configs[0].collections[0]
+                .rules
+                .len()
+        )
+    );
+    assert!(s.subnets[0].nsg.is_some());
     // The order of inputs does not matter: the plan still wins.
     let (_, reversed) = explain(&[
         "--snapshot",

@@ -497,6 +497,10 @@ fn fold(flat: Vec<Evaluated>) -> Translation {
     let mut origins = Origins::default();
     let mut kept: Vec<Evaluated> = Vec::new();
     let mut children: Vec<(Evaluated, &str)> = Vec::new();
+    // Parents first: a template replaces live resources by id with their children, so a
+    // child read before its parent would be replaced too.
+    let mut flat = flat;
+    flat.sort_by_key(|e| e.kind.matches('/').count());
     for e in flat {
         let last = e.kind.rsplit('/').next().unwrap_or("").to_ascii_lowercase();
         match FOLDED.iter().find(|(t, _)| *t == last) {

@@ -443,10 +443,15 @@ struct RuleSource<'v> {
 }
 
 impl<'a> Plan<'a> {
+    /// Emits every resource, parents before children: a plan replaces live resources by
+    /// id with their children, so a child read before its parent would be replaced too.
     fn emit(&self, out: &mut Emitter, ignored: &mut BTreeMap<String, usize>) -> Result<()> {
         let standalone = self.standalone_rules()?;
         let mut joined = HashSet::new();
-        for (i, r) in self.resources.iter().enumerate() {
+        let mut order: Vec<usize> = (0..self.resources.len()).collect();
+        order.sort_by_key(|&i| depth(self.res(i).kind));
+        for i in order {
+            let r = self.res(i);
             match r.kind {
                 "azurerm_resource_group" => self.resource_group(i, out)?,
                 "azurerm_virtual_network" => self.vnet(i, out)?,
@@ -1437,6 +1442,23 @@ impl<'a> Plan<'a> {
             vec![(String::new(), r.path.clone())],
         );
         Ok(())
+    }
+}
+
+/// How deep a resource type's ARM resource sits under its ancestors (VNet 1, subnet 2...).
+fn depth(kind: &str) -> u8 {
+    match kind {
+        "azurerm_resource_group" => 0,
+        "azurerm_subnet"
+        | "azurerm_virtual_network_peering"
+        | "azurerm_network_manager_network_group"
+        | "azurerm_network_manager_security_admin_configuration"
+        | "azurerm_network_manager_scope_connection"
+        | "azurerm_network_manager_connectivity_configuration" => 2,
+        "azurerm_network_manager_static_member"
+        | "azurerm_network_manager_admin_rule_collection" => 3,
+        "azurerm_network_manager_admin_rule" => 4,
+        _ => 1,
     }
 }
 
