@@ -855,3 +855,54 @@ proptest::proptest! {
         }
     }
 }
+
+#[test]
+fn a_plan_may_attach_an_nsg_to_a_nic_only_the_live_snapshot_has() {
+    let nic = "/subscriptions/11111111-1111-1111-1111-111111111111/resourceGroups/rg-app/providers/Microsoft.Network/networkInterfaces/nic-web";
+    let plan = serde_json::json!({
+        "format_version": "1.2",
+        "resource_changes": [
+            {"address": "azurerm_network_security_group.new", "mode": "managed",
+             "type": "azurerm_network_security_group", "name": "new",
+             "change": {"actions": ["create"], "before": null,
+                        "after": {"name": "nsg-new", "resource_group_name": "rg-app", "location": "eastus",
+                                  "security_rule": [{"name": "deny-https", "priority": 100, "direction": "Inbound",
+                                                     "access": "Deny", "protocol": "Tcp", "source_port_range": "*",
+                                                     "destination_port_range": "443", "source_address_prefix": "*",
+                                                     "destination_address_prefix": "*"}]},
+                        "after_unknown": {"id": true}}},
+            {"address": "azurerm_network_interface_security_group_association.new", "mode": "managed",
+             "type": "azurerm_network_interface_security_group_association", "name": "new",
+             "change": {"actions": ["create"], "before": null,
+                        "after": {"network_interface_id": nic},
+                        "after_unknown": {"id": true, "network_security_group_id": true}}}
+        ],
+        "configuration": {"root_module": {"resources": [
+            {"address": "azurerm_network_interface_security_group_association.new",
+             "expressions": {"network_security_group_id": {"references": [
+                 "azurerm_network_security_group.new.id", "azurerm_network_security_group.new"]}}}
+        ]}}
+    });
+    let plan = scratch("attach.tfplan.json", &plan.to_string());
+    let plan = plan.to_str().unwrap();
+    let (code, e) = explain(&[
+        "--snapshot",
+        LIVE,
+        plan,
+        "tcp 198.51.100.7:50000 -> 10.10.1.4:443",
+    ]);
+    assert_eq!(code, Some(1));
+    assert_eq!(e["decided_by"]["rule"], "deny-https");
+    assert!(e["decided_by"]["resource"]
+        .as_str()
+        .unwrap()
+        .contains("/networkSecurityGroups/nsg-new/"));
+    let alone = secpath(["audit", "--snapshot", plan]);
+    assert_eq!(alone.status.code(), Some(2));
+    let message = String::from_utf8_lossy(&alone.stderr);
+    assert!(
+        message.contains("resource_changes[1].change.after.network_interface_id")
+            && message.contains("is in no input"),
+        "{message}"
+    );
+}

@@ -191,6 +191,35 @@ impl Records {
         drop_child(&mut self.connectivity, id, |c| Some(&c.id), gone);
     }
 
+    /// Applies a plan's association to a subnet or NIC read from any input so far.
+    pub fn associate(&mut self, a: &super::Association) -> Result<()> {
+        let link = || Some((a.linked.clone(), a.location.clone()));
+        if let Some(nic) = self.nics.iter_mut().find(|n| n.id == a.target) {
+            if a.asg {
+                nic.ip_configs
+                    .iter_mut()
+                    .for_each(|c| c.asgs.push(a.linked.clone()));
+            } else {
+                nic.nsg = link();
+            }
+            return Ok(());
+        }
+        match self.subnets.iter_mut().find(|s| s.item.id == a.target) {
+            Some(subnet) if !a.asg => {
+                subnet.item.nsg = link();
+                Ok(())
+            }
+            _ => Err(Error::invalid(
+                a.location.clone(),
+                format!(
+                    "`{}` is in no input: an association needs its {} in the plan or in a snapshot given with it",
+                    a.target,
+                    if a.asg { "NIC" } else { "subnet or NIC" }
+                ),
+            )),
+        }
+    }
+
     /// Reads one resource; `hint` is the type implied by nesting, `parent` the parent's id.
     fn read_item(
         &mut self,

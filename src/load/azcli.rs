@@ -47,6 +47,7 @@ pub fn translate(value: &Value, file: &Path) -> Result<Translation> {
         origins: Origins::default(),
         removed: Vec::new(),
         warnings: Vec::new(),
+        associations: Vec::new(),
     };
     let mut seen = std::collections::HashSet::new();
     for (i, entry) in list.iter().enumerate() {

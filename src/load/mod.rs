@@ -47,8 +47,23 @@ pub struct Translation {
     pub origins: Origins,
     /// Resources the input deletes (a plan's deletions).
     pub removed: Vec<ResourceId>,
+    /// Attachments to subnets and NICs of other inputs (a plan's association resources).
+    pub associations: Vec<Association>,
     /// What was read but not used.
     pub warnings: Vec<String>,
+}
+
+/// An NSG or ASG a plan attaches to a subnet or NIC that another input defines.
+#[derive(Clone, Debug)]
+pub struct Association {
+    /// The subnet or NIC.
+    pub target: ResourceId,
+    /// The NSG or ASG.
+    pub linked: ResourceId,
+    /// True for an ASG (on every IP configuration of the NIC), false for an NSG.
+    pub asg: bool,
+    /// Where the plan makes it.
+    pub location: crate::error::Location,
 }
 
 /// Reads one or more snapshot files or directories (searched recursively for `*.json` and
@@ -213,7 +228,8 @@ fn read_translation(records: &mut arm::Records, file: &Path, t: &Translation) ->
     }
     records.warnings.extend(t.warnings.iter().cloned());
     let value = Value::Array(t.resources.clone());
-    records.read_file(Node::translated(&value, file, &t.origins))
+    records.read_file(Node::translated(&value, file, &t.origins))?;
+    t.associations.iter().try_for_each(|a| records.associate(a))
 }
 
 /// Reads a whole text file; the error names the file.

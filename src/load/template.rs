@@ -562,6 +562,7 @@ fn fold(flat: Vec<Evaluated>) -> Translation {
         origins,
         removed: Vec::new(),
         warnings: Vec::new(),
+        associations: Vec::new(),
     }
 }
 

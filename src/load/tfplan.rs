@@ -25,8 +25,9 @@
 
 use super::arm::UNKNOWN_KEY;
 use super::json::Origins;
-use super::Translation;
+use super::{Association, Translation};
 use crate::error::{Error, Location, Result};
+use crate::model::ResourceId;
 use serde_json::{json, Map, Value};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;
@@ -116,11 +117,9 @@ pub fn translate(value: &Value, file: &Path, side: PlanSide) -> Result<Translati
     Ok(Translation {
         resources: out.resources,
         origins: out.origins,
-        removed: removed
-            .into_iter()
-            .map(|id| crate::model::ResourceId::new(&id))
-            .collect(),
+        removed: removed.into_iter().map(|id| ResourceId::new(&id)).collect(),
         warnings: out.warnings,
+        associations: out.associations,
     })
 }
 
@@ -401,6 +400,8 @@ struct Emitter {
     resources: Vec<Value>,
     origins: Origins,
     warnings: Vec<String>,
+    /// Associations to subnets and NICs outside the plan.
+    associations: Vec<Association>,
 }
 
 impl Emitter {
@@ -1042,20 +1043,21 @@ impl<'a> Plan<'a> {
                     format!("missing required field `{member}`"),
                 )
             })?;
-            let key = crate::model::ResourceId::new(&target);
-            let Some(resource) = out.resources.iter_mut().find(|r| {
-                r.get("id")
-                    .and_then(Value::as_str)
-                    .map(crate::model::ResourceId::new)
-                    == Some(key.clone())
-            }) else {
-                return Err(self.error(
-                    i,
-                    &[Step::Key(target_key)],
-                    format!("`{target}` is not in this plan: secpath applies an association to a subnet or NIC of the same plan"),
-                ));
-            };
-            associate(resource, value_key, &linked);
+            let key = ResourceId::new(&target);
+            match out.resources.iter_mut().find(|r| {
+                r.get("id").and_then(Value::as_str).map(ResourceId::new) == Some(key.clone())
+            }) {
+                Some(resource) => associate(resource, value_key, &linked),
+                None => out.associations.push(Association {
+                    target: key,
+                    linked: ResourceId::new(&linked),
+                    asg: value_key == "applicationSecurityGroups",
+                    location: Location {
+                        file: self.file.to_path_buf(),
+                        path: format!("{}.{target_key}", self.res(i).path),
+                    },
+                }),
+            }
         }
         Ok(())
     }
