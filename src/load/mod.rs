@@ -120,6 +120,12 @@ pub fn resources_of(texts: &[(PathBuf, String)], options: &LoadOptions) -> Resul
         .chain(inputs.planned.iter().map(|(f, t)| (f, t)));
     let mut out = Vec::new();
     for (file, t) in translated {
+        if let Some(a) = t.associations.first() {
+            return Err(Error::invalid(
+                a.location.clone(),
+                format!("the plan attaches `{}` to `{}`, which another input defines: ARM JSON and the DSL write that attachment only on the subnet or NIC itself, so convert it from the merged snapshot after apply", a.linked, a.target),
+            ));
+        }
         if let Some(at) = t.resources.iter().position(has_unknowns) {
             return Err(Error::invalid(
                 crate::error::Location {

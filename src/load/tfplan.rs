@@ -1006,7 +1006,9 @@ impl<'a> Plan<'a> {
         Ok(())
     }
 
-    /// Applies the association resources to the subnets and NICs translated so far.
+    /// Applies each association resource to its subnet or NIC when this plan has it (so
+    /// the translation carries it, for `convert` too); otherwise hands it on as an
+    /// [`Association`], applied to another input's subnet or NIC once all are read.
     fn associations(&self, out: &mut Emitter) -> Result<()> {
         for i in 0..self.resources.len() {
             let (target_key, member, value_key) = match self.res(i).kind {
