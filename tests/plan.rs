@@ -774,6 +774,17 @@ fn convert_translates_plans_and_refuses_what_it_cannot_say() {
         e.contains("network.tfplan.json: resource_changes[") && e.contains("unknown"),
         "{e}"
     );
+    let mixed = secpath([
+        "convert",
+        LIVE,
+        PLAN,
+        "--plan-side",
+        "before",
+        "--to",
+        "dsl",
+    ]);
+    assert_eq!(mixed.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&mixed.stderr).contains("on their own"));
     let before = secpath(["convert", PLAN, "--plan-side", "before", "--to", "dsl"]);
     assert_eq!(
         before.status.code(),

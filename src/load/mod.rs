@@ -107,9 +107,15 @@ pub fn load_texts_with(texts: &[(PathBuf, String)], options: &LoadOptions) -> Re
 
 /// The ARM resources the texts stand for, for `secpath convert`: plans, templates and az
 /// outputs translated, everything else as it is. The DSL and ARM JSON cannot say "unknown",
-/// so a plan that leaves a rule unknown is an error naming it.
+/// so a plan that leaves a rule unknown is an error naming it; nor can they say "this
+/// replaces that", so plans and templates are converted on their own.
 pub fn resources_of(texts: &[(PathBuf, String)], options: &LoadOptions) -> Result<Vec<Value>> {
     let inputs = Inputs::read(texts, options)?;
+    if !inputs.planned.is_empty() && !inputs.live.is_empty() {
+        return Err(Error::Usage(
+            "convert plans and templates on their own: a plan's resources replace live ones, which one converted file cannot say".to_string(),
+        ));
+    }
     let translated = inputs
         .live
         .iter()
