@@ -58,6 +58,7 @@ fn decision_value(d: &crate::Result<Decided>) -> u64 {
                 Verdict::Allow => 1,
                 Verdict::Deny => 2,
                 Verdict::NoPath => 3,
+                Verdict::Unknown => 5,
             },
             d.resource.as_ref().map_or("", |r| r.key()),
         ),

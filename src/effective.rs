@@ -35,6 +35,9 @@ pub struct EffectiveRule {
     /// For admin rules: the rule collection.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub collection: Option<String>,
+    /// The attributes a Terraform plan does not know (their fields read as `*`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub unknown: Vec<String>,
 }
 
 /// The rules of one NSG at one level.
@@ -235,6 +238,11 @@ fn rule_report(policy: &Policy, r: &ResolvedRule) -> EffectiveRule {
         destination_ports: ports(&r.destination_ports),
         manager,
         collection,
+        unknown: policy
+            .snapshot
+            .unknown(&r.rule.id)
+            .unwrap_or_default()
+            .to_vec(),
     }
 }
 

@@ -34,9 +34,12 @@ pub enum Engine<'p> {
 }
 
 impl<'p> Engine<'p> {
-    /// Prepares `policy` for `kind` (compiling takes the time here, once).
+    /// Prepares `policy` for `kind` (compiling takes the time here, once). A policy with
+    /// rules a plan does not know in full is always walked by the reference engine: only
+    /// it reports `unknown` verdicts, and such inputs are small (one plan's resources).
     pub fn new(policy: &'p Policy, kind: EngineKind) -> Engine<'p> {
         match kind {
+            _ if !policy.snapshot.unknowns.is_empty() => Engine::Reference(policy),
             EngineKind::Reference => Engine::Reference(policy),
             EngineKind::Compiled => Engine::Compiled(Box::new(CompiledPolicy::new(policy))),
         }

@@ -37,6 +37,14 @@ pub struct Summary {
     pub deny: u64,
     /// Verdict counts.
     pub no_path: u64,
+    /// Verdict counts: flows a plan's unknown values leave undecided.
+    #[serde(skip_serializing_if = "crate::evaluate::is_zero")]
+    pub unknown: u64,
+}
+
+/// For serde: counts that only plans can make non-zero are left out when zero.
+pub(crate) fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 impl Summary {
@@ -91,6 +99,7 @@ pub fn run(
                     Verdict::Allow => summary.allow += 1,
                     Verdict::Deny => summary.deny += 1,
                     Verdict::NoPath => summary.no_path += 1,
+                    Verdict::Unknown => summary.unknown += 1,
                 }
                 verdict_line(&mut line, &record, &decided, format);
             }
@@ -111,6 +120,7 @@ fn verdict_name(v: Verdict) -> &'static str {
         Verdict::Allow => "allow",
         Verdict::Deny => "deny",
         Verdict::NoPath => "no-path",
+        Verdict::Unknown => "unknown",
     }
 }
 

@@ -8,6 +8,7 @@ use secpath::eval::{explain, Pins, Verdict};
 use secpath::evaluate::OutputFormat;
 use secpath::flow::Flow;
 use secpath::flowfile::{FlowReader, FlowRecord};
+use secpath::load::{LoadOptions, PlanSide, TemplateScope};
 use secpath::model::ResourceId;
 use secpath::options::{
     AlwaysAllowScope, AnyProtocol, EmptyMatch, ManagerPrecedence, NoNsg, Options,
@@ -121,6 +122,8 @@ struct ConvertArgs {
     /// Write here instead of standard output.
     #[arg(long, value_name = "FILE")]
     out: Option<PathBuf>,
+    #[command(flatten)]
+    load: LoadArgs,
 }
 
 #[derive(Args)]
@@ -276,6 +279,33 @@ struct Switches {
     /// An unknown service tag matches nothing (with a warning) instead of being an error.
     #[arg(long)]
     lenient: bool,
+    #[command(flatten)]
+    load: LoadArgs,
+}
+
+/// How Terraform plans and ARM templates are read.
+#[derive(Args)]
+struct LoadArgs {
+    /// Which state of a Terraform plan to read: before or after it is applied.
+    #[arg(long, value_enum, default_value_t = PlanSide::After)]
+    plan_side: PlanSide,
+    /// The resource group ARM templates deploy into: /subscriptions/S/resourceGroups/RG, optionally followed by @REGION (resourceGroup().location).
+    #[arg(long, value_name = "SCOPE", value_parser = parse_template_scope)]
+    template_scope: Option<TemplateScope>,
+}
+
+impl LoadArgs {
+    fn options(&self) -> LoadOptions {
+        LoadOptions {
+            plan_side: self.plan_side,
+            template_scope: self.template_scope.clone().unwrap_or_default(),
+        }
+    }
+}
+
+fn parse_template_scope(text: &str) -> Result<TemplateScope, String> {
+    TemplateScope::parse(text)
+        .ok_or_else(|| "expected /subscriptions/S/resourceGroups/RG[@region]".to_string())
 }
 
 impl Switches {
@@ -293,7 +323,7 @@ impl Switches {
     }
 
     fn load(&self, paths: &[PathBuf]) -> secpath::Result<Policy> {
-        let snapshot = secpath::load::load_snapshot(paths)?;
+        let snapshot = secpath::load::load_snapshot_with(paths, &self.load.options())?;
         let tags = match &self.service_tags {
             Some(path) => ServiceTags::load(path)?,
             None => ServiceTags::none(),
@@ -410,6 +440,7 @@ fn run_explain(mut args: ExplainArgs) -> secpath::Result<ExitCode> {
     Ok(match explanation.verdict {
         Verdict::Allow => ExitCode::SUCCESS,
         Verdict::Deny | Verdict::NoPath => ExitCode::from(1),
+        Verdict::Unknown => ExitCode::from(3),
     })
 }
 
@@ -470,12 +501,17 @@ fn run_eval(args: EvalArgs) -> secpath::Result<ExitCode> {
         })?,
     };
     eprintln!(
-        "read {}, evaluated {} (allow {}, deny {}, no-path {}), skipped {}",
+        "read {}, evaluated {} (allow {}, deny {}, no-path {}{}), skipped {}",
         summary.read,
         summary.evaluated,
         summary.allow,
         summary.deny,
         summary.no_path,
+        if summary.unknown > 0 {
+            format!(", unknown {}", summary.unknown)
+        } else {
+            String::new()
+        },
         summary.skipped_total()
     );
     for (reason, n) in &summary.skipped {
@@ -712,15 +748,12 @@ fn write_file(path: &std::path::Path, contents: impl AsRef<[u8]>) -> secpath::Re
 }
 
 fn run_convert(args: ConvertArgs) -> secpath::Result<ExitCode> {
-    let mut resources = Vec::new();
+    let mut texts = Vec::new();
     for file in secpath::load::expand(&args.files)? {
         let text = secpath::load::read_text(&file)?;
-        if secpath::dsl::is_dsl(&file, &text) {
-            resources.extend(secpath::dsl::parse(&text, &file)?);
-        } else {
-            resources.push(secpath::load::parse_json(&file, &text)?);
-        }
+        texts.push((file, text));
     }
+    let resources = secpath::load::resources_of(&texts, &args.load.options())?;
     let output = match args.to {
         Target::Dsl => secpath::dsl::to_dsl(&resources),
         // Through the DSL's reader: containers flattened, one resource per entry.

@@ -69,6 +69,7 @@ pub fn explanation(e: &Explanation, style: Style) -> String {
         Verdict::Allow => style.green("ALLOW"),
         Verdict::Deny => style.red("DENY"),
         Verdict::NoPath => style.red("NO-PATH"),
+        Verdict::Unknown => style.bold("UNKNOWN"),
     };
     let why = match &e.decided_by {
         None => "every stage passed".to_string(),
@@ -94,6 +95,13 @@ pub fn explanation(e: &Explanation, style: Style) -> String {
     let _ = writeln!(out, "verdict      {verdict}  {why}");
     if let Some(id) = e.decided_by.as_ref().and_then(|d| d.resource.as_ref()) {
         let _ = writeln!(out, "             {}", style.dim(id));
+    }
+    if let Some(d) = e.decided_by.as_ref().filter(|d| !d.unknown.is_empty()) {
+        let _ = writeln!(
+            out,
+            "             the plan does not know: {}",
+            d.unknown.join(", ")
+        );
     }
     for (label, ep) in [("source", &e.source), ("destination", &e.destination)] {
         let place = match (&ep.nic, &ep.subnet, &ep.vnet) {
@@ -210,6 +218,7 @@ fn outcome_name(o: Outcome) -> &'static str {
         Outcome::Skipped => "skipped",
         Outcome::Reachable => "reachable",
         Outcome::NoPath => "no-path",
+        Outcome::Unknown => "unknown",
     }
 }
 
@@ -228,6 +237,11 @@ fn rule_line(out: &mut String, r: &RuleTrace, width: usize, style: Style) {
         mark(m.destination_port),
         r.summary
     );
+    let line = if r.unknown.is_empty() {
+        line
+    } else {
+        format!("{line}  (unknown in the plan: {})", r.unknown.join(", "))
+    };
     if r.matched {
         let _ = writeln!(out, "  >  {}", style.bold(&line));
     } else {
@@ -241,8 +255,16 @@ pub fn replay(r: &crate::replay::tally::ReplayReport) -> String {
     let _ = writeln!(out, "records read   {:>10}", r.records_read);
     let _ = writeln!(
         out,
-        "  evaluated    {:>10}   (allowed {}, denied {}, no-path {})",
-        r.evaluated, r.allowed, r.denied, r.no_path
+        "  evaluated    {:>10}   (allowed {}, denied {}, no-path {}{})",
+        r.evaluated,
+        r.allowed,
+        r.denied,
+        r.no_path,
+        if r.unknown > 0 {
+            format!(", unknown {}", r.unknown)
+        } else {
+            String::new()
+        }
     );
     let _ = writeln!(out, "  skipped      {:>10}", r.skipped);
     for (reason, n) in &r.skipped_by_reason {
@@ -405,5 +427,12 @@ fn rules_table(out: &mut String, rules: &[EffectiveRule]) {
             r.destination.join(","),
             r.destination_ports.join(","),
         );
+        if !r.unknown.is_empty() {
+            let _ = writeln!(
+                out,
+                "             (unknown in the plan: {})",
+                r.unknown.join(", ")
+            );
+        }
     }
 }

@@ -7,5 +7,6 @@ mod differential;
 mod dsl;
 mod fuzz;
 mod limits;
+mod plan;
 mod replay;
 mod support;

@@ -11,6 +11,10 @@
 //! classes (verdict and deciding rule) are intersected, and each non-empty intersection
 //! with different verdicts is one [`Change`], decomposed into cubes. Each cube's witness
 //! is decided again by `eval` on both policies (`verified`).
+//!
+//! A region that a plan's unknown values leave undecided on either side is a change of
+//! its own kind, `may_change`: its before or after verdict is `unknown` and its rule names
+//! the unknown attributes (docs/plans.md). `opened` and `closed` count only exact changes.
 
 use super::findings::Region;
 use super::paths::Engine;
@@ -101,7 +105,7 @@ pub struct Endpoint {
 /// A verdict and what decided it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Decision {
-    /// `allow`, `deny` or `no-path`.
+    /// `allow`, `deny`, `no-path` or `unknown`.
     pub verdict: Verdict,
     /// The deny rule's ARM id (for D7: the NIC's).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -168,6 +172,9 @@ pub struct DiffReport {
     pub opened: usize,
     /// Changes that stop flows allowed before.
     pub closed: usize,
+    /// Changes whose before or after verdict a plan leaves `unknown`: these flows may
+    /// change.
+    pub may_change: usize,
     /// Every change, by destination then source.
     pub changes: Vec<Change>,
     /// True when some witness did not check out (a bug: please report it).
@@ -210,20 +217,26 @@ pub fn diff(before: &Policy, after: &Policy, options: &DiffOptions) -> DiffRepor
     changes.sort_by(|a, b| {
         (&a.destination.name, &a.source.name).cmp(&(&b.destination.name, &b.source.name))
     });
+    let exact =
+        |c: &&Change| c.before.verdict != Verdict::Unknown && c.after.verdict != Verdict::Unknown;
     let opened = changes
         .iter()
+        .filter(exact)
         .filter(|c| c.after.verdict == Verdict::Allow)
         .count();
     let closed = changes
         .iter()
+        .filter(exact)
         .filter(|c| c.before.verdict == Verdict::Allow)
         .count();
+    let may_change = changes.len() - changes.iter().filter(exact).count();
     let unverified = changes.iter().flat_map(|c| &c.regions).any(|r| !r.verified);
     DiffReport {
         schema: "secpath.diff/v1",
         pairs_compared: pairs,
         opened,
         closed,
+        may_change,
         changes,
         unverified,
     }
@@ -313,7 +326,8 @@ fn pair_changes(
         .allow
         .minus(&va.allow)
         .union(&vb.deny.minus(&va.deny))
-        .union(&vb.no_path.minus(&va.no_path));
+        .union(&vb.no_path.minus(&va.no_path))
+        .union(&vb.unknown.minus(&va.unknown));
     if changed.is_empty() {
         return Vec::new();
     }

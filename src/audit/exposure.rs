@@ -7,7 +7,9 @@
 //! admin Deny overrides exposes nothing, and an admin AlwaysAllow from the Internet
 //! exposes even when the NSGs would deny. The high-risk ports are those Checkov,
 //! tfsec/Trivy, KICS and the Azure Security Benchmark check; reaching one of them, or
-//! every TCP or UDP port, is an error; any other exposure is a note.
+//! every TCP or UDP port, is an error; any other exposure is a note. Flows from outside
+//! whose verdict a plan's unknown values leave open are a `cannot-decide` finding of their
+//! own, naming the rules: they are neither exposed nor safe.
 
 use super::admin::pinned;
 use super::findings::{Finding, FindingKind, Region, Severity};
@@ -61,19 +63,70 @@ pub(crate) fn exposure(
     let mut out = Vec::new();
     for d in (0..engine.zones.len()).filter(|&d| exposed_kind(engine, d)) {
         let mut allowed = FlowSet::empty();
+        let mut unknown = FlowSet::empty();
+        let mut rules = Vec::new();
         for &s in &outside {
             let from = source_set(engine, s, d, sources);
             if from.is_empty() {
                 continue;
             }
             let space = FlowSet::src_in(&from).intersect(&FlowSet::dst_in(&engine.zones[d].addrs));
-            allowed = allowed.union(&engine.verdicts(s, d, &space).allow);
+            let verdicts = engine.verdicts(s, d, &space);
+            allowed = allowed.union(&verdicts.allow);
+            if !verdicts.unknown.is_empty() {
+                rules.extend(
+                    engine
+                        .classes(s, d, &verdicts.unknown)
+                        .into_iter()
+                        .filter(|(c, _)| c.verdict == Verdict::Unknown)
+                        .filter_map(|(c, _)| c.resource.map(|r| r.to_string())),
+                );
+                unknown = unknown.union(&verdicts.unknown);
+            }
         }
         if !allowed.is_empty() {
             out.push(finding(engine, d, &allowed, max_regions));
         }
+        if !unknown.is_empty() {
+            rules.sort();
+            rules.dedup();
+            out.push(undecided(engine, d, &unknown, rules, max_regions));
+        }
     }
     out
+}
+
+/// Flows from outside to zone `d` that rules a plan does not know in full leave open.
+fn undecided(
+    engine: &Engine,
+    d: usize,
+    unknown: &FlowSet,
+    rules: Vec<String>,
+    max_regions: usize,
+) -> Finding {
+    let zone = &engine.zones[d];
+    let names: Vec<String> = rules
+        .iter()
+        .map(|r| crate::model::ResourceId::new(r).name().to_string())
+        .collect();
+    let id = zone
+        .id
+        .as_ref()
+        .map_or_else(String::new, ToString::to_string);
+    let message = format!(
+        "whether {} is reachable from outside Azure cannot be decided for some flows: the plan does not know all of rule {}",
+        zone.name,
+        names.join(", ")
+    );
+    let decomposition = unknown.cubes(max_regions);
+    let mut f =
+        Finding::new(FindingKind::CannotDecide, id, message).with_related("unknown-rule", rules);
+    f.regions = decomposition.cubes.iter().map(Region::of).collect();
+    f.regions_truncated = !decomposition.complete;
+    if let (Some(flow), Some(pin)) = (unknown.witness(), zone.id.clone()) {
+        f.witness = Some(pinned(flow, pin, Direction::Inbound));
+    }
+    f
 }
 
 /// NICs, and subnets that hold no NIC.

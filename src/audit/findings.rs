@@ -59,11 +59,15 @@ pub enum FindingKind {
     OutOfScopeMember,
     /// A security admin configuration not deployed to the region of a VNet it targets.
     NotDeployed,
+    /// A rule a Terraform plan does not know in full, or flows whose fate depends on one:
+    /// the audit cannot decide them and says so instead of calling them safe.
+    CannotDecide,
 }
 
 impl FindingKind {
     /// Every kind, in report order.
-    pub const ALL: [FindingKind; 9] = [
+    pub const ALL: [FindingKind; 10] = [
+        FindingKind::CannotDecide,
         FindingKind::Exposure,
         FindingKind::Shadowed,
         FindingKind::Redundant,
@@ -87,6 +91,7 @@ impl FindingKind {
             FindingKind::Connection => "connection",
             FindingKind::OutOfScopeMember => "out-of-scope-member",
             FindingKind::NotDeployed => "not-deployed",
+            FindingKind::CannotDecide => "cannot-decide",
         }
     }
 
@@ -102,6 +107,7 @@ impl FindingKind {
             FindingKind::Connection => "A cross-tenant network manager connection that is not Connected: the manager's rules do not reach that scope.",
             FindingKind::OutOfScopeMember => "A static network group member outside the manager's scope: it receives none of the manager's configurations.",
             FindingKind::NotDeployed => "A security admin configuration that targets a VNet but is not deployed to the VNet's region: its rules do not apply there.",
+            FindingKind::CannotDecide => "A rule whose match fields a Terraform plan does not know yet, or flows from outside Azure whose verdict depends on such a rule: secpath cannot decide them, so it does not call them safe.",
         }
     }
 

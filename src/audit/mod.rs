@@ -12,7 +12,11 @@
 //!   Azure, with high-risk ports and any-port exposure as errors;
 //! - from a replay's hits file: **unused** rules;
 //! - from scope and deployment: **connection** problems, **out-of-scope members**, and
-//!   configurations **not deployed** where they are targeted.
+//!   configurations **not deployed** where they are targeted;
+//! - from a Terraform plan's unknown values: **cannot-decide**, once per rule the plan does
+//!   not know in full, and per NIC or subnet where flows from outside Azure depend on one.
+//!   A table holding such a rule gets no shadowed, redundant, overridden or tie findings:
+//!   each of them would be a claim about what the unknown rule does.
 //!
 //! Every finding about flows carries a witness flow; `secpath explain` on it shows the
 //! claim. All set computations are exact ([`crate::flowspace`]); only the list of regions
@@ -77,6 +81,13 @@ pub fn audit(policy: &Policy, options: &AuditOptions) -> AuditReport {
     let mut ballot = Ballot::default();
     let mut decisive = HashMap::new();
     for table in &tables {
+        if table
+            .rules
+            .iter()
+            .any(|r| policy.snapshot.unknown(&r.rule.id).is_some())
+        {
+            continue;
+        }
         let outcomes = table.outcomes(|r| !r.rule.is_default);
         for (i, kind, vote) in table_votes(table, &outcomes, policy) {
             ballot.cast(kind, table.rules[i], vote);
@@ -87,6 +98,7 @@ pub fn audit(policy: &Policy, options: &AuditOptions) -> AuditReport {
         findings.extend(admin::ties(table, policy));
     }
     findings.extend(ballot.results());
+    findings.extend(unknown_rules(policy));
     findings.extend(exposure::exposure(
         &engine,
         options.exposure_sources.as_ref(),
@@ -99,6 +111,28 @@ pub fn audit(policy: &Policy, options: &AuditOptions) -> AuditReport {
     let findings = locate(dedupe(findings), policy);
     let rules = tables.iter().map(|t| t.rules.len()).sum();
     AuditReport::new(findings, tables.len(), rules, policy.warnings.clone())
+}
+
+/// One cannot-decide finding per rule a plan does not know in full.
+fn unknown_rules(policy: &Policy) -> Vec<Finding> {
+    policy
+        .snapshot
+        .unknowns
+        .iter()
+        .map(|(id, attributes)| {
+            let names: Vec<String> = attributes.iter().map(|a| format!("`{a}`")).collect();
+            let what = match id.parent() {
+                Some(nsg) if attributes.iter().any(|a| a == "security_rule") => {
+                    format!("the whole `security_rule` list of NSG {}", nsg.name())
+                }
+                _ => format!("{} of rule {}", names.join(", "), id.name()),
+            };
+            let message = format!(
+                "the plan does not know {what}: every flow it may match cannot be decided until the plan is applied"
+            );
+            Finding::new(FindingKind::CannotDecide, id.to_string(), message)
+        })
+        .collect()
 }
 
 /// What one table says about one rule for one kind of finding.

@@ -9,6 +9,9 @@
 //! D5's `path` scope letting a source AlwaysAllow skip the destination NSGs), else allow.
 //! The classes are keyed by [`Decided`], the key engines are compared on, so a witness's
 //! class can be checked against `eval::decide` directly.
+//!
+//! A rule a plan does not know in full ends the walk like a deny, as in `eval`, but its
+//! flows are `unknown`: they are kept apart in the `unknown` sets.
 
 use super::spaces::Spaces;
 use super::zones::{zones, Zone, ZoneKind};
@@ -24,15 +27,19 @@ use std::rc::Rc;
 /// What one side does to the flows of one zone.
 #[derive(Clone, Debug)]
 pub(crate) struct SideSets {
-    /// Flows denied, by deciding rule.
+    /// Flows denied or left unknown, by deciding rule.
     pub denies: Vec<(Decided, FlowSet)>,
     /// Their union.
     pub deny_all: FlowSet,
-    /// Flows the admin rules alone deny (the destination side when D5 `path` skips its
-    /// NSGs).
+    /// The part of `deny_all` that is unknown.
+    pub unknown_all: FlowSet,
+    /// Flows the admin rules alone deny or leave unknown (the destination side when D5
+    /// `path` skips its NSGs).
     pub admin_denies: Vec<(Decided, FlowSet)>,
     /// Their union.
     pub admin_deny_all: FlowSet,
+    /// The part of `admin_deny_all` that is unknown.
+    pub admin_unknown_all: FlowSet,
     /// Flows an admin AlwaysAllow admits.
     pub always_allow: FlowSet,
 }
@@ -43,6 +50,7 @@ pub(crate) struct Verdicts {
     pub allow: FlowSet,
     pub deny: FlowSet,
     pub no_path: FlowSet,
+    pub unknown: FlowSet,
 }
 
 /// A policy ready for symbolic walks: its zones and each zone's sides, computed lazily.
@@ -102,6 +110,7 @@ impl<'p> Engine<'p> {
         w.admin();
         w.admin_denies = w.denies.clone();
         w.admin_deny_all = w.deny_all.clone();
+        w.admin_unknown_all = w.unknown_all.clone();
         if side == Side::Destination {
             w.closed_public_ip(&self.internet());
         }
@@ -152,30 +161,38 @@ impl<'p> Engine<'p> {
     /// The flows of `space` (from zone `s` to zone `d`) by verdict only: cheaper.
     pub fn verdicts(&self, s: usize, d: usize, space: &FlowSet) -> Verdicts {
         let src = self.side(s, Side::Source);
-        let src_deny = src
-            .as_ref()
-            .map_or_else(FlowSet::empty, |x| x.deny_all.intersect(space));
+        let (src_deny, src_unknown) = src.as_ref().map_or_else(
+            || (FlowSet::empty(), FlowSet::empty()),
+            |x| (x.deny_all.intersect(space), x.unknown_all.intersect(space)),
+        );
         let alive = space.minus(&src_deny);
         if !self.reachable(s, d) {
             return Verdicts {
                 allow: FlowSet::empty(),
-                deny: src_deny,
+                deny: src_deny.minus(&src_unknown),
                 no_path: alive,
+                unknown: src_unknown,
             };
         }
-        let dst_deny = match self.side(d, Side::Destination) {
-            None => FlowSet::empty(),
+        let (dst_deny, dst_unknown) = match self.side(d, Side::Destination) {
+            None => (FlowSet::empty(), FlowSet::empty()),
             Some(dst) => {
                 let (skip, normal) = self.split_skip(src.as_deref(), &alive);
-                dst.deny_all
-                    .intersect(&normal)
-                    .union(&dst.admin_deny_all.intersect(&skip))
+                let ended = |all: &FlowSet, admin: &FlowSet| {
+                    all.intersect(&normal).union(&admin.intersect(&skip))
+                };
+                (
+                    ended(&dst.deny_all, &dst.admin_deny_all),
+                    ended(&dst.unknown_all, &dst.admin_unknown_all),
+                )
             }
         };
+        let unknown = src_unknown.union(&dst_unknown);
         Verdicts {
             allow: alive.minus(&dst_deny),
-            deny: src_deny.union(&dst_deny),
+            deny: src_deny.union(&dst_deny).minus(&unknown),
             no_path: FlowSet::empty(),
+            unknown,
         }
     }
 
@@ -232,8 +249,12 @@ fn no_path() -> Decided {
 }
 
 fn deny(layer: Layer, side: Side, resource: &ResourceId) -> Decided {
+    decided(Verdict::Deny, layer, side, resource)
+}
+
+fn decided(verdict: Verdict, layer: Layer, side: Side, resource: &ResourceId) -> Decided {
     Decided {
-        verdict: Verdict::Deny,
+        verdict,
         layer: Some(layer),
         side: Some(side),
         resource: Some(resource.clone()),
@@ -249,8 +270,10 @@ struct SideWalk<'e, 'p> {
     alive: FlowSet,
     denies: Vec<(Decided, FlowSet)>,
     deny_all: FlowSet,
+    unknown_all: FlowSet,
     admin_denies: Vec<(Decided, FlowSet)>,
     admin_deny_all: FlowSet,
+    admin_unknown_all: FlowSet,
     always_allow: FlowSet,
 }
 
@@ -270,8 +293,10 @@ impl<'e, 'p> SideWalk<'e, 'p> {
             alive: space,
             denies: Vec::new(),
             deny_all: FlowSet::empty(),
+            unknown_all: FlowSet::empty(),
             admin_denies: Vec::new(),
             admin_deny_all: FlowSet::empty(),
+            admin_unknown_all: FlowSet::empty(),
             always_allow: FlowSet::empty(),
         }
     }
@@ -280,8 +305,10 @@ impl<'e, 'p> SideWalk<'e, 'p> {
         SideSets {
             denies: self.denies,
             deny_all: self.deny_all,
+            unknown_all: self.unknown_all,
             admin_denies: self.admin_denies,
             admin_deny_all: self.admin_deny_all,
+            admin_unknown_all: self.admin_unknown_all,
             always_allow: self.always_allow,
         }
     }
@@ -289,7 +316,21 @@ impl<'e, 'p> SideWalk<'e, 'p> {
     fn deny(&mut self, decided: Decided, set: FlowSet) {
         self.alive = self.alive.minus(&set);
         self.deny_all = self.deny_all.union(&set);
+        if decided.verdict == Verdict::Unknown {
+            self.unknown_all = self.unknown_all.union(&set);
+        }
         self.denies.push((decided, set));
+    }
+
+    /// A rule a plan does not know in full ends the walk for its flows, as `unknown`.
+    fn stopped_unknown(&mut self, layer: Layer, rule: &ResolvedRule, hit: &FlowSet) -> bool {
+        let p = self.engine.policy();
+        if p.snapshot.unknown(&rule.rule.id).is_none() {
+            return false;
+        }
+        let d = decided(Verdict::Unknown, layer, self.side, &rule.rule.id);
+        self.deny(d, hit.clone());
+        true
     }
 
     /// The admin stage, unless admin rules don't apply here (§2.5).
@@ -308,6 +349,9 @@ impl<'e, 'p> SideWalk<'e, 'p> {
             return;
         }
         for (rule, hit) in self.first_match(v, &point.rules) {
+            if self.stopped_unknown(Layer::Admin, rule, &hit) {
+                continue;
+            }
             match rule.rule.access {
                 Access::Deny => self.deny(deny(Layer::Admin, self.side, &rule.rule.id), hit),
                 Access::AlwaysAllow => {
@@ -350,6 +394,9 @@ impl<'e, 'p> SideWalk<'e, 'p> {
                 continue;
             };
             for (rule, hit) in self.first_match(v, rules) {
+                if self.stopped_unknown(Layer::Nsg, rule, &hit) {
+                    continue;
+                }
                 if rule.rule.access == Access::Deny {
                     self.deny(deny(Layer::Nsg, self.side, &rule.rule.id), hit);
                 }

@@ -60,8 +60,13 @@ fn finding(out: &mut String, f: &Finding) {
         }
         let _ = writeln!(out, "        witness: secpath explain{pins} \"{}\"", w.flow);
     }
+    let label = if f.kind == super::FindingKind::CannotDecide {
+        "undecided"
+    } else {
+        "reachable"
+    };
     for r in f.regions.iter().take(TEXT_REGIONS) {
-        let _ = writeln!(out, "        reachable: {}", r.text);
+        let _ = writeln!(out, "        {label}: {}", r.text);
     }
     if f.regions.len() > TEXT_REGIONS || f.regions_truncated {
         let _ = writeln!(out, "        … more regions in --format json");
@@ -81,11 +86,16 @@ pub fn diff_text(report: &DiffReport) -> String {
     }
     let _ = writeln!(
         out,
-        "{} change{} ({} opened, {} closed) over {} address pairs",
+        "{} change{} ({} opened, {} closed{}) over {} address pairs",
         report.changes.len(),
         plural(report.changes.len()),
         report.opened,
         report.closed,
+        if report.may_change > 0 {
+            format!(", {} may change: the plan does not know", report.may_change)
+        } else {
+            String::new()
+        },
         report.pairs_compared
     );
     if report.unverified {
@@ -121,6 +131,10 @@ fn decision(d: &Decision) -> String {
             format!("allow (by {})", names.join(", "))
         }
         Verdict::NoPath => "no-path".to_string(),
+        Verdict::Unknown => match &d.rule {
+            Some(rule) => format!("unknown (the plan does not know rule {})", name(rule)),
+            None => "unknown".to_string(),
+        },
         Verdict::Deny => match &d.rule {
             Some(rule) => format!("deny (by {})", name(rule)),
             None => "deny".to_string(),

@@ -144,6 +144,7 @@ impl<'a> Walk<'a> {
         if self.src.vnet.is_some() {
             match self.side(Side::Source, false) {
                 SideResult::Deny => return Verdict::Deny,
+                SideResult::Unknown => return Verdict::Unknown,
                 SideResult::AlwaysAllow => source_always_allow = true,
                 SideResult::Pass => {}
             }
@@ -154,8 +155,10 @@ impl<'a> Walk<'a> {
         if self.dst.vnet.is_some() {
             let skip = source_always_allow
                 && self.policy.options.always_allow_scope == AlwaysAllowScope::Path;
-            if self.side(Side::Destination, skip) == SideResult::Deny {
-                return Verdict::Deny;
+            match self.side(Side::Destination, skip) {
+                SideResult::Deny => return Verdict::Deny,
+                SideResult::Unknown => return Verdict::Unknown,
+                _ => {}
             }
         }
         Verdict::Allow
@@ -164,8 +167,8 @@ impl<'a> Walk<'a> {
     /// One side: admin rules, then the NSGs in this side's order unless skipped.
     fn side(&mut self, side: Side, skip_nsgs_by_source: bool) -> SideResult {
         let admin = self.admin_stage(side);
-        if admin == SideResult::Deny {
-            return SideResult::Deny;
+        if matches!(admin, SideResult::Deny | SideResult::Unknown) {
+            return admin;
         }
         let reason = if admin == SideResult::AlwaysAllow {
             Some(
@@ -200,8 +203,9 @@ impl<'a> Walk<'a> {
             return SideResult::Deny;
         }
         for (level, nsg) in levels {
-            if self.nsg_stage(side, level, nsg) == SideResult::Deny {
-                return SideResult::Deny;
+            let result = self.nsg_stage(side, level, nsg);
+            if result != SideResult::Pass {
+                return result;
             }
         }
         SideResult::Pass
@@ -259,10 +263,11 @@ impl<'a> Walk<'a> {
         let direction = Self::direction(side);
         let rules = point.rules.iter().filter(|r| r.rule.direction == direction);
         let (traces, hit) = self.scan(rules);
-        let outcome = match hit.map(|r| r.rule.access) {
-            Some(Access::Deny) => Outcome::Deny,
-            Some(Access::AlwaysAllow) => Outcome::AlwaysAllow,
-            Some(Access::Allow) => Outcome::Allow,
+        let outcome = match hit.map(|r| (r.rule.access, self.unknown(r).is_some())) {
+            Some((_, true)) => Outcome::Unknown,
+            Some((Access::Deny, _)) => Outcome::Deny,
+            Some((Access::AlwaysAllow, _)) => Outcome::AlwaysAllow,
+            Some((Access::Allow, _)) => Outcome::Allow,
             None => Outcome::NoMatch,
         };
         self.stages.push(Stage {
@@ -279,11 +284,7 @@ impl<'a> Walk<'a> {
             decided_by: hit.map(|r| self.decision(r, side)),
             rules: traces,
         });
-        match outcome {
-            Outcome::Deny => SideResult::Deny,
-            Outcome::AlwaysAllow => SideResult::AlwaysAllow,
-            _ => SideResult::Pass,
-        }
+        SideResult::of(outcome)
     }
 
     /// One NSG level: first match by priority; no NSG passes (D7 default).
@@ -318,8 +319,9 @@ impl<'a> Walk<'a> {
             .iter()
             .filter(|r| r.rule.direction == direction);
         let (traces, hit) = self.scan(rules);
-        let outcome = match hit.map(|r| r.rule.access) {
-            Some(Access::Deny) => Outcome::Deny,
+        let outcome = match hit.map(|r| (r.rule.access, self.unknown(r).is_some())) {
+            Some((_, true)) => Outcome::Unknown,
+            Some((Access::Deny, _)) => Outcome::Deny,
             Some(_) => Outcome::Allow,
             None => Outcome::NoMatch,
         };
@@ -335,11 +337,7 @@ impl<'a> Walk<'a> {
             decided_by: hit.map(|r| self.decision(r, side)),
             rules: traces,
         });
-        if outcome == Outcome::Deny {
-            SideResult::Deny
-        } else {
-            SideResult::Pass
-        }
+        SideResult::of(outcome)
     }
 
     /// Scans rules in order until the first full match; returns every rule consulted.
@@ -354,12 +352,22 @@ impl<'a> Walk<'a> {
         let mut traces = Vec::new();
         for rule in rules {
             let m = match_rule(rule, self.flow, asgs, self.policy.options.any_protocol);
-            traces.push(RuleTrace::new(rule, m));
+            traces.push(RuleTrace::new(
+                rule,
+                m,
+                self.unknown(rule).unwrap_or_default(),
+            ));
             if m.all() {
                 return (traces, Some(rule));
             }
         }
         (traces, None)
+    }
+
+    /// The attributes of `rule` a plan does not know: a rule that has some decides
+    /// nothing, so a flow its known fields match is `unknown` (docs/plans.md).
+    fn unknown(&self, rule: &ResolvedRule) -> Option<&'a [String]> {
+        self.policy.snapshot.unknown(&rule.rule.id)
     }
 
     fn decision(&self, rule: &ResolvedRule, side: Side) -> Decision {
@@ -374,6 +382,7 @@ impl<'a> Walk<'a> {
             priority: Some(rule.rule.priority),
             access: Some(rule.rule.access),
             reason: None,
+            unknown: self.unknown(rule).unwrap_or_default().to_vec(),
         }
     }
 
@@ -408,4 +417,17 @@ enum SideResult {
     Deny,
     AlwaysAllow,
     Pass,
+    Unknown,
+}
+
+impl SideResult {
+    /// What a stage's outcome means for the rest of its side.
+    fn of(outcome: Outcome) -> SideResult {
+        match outcome {
+            Outcome::Deny => SideResult::Deny,
+            Outcome::AlwaysAllow => SideResult::AlwaysAllow,
+            Outcome::Unknown => SideResult::Unknown,
+            _ => SideResult::Pass,
+        }
+    }
 }

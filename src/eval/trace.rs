@@ -22,6 +22,9 @@ pub enum Verdict {
     Deny,
     /// No network path between the endpoints.
     NoPath,
+    /// A rule that a Terraform plan does not know in full may decide: the walk stopped at
+    /// it (`decided_by` names the rule and its unknown attributes).
+    Unknown,
 }
 
 /// Which end of the flow a stage belongs to.
@@ -76,6 +79,8 @@ pub enum Outcome {
     Reachable,
     /// Path: not reachable.
     NoPath,
+    /// A rule with unknown attributes (from a plan) may match: the stage cannot be decided.
+    Unknown,
 }
 
 /// The rule (or path reason) behind a verdict.
@@ -101,6 +106,9 @@ pub struct Decision {
     /// Why, for path decisions and rule-less denies.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// For an `unknown` verdict: the rule's attributes the plan does not know.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub unknown: Vec<String>,
 }
 
 /// One rule consulted, with its five match booleans.
@@ -121,13 +129,16 @@ pub struct RuleTrace {
     /// The five fields.
     #[serde(flatten)]
     pub fields: MatchVector,
+    /// The attributes a plan does not know (their fields were matched as "anything").
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub unknown: Vec<String>,
     /// The rule's fields as written, for people: `Tcp Internet:* -> *:22`.
     pub summary: String,
 }
 
 impl RuleTrace {
     /// A consulted rule and how it matched.
-    pub fn new(rule: &ResolvedRule, m: MatchVector) -> RuleTrace {
+    pub fn new(rule: &ResolvedRule, m: MatchVector, unknown: &[String]) -> RuleTrace {
         let f = &rule.rule.fields;
         let list = |items: Vec<String>| {
             if items.is_empty() {
@@ -157,6 +168,7 @@ impl RuleTrace {
             default: rule.rule.is_default,
             matched: m.all(),
             fields: m,
+            unknown: unknown.to_vec(),
             summary,
         }
     }
@@ -232,6 +244,7 @@ impl Stage {
                 priority: None,
                 access: None,
                 reason: Some(reason.clone()),
+                unknown: Vec::new(),
             }),
             reason: Some(reason),
             rules: Vec::new(),
@@ -252,6 +265,7 @@ impl Stage {
             priority: None,
             access: Some(Access::Deny),
             reason: Some(reason),
+            unknown: Vec::new(),
         });
         stage
     }
@@ -387,6 +401,11 @@ fn hints(verdict: Verdict, decided: Option<&Decision>, stages: &[Stage]) -> Vec<
         .find(|s| s.decided_by.as_ref() == Some(d));
     let mut out = Vec::new();
     match (verdict, d.layer) {
+        (Verdict::Unknown, _) => out.push(format!(
+            "the plan does not know {} of rule `{}`: apply the plan (or fill in those values) and ask again",
+            d.unknown.iter().map(|a| format!("`{a}`")).collect::<Vec<_>>().join(", "),
+            d.rule.as_deref().unwrap_or("")
+        )),
         (Verdict::NoPath, _) => out.push(
             "peer the two VNets (both sides Connected), or put both in a deployed AVNM connectivity configuration (mesh, or hub-and-spoke with the hub); peering is not transitive".to_string(),
         ),

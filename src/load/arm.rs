@@ -90,9 +90,20 @@ pub struct Records {
     pub policy_definitions: Vec<PolicyDefinition>,
     pub policy_assignments: Vec<PolicyAssignment>,
     pub deployments: Vec<DeploymentStatus>,
+    /// Rules with attributes a plan does not know (see [`UNKNOWN_KEY`]).
+    pub unknowns: BTreeMap<ResourceId, Vec<String>>,
     pub warnings: Vec<String>,
+    /// Reading a plan: a resource replaces what earlier inputs gave under its id.
+    pub replacing: bool,
     seen: std::collections::HashSet<ResourceId>,
+    /// Ids read while `replacing` (a repeat inside the plans is a duplicate).
+    replaced: std::collections::HashSet<ResourceId>,
 }
+
+/// The member of a translated rule listing the attributes a Terraform plan does not know
+/// (Terraform's names). The translation writes "anything" for their fields and leaves out
+/// an unknown priority; a rule with a direction it does not know comes once per direction.
+pub const UNKNOWN_KEY: &str = "secpath:unknown";
 
 /// Where a resource's fields live: under `properties` (ARM) or at the top level (the
 /// flattened shape `az network ... show` prints).
@@ -146,6 +157,69 @@ impl Records {
         Ok(())
     }
 
+    /// Drops what was read under `id`, with its children (and theirs): a plan's copy of a
+    /// resource replaces the live one, and a plan that deletes it removes it.
+    pub fn forget(&mut self, id: &ResourceId) {
+        let mut gone = vec![id.clone()];
+        let mut next = 0;
+        while let Some(g) = gone.get(next).cloned() {
+            next += 1;
+            self.forget_one(&g, &mut gone);
+        }
+    }
+
+    fn forget_one(&mut self, id: &ResourceId, gone: &mut Vec<ResourceId>) {
+        self.resource_groups.retain(|g| &g.id != id);
+        self.vnets.retain(|v| &v.id != id);
+        self.nics.retain(|n| &n.id != id);
+        self.nsgs.retain(|(n, _)| n != id);
+        self.asgs.retain(|a| a != id);
+        self.public_ips.retain(|a| a != id);
+        self.standard_public_ips.retain(|a| a != id);
+        self.managers.retain(|m| &m.id != id);
+        self.manager_connections.retain(|c| &c.id != id);
+        self.unknowns.remove(id);
+        drop_child(&mut self.subnets, id, |s| Some(&s.id), gone);
+        drop_child(&mut self.peerings, id, |_| None, gone);
+        drop_child(&mut self.nsg_rules, id, |r| Some(&r.id), gone);
+        drop_child(&mut self.groups, id, |g| Some(&g.id), gone);
+        drop_child(&mut self.static_members, id, |_| None, gone);
+        drop_child(&mut self.scope_connections, id, |c| Some(&c.id), gone);
+        drop_child(&mut self.configs, id, |c| Some(&c.id), gone);
+        drop_child(&mut self.collections, id, |c| Some(&c.id), gone);
+        drop_child(&mut self.admin_rules, id, |r| Some(&r.id), gone);
+        drop_child(&mut self.connectivity, id, |c| Some(&c.id), gone);
+    }
+
+    /// Applies a plan's association to a subnet or NIC read from any input so far.
+    pub fn associate(&mut self, a: &super::Association) -> Result<()> {
+        let link = || Some((a.linked.clone(), a.location.clone()));
+        if let Some(nic) = self.nics.iter_mut().find(|n| n.id == a.target) {
+            if a.asg {
+                nic.ip_configs
+                    .iter_mut()
+                    .for_each(|c| c.asgs.push(a.linked.clone()));
+            } else {
+                nic.nsg = link();
+            }
+            return Ok(());
+        }
+        match self.subnets.iter_mut().find(|s| s.item.id == a.target) {
+            Some(subnet) if !a.asg => {
+                subnet.item.nsg = link();
+                Ok(())
+            }
+            _ => Err(Error::invalid(
+                a.location.clone(),
+                format!(
+                    "`{}` is in no input: an association needs its {} in the plan or in a snapshot given with it",
+                    a.target,
+                    if a.asg { "NIC" } else { "subnet or NIC" }
+                ),
+            )),
+        }
+    }
+
     /// Reads one resource; `hint` is the type implied by nesting, `parent` the parent's id.
     fn read_item(
         &mut self,
@@ -169,12 +243,21 @@ impl Records {
         };
         let ty = ty.to_ascii_lowercase();
         if let Some(id) = node.opt_str("id")? {
-            if !self.seen.insert(ResourceId::new(id)) {
+            let rid = ResourceId::new(id);
+            let fresh = if self.replacing {
+                self.replaced.insert(rid.clone())
+            } else {
+                self.seen.insert(rid.clone())
+            };
+            if !fresh {
                 self.warnings.push(format!(
                     "{}: `{id}` appears more than once; the first copy was used",
                     node.location()
                 ));
                 return Ok(());
+            }
+            if self.replacing && !self.seen.insert(rid.clone()) {
+                self.forget(&rid);
             }
         }
         let t = ty.strip_prefix("microsoft.network/").unwrap_or(&ty);
@@ -478,22 +561,56 @@ impl Records {
             destinations: nsg_addresses(&p, "destination")?,
             destination_ports: nsg_ports(&p, "destination")?,
         };
-        let item = Rule {
-            name: name_of(node, &id)?,
-            priority: priority(&p, if is_default { 1..=u32::MAX } else { 100..=4096 })?,
-            access,
-            direction: direction(&p)?,
-            fields,
-            is_default,
-            id: id.clone(),
-        };
+        let range = if is_default { 1..=u32::MAX } else { 100..=4096 };
+        let (priority, directions) = self.unknowns_of(node, &id, &p, range)?;
         let parent = parent_of(node, &id, parent)?;
-        self.nsg_rules.push(Child {
-            parent,
-            item,
-            location: node.location(),
-        });
+        for direction in directions {
+            let item = Rule {
+                name: name_of(node, &id)?,
+                priority,
+                access,
+                direction,
+                fields: fields.clone(),
+                is_default,
+                id: id.clone(),
+            };
+            self.nsg_rules.push(Child {
+                parent: parent.clone(),
+                item,
+                location: node.location(),
+            });
+        }
         Ok(())
+    }
+
+    /// Reads a rule's priority and direction, and records the attributes a plan does not
+    /// know of it. A rule that lists unknowns and leaves out its priority has
+    /// [`UNKNOWN_PRIORITY`]; one that leaves out its direction comes once per direction.
+    fn unknowns_of(
+        &mut self,
+        node: &Node,
+        id: &ResourceId,
+        p: &Node,
+        range: std::ops::RangeInclusive<u32>,
+    ) -> Result<(u32, Vec<Direction>)> {
+        let unknown: Vec<String> = node
+            .str_list(UNKNOWN_KEY)?
+            .into_iter()
+            .map(str::to_string)
+            .collect();
+        if unknown.is_empty() {
+            return Ok((priority(p, range)?, vec![direction(p)?]));
+        }
+        self.unknowns.insert(id.clone(), unknown);
+        let priority = match p.get("priority") {
+            Some(_) => priority(p, range)?,
+            None => UNKNOWN_PRIORITY,
+        };
+        let directions = match p.get("direction") {
+            Some(_) => vec![direction(p)?],
+            None => vec![Direction::Inbound, Direction::Outbound],
+        };
+        Ok((priority, directions))
     }
 
     fn gateway(&mut self, node: &Node) -> Result<()> {
@@ -716,21 +833,24 @@ impl Records {
             destinations: admin_addresses(&p, "destinations")?,
             destination_ports: port_list(&p, "destinationPortRanges")?,
         };
-        let item = Rule {
-            name: name_of(node, &id)?,
-            priority: priority(&p, 1..=4096)?,
-            access,
-            direction: direction(&p)?,
-            fields,
-            is_default: false,
-            id: id.clone(),
-        };
+        let (priority, directions) = self.unknowns_of(node, &id, &p, 1..=4096)?;
         let parent = parent_of(node, &id, parent)?;
-        self.admin_rules.push(Child {
-            parent,
-            item,
-            location: node.location(),
-        });
+        for direction in directions {
+            let item = Rule {
+                name: name_of(node, &id)?,
+                priority,
+                access,
+                direction,
+                fields: fields.clone(),
+                is_default: false,
+                id: id.clone(),
+            };
+            self.admin_rules.push(Child {
+                parent: parent.clone(),
+                item,
+                location: node.location(),
+            });
+        }
         Ok(())
     }
 
@@ -891,6 +1011,24 @@ impl Records {
         });
         Ok(())
     }
+}
+
+/// Drops the record `id` and the children of `id` from `list`; the children's own ids join
+/// `gone`, so their children go too.
+fn drop_child<T>(
+    list: &mut Vec<Child<T>>,
+    id: &ResourceId,
+    own: impl Fn(&T) -> Option<&ResourceId>,
+    gone: &mut Vec<ResourceId>,
+) {
+    list.retain(|c| {
+        let itself = own(&c.item) == Some(id);
+        let child = &c.parent == id;
+        if child {
+            gone.extend(own(&c.item).cloned());
+        }
+        !(itself || child)
+    });
 }
 
 /// The resources a file holds, whatever its container shape.

@@ -1,4 +1,8 @@
 //! A JSON value with its path, so every error can say where it is.
+//!
+//! Inputs that are translated into ARM resources first (Terraform plans, ARM templates, az
+//! CLI outputs) carry [`Origins`]: which JSON path of the original file each part of the
+//! translation came from, so errors still point into the file the user wrote.
 
 use crate::error::{Error, Location};
 use serde_json::Value;
@@ -13,6 +17,45 @@ pub struct Node<'a> {
     pub path: String,
     /// The file.
     pub file: &'a Path,
+    /// For a translated value: where its parts came from in `file`.
+    pub origins: Option<&'a Origins>,
+}
+
+/// Where the parts of a translated value came from: (path in the translation, path in the
+/// original file) pairs; a location maps through the longest pair whose first path is a
+/// prefix of it.
+#[derive(Clone, Debug, Default)]
+pub struct Origins(Vec<(String, String)>);
+
+impl Origins {
+    /// Records that the translation's `translated` path came from `original`.
+    pub fn add(&mut self, translated: impl Into<String>, original: impl Into<String>) {
+        self.0.push((translated.into(), original.into()));
+    }
+
+    /// The original path of a path into the translation (the rest of the path is kept).
+    pub fn map(&self, path: &str) -> String {
+        let at_boundary = |prefix: &str| {
+            path.strip_prefix(prefix)
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with(['.', '[']))
+        };
+        match self
+            .0
+            .iter()
+            .filter(|(t, _)| at_boundary(t))
+            .max_by_key(|(t, _)| t.len())
+        {
+            Some((t, o)) => {
+                let rest = &path[t.len()..];
+                if o.is_empty() {
+                    rest.trim_start_matches('.').to_string()
+                } else {
+                    format!("{o}{rest}")
+                }
+            }
+            None => path.to_string(),
+        }
+    }
 }
 
 impl<'a> Node<'a> {
@@ -22,14 +65,26 @@ impl<'a> Node<'a> {
             value,
             path: String::new(),
             file,
+            origins: None,
         }
     }
 
-    /// This node's location, for messages.
+    /// The root of a translation of `file` (a plan, a template), with where its parts came
+    /// from.
+    pub fn translated(value: &'a Value, file: &'a Path, origins: &'a Origins) -> Node<'a> {
+        Node {
+            origins: Some(origins),
+            ..Node::root(value, file)
+        }
+    }
+
+    /// This node's location, for messages: a path in the file as the user wrote it.
     pub fn location(&self) -> Location {
         Location {
             file: self.file.to_path_buf(),
-            path: self.path.clone(),
+            path: self
+                .origins
+                .map_or_else(|| self.path.clone(), |o| o.map(&self.path)),
         }
     }
 
@@ -48,6 +103,7 @@ impl<'a> Node<'a> {
             value,
             path,
             file: self.file,
+            origins: self.origins,
         }
     }
 

@@ -24,6 +24,7 @@ pub fn link(mut r: Records) -> Result<Snapshot> {
     check_nsg_asgs(&s)?;
     link_managers(&mut r, &mut s)?;
     s.warnings = r.warnings;
+    s.unknowns = r.unknowns;
     Ok(s)
 }
 
@@ -105,6 +106,9 @@ fn check_unique_priorities(
     scope: &str,
 ) -> Result<()> {
     for (i, later) in rules.iter().enumerate() {
+        if later.item.priority == UNKNOWN_PRIORITY {
+            continue;
+        }
         if let Some(first) = rules[..i]
             .iter()
             .find(|e| e.item.priority == later.item.priority && clash(&e.item, &later.item))

@@ -1,5 +1,14 @@
 //! Reading snapshots: files and directories of ARM JSON into a linked [`Snapshot`].
 //!
+//! Other inputs are recognised by content and translated into ARM resources first, with
+//! errors still located in the original file ([`json::Origins`]): Terraform plan and state
+//! JSON ([`tfplan`]), ARM templates with their parameters files ([`template`]), and
+//! `az network nic list-effective-nsg` output ([`azcli`], live like ARM resources). Plans
+//! and templates — what is about to be deployed — are read after every other input, and
+//! their resource replaces the one another input gave under the same id (a resource a plan
+//! deletes is removed): `--snapshot live/ --snapshot plan.json` is the network after the
+//! plan.
+//!
 //! Reading happens in two passes. [`arm`] turns every resource, wherever it sits (a single
 //! object, an array, `{"value": [...]}`, `{"data": [...]}`, a REST example's response body,
 //! or nested inside its parent), into a flat record that names its parent by id. [`link`]
@@ -7,38 +16,232 @@
 //! nested and flat child resources are one code path, and order across files never matters.
 
 mod arm;
+pub mod azcli;
 pub mod json;
 mod link;
+pub mod template;
+pub mod tfplan;
 
 use crate::error::{Error, Result};
-use crate::model::Snapshot;
-use json::Node;
+use crate::model::{ResourceId, Snapshot};
+use json::{Node, Origins};
+use serde_json::Value;
 use std::path::{Path, PathBuf};
+pub use template::TemplateScope;
+pub use tfplan::PlanSide;
+
+/// How inputs other than ARM resources are read.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct LoadOptions {
+    /// Which state of a Terraform plan to read (`--plan-side`).
+    pub plan_side: PlanSide,
+    /// The resource group ARM templates deploy into (`--template-scope`).
+    pub template_scope: TemplateScope,
+}
+
+/// An input translated into ARM resources.
+pub struct Translation {
+    /// The resources, in ARM's shape.
+    pub resources: Vec<Value>,
+    /// Where their parts came from in the original file.
+    pub origins: Origins,
+    /// Resources the input deletes (a plan's deletions).
+    pub removed: Vec<ResourceId>,
+    /// Attachments to subnets and NICs of other inputs (a plan's association resources).
+    pub associations: Vec<Association>,
+    /// What was read but not used.
+    pub warnings: Vec<String>,
+}
+
+/// An NSG or ASG a plan attaches to a subnet or NIC that another input defines.
+#[derive(Clone, Debug)]
+pub struct Association {
+    /// The subnet or NIC.
+    pub target: ResourceId,
+    /// The NSG or ASG.
+    pub linked: ResourceId,
+    /// True for an ASG (on every IP configuration of the NIC), false for an NSG.
+    pub asg: bool,
+    /// Where the plan makes it.
+    pub location: crate::error::Location,
+}
 
 /// Reads one or more snapshot files or directories (searched recursively for `*.json` and
-/// `*.secpath`).
+/// `*.secpath`), with the default [`LoadOptions`].
 pub fn load_snapshot(paths: &[PathBuf]) -> Result<Snapshot> {
+    load_snapshot_with(paths, &LoadOptions::default())
+}
+
+/// Reads one or more snapshot files or directories with `options`.
+pub fn load_snapshot_with(paths: &[PathBuf], options: &LoadOptions) -> Result<Snapshot> {
     let mut texts = Vec::new();
     for file in expand(paths)? {
         let text = read_text(&file)?;
         texts.push((file, text));
     }
-    load_texts(&texts)
+    load_texts_with(&texts, options)
 }
 
 /// Reads snapshot texts already in memory, each named by the file it stands for (ARM JSON,
-/// or the DSL by extension or content).
+/// or the DSL by extension or content), with the default [`LoadOptions`].
 pub fn load_texts(texts: &[(PathBuf, String)]) -> Result<Snapshot> {
+    load_texts_with(texts, &LoadOptions::default())
+}
+
+/// Reads snapshot texts already in memory with `options`: plans last, replacing.
+pub fn load_texts_with(texts: &[(PathBuf, String)], options: &LoadOptions) -> Result<Snapshot> {
+    let inputs = Inputs::read(texts, options)?;
     let mut records = arm::Records::default();
-    for (file, text) in texts {
-        let value = if crate::dsl::is_dsl(file, text) {
-            serde_json::Value::Array(crate::dsl::parse(text, file)?)
-        } else {
-            parse_json(file, text)?
-        };
-        records.read_file(Node::root(&value, file))?;
+    for input in &inputs.live {
+        match input {
+            (file, Input::Resources(value)) => records.read_file(Node::root(value, file))?,
+            (file, Input::Translated(t)) => read_translation(&mut records, file, t)?,
+        }
+    }
+    records.replacing = true;
+    for (file, t) in &inputs.planned {
+        read_translation(&mut records, file, t)?;
     }
     link::link(records)
+}
+
+/// The ARM resources the texts stand for, for `secpath convert`: plans, templates and az
+/// outputs translated, everything else as it is. The DSL and ARM JSON cannot say "unknown",
+/// so a plan that leaves a rule unknown is an error naming it; nor can they say "this
+/// replaces that", so plans and templates are converted on their own.
+pub fn resources_of(texts: &[(PathBuf, String)], options: &LoadOptions) -> Result<Vec<Value>> {
+    let inputs = Inputs::read(texts, options)?;
+    if !inputs.planned.is_empty() && !inputs.live.is_empty() {
+        return Err(Error::Usage(
+            "convert plans and templates on their own: a plan's resources replace live ones, which one converted file cannot say".to_string(),
+        ));
+    }
+    let translated = inputs
+        .live
+        .iter()
+        .filter_map(|(f, i)| match i {
+            Input::Translated(t) => Some((f, t)),
+            Input::Resources(_) => None,
+        })
+        .chain(inputs.planned.iter().map(|(f, t)| (f, t)));
+    let mut out = Vec::new();
+    for (file, t) in translated {
+        if let Some(a) = t.associations.first() {
+            return Err(Error::invalid(
+                a.location.clone(),
+                format!("the plan attaches `{}` to `{}`, which another input defines: ARM JSON and the DSL write that attachment only on the subnet or NIC itself, so convert it from the merged snapshot after apply", a.linked, a.target),
+            ));
+        }
+        if let Some(at) = t.resources.iter().position(has_unknowns) {
+            return Err(Error::invalid(
+                crate::error::Location {
+                    file: file.clone(),
+                    path: t.origins.map(&format!("[{at}]")),
+                },
+                "the plan leaves rule attributes unknown, which ARM JSON and the DSL cannot say: convert the plan after it is applied, or with --plan-side before",
+            ));
+        }
+    }
+    for (_, input) in inputs.live {
+        match input {
+            Input::Resources(value) => out.push(value),
+            Input::Translated(t) => out.extend(t.resources),
+        }
+    }
+    out.extend(inputs.planned.into_iter().flat_map(|(_, t)| t.resources));
+    Ok(out)
+}
+
+/// True when a translated resource (or one nested in it) lists unknown attributes.
+fn has_unknowns(value: &Value) -> bool {
+    match value {
+        Value::Object(map) => map.contains_key(arm::UNKNOWN_KEY) || map.values().any(has_unknowns),
+        Value::Array(items) => items.iter().any(has_unknowns),
+        _ => false,
+    }
+}
+
+/// One input file, read.
+enum Input {
+    /// ARM resources (or the DSL's, as ARM JSON).
+    Resources(Value),
+    /// Translated into ARM resources.
+    Translated(Translation),
+}
+
+/// Every input, in the order it is read: live ones, then plans and templates.
+struct Inputs {
+    live: Vec<(PathBuf, Input)>,
+    planned: Vec<(PathBuf, Translation)>,
+}
+
+impl Inputs {
+    /// Parses and classifies every text; templates get their parameters files.
+    fn read(texts: &[(PathBuf, String)], options: &LoadOptions) -> Result<Inputs> {
+        let mut inputs = Inputs {
+            live: Vec::new(),
+            planned: Vec::new(),
+        };
+        let mut templates = Vec::new();
+        let mut parameters = Vec::new();
+        for (file, text) in texts {
+            if crate::dsl::is_dsl(file, text) {
+                let value = Value::Array(crate::dsl::parse(text, file)?);
+                inputs.live.push((file.clone(), Input::Resources(value)));
+                continue;
+            }
+            let value = parse_json(file, text)?;
+            if tfplan::is_plan(&value) {
+                let t = tfplan::translate(&value, file, options.plan_side)?;
+                inputs.planned.push((file.clone(), t));
+            } else if template::is_template(&value) {
+                templates.push((file, value));
+            } else if template::is_parameters(&value) {
+                parameters.push((file, value));
+            } else if azcli::is_effective_nsg(&value) {
+                let t = azcli::translate(&value, file)?;
+                inputs.live.push((file.clone(), Input::Translated(t)));
+            } else {
+                inputs.live.push((file.clone(), Input::Resources(value)));
+            }
+        }
+        for (file, value) in &templates {
+            let params = parameters_for(file, templates.len(), &parameters);
+            let t = template::translate(value, file, params, &options.template_scope)?;
+            inputs.planned.push(((*file).clone(), t));
+        }
+        Ok(inputs)
+    }
+}
+
+/// The parameters file of a template: `NAME.parameters.json` beside `NAME.json`, or the
+/// only parameters file when there is only one template.
+fn parameters_for<'v>(
+    template: &Path,
+    templates: usize,
+    parameters: &'v [(&PathBuf, Value)],
+) -> Option<&'v Value> {
+    let stem = |p: &Path| {
+        p.file_stem()
+            .map(|s| s.to_string_lossy().to_ascii_lowercase())
+    };
+    let wanted = stem(template).map(|s| format!("{s}.parameters"));
+    parameters
+        .iter()
+        .find(|(f, _)| stem(f) == wanted)
+        .or_else(|| (templates == 1 && parameters.len() == 1).then(|| &parameters[0]))
+        .map(|(_, v)| v)
+}
+
+/// Reads a translated input; its deletions first.
+fn read_translation(records: &mut arm::Records, file: &Path, t: &Translation) -> Result<()> {
+    for id in &t.removed {
+        records.forget(id);
+    }
+    records.warnings.extend(t.warnings.iter().cloned());
+    let value = Value::Array(t.resources.clone());
+    records.read_file(Node::translated(&value, file, &t.origins))?;
+    t.associations.iter().try_for_each(|a| records.associate(a))
 }
 
 /// The largest text input read whole (a snapshot, a DSL file, a hits file): 512 MiB, several

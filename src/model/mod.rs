@@ -13,7 +13,9 @@ use crate::resolve::condition::Condition;
 pub use addr::AddrSet;
 pub use id::ResourceId;
 use ipnet::IpNet;
-pub use rule::{Access, AddressItem, Direction, PortRange, Protocol, Rule, RuleFields};
+pub use rule::{
+    Access, AddressItem, Direction, PortRange, Protocol, Rule, RuleFields, UNKNOWN_PRIORITY,
+};
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 
@@ -369,6 +371,10 @@ pub struct Snapshot {
     pub deployments: Vec<DeploymentStatus>,
     /// Things read but not used, and why.
     pub warnings: Vec<String>,
+    /// Rules a Terraform plan does not know in full: rule id → the names of the unknown attributes, as the plan spells them (`source_address_prefix`,
+    /// `security_rule` for a whole unknown rule list). Their unknown fields were read as
+    /// "anything", so a flow the known fields match may meet them (docs/plans.md).
+    pub unknowns: BTreeMap<ResourceId, Vec<String>>,
 }
 
 impl Snapshot {
@@ -385,6 +391,14 @@ impl Snapshot {
     /// The NIC with this id.
     pub fn nic_index(&self, id: &ResourceId) -> Option<usize> {
         self.nics.iter().position(|n| &n.id == id)
+    }
+
+    /// The unknown attributes of a rule, when a plan left some unknown.
+    pub fn unknown(&self, rule: &ResourceId) -> Option<&[String]> {
+        if self.unknowns.is_empty() {
+            return None;
+        }
+        self.unknowns.get(rule).map(Vec::as_slice)
     }
 
     /// The subscription a resource id lives in.

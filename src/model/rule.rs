@@ -277,6 +277,11 @@ pub struct RuleFields {
     pub destination_ports: SmallVec<[PortRange; 2]>,
 }
 
+/// The priority of a rule whose priority a plan does not know: below every real one
+/// (admin rules start at 1, NSG rules at 100), so the rule is met before any rule it might
+/// precede, and never clashes with another.
+pub const UNKNOWN_PRIORITY: u32 = 0;
+
 /// A rule of an NSG or a security admin configuration, as written.
 #[derive(Clone, Debug)]
 pub struct Rule {

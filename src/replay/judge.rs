@@ -120,10 +120,10 @@ fn whole_path_compiled(
 impl Judgement {
     /// A whole-path judgement from the rules that matched in walk order: Azure logs the
     /// last rule that admitted an allowed flow, and the deny (the last hit) of a denied one;
-    /// a flow with no path has no deciding rule.
+    /// a flow with no path, or one a plan leaves unknown, has no deciding rule.
     fn of_walk(verdict: Verdict, hits: SmallVec<[RuleHit; 4]>) -> Judgement {
         let rule = match verdict {
-            Verdict::NoPath => None,
+            Verdict::NoPath | Verdict::Unknown => None,
             Verdict::Allow | Verdict::Deny => hits.last().cloned(),
         };
         Judgement {

@@ -75,6 +75,9 @@ pub struct ReplayReport {
     pub denied: u64,
     /// Records with no path.
     pub no_path: u64,
+    /// Records a plan's unknown values leave undecided.
+    #[serde(skip_serializing_if = "crate::evaluate::is_zero")]
+    pub unknown: u64,
     /// Connections tracked (captures).
     pub connections: u64,
     /// Hits per rule, most first.
@@ -123,6 +126,7 @@ pub struct Tally {
     allowed: u64,
     denied: u64,
     no_path: u64,
+    unknown: u64,
     connections: u64,
     hits: HashMap<ResourceId, (RuleHit, u64)>,
     denied_flows: HashMap<DeniedKey, u64>,
@@ -161,6 +165,7 @@ impl Tally {
                 *self.denied_flows.entry(DeniedKey::of(flow)).or_default() += 1;
             }
             Verdict::NoPath => self.no_path += 1,
+            Verdict::Unknown => self.unknown += 1,
         }
         for hit in hits.into_iter().flat_map(|j| &j.hits) {
             // Look up before inserting: cloning the id for every record costs more than the
@@ -254,6 +259,7 @@ impl Tally {
             allowed: self.allowed,
             denied: self.denied,
             no_path: self.no_path,
+            unknown: self.unknown,
             connections: self.connections,
             hits,
             never_fired,
