@@ -260,8 +260,8 @@ fn packet(
     tally: &mut Tally,
 ) -> Option<String> {
     let forward = match tracker.packet(&rec.flow, info, rec.time) {
-        Seen::Belongs { connection, reply } => {
-            let mut verdict = connection.judgement.verdict;
+        Seen::Belongs { verdict, reply } => {
+            let mut verdict = verdict;
             let policy = judge.policy();
             if reply && verdict == Verdict::Allow && policy.options.admin_stateless {
                 // D6: admin rules judge the reply again; the NSGs let it pass as state.
