@@ -235,19 +235,17 @@ impl<'e, 'p> Judge<'e, 'p> {
         }
     }
 
-    /// Where `address` is (unpinned); addresses in Azure are remembered.
-    fn place(&mut self, address: IpAddr) -> Option<Endpoint> {
+    /// Remembers where `address` is (unpinned), if it is in Azure; see [`placed`].
+    fn place(&mut self, address: IpAddr) {
         let s = &self.policy.snapshot;
-        if !self.azure.contains(address) {
-            return Some(Endpoint::outside(s, address));
+        if !self.azure.contains(address) || self.places.contains_key(&address) {
+            return;
         }
         if self.places.len() >= PLACES_CACHED {
             self.places.clear();
         }
         self.places
-            .entry(address)
-            .or_insert_with(|| locate(s, address, None, "local").ok())
-            .clone()
+            .insert(address, locate(s, address, None, "local").ok());
     }
 
     fn at_nsg(&mut self, flow: &Flow, logged: &LoggedDecision) -> Result<Judgement, String> {
@@ -271,11 +269,15 @@ impl<'e, 'p> Judge<'e, 'p> {
             Direction::Inbound => (flow.dst, flow.src),
             Direction::Outbound => (flow.src, flow.dst),
         };
-        let (here, there) = (self.place(local), self.place(remote));
+        self.place(local);
+        self.place(remote);
+        let (here, there) = (
+            placed(&self.places, &self.azure, local),
+            placed(&self.places, &self.azure, remote),
+        );
         // The VNet whose `VirtualNetwork` applies: where the local endpoint is, else anywhere
         // the NSG is attached.
         let vnet = here
-            .as_ref()
             .and_then(|e| e.vnet)
             .filter(|v| self.policy.nsg_rules.contains_key(&(nsg, *v)))
             .or_else(|| self.attached.get(&nsg).copied())
@@ -285,17 +287,17 @@ impl<'e, 'p> Judge<'e, 'p> {
                     name()
                 )
             })?;
-        fn asgs_of(e: &Option<Endpoint>) -> &[usize] {
-            e.as_ref().map_or(&[], |e| e.asgs.as_slice())
+        fn asgs_of(e: Option<&Endpoint>) -> &[usize] {
+            e.map_or(&[], |e| e.asgs.as_slice())
         }
         let asgs = match logged.direction {
             Direction::Inbound => EndpointAsgs {
-                src: asgs_of(&there),
-                dst: asgs_of(&here),
+                src: asgs_of(there),
+                dst: asgs_of(here),
             },
             Direction::Outbound => EndpointAsgs {
-                src: asgs_of(&here),
-                dst: asgs_of(&there),
+                src: asgs_of(here),
+                dst: asgs_of(there),
             },
         };
         let (policy, any) = (self.policy, self.policy.options.any_protocol);
@@ -327,6 +329,19 @@ impl<'e, 'p> Judge<'e, 'p> {
             rule,
         })
     }
+}
+
+/// Where an address [`Judge::place`] remembered is: `None` outside Azure (no VNet, no ASGs)
+/// or where it cannot be placed.
+fn placed<'a>(
+    places: &'a HashMap<IpAddr, Option<Endpoint>>,
+    azure: &AddrSet,
+    address: IpAddr,
+) -> Option<&'a Endpoint> {
+    if !azure.contains(address) {
+        return None;
+    }
+    places.get(&address)?.as_ref()
 }
 
 fn at_vnet_point(
