@@ -238,7 +238,7 @@ impl Tally {
 }
 
 /// Every rule that applies somewhere in the snapshot, each once.
-fn every_rule(policy: &Policy) -> Vec<RuleHit> {
+pub(crate) fn every_rule(policy: &Policy) -> Vec<RuleHit> {
     let mut seen = std::collections::BTreeMap::new();
     let s = &policy.snapshot;
     for nsg in &s.nsgs {
