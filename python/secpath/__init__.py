@@ -10,7 +10,8 @@ The package wraps the `secpath` Rust library (the same code as the `secpath` com
 * :func:`read_records` reads one flow-log blob (or capture, or tuple file) with secpath's own
   readers into a record batch, with the skip counts by reason;
 * :meth:`Policy.replay_files` reads and judges whole files as ``secpath replay`` does, one
-  row per record, which is what the Spark job (:mod:`secpath.spark`) runs on executors.
+  row per record; :meth:`Policy.replay_totals` does the same and adds up per batch, which is
+  what the Spark job (:mod:`secpath.spark`) runs on executors.
 
 Bad input raises :class:`SecpathError` whose message is the CLI's located message (what
 ``secpath`` prints after ``error:``). See ``docs/spark.md``.
@@ -23,6 +24,7 @@ from ._secpath import (
     input_formats,
     read_records,
     replay_schema,
+    totals_schema,
 )
 
 __all__ = [
@@ -32,4 +34,5 @@ __all__ = [
     "input_formats",
     "read_records",
     "replay_schema",
+    "totals_schema",
 ]

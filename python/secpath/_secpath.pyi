@@ -63,6 +63,13 @@ class Policy:
         """Reads and judges files (``content`` binary, ``path`` or ``name`` string) as
         ``secpath replay`` does: one row per record read, schema :func:`replay_schema`."""
 
+    def replay_totals(
+        self, batch: pa.RecordBatch, *, input_format: str = "auto"
+    ) -> pa.RecordBatch:
+        """Like :meth:`replay_files` but summed per batch: rows (``kind``, ``key``,
+        ``layer``, ``is_default``, ``count``) for counts, skip reasons, rule hits and denied
+        flows, and one row per disagreement with its details; schema :func:`totals_schema`."""
+
     def replay_report(self, totals_json: str) -> Tuple[str, Dict[str, Any]]:
         """``secpath replay``'s summary from totals: the text and the JSON report."""
 
@@ -74,6 +81,9 @@ def read_records(
 
 def replay_schema() -> pa.Schema:
     """The schema of :meth:`Policy.replay_files`' rows."""
+
+def totals_schema() -> pa.Schema:
+    """The schema of :meth:`Policy.replay_totals`' rows."""
 
 def input_formats() -> List[str]:
     """The input format names: auto, nsg, vnet, pcap, pcapng, flows."""

@@ -36,7 +36,7 @@ from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence, Tupl
 
 import pyarrow as pa
 
-from . import Policy, SecpathError, replay_schema
+from . import Policy, SecpathError, replay_schema, totals_schema
 
 __all__ = ["ReplayResult", "replay", "main", "SWITCH_DEFAULTS"]
 
@@ -188,8 +188,10 @@ def _replay_batches(
     switches: Dict[str, Any],
     prefixes: Sequence[Tuple[str, str]],
     input_format: str,
+    per_record: bool,
 ) -> Iterator[pa.RecordBatch]:
-    """mapInArrow's function: files in (path, content), judged records out."""
+    """mapInArrow's function: files in (path, content); out, the batch's totals
+    (`Policy.replay_totals`) or, with `per_record`, every judged record."""
     policy = _worker_policy(bundle, switches)
     rename = _renamer(prefixes)
     for batch in batches:
@@ -197,15 +199,18 @@ def _replay_batches(
             continue
         names = pa.array([rename(p) for p in batch.column("path").to_pylist()], pa.string())
         files = pa.RecordBatch.from_arrays([names, batch.column("content")], ["name", "content"])
-        rows = policy.replay_files(files, input_format=input_format)
+        if per_record:
+            rows = policy.replay_files(files, input_format=input_format)
+        else:
+            rows = policy.replay_totals(files, input_format=input_format)
         for start in range(0, rows.num_rows, BATCH_ROWS):
             yield rows.slice(start, BATCH_ROWS)
 
 
-def _spark_schema():
+def _spark_schema(arrow_schema: pa.Schema):
     from pyspark.sql.pandas.types import from_arrow_schema
 
-    return from_arrow_schema(replay_schema())
+    return from_arrow_schema(arrow_schema)
 
 
 # --- the job ----------------------------------------------------------------------------------
@@ -249,14 +254,24 @@ def replay(
         reader = reader.option("pathGlobFilter", glob)
     files = reader.load(list(logs)).select("path", "content")
 
-    def judge(batches):
-        return _replay_batches(batches, bundle.value, switches, prefixes, input_format)
+    def totals(batches):
+        return _replay_batches(batches, bundle.value, switches, prefixes, input_format, False)
 
-    rows = files.mapInArrow(judge, _spark_schema()).persist(StorageLevel.MEMORY_AND_DISK)
+    def records(batches):
+        return _replay_batches(batches, bundle.value, switches, prefixes, input_format, True)
+
+    parts = files.mapInArrow(totals, _spark_schema(totals_schema()))
+    parts = parts.persist(StorageLevel.MEMORY_AND_DISK)
     try:
-        return _summarise(spark, policy, rows, logs, out, tuples, F)
+        result = _summarise(spark, policy, parts, logs, out, F)
     finally:
-        rows.unpersist()
+        parts.unpersist()
+    if out and tuples:
+        # A second pass over the files: one row per record is far more data than the totals.
+        result.tables["tuples"] = f"{out.rstrip('/')}/tuples"
+        rows = files.mapInArrow(records, _spark_schema(replay_schema()))
+        rows.write.mode("overwrite").parquet(result.tables["tuples"])
+    return result
 
 
 def _input_order(logs: Sequence[str], F: Any):
@@ -269,82 +284,56 @@ def _input_order(logs: Sequence[str], F: Any):
     return order
 
 
-def _summarise(spark, policy, rows, logs, out, tuples, F) -> ReplayResult:
-    long = lambda c: F.coalesce(F.sum(c.cast("long")), F.lit(0))  # noqa: E731
-    t = rows.agg(
-        F.count(F.lit(1)).alias("records_read"),
-        F.count("verdict").alias("evaluated"),
-        long(F.col("verdict") == "allow").alias("allowed"),
-        long(F.col("verdict") == "deny").alias("denied"),
-        long(F.col("verdict") == "no-path").alias("no_path"),
-        long(F.col("opens_connection")).alias("connections"),
-        F.count("agrees").alias("compared"),
-        long(~F.col("agrees")).alias("disagreements_total"),
-    ).first()
-    skipped = (
-        rows.where(F.col("skip_kind").isNotNull()).groupBy("skip_kind").count().collect()
-    )
-    hits = (
-        rows.select(F.explode("hits").alias("h"))
-        .groupBy(F.col("h.id").alias("id"), F.col("h.layer").alias("layer"),
-                 F.col("h.is_default").alias("is_default"))
-        .count()
+def _summarise(spark, policy, parts, logs, out, F) -> ReplayResult:
+    """Adds up the batches' totals with Spark and builds the CLI's summary from them."""
+    sums = (
+        parts.where(F.col("kind").isin("count", "skipped", "hit"))
+        .groupBy("kind", "key", "layer", "is_default")
+        .agg(F.sum("count").alias("count"))
         .collect()
     )
     denied = (
-        rows.where(F.col("denied_key").isNotNull())
-        .groupBy("denied_key")
-        .count()
-        .orderBy(F.desc("count"), F.asc("denied_key"))
+        parts.where(F.col("kind") == "denied")
+        .groupBy("key")
+        .agg(F.sum("count").alias("count"))
+        .orderBy(F.desc("count"), F.asc("key"))
         .limit(TOP_DENIED)
         .collect()
     )
-    disagreements = rows.where(F.col("agrees") == F.lit(False)).select(
-        "file",
-        "index",
-        "source",
-        "flow",
-        "logged_decision",
-        "logged_rule",
-        "logged_at",
-        F.col("verdict").alias("secpath_decision"),
-        F.col("rule").alias("secpath_rule"),
-        F.col("rule_id").alias("secpath_rule_id"),
+    disagreements = parts.where(F.col("kind") == "disagreement").select(
+        "file", "index", "source", "flow", "logged_decision", "logged_rule", "logged_at",
+        "secpath_decision", "secpath_rule", "secpath_rule_id",
     )
     first = (
         disagreements.orderBy(_input_order(logs, F), F.split("file", "/"), "index")
         .limit(KEEP_DISAGREEMENTS)
         .collect()
     )
+    counts = {r["key"]: int(r["count"]) for r in sums if r["kind"] == "count"}
     totals = {
-        **{k: int(t[k]) for k in t.asDict()},
-        "skipped_by_reason": {r["skip_kind"]: int(r["count"]) for r in skipped},
+        **counts,
+        "skipped_by_reason": {r["key"]: int(r["count"]) for r in sums if r["kind"] == "skipped"},
         "hits": [
-            {"id": r["id"], "layer": r["layer"], "is_default": bool(r["is_default"]),
+            {"id": r["key"], "layer": r["layer"], "is_default": bool(r["is_default"]),
              "hits": int(r["count"])}
-            for r in hits
+            for r in sums
+            if r["kind"] == "hit"
         ],
-        "denied_flows": [{"key": r["denied_key"], "count": int(r["count"])} for r in denied],
+        "denied_flows": [{"key": r["key"], "count": int(r["count"])} for r in denied],
         "disagreements": [
-            {
-                "source": r["source"],
-                "flow": r["flow"],
-                "logged_decision": r["logged_decision"],
-                "logged_rule": r["logged_rule"],
-                "secpath_decision": r["secpath_decision"],
-                "secpath_rule": r["secpath_rule"],
-            }
+            {k: r[k] for k in ("source", "flow", "logged_decision", "logged_rule",
+                               "secpath_decision", "secpath_rule")}
             for r in first
         ],
     }
     text, report = policy.replay_report(json.dumps(totals))
     tables: Dict[str, str] = {}
     if out:
-        tables = _write_tables(spark, rows, disagreements, report, out, tuples)
+        tables = _write_tables(spark, disagreements, report, out)
     return ReplayResult(text=text, report=report, tables=tables)
 
 
-def _write_tables(spark, rows, disagreements, report, out, tuples) -> Dict[str, str]:
+def _write_tables(spark, disagreements, report, out) -> Dict[str, str]:
     from pyspark.sql.types import (
         LongType,
         StringType,
@@ -388,9 +377,6 @@ def _write_tables(spark, rows, disagreements, report, out, tuples) -> Dict[str, 
         [(d["flow"], int(d["count"])) for d in report["top_denied"]], denied_schema
     ).coalesce(1).write.mode("overwrite").parquet(tables["top_denied"])
     disagreements.write.mode("overwrite").parquet(tables["disagreements"])
-    if tuples:
-        tables["tuples"] = f"{out}/tuples"
-        rows.write.mode("overwrite").parquet(tables["tuples"])
     return tables
 
 
