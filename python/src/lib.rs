@@ -392,10 +392,12 @@ fn string_column(array: &ArrayRef) -> Option<StringArray> {
     }
 }
 
-/// An integer column read as `Option<i64>` per row.
+/// An integer column read as `Option<i64>` per row; a string column (as CSV readers give
+/// when a value is not a number) keeps its text for the message.
 enum IntColumn {
     Missing,
     Present(Vec<Option<i64>>),
+    Text(StringArray),
 }
 
 impl IntColumn {
@@ -403,6 +405,9 @@ impl IntColumn {
         let Some(a) = array else {
             return Ok(IntColumn::Missing);
         };
+        if let Some(text) = string_column(a) {
+            return Ok(IntColumn::Text(text));
+        }
         macro_rules! ints {
             ($($t:ty),*) => {
                 match a.data_type() {
@@ -419,10 +424,16 @@ impl IntColumn {
         )))
     }
 
-    fn get(&self, i: usize) -> Option<i64> {
+    /// The value, or its text when it is not a number (empty text is no value).
+    fn get(&self, i: usize) -> Result<Option<i64>, String> {
         match self {
-            IntColumn::Missing => None,
-            IntColumn::Present(v) => v[i],
+            IntColumn::Missing => Ok(None),
+            IntColumn::Present(v) => Ok(v[i]),
+            IntColumn::Text(t) if t.is_null(i) || t.value(i).trim().is_empty() => Ok(None),
+            IntColumn::Text(t) => {
+                let text = t.value(i).trim();
+                text.parse().map(Some).map_err(|_| text.to_string())
+            }
         }
     }
 }
@@ -486,8 +497,9 @@ impl FlowColumns {
             Some(names) if names.is_valid(i) => names.value(i).to_string(),
             Some(_) => return Err("no protocol".to_string()),
             None => match self.protocol_numbers.get(i) {
-                Some(n) => n.to_string(),
-                None => return Err("no protocol".to_string()),
+                Ok(Some(n)) => n.to_string(),
+                Ok(None) => return Err("no protocol".to_string()),
+                Err(text) => text,
             },
         };
         fn text(a: &StringArray, i: usize) -> Option<&str> {
@@ -503,8 +515,10 @@ impl FlowColumns {
             let protocol = protocol_number(&protocol_text)?;
             let src: IpAddr = src?.parse().ok()?;
             let dst: IpAddr = dst?.parse().ok()?;
-            let port = |p: Option<i64>| p.map(u16::try_from).transpose().ok();
-            let (sp, dp) = (port(src_port)?, port(dst_port)?);
+            let port = |p: &Result<Option<i64>, String>| {
+                p.clone().ok()?.map(u16::try_from).transpose().ok()
+            };
+            let (sp, dp) = (port(&src_port)?, port(&dst_port)?);
             let ports = Flow::has_ports(protocol);
             let ok = src.is_ipv4() == dst.is_ipv4()
                 && (ports == sp.is_some())
@@ -520,8 +534,12 @@ impl FlowColumns {
         if let Some(flow) = quick {
             return Ok((flow, pins));
         }
-        let end = |ip: Option<&str>, port: Option<i64>| {
+        let end = |ip: Option<&str>, port: Result<Option<i64>, String>| {
             let ip = ip.unwrap_or("(none)");
+            let port = match port {
+                Ok(p) => p.map(|p| p.to_string()),
+                Err(text) => Some(text),
+            };
             match port {
                 Some(p) if ip.contains(':') => format!("[{ip}]:{p}"),
                 Some(p) => format!("{ip}:{p}"),
