@@ -301,7 +301,7 @@ def _summarise(spark, policy, parts, logs, out, F) -> ReplayResult:
         .collect()
     )
     disagreements = parts.where(F.col("kind") == "disagreement").select(
-        "file", "index", "source", "flow", "logged_decision", "logged_rule", "logged_at",
+        "file", "index", F.concat_ws(": ", "file", "position").alias("source"), "flow", "logged_decision", "logged_rule", "logged_at",
         "secpath_decision", "secpath_rule", "secpath_rule_id",
     )
     first = (

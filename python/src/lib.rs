@@ -890,7 +890,8 @@ mod batch_hit {
 struct DisagreementDetail {
     file: String,
     index: i64,
-    source: String,
+    /// Where in the file; the source is `file: position` (the file's name is not repeated).
+    position: String,
     flow: String,
     logged_decision: &'static str,
     logged_rule: String,
@@ -957,7 +958,7 @@ impl PartialTotals {
         self.disagreements.push(DisagreementDetail {
             file: file.to_string(),
             index,
-            source: r.record.source.to_string(),
+            position: r.record.source.position.to_string(),
             flow: r.record.flow.to_string(),
             logged_decision: if logged.allowed { "allow" } else { "deny" },
             logged_rule: logged.rule.to_string(),
@@ -1005,7 +1006,7 @@ impl PartialTotals {
             index.append_value(d.index);
             let values = [
                 Some(d.file.as_str()),
-                Some(d.source.as_str()),
+                Some(d.position.as_str()),
                 Some(d.flow.as_str()),
                 Some(d.logged_decision),
                 Some(d.logged_rule.as_str()),
@@ -1018,7 +1019,7 @@ impl PartialTotals {
                 b.append_option(v);
             }
         }
-        let [file, source, flow, logged_decision, logged_rule, logged_at, secpath_decision, secpath_rule, secpath_rule_id] =
+        let [file, position, flow, logged_decision, logged_rule, logged_at, secpath_decision, secpath_rule, secpath_rule_id] =
             detail;
         let s = |mut b: StringBuilder| Arc::new(b.finish()) as ArrayRef;
         nullable_batch(vec![
@@ -1029,7 +1030,7 @@ impl PartialTotals {
             ("count", Arc::new(count.finish())),
             ("file", s(file)),
             ("index", Arc::new(index.finish())),
-            ("source", s(source)),
+            ("position", s(position)),
             ("flow", s(flow)),
             ("logged_decision", s(logged_decision)),
             ("logged_rule", s(logged_rule)),

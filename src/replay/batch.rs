@@ -234,7 +234,13 @@ pub fn denied_key(flow: &Flow) -> String {
             bytes.extend(p.to_be_bytes());
         }
     }
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut text = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        text.push(char::from(HEX[usize::from(b >> 4)]));
+        text.push(char::from(HEX[usize::from(b & 15)]));
+    }
+    text
 }
 
 /// The flow a [`denied_key`] stands for (source port absent).
