@@ -14,7 +14,9 @@ use arrow_array::cast::AsArray;
 use arrow_array::types::{
     Int16Type, Int32Type, Int64Type, Int8Type, UInt16Type, UInt32Type, UInt64Type, UInt8Type,
 };
-use arrow_array::{Array, ArrayRef, BooleanArray, ListArray, RecordBatch, StringArray, StructArray};
+use arrow_array::{
+    Array, ArrayRef, BooleanArray, ListArray, RecordBatch, StringArray, StructArray,
+};
 use arrow_buffer::OffsetBuffer;
 use arrow_pyarrow::{FromPyArrow, ToPyArrow};
 use arrow_schema::{DataType, Field, Fields, Schema};
@@ -284,7 +286,8 @@ impl Policy {
             }
             rows.finish()
         });
-        out.map_err(|e| PyValueError::new_err(e.to_string()))?.to_pyarrow(py)
+        out.map_err(|e| PyValueError::new_err(e.to_string()))?
+            .to_pyarrow(py)
     }
 
     /// Reads and judges files like `replay_files`, but adds up as it goes: one row per count,
@@ -322,7 +325,8 @@ impl Policy {
             }
             totals.finish()
         });
-        out.map_err(|e| PyValueError::new_err(e.to_string()))?.to_pyarrow(py)
+        out.map_err(|e| PyValueError::new_err(e.to_string()))?
+            .to_pyarrow(py)
     }
 
     /// `secpath replay`'s summary built from totals (a dict shaped like
@@ -508,8 +512,16 @@ impl FlowColumns {
         let (src, dst) = (text(&self.src, i), text(&self.dst, i));
         let (src_port, dst_port) = (self.src_port.get(i), self.dst_port.get(i));
         let pins = Pins {
-            from: self.from.as_ref().and_then(|a| text(a, i)).map(ResourceId::new),
-            to: self.to.as_ref().and_then(|a| text(a, i)).map(ResourceId::new),
+            from: self
+                .from
+                .as_ref()
+                .and_then(|a| text(a, i))
+                .map(ResourceId::new),
+            to: self
+                .to
+                .as_ref()
+                .and_then(|a| text(a, i))
+                .map(ResourceId::new),
         };
         let quick = (|| {
             let protocol = protocol_number(&protocol_text)?;
@@ -584,7 +596,13 @@ fn evaluate_rows(
                 if raise {
                     return Err(SecpathError::new_err(format!("row {i}: {reason}")));
                 }
-                for b in [&mut verdict, &mut layer, &mut side, &mut rule, &mut resource] {
+                for b in [
+                    &mut verdict,
+                    &mut layer,
+                    &mut side,
+                    &mut rule,
+                    &mut resource,
+                ] {
                     b.append_null();
                 }
                 priority.append_null();
@@ -693,7 +711,8 @@ impl ReplayRows {
                 let j = &r.judgement;
                 self.record(file, index, &r.record);
                 self.verdict.append_value(batch::verdict_name(j.verdict));
-                self.rule.append_option(j.rule.as_ref().map(|r| r.log_name()));
+                self.rule
+                    .append_option(j.rule.as_ref().map(|r| r.log_name()));
                 self.rule_id
                     .append_option(j.rule.as_ref().map(|r| r.id.to_string()));
                 self.layer
@@ -991,7 +1010,13 @@ impl PartialTotals {
             row("skipped", Some(reason), None, None, *n);
         }
         for (id, (hit, n)) in &self.hits {
-            row("hit", Some(id.as_str()), Some(hit.layer), Some(hit.is_default), *n);
+            row(
+                "hit",
+                Some(id.as_str()),
+                Some(hit.layer),
+                Some(hit.is_default),
+                *n,
+            );
         }
         for (flow, n) in &self.denied {
             row("denied", Some(&batch::denied_key(flow)), None, None, *n);

@@ -20,15 +20,11 @@ def repo() -> Path:
 
 @pytest.fixture(scope="session")
 def secpath_bin() -> str:
-    """The CLI: $SECPATH_BIN, else target/release/secpath, else target/debug/secpath (built
-    when missing)."""
+    """The CLI to compare with: $SECPATH_BIN, else target/debug/secpath, built (or found up
+    to date) by cargo so that it is never stale."""
     if os.environ.get("SECPATH_BIN"):
         return os.environ["SECPATH_BIN"]
-    for profile in ("release", "debug"):
-        path = REPO / "target" / profile / "secpath"
-        if path.exists():
-            return str(path)
-    subprocess.run(["cargo", "build", "--bin", "secpath"], cwd=REPO, check=True)
+    subprocess.run(["cargo", "build", "--quiet", "--bin", "secpath"], cwd=REPO, check=True)
     return str(REPO / "target" / "debug" / "secpath")
 
 

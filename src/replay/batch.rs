@@ -39,7 +39,11 @@ pub const KEEP_DISAGREEMENTS: usize = 1000;
 /// The records of one file held in memory; `name` is what sources and messages call it.
 /// Never fails: an unreadable file yields one [`SkippedRecord`] saying why.
 pub fn read_bytes(name: &str, bytes: Vec<u8>, format: InputFormat) -> FileRecords {
-    read_stream(Arc::from(Path::new(name)), Box::new(Cursor::new(bytes)), format)
+    read_stream(
+        Arc::from(Path::new(name)),
+        Box::new(Cursor::new(bytes)),
+        format,
+    )
 }
 
 /// What became of one record.
@@ -116,16 +120,17 @@ impl<'p> Replayer<'p> {
             }))
         };
         match &record.kind {
-            RecordKind::FlowLog(logged) => match self.judge.at_logging_point(&record.flow, logged)
-            {
-                Err(reason) => skipped(record, reason),
-                Ok(j) => {
-                    let continues =
-                        matches!(logged.state, Some(FlowState::Continuing | FlowState::End));
-                    let agree = agrees(logged, &j);
-                    judged(record, j, !continues, false, Some(agree))
+            RecordKind::FlowLog(logged) => {
+                match self.judge.at_logging_point(&record.flow, logged) {
+                    Err(reason) => skipped(record, reason),
+                    Ok(j) => {
+                        let continues =
+                            matches!(logged.state, Some(FlowState::Continuing | FlowState::End));
+                        let agree = agrees(logged, &j);
+                        judged(record, j, !continues, false, Some(agree))
+                    }
                 }
-            },
+            }
             RecordKind::Tuple(pins) => match whole_path(self.policy, &record.flow, pins) {
                 Err(reason) => skipped(record, reason),
                 Ok(j) => judged(record, j, true, false, None),
