@@ -64,11 +64,16 @@ class Policy:
         ``secpath replay`` does: one row per record read, schema :func:`replay_schema`."""
 
     def replay_totals(
-        self, batch: pa.RecordBatch, *, input_format: str = "auto"
+        self,
+        batch: pa.RecordBatch,
+        *,
+        input_format: str = "auto",
+        disagreements_per_file: Optional[int] = None,
     ) -> pa.RecordBatch:
         """Like :meth:`replay_files` but summed per batch: rows (``kind``, ``key``,
         ``layer``, ``is_default``, ``count``) for counts, skip reasons, rule hits and denied
-        flows, and one row per disagreement with its details; schema :func:`totals_schema`."""
+        flows, and one row per disagreement with its details (at most
+        ``disagreements_per_file`` per file); schema :func:`totals_schema`."""
 
     def replay_report(self, totals_json: str) -> Tuple[str, Dict[str, Any]]:
         """``secpath replay``'s summary from totals: the text and the JSON report."""

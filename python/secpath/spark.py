@@ -189,6 +189,7 @@ def _replay_batches(
     prefixes: Sequence[Tuple[str, str]],
     input_format: str,
     per_record: bool,
+    disagreements_per_file: Optional[int] = None,
 ) -> Iterator[pa.RecordBatch]:
     """mapInArrow's function: files in (path, content); out, the batch's totals
     (`Policy.replay_totals`) or, with `per_record`, every judged record."""
@@ -202,7 +203,9 @@ def _replay_batches(
         if per_record:
             rows = policy.replay_files(files, input_format=input_format)
         else:
-            rows = policy.replay_totals(files, input_format=input_format)
+            rows = policy.replay_totals(
+                files, input_format=input_format, disagreements_per_file=disagreements_per_file
+            )
         for start in range(0, rows.num_rows, BATCH_ROWS):
             yield rows.slice(start, BATCH_ROWS)
 
@@ -254,8 +257,14 @@ def replay(
         reader = reader.option("pathGlobFilter", glob)
     files = reader.load(list(logs)).select("path", "content")
 
+    # Without `out` only the summary's first disagreements are needed: the first of each
+    # file are enough, and far less to move than all of them.
+    keep = None if out else KEEP_DISAGREEMENTS
+
     def totals(batches):
-        return _replay_batches(batches, bundle.value, switches, prefixes, input_format, False)
+        return _replay_batches(
+            batches, bundle.value, switches, prefixes, input_format, False, keep
+        )
 
     def records(batches):
         return _replay_batches(batches, bundle.value, switches, prefixes, input_format, True)

@@ -296,12 +296,17 @@ impl Policy {
     /// `count` by (`kind`, `key`, `layer`, `is_default`) over all batches gives the totals of
     /// `replay_report`; this is what the Spark job runs, as it moves far less data than
     /// one row per record.
-    #[pyo3(signature = (batch, *, input_format="auto"))]
+    ///
+    /// `disagreements_per_file` keeps only the first so many disagreements of each file
+    /// (they still count in `disagreements_total`): enough for the summary's first 1000 when
+    /// the full table is not wanted.
+    #[pyo3(signature = (batch, *, input_format="auto", disagreements_per_file=None))]
     fn replay_totals<'py>(
         &self,
         py: Python<'py>,
         batch: &Bound<'py, PyAny>,
         input_format: &str,
+        disagreements_per_file: Option<usize>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let format: InputFormat = input_format.parse().map_err(error)?;
         let batch = RecordBatch::from_pyarrow_bound(batch)?;
@@ -310,7 +315,10 @@ impl Policy {
         let options = self.replay;
         let out = py.detach(|| {
             let mut replayer = Replayer::new(policy, options);
-            let mut totals = PartialTotals::default();
+            let mut totals = PartialTotals {
+                keep_per_file: disagreements_per_file.unwrap_or(usize::MAX),
+                ..PartialTotals::default()
+            };
             for i in 0..batch.num_rows() {
                 let name = names.value(i);
                 let bytes = if contents.is_null(i) {
@@ -319,6 +327,7 @@ impl Policy {
                     contents.value(i).to_vec()
                 };
                 replayer.next_file();
+                totals.kept_in_file = 0;
                 for (index, item) in batch::read_bytes(name, bytes, format).enumerate() {
                     totals.add(name, index as i64, replayer.judge(item));
                 }
@@ -889,6 +898,9 @@ fn nullable_batch(columns: Vec<(&str, ArrayRef)>) -> Result<RecordBatch, arrow_s
 /// Sums over the records of one batch of files (see `Policy.replay_totals`).
 #[derive(Default)]
 struct PartialTotals {
+    /// Disagreements kept per file (all of them count).
+    keep_per_file: usize,
+    kept_in_file: usize,
     counts: BTreeMap<&'static str, u64>,
     skipped: HashMap<String, u64>,
     hits: HashMap<ResourceId, (batch_hit::Hit, u64)>,
@@ -974,6 +986,10 @@ impl PartialTotals {
         let RecordKind::FlowLog(logged) = &r.record.kind else {
             return;
         };
+        if self.kept_in_file >= self.keep_per_file {
+            return;
+        }
+        self.kept_in_file += 1;
         self.disagreements.push(DisagreementDetail {
             file: file.to_string(),
             index,
