@@ -24,6 +24,7 @@ use pyo3::create_exception;
 use pyo3::exceptions::{PyException, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
+use rustc_hash::FxHashMap;
 use secpath::compile::CompiledPolicy;
 use secpath::eval::{Pins, Verdict};
 use secpath::flow::{protocol_number, Flow};
@@ -901,10 +902,11 @@ struct PartialTotals {
     /// Disagreements kept per file (all of them count).
     keep_per_file: usize,
     kept_in_file: usize,
-    counts: BTreeMap<&'static str, u64>,
-    skipped: HashMap<String, u64>,
-    hits: HashMap<ResourceId, (batch_hit::Hit, u64)>,
-    denied: HashMap<Flow, u64>,
+    /// Indexed like [`COUNTS`].
+    counts: [u64; COUNTS.len()],
+    skipped: FxHashMap<String, u64>,
+    hits: FxHashMap<ResourceId, (batch_hit::Hit, u64)>,
+    denied: FxHashMap<Flow, u64>,
     disagreements: Vec<DisagreementDetail>,
 }
 
@@ -932,13 +934,33 @@ struct DisagreementDetail {
     secpath_rule_id: Option<String>,
 }
 
+/// The counts of a replay summary, as `Totals` names them.
+const COUNTS: [&str; 8] = [
+    "records_read",
+    "evaluated",
+    "allowed",
+    "denied",
+    "no_path",
+    "connections",
+    "compared",
+    "disagreements_total",
+];
+const READ: usize = 0;
+const EVALUATED: usize = 1;
+const ALLOWED: usize = 2;
+const DENIED: usize = 3;
+const NO_PATH: usize = 4;
+const CONNECTIONS: usize = 5;
+const COMPARED: usize = 6;
+const DISAGREEMENTS: usize = 7;
+
 impl PartialTotals {
-    fn count(&mut self, what: &'static str) {
-        *self.counts.entry(what).or_insert(0) += 1;
+    fn count(&mut self, what: usize) {
+        self.counts[what] += 1;
     }
 
     fn add(&mut self, file: &str, index: i64, judged: Judged) {
-        self.count("records_read");
+        self.count(READ);
         let r = match judged {
             Judged::Skipped(s) => {
                 *self
@@ -950,21 +972,21 @@ impl PartialTotals {
             Judged::Record(r) => r,
         };
         let j = &r.judgement;
-        self.count("evaluated");
+        self.count(EVALUATED);
         match j.verdict {
-            Verdict::Allow => self.count("allowed"),
+            Verdict::Allow => self.count(ALLOWED),
             Verdict::Deny => {
-                self.count("denied");
+                self.count(DENIED);
                 let key = Flow {
                     src_port: None,
                     ..r.record.flow
                 };
                 *self.denied.entry(key).or_insert(0) += 1;
             }
-            Verdict::NoPath => self.count("no_path"),
+            Verdict::NoPath => self.count(NO_PATH),
         }
         if r.opens_connection {
-            self.count("connections");
+            self.count(CONNECTIONS);
         }
         if r.counts_hits {
             for h in &j.hits {
@@ -978,11 +1000,11 @@ impl PartialTotals {
         let Some(agrees) = r.agrees else {
             return;
         };
-        self.count("compared");
+        self.count(COMPARED);
         if agrees {
             return;
         }
-        self.count("disagreements_total");
+        self.count(DISAGREEMENTS);
         let RecordKind::FlowLog(logged) = &r.record.kind else {
             return;
         };
@@ -1019,8 +1041,8 @@ impl PartialTotals {
             is_default.append_option(d);
             count.append_value(n as i64);
         };
-        for (what, n) in &self.counts {
-            row("count", Some(what), None, None, *n);
+        for (what, n) in COUNTS.iter().zip(self.counts) {
+            row("count", Some(what), None, None, n);
         }
         for (reason, n) in &self.skipped {
             row("skipped", Some(reason), None, None, *n);
@@ -1037,7 +1059,7 @@ impl PartialTotals {
         for (flow, n) in &self.denied {
             row("denied", Some(&batch::denied_key(flow)), None, None, *n);
         }
-        let plain = self.counts.len() + self.skipped.len() + self.hits.len() + self.denied.len();
+        let plain = COUNTS.len() + self.skipped.len() + self.hits.len() + self.denied.len();
         for b in detail.iter_mut() {
             b.append_nulls(plain);
         }
