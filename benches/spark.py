@@ -47,6 +47,8 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--tuples", type=int, default=2_000_000)
     ap.add_argument("--files", type=int, default=16)
+    ap.add_argument("--sources", type=int, default=None,
+                    help="remote addresses drawn from this many (default: all random)")
     ap.add_argument("--cores", default="1,2", help="local[k] core counts, comma-separated")
     ap.add_argument("--repeat", type=int, default=2)
     ap.add_argument("--out", help="write the markdown section here too")
@@ -64,7 +66,7 @@ def main() -> int:
 
     with tempfile.TemporaryDirectory(prefix="secpath-spark-bench-") as tmp:
         logs = os.path.join(tmp, "insights-logs-networksecuritygroupflowevent")
-        write_logs(logs, args.tuples, files=args.files)
+        write_logs(logs, args.tuples, files=args.files, sources=args.sources)
         run = lambda: subprocess.run(  # noqa: E731
             [cli, "replay", "--quiet", "--format", "json", logs, "--snapshot", CONTOSO],
             check=True, capture_output=True,
@@ -103,7 +105,9 @@ def main() -> int:
         "## Spark replay (`benches/spark.py`)",
         "",
         f"{records:,} NSG flow-log tuples in {args.files} PT1H.json blobs (generated, "
-        f"rulesets/contoso), one run; {platform.machine()}, {os.cpu_count()} CPUs, "
+        f"rulesets/contoso, remote addresses "
+        f"{'from a pool of ' + format(args.sources, ',') if args.sources else 'all random'}), "
+        f"one run; {platform.machine()}, {os.cpu_count()} CPUs, "
         f"Python {platform.python_version()}, PySpark "
         f"{__import__('pyspark').__version__}. Times are the best of "
         f"{args.repeat} after a warm-up (Spark started, workers up).",

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import os
 import random
-from typing import List
+from typing import List, Optional
 
 NSG = (
     "/SUBSCRIPTIONS/8D2E4B7A-5C3F-4E19-A7D6-1F2E3D4C5B02/RESOURCEGROUPS/RG-WEB-WEU"
@@ -29,20 +29,29 @@ INBOUND = [
 ]
 
 
-def _tuple(rng: random.Random, t: int, inbound: bool, dport: int, decision: str) -> str:
+def _outside(rng: random.Random) -> str:
+    return f"{rng.choice([203, 198, 192])}.{rng.randint(0, 255)}.{rng.randint(0, 255)}.{rng.randint(1, 254)}"
+
+
+def _tuple(rng: random.Random, t: int, inbound: bool, dport: int, decision: str, pool=None) -> str:
     state = rng.choice("BBBCE")
     counts = ",,,," if state == "B" else f",{rng.randint(1, 50)},{rng.randint(60, 90000)},{rng.randint(1, 50)},{rng.randint(60, 90000)}"
-    outside = f"{rng.choice([203, 198, 192])}.{rng.randint(0, 255)}.{rng.randint(0, 255)}.{rng.randint(1, 254)}"
+    outside = rng.choice(pool) if pool else _outside(rng)
     sport = rng.randint(1024, 65535)
     if inbound:
         return f"{t},{outside},10.1.1.4,{sport},{dport},T,I,{decision},{state}{counts}"
     return f"{t},10.1.1.4,{outside},{sport},{dport},T,O,{decision},{state}{counts}"
 
 
-def write_logs(root: str, tuples: int, files: int = 8, seed: int = 12) -> List[str]:
+def write_logs(
+    root: str, tuples: int, files: int = 8, seed: int = 12, sources: Optional[int] = None
+) -> List[str]:
     """Writes `files` blobs holding `tuples` tuples in all under `root` (storage layout);
-    returns their paths."""
+    returns their paths. Remote addresses are random (nearly every denied flow distinct, the
+    worst case for adding up), or drawn from `sources` addresses (flows repeat, as scanners
+    and clients do)."""
     rng = random.Random(seed)
+    pool = [_outside(rng) for _ in range(sources)] if sources else None
     per_file = tuples // files
     paths = []
     for f in range(files):
@@ -62,12 +71,12 @@ def write_logs(root: str, tuples: int, files: int = 8, seed: int = 12) -> List[s
                 if n <= 0:
                     break
                 left -= n
-                flow_tuples = [_tuple(rng, t + i, True, dport, decision) for i in range(n)]
+                flow_tuples = [_tuple(rng, t + i, True, dport, decision, pool) for i in range(n)]
                 groups.append({"rule": rule, "flows": [{"mac": MAC, "flowTuples": flow_tuples}]})
             if left > 0:
                 n = min(left, 250)
                 left -= n
-                out = [_tuple(rng, t + i, False, 443, "A") for i in range(n)]
+                out = [_tuple(rng, t + i, False, 443, "A", pool) for i in range(n)]
                 groups.append({"rule": "DefaultRule_AllowInternetOutBound",
                                "flows": [{"mac": MAC, "flowTuples": out}]})
             records.append({
