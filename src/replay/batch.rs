@@ -450,6 +450,104 @@ pub fn report(policy: &Policy, totals: Totals) -> crate::Result<ReplayReport> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::options::Options;
+    use crate::replay::input::RecordKind;
+    use crate::resolve::tags::ServiceTags;
+    use std::path::PathBuf;
+
+    /// Sums judged records as a batch engine would, then builds the report.
+    fn totals_of(policy: &Policy, files: &[PathBuf]) -> Totals {
+        let mut t = Totals::default();
+        let mut hits: BTreeMap<(String, String, bool), u64> = BTreeMap::new();
+        let mut denied: BTreeMap<String, u64> = BTreeMap::new();
+        let mut replayer = Replayer::new(policy, ReplayOptions::default());
+        for file in files {
+            let bytes = std::fs::read(file).unwrap();
+            let name = file.to_string_lossy();
+            for item in read_bytes(&name, bytes, InputFormat::Auto) {
+                t.records_read += 1;
+                let r = match replayer.judge(item) {
+                    Judged::Skipped(s) => {
+                        let kind = crate::evaluate::reason_kind(&s.reason);
+                        *t.skipped_by_reason.entry(kind).or_default() += 1;
+                        continue;
+                    }
+                    Judged::Record(r) => r,
+                };
+                let j = &r.judgement;
+                t.evaluated += 1;
+                match j.verdict {
+                    Verdict::Allow => t.allowed += 1,
+                    Verdict::Deny => {
+                        t.denied += 1;
+                        *denied.entry(denied_key(&r.record.flow)).or_default() += 1;
+                    }
+                    Verdict::NoPath => t.no_path += 1,
+                }
+                t.connections += u64::from(r.opens_connection);
+                if r.counts_hits {
+                    for h in &j.hits {
+                        let key = (h.id.to_string(), layer_name(h.layer).into(), h.is_default);
+                        *hits.entry(key).or_default() += 1;
+                    }
+                }
+                if let (Some(agree), RecordKind::FlowLog(logged)) = (r.agrees, &r.record.kind) {
+                    t.compared += 1;
+                    if !agree {
+                        t.disagreements_total += 1;
+                        t.disagreements.push(DisagreementRow {
+                            source: r.record.source.to_string(),
+                            flow: r.record.flow.to_string(),
+                            logged_decision: if logged.allowed { "allow" } else { "deny" }.into(),
+                            logged_rule: logged.rule.to_string(),
+                            secpath_decision: verdict_name(j.verdict).into(),
+                            secpath_rule: j.rule.as_ref().map(|h| h.log_name()),
+                        });
+                    }
+                }
+            }
+        }
+        t.hits = hits
+            .into_iter()
+            .map(|((id, layer, is_default), hits)| HitTotal {
+                id,
+                layer,
+                is_default,
+                hits,
+            })
+            .collect();
+        t.denied_flows = denied
+            .into_iter()
+            .map(|(key, count)| DeniedTotal { key, count })
+            .collect();
+        t
+    }
+
+    #[test]
+    fn record_by_record_then_summed_is_the_replay_loops_report() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let snapshot = crate::load::load_snapshot(&[root.join("rulesets/contoso")]).unwrap();
+        let policy = Policy::build(snapshot, Options::new(), &ServiceTags::none()).unwrap();
+        let files: Vec<PathBuf> = ["nsg-v2.json", "vnet-v4.json", "capture.pcap"]
+            .iter()
+            .map(|f| root.join("fixtures/replay-contoso").join(f))
+            .chain([root.join("fixtures/replay/appended-PT1H.json")])
+            .collect();
+        let records = crate::replay::input::read_inputs(&files, InputFormat::Auto).unwrap();
+        let expected = super::super::run::replay(
+            &policy,
+            records,
+            ReplayOptions::default(),
+            None,
+            &mut |_| {},
+        )
+        .unwrap();
+        let got = report(&policy, totals_of(&policy, &files)).unwrap();
+        let json = |r: &ReplayReport| serde_json::to_value(r).unwrap();
+        assert_eq!(json(&got), json(&expected));
+        assert!(expected.compared > 0 && expected.disagreements_total > 0);
+        assert!(expected.connections > 0 && expected.skipped > 0);
+    }
 
     #[test]
     fn denied_keys_round_trip_and_sort_as_flows() {
