@@ -18,7 +18,7 @@ if [ ! -x "$venv/bin/python" ]; then
 fi
 if ! "$venv/bin/python" -c "import maturin, pyarrow, pandas, pyspark, pytest" 2>/dev/null; then
   "$venv/bin/pip" install -q --upgrade pip
-  "$venv/bin/pip" install -q "maturin>=1.5,<2" "pyarrow>=14" "pandas>=1.5" "pyspark>=3.5" "pytest>=7"
+  "$venv/bin/pip" install -q "maturin>=1.5,<2" "pyarrow>=14" "pandas>=1.5,<3" "pyspark>=3.5" "pytest>=7"
 fi
 PATH="$PWD/$venv/bin:$PATH" CARGO_TARGET_DIR="$PWD/target" "$venv/bin/pip" install -q --no-build-isolation --force-reinstall --no-deps ./python
 "$venv/bin/python" -c "import secpath; print('secpath', secpath.__version__, 'installed in $venv')"

@@ -126,6 +126,19 @@ def _bundle(snapshot: Sequence[str], service_tags: Optional[str]) -> _Bundle:
     return _Bundle(digest.hexdigest(), tuple(files), tuple(paths), tags)
 
 
+def _ship(spark: Any, bundle: _Bundle) -> Any:
+    """The snapshot as a broadcast variable; with Spark Connect (no SparkContext), the bundle
+    itself, which then travels inside each task's closure."""
+    try:
+        return spark.sparkContext.broadcast(bundle)
+    except Exception:
+        return bundle
+
+
+def _shipped(shipped: Any) -> _Bundle:
+    return shipped if isinstance(shipped, _Bundle) else shipped.value
+
+
 #: Policies built in this Python worker, by bundle key and switches: compiled once per worker.
 _POLICIES: Dict[str, Policy] = {}
 
@@ -249,7 +262,7 @@ def replay(
     if isinstance(logs, str):
         logs = [logs]
     policy = Policy.load(list(snapshot), service_tags=service_tags, **switches)
-    bundle = spark.sparkContext.broadcast(_bundle(list(snapshot), service_tags))
+    bundle = _ship(spark, _bundle(list(snapshot), service_tags))
     prefixes = [(_qualified(spark, log), log) for log in logs]
 
     reader = spark.read.format("binaryFile").option("recursiveFileLookup", "true")
@@ -263,11 +276,11 @@ def replay(
 
     def totals(batches):
         return _replay_batches(
-            batches, bundle.value, switches, prefixes, input_format, False, keep
+            batches, _shipped(bundle), switches, prefixes, input_format, False, keep
         )
 
     def records(batches):
-        return _replay_batches(batches, bundle.value, switches, prefixes, input_format, True)
+        return _replay_batches(batches, _shipped(bundle), switches, prefixes, input_format, True)
 
     parts = files.mapInArrow(totals, _spark_schema(totals_schema()))
     parts = parts.persist(StorageLevel.MEMORY_AND_DISK)
