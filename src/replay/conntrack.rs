@@ -9,7 +9,7 @@
 //! open at once, not by the capture's length.
 
 use super::capture::PacketInfo;
-use super::judge::Judgement;
+use super::judge::{Judgement, RuleHit};
 use crate::eval::Verdict;
 use crate::flow::{proto, Flow};
 use rustc_hash::FxHashMap as HashMap;
@@ -125,8 +125,14 @@ pub enum Seen {
         verdict: Verdict,
         /// Travelling from responder to initiator.
         reply: bool,
+        /// The connection, for [`ConnTracker::rule_of`].
+        connection: ConnectionRef,
     },
 }
+
+/// A live connection, named for [`ConnTracker::rule_of`] (valid until the next packet).
+#[derive(Clone, Copy, Debug)]
+pub struct ConnectionRef(u32);
 
 /// The table of open connections.
 pub struct ConnTracker {
@@ -184,6 +190,7 @@ impl ConnTracker {
                 return Seen::Belongs {
                     verdict: c.verdict,
                     reply,
+                    connection: ConnectionRef(c.slot),
                 };
             }
             Some(_) => self.end(&key),
@@ -233,6 +240,13 @@ impl ConnTracker {
             }
         };
         self.open.insert(key, Live { slot, ..live });
+    }
+
+    /// The rule that decided a live connection (kept out of the per-packet path: the CLI
+    /// needs only the verdict, a per-record engine also names the rule).
+    pub fn rule_of(&self, connection: ConnectionRef) -> Option<&RuleHit> {
+        let cold = self.slots.get(connection.0 as usize)?.as_ref()?;
+        cold.judgement.rule.as_ref()
     }
 
     /// The id the next connection will get.
@@ -345,7 +359,7 @@ mod tests {
         assert_eq!(forward, out);
         t.open(forward, allow(), &info(SYN), Some(0));
         match t.packet(&reverse(&out), &info(SYN | ACK), Some(1)) {
-            Seen::Belongs { reply, verdict } => assert!(reply && verdict == Verdict::Allow),
+            Seen::Belongs { reply, verdict, .. } => assert!(reply && verdict == Verdict::Allow),
             Seen::Opens { .. } => panic!("the SYN+ACK belongs to the connection"),
         }
         t.packet(&out, &info(FIN | ACK), Some(2));

@@ -140,10 +140,10 @@ const PLACES_CACHED: usize = 1 << 20;
 
 /// Judges flow-log tuples at their logging points, remembering what repeats across millions
 /// of tuples: NSG ids, endpoint placements, and each NSG's compiled table per direction.
-pub struct Judge<'e, 'p> {
+pub struct Judge<'p> {
     policy: &'p Policy,
     /// Whole-path records go through this engine; flow-log tuples through one NSG's table.
-    engine: &'e Engine<'p>,
+    engine: Arc<Engine<'p>>,
     nsg_by_id: HashMap<String, usize>,
     /// For an NSG, a VNet where it is attached (the first), when the local endpoint's is not.
     attached: HashMap<usize, usize>,
@@ -174,10 +174,10 @@ impl NsgTable<'_> {
     }
 }
 
-impl<'e, 'p> Judge<'e, 'p> {
+impl<'p> Judge<'p> {
     /// A judge that evaluates with `engine` (workers share one engine, each has a judge
     /// with its own caches).
-    pub fn new(engine: &'e Engine<'p>) -> Judge<'e, 'p> {
+    pub fn new(engine: Arc<Engine<'p>>) -> Judge<'p> {
         let policy = engine.policy();
         let s = &policy.snapshot;
         let nsg_by_id = s
@@ -217,7 +217,7 @@ impl<'e, 'p> Judge<'e, 'p> {
 
     /// Judges a whole-path record (a packet opening a connection, a plain tuple).
     pub fn whole_path(&self, flow: &Flow, pins: &Pins) -> Result<Judgement, String> {
-        match self.engine {
+        match &*self.engine {
             Engine::Reference(policy) => whole_path_reference(policy, flow, pins),
             Engine::Compiled(compiled) => whole_path_compiled(compiled, flow, pins),
         }
@@ -301,7 +301,7 @@ impl<'e, 'p> Judge<'e, 'p> {
             },
         };
         let (policy, any) = (self.policy, self.policy.options.any_protocol);
-        let compile = matches!(self.engine, Engine::Compiled(_));
+        let compile = matches!(*self.engine, Engine::Compiled(_));
         let t = self
             .tables
             .entry((nsg, vnet, logged.direction))

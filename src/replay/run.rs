@@ -14,6 +14,7 @@ use crate::flow::Flow;
 use crate::resolve::Policy;
 use rayon::prelude::*;
 use std::io::Write;
+use std::sync::Arc;
 
 /// How packets are judged.
 #[derive(Clone, Copy, Debug)]
@@ -55,7 +56,7 @@ pub fn replay_units(
     out: Option<&mut dyn Write>,
     progress: &(dyn Fn(u64) + Sync),
 ) -> Result<ReplayReport> {
-    let engine = Engine::new(policy, options.engine);
+    let engine = std::sync::Arc::new(Engine::new(policy, options.engine));
     let tally = match out {
         Some(out) => replay_in_order(&engine, units, format, options, Some(out), progress)?,
         None if options.threads == 1 || units.len() < 2 => {
@@ -67,7 +68,7 @@ pub fn replay_units(
 }
 
 fn replay_in_order(
-    engine: &Engine,
+    engine: &Arc<Engine>,
     units: &[Unit],
     format: InputFormat,
     options: ReplayOptions,
@@ -75,7 +76,7 @@ fn replay_in_order(
     progress: &(dyn Fn(u64) + Sync),
 ) -> Result<Tally> {
     let mut tally = Tally::new(out.is_some());
-    let mut judge = Judge::new(engine);
+    let mut judge = Judge::new(engine.clone());
     let mut next_connection = 1;
     for unit in units {
         let records = input::read_inputs(unit, format)?;
@@ -96,7 +97,7 @@ fn replay_in_order(
 }
 
 fn replay_in_parallel(
-    engine: &Engine,
+    engine: &Arc<Engine>,
     units: &[Unit],
     format: InputFormat,
     options: ReplayOptions,
@@ -118,7 +119,7 @@ fn replay_in_parallel(
                 let mut tally = Tally::new(false);
                 let records = input::read_inputs(unit, format)?;
                 let mut tracker = ConnTracker::new(options.idle_timeout_ms, 1);
-                let mut judge = Judge::new(engine);
+                let mut judge = Judge::new(engine.clone());
                 replay(
                     &mut judge,
                     &mut tracker,
@@ -260,7 +261,7 @@ fn packet(
     tally: &mut Tally,
 ) -> Option<String> {
     let forward = match tracker.packet(&rec.flow, info, rec.time) {
-        Seen::Belongs { verdict, reply } => {
+        Seen::Belongs { verdict, reply, .. } => {
             let mut verdict = verdict;
             let policy = judge.policy();
             if reply && verdict == Verdict::Allow && policy.options.admin_stateless {

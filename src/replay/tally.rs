@@ -206,6 +206,7 @@ impl Tally {
         self.allowed += other.allowed;
         self.denied += other.denied;
         self.no_path += other.no_path;
+        self.unknown += other.unknown;
         self.connections += other.connections;
         for (id, (hit, n)) in other.hits {
             self.hits.entry(id).or_insert((hit, 0)).1 += n;
@@ -272,7 +273,7 @@ impl Tally {
 }
 
 /// Every rule that applies somewhere in the snapshot, each once.
-fn every_rule(policy: &Policy) -> Vec<RuleHit> {
+pub(crate) fn every_rule(policy: &Policy) -> Vec<RuleHit> {
     let mut seen = std::collections::BTreeMap::new();
     let s = &policy.snapshot;
     for nsg in &s.nsgs {

@@ -1,0 +1,135 @@
+#!/usr/bin/env python3
+"""Spark replay throughput against `secpath replay`, in one run on the same files.
+
+    python/setup.sh && cargo build --release --bin secpath
+    target/pyenv/bin/python benches/spark.py [--tuples 2000000] [--files 16] [--cores 1,2] \
+        [--out benches/spark-results.md]
+
+Generates NSG flow logs (python/tests/flowlogs.py) into a temporary directory, times
+`target/release/secpath replay --threads 1` on them (one core),
+then `secpath.spark.replay` in local mode with each core count, after a warm-up run so that
+Spark's start-up and the workers' first imports are not counted. Reports tuples per second per
+core and the ratio CLI / Spark per core (the issue's bar: at most 2). Also reports the
+package's own replay (`Policy.replay_totals` in this process, no Spark) to separate the
+binding's cost from Spark's. Noisy machines: the ratio is what to compare across runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "python" / "tests"))
+
+from flowlogs import write_logs  # noqa: E402
+
+CONTOSO = str(REPO / "rulesets" / "contoso")
+
+
+def best(n, fn):
+    times = []
+    for _ in range(n):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return min(times)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--tuples", type=int, default=2_000_000)
+    ap.add_argument("--files", type=int, default=16)
+    ap.add_argument("--sources", type=int, default=None,
+                    help="remote addresses drawn from this many (default: all random)")
+    ap.add_argument("--cores", default="1,2", help="local[k] core counts, comma-separated")
+    ap.add_argument("--repeat", type=int, default=2)
+    ap.add_argument("--out", help="write the markdown section here too")
+    args = ap.parse_args()
+    cli = os.environ.get("SECPATH_BIN", str(REPO / "target" / "release" / "secpath"))
+    if not os.path.exists(cli):
+        subprocess.run(["cargo", "build", "--release", "--bin", "secpath"], cwd=REPO, check=True)
+
+    os.environ["PYSPARK_PYTHON"] = sys.executable
+    from pyspark.sql import SparkSession
+
+    import pyarrow as pa
+    import secpath
+    from secpath.spark import replay
+
+    with tempfile.TemporaryDirectory(prefix="secpath-spark-bench-") as tmp:
+        logs = os.path.join(tmp, "insights-logs-networksecuritygroupflowevent")
+        write_logs(logs, args.tuples, files=args.files, sources=args.sources)
+        run = lambda: subprocess.run(  # noqa: E731
+            [cli, "replay", "--quiet", "--threads", "1", "--format", "json", logs, "--snapshot", CONTOSO],
+            check=True, capture_output=True,
+        )
+        import json
+
+        records = json.loads(run().stdout)["records_read"]
+        cli_s = best(args.repeat + 1, run)
+
+        policy = secpath.Policy.load(CONTOSO)
+        paths = sorted(glob.glob(os.path.join(logs, "**", "PT1H.json"), recursive=True))
+        batch = pa.record_batch({
+            "path": paths,
+            "content": pa.array([open(p, "rb").read() for p in paths], pa.binary()),
+        })
+        package_s = best(args.repeat, lambda: policy.replay_totals(batch))
+
+        rows = []
+        for k in [int(c) for c in args.cores.split(",")]:
+            spark = (
+                SparkSession.builder.master(f"local[{k}]")
+                .config("spark.ui.enabled", "false")
+                .config("spark.ui.showConsoleProgress", "false")
+                .config("spark.sql.shuffle.partitions", str(max(2, 2 * k)))
+                .getOrCreate()
+            )
+            spark.sparkContext.setLogLevel("ERROR")
+            report = replay(spark, [CONTOSO], [logs]).report  # warm-up: workers, imports
+            assert report["records_read"] == records, (report["records_read"], records)
+            spark_s = best(args.repeat, lambda: replay(spark, [CONTOSO], [logs]))
+            spark.stop()
+            rows.append((k, spark_s))
+
+    cli_rate = records / cli_s
+    lines = [
+        "## Spark replay (`benches/spark.py`)",
+        "",
+        f"{records:,} NSG flow-log tuples in {args.files} PT1H.json blobs (generated, "
+        f"rulesets/contoso, remote addresses "
+        f"{'from a pool of ' + format(args.sources, ',') if args.sources else 'all random'}), "
+        f"one run; {platform.machine()}, {os.cpu_count()} CPUs, "
+        f"Python {platform.python_version()}, PySpark "
+        f"{__import__('pyspark').__version__}. Times are the best of "
+        f"{args.repeat} after a warm-up (Spark started, workers up).",
+        "",
+        "| what | cores | seconds | tuples/s | tuples/s per core | CLI per core / this per core |",
+        "|---|---:|---:|---:|---:|---:|",
+        f"| `secpath replay` (release) | 1 | {cli_s:.2f} | {cli_rate:,.0f} | {cli_rate:,.0f} | 1.00 |",
+        f"| `Policy.replay_totals`, no Spark | 1 | {package_s:.2f} | {records / package_s:,.0f} "
+        f"| {records / package_s:,.0f} | {package_s / cli_s:.2f} |",
+    ]
+    for k, s in rows:
+        per_core = records / s / k
+        lines.append(
+            f"| `secpath-spark replay`, local[{k}] | {k} | {s:.2f} | {records / s:,.0f} "
+            f"| {per_core:,.0f} | {cli_rate / per_core:.2f} |"
+        )
+    text = "\n".join(lines) + "\n"
+    print(text)
+    if args.out:
+        Path(args.out).write_text(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
