@@ -125,11 +125,23 @@ for t in 1 "$(nproc)"; do
   record "replay-files-threads-$t" "{\"threads\": $t, \"ms\": $(( (end - start) / 1000000 )), \"records\": $TUPLES}"
 done
 
+# --- Spark: secpath-spark replay against secpath replay on the same blobs (benches/spark.py
+# measures both in its own run); only where python/setup.sh has built target/pyenv.
+rm -f "$DATA/spark.md"
+if [ -x target/pyenv/bin/python ] && target/pyenv/bin/python -c "import secpath, pyspark" 2>/dev/null; then
+  SPARK_TUPLES=${SPARK_TUPLES:-1000000}
+  [ -n "${QUICK:-}" ] && SPARK_TUPLES=100000
+  target/pyenv/bin/python benches/spark.py --tuples "$SPARK_TUPLES" --files 8 --cores 1,2 --repeat 2 \
+    --out "$DATA/spark.md" > /dev/null || echo "Spark benchmark failed: its section left out"
+else
+  echo "target/pyenv missing (run python/setup.sh): Spark section left out"
+fi
+
 # --- Threads: scaling on the cores present ---------------------------------------------------
 for t in $(seq 1 "$(nproc)"); do
   r=$($BIN bench --classbench "$DATA/fw10k-$TRACE.rules" --flows "$DATA/fw10k-$TRACE.trace" --iter "$ITER" --threads "$t" --format json)
   record "threads-$t" "$r"
 done
 
-python3 benches/write_report.py "$RESULTS" > BENCHMARKS.md
+python3 benches/write_report.py "$RESULTS" "$DATA/spark.md" > BENCHMARKS.md
 echo "wrote BENCHMARKS.md"

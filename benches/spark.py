@@ -3,7 +3,7 @@
 
     python/setup.sh && cargo build --release --bin secpath
     target/pyenv/bin/python benches/spark.py [--tuples 2000000] [--files 16] [--cores 1,2] \
-        [--out benches/spark-results.md]
+        [--out FILE.md]
 
 Generates NSG flow logs (python/tests/flowlogs.py) into a temporary directory, times
 `target/release/secpath replay --threads 1` on them (one core),

@@ -136,6 +136,10 @@ def main():
         for t, r in threads:
             s = r["lookups_per_sec"] / base
             w(f"| {t} | {fmt_rate(r['lookups_per_sec'])} | {s:.2f}× | {100 * s / t:.0f} % |")
+    spark = sys.argv[2] if len(sys.argv) > 2 else None
+    if spark and os.path.exists(spark):
+        w("")
+        w(open(spark).read().strip())
     print("\n".join(out))
 
 
