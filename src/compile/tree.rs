@@ -6,9 +6,12 @@
 //! checked against linearly. A rule sits in every child its ranges meet, so a field that
 //! lists several prefixes or port ranges is handled as it is; where several of a rule's
 //! ranges meet one leaf, the leaf holds one entry per combination, all with the rule's index.
-//! The split point of a node is the one that minimises the larger child (ties: the smaller
-//! total), which balances the tree and keeps replication low; rules after one that covers a
-//! node's whole box can never be first there and are dropped.
+//! The split of a node is, among the cuts that leave each child fewer rules, the one that
+//! minimises the rules in both children plus those in the larger one: copies cost as much
+//! as imbalance. Measured at acl 1K with leaves of 8 entries, this cost and the larger child
+//! alone both built ~105,000 entries (the leaf size is what matters, see [`LEAF`]); the
+//! total alone carved one rule off at a time, into paths of 50 and more. Rules after one
+//! that covers a node's whole region can never be first there and are dropped.
 //!
 //! Fields are keyed as `u32`: protocol, source address, source port, destination address,
 //! destination port. A flow without ports matches every rule's port fields (SEMANTICS §3.1):
@@ -30,7 +33,9 @@ pub(crate) const NO_PORT: u32 = 1 << 16;
 /// then zeros to eight, so that a node's 3-bit field tag indexes it without a bounds check.
 pub(crate) type FlowKey = [u32; 8];
 
-/// Lookups [`Tree::first_match_batch`] walks together.
+/// Lookups [`Tree::first_match_batch`] walks together. Measured on the fw 1K set: eight
+/// walks together ran 9.3–11.8 M lookups/s against 7.5–8.3 one at a time; sixteen were no
+/// faster than eight (fw 10K, acl 1K).
 pub(crate) const LANES: usize = 8;
 
 /// The ranges of one rule field: sorted, disjoint, inclusive.
@@ -231,7 +236,7 @@ impl Builder<'_> {
         self.tree.nodes.extend([Node { split: 0, link: 0 }; 2]);
         *self.tree.nodes.get_mut(at)? = Node {
             split: point,
-            link: u32::try_from(first).ok()? << 3 | field as u32,
+            link: u32::try_from(first << 3).ok()? | field as u32,
         };
         for (side, child) in [(false, first), (true, first + 1)] {
             let mut sub = region;
@@ -281,8 +286,8 @@ impl Builder<'_> {
         })
     }
 
-    /// The field and point whose split leaves the smaller larger child (ties: fewer rules in
-    /// both), if some split leaves each child fewer rules than `rules`; else the cut
+    /// The field and point of the cheapest split (see the module documentation), if some
+    /// split leaves each child fewer rules than `rules`; else the cut
     /// between real ports and [`NO_PORT`] of a port field that spans both, which leaves the
     /// same rules but one entry per rule where there were two.
     fn best_split(&self, rules: &[u32], region: &Region) -> Option<(usize, u32)> {
@@ -308,8 +313,8 @@ impl Builder<'_> {
         best.map(|b| (b.1, b.2))
     }
 
-    /// The best point to split `field` (within `bounds`) at, with its cost (larger child,
-    /// both children).
+    /// The cheapest point to split `field` (within `bounds`) at that leaves each child
+    /// fewer rules, with its cost (both children plus the larger, then the larger).
     fn split_in(
         &self,
         rules: &[u32],
@@ -383,7 +388,7 @@ impl Builder<'_> {
         let count = u32::try_from(self.tree.entries.len() - start).ok()?;
         *self.tree.nodes.get_mut(at)? = Node {
             split: count,
-            link: u32::try_from(start).ok()? << 3 | LEAF_TAG,
+            link: u32::try_from(start << 3).ok()? | LEAF_TAG,
         };
         Some(())
     }
