@@ -289,7 +289,9 @@ impl Builder<'_> {
     /// The field and point of the cheapest split (see the module documentation), if some
     /// split leaves each child fewer rules than `rules`; else the cut
     /// between real ports and [`NO_PORT`] of a port field that spans both, which leaves the
-    /// same rules but one entry per rule where there were two.
+    /// same rules but one entry per rule where there were two. Measured and lost: making
+    /// that cut first, wherever a region spans both, shrank the fw trees (85 → 38 KB) but
+    /// copied acl 1K's rules into four subtrees, past its budget.
     fn best_split(&self, rules: &[u32], region: &Region) -> Option<(usize, u32)> {
         self.fewer_rules(rules, region).or_else(|| {
             PORT_FIELDS.into_iter().find_map(|field| {
