@@ -348,6 +348,32 @@ proptest! {
             );
         }
     }
+
+    /// Tables naming no ASG are looked up by a decision tree (IPv4 flows) and the
+    /// bit-vectors of their IPv6 rules (other flows); one at a time and in batches.
+    #[test]
+    fn tree_table_first_match_equals_the_linear_scan(
+        mut rules in rules(),
+        seeds in flow_seeds(),
+        all in any::<bool>(),
+    ) {
+        for rule in &mut rules {
+            rule.sources.asgs.clear();
+            rule.destinations.asgs.clear();
+        }
+        let any = if all { AnyProtocol::All } else { AnyProtocol::TcpUdpIcmp };
+        let table = CompiledTable::new(&rules, any);
+        let (addrs, ports) = boundaries(&rules);
+        let flows: Vec<Flow> = seeds.iter().map(|s| flow_of(s, &addrs, &ports)).collect();
+        let none = EndpointAsgs::default();
+        let mut batch = vec![None; flows.len()];
+        table.first_match_batch(&flows, none, &mut batch);
+        for (flow, batched) in flows.iter().zip(batch) {
+            let want = matching::first_match(&rules, flow, none, any);
+            prop_assert_eq!(table.first_match(flow, none), want, "flow {}", flow);
+            prop_assert_eq!(batched, want, "batched flow {}", flow);
+        }
+    }
 }
 
 #[test]

@@ -6,10 +6,10 @@
 //! costs time proportional to the number of rules on the path. Replaying flow logs or
 //! auditing millions of flows needs a cost that does not grow with the rule count, so
 //! [`CompiledPolicy::new`] builds, once, a [`CompiledTable`] per enforcement point and
-//! direction (see [`table`] for the field-decomposition design) plus indexes to place
-//! endpoints, and [`CompiledPolicy::decide`] answers with the same [`Decided`] as
-//! [`eval::decide`](crate::eval::decide) — verdict, layer, side and deciding rule — for
-//! every flow and pin, errors included. `tests/differential.rs` holds the two to that.
+//! direction (see [`table`] for its decision-tree and field-decomposition designs) plus
+//! indexes to place endpoints, and [`CompiledPolicy::decide`] answers with the same
+//! [`Decided`] as [`eval::decide`](crate::eval::decide) — verdict, layer, side and deciding
+//! rule — for every flow and pin, errors included. `tests/differential.rs` holds the two to that.
 //!
 //! A `CompiledPolicy` borrows its `Policy` and is immutable after construction, so it is
 //! `Sync`: share one `&CompiledPolicy` across threads ([`CompiledPolicy::decide_par`]).
@@ -18,6 +18,7 @@
 mod bits;
 mod place;
 pub mod table;
+mod tree;
 
 use crate::error::Result;
 use crate::eval::locate::EndpointKind;
