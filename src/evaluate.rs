@@ -115,7 +115,8 @@ pub fn run(
     Ok(summary)
 }
 
-fn verdict_name(v: Verdict) -> &'static str {
+/// The name of a verdict as outputs spell it (`allow`, `deny`, `no-path`, `unknown`).
+pub fn verdict_name(v: Verdict) -> &'static str {
     match v {
         Verdict::Allow => "allow",
         Verdict::Deny => "deny",
@@ -124,7 +125,8 @@ fn verdict_name(v: Verdict) -> &'static str {
     }
 }
 
-fn layer_name(l: Layer) -> &'static str {
+/// The name of a layer as outputs spell it (`admin`, `nsg`, `path`).
+pub fn layer_name(l: Layer) -> &'static str {
     match l {
         Layer::Admin => "admin",
         Layer::Nsg => "nsg",

@@ -25,7 +25,7 @@ use pyo3::exceptions::{PyException, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
 use rustc_hash::FxHashMap;
-use secpath::compile::CompiledPolicy;
+use secpath::engine::{Engine, EngineKind};
 use secpath::eval::{Pins, Verdict};
 use secpath::flow::{protocol_number, Flow};
 use secpath::model::ResourceId;
@@ -59,9 +59,10 @@ self_cell::self_cell!(
     }
 );
 
-/// The compiled engine and each rule's priority by id (for `evaluate`'s `priority` column).
+/// The engine (compiled, or the reference walk for a plan with unknowns), shared with every
+/// replayer, and each rule's priority by id (for `evaluate`'s `priority` column).
 struct Compiled<'p> {
-    engine: CompiledPolicy<'p>,
+    engine: Arc<Engine<'p>>,
     priorities: HashMap<String, u32>,
 }
 
@@ -82,7 +83,7 @@ impl<'p> Compiled<'p> {
             }
         }
         Compiled {
-            engine: CompiledPolicy::new(policy),
+            engine: Arc::new(Engine::new(policy, EngineKind::Compiled)),
             priorities,
         }
     }
@@ -269,24 +270,25 @@ impl Policy {
         let format: InputFormat = input_format.parse().map_err(error)?;
         let batch = RecordBatch::from_pyarrow_bound(batch)?;
         let (names, contents) = file_columns(&batch).map_err(PyValueError::new_err)?;
-        let policy = self.loaded.borrow_owner();
         let options = self.replay;
-        let out = py.detach(|| {
-            let mut replayer = Replayer::new(policy, options);
-            let mut rows = ReplayRows::default();
-            for i in 0..batch.num_rows() {
-                let name = names.value(i);
-                let bytes = if contents.is_null(i) {
-                    Vec::new()
-                } else {
-                    contents.value(i).to_vec()
-                };
-                replayer.next_file();
-                for (index, item) in batch::read_bytes(name, bytes, format).enumerate() {
-                    rows.push(name, index as i64, replayer.judge(item));
+        let out = self.loaded.with_dependent(|_, compiled| {
+            py.detach(|| {
+                let mut replayer = Replayer::new(compiled.engine.clone(), options);
+                let mut rows = ReplayRows::default();
+                for i in 0..batch.num_rows() {
+                    let name = names.value(i);
+                    let bytes = if contents.is_null(i) {
+                        Vec::new()
+                    } else {
+                        contents.value(i).to_vec()
+                    };
+                    replayer.next_file();
+                    for (index, item) in batch::read_bytes(name, bytes, format).enumerate() {
+                        rows.push(name, index as i64, replayer.judge(item));
+                    }
                 }
-            }
-            rows.finish()
+                rows.finish()
+            })
         });
         out.map_err(|e| PyValueError::new_err(e.to_string()))?
             .to_pyarrow(py)
@@ -313,28 +315,29 @@ impl Policy {
         let format: InputFormat = input_format.parse().map_err(error)?;
         let batch = RecordBatch::from_pyarrow_bound(batch)?;
         let (names, contents) = file_columns(&batch).map_err(PyValueError::new_err)?;
-        let policy = self.loaded.borrow_owner();
         let options = self.replay;
-        let out = py.detach(|| {
-            let mut replayer = Replayer::new(policy, options);
-            let mut totals = PartialTotals {
-                keep_per_file: disagreements_per_file.unwrap_or(usize::MAX),
-                ..PartialTotals::default()
-            };
-            for i in 0..batch.num_rows() {
-                let name = names.value(i);
-                let bytes = if contents.is_null(i) {
-                    Vec::new()
-                } else {
-                    contents.value(i).to_vec()
+        let out = self.loaded.with_dependent(|_, compiled| {
+            py.detach(|| {
+                let mut replayer = Replayer::new(compiled.engine.clone(), options);
+                let mut totals = PartialTotals {
+                    keep_per_file: disagreements_per_file.unwrap_or(usize::MAX),
+                    ..PartialTotals::default()
                 };
-                replayer.next_file();
-                totals.kept_in_file = 0;
-                for (index, item) in batch::read_bytes(name, bytes, format).enumerate() {
-                    totals.add(name, index as i64, replayer.judge(item));
+                for i in 0..batch.num_rows() {
+                    let name = names.value(i);
+                    let bytes = if contents.is_null(i) {
+                        Vec::new()
+                    } else {
+                        contents.value(i).to_vec()
+                    };
+                    replayer.next_file();
+                    totals.kept_in_file = 0;
+                    for (index, item) in batch::read_bytes(name, bytes, format).enumerate() {
+                        totals.add(name, index as i64, replayer.judge(item));
+                    }
                 }
-            }
-            totals.finish()
+                totals.finish()
+            })
         });
         out.map_err(|e| PyValueError::new_err(e.to_string()))?
             .to_pyarrow(py)

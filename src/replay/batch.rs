@@ -19,9 +19,10 @@ use super::flowlog::FlowState;
 use super::input::{read_stream, FileRecords, InputFormat, ReplayRecord, SkippedRecord};
 use super::judge::{agrees, Judge, Judgement, RuleHit};
 use super::run::ReplayOptions;
-use super::tally::{every_rule, DeniedFlow, Disagreement, ReplayReport, RuleCount};
+use super::tally::{denied_text, every_rule, DeniedFlow, Disagreement, ReplayReport, RuleCount};
 use crate::engine::Engine;
 use crate::eval::{admin_deny, Layer, Pins, Verdict};
+pub use crate::evaluate::{layer_name, verdict_name};
 use crate::flow::Flow;
 use crate::model::ResourceId;
 use crate::resolve::Policy;
@@ -83,11 +84,11 @@ pub struct Replayer<'p> {
 }
 
 impl<'p> Replayer<'p> {
-    /// A replayer for `policy`, compiling it for `options.engine`.
-    pub fn new(policy: &'p Policy, options: ReplayOptions) -> Replayer<'p> {
-        let engine = std::sync::Arc::new(Engine::new(policy, options.engine));
+    /// A replayer judging with `engine` (compiled once, shared by every replayer: callers
+    /// make one replayer per batch of files). `options.engine` is the engine's business.
+    pub fn new(engine: Arc<Engine<'p>>, options: ReplayOptions) -> Replayer<'p> {
         Replayer {
-            policy,
+            policy: engine.policy(),
             judge: Judge::new(engine),
             tracker: ConnTracker::new(options.idle_timeout_ms, 1),
             options,
@@ -187,25 +188,6 @@ impl<'p> Replayer<'p> {
     }
 }
 
-/// The name of a layer as reports spell it (`admin`, `nsg`, `path`).
-pub fn layer_name(layer: Layer) -> &'static str {
-    match layer {
-        Layer::Admin => "admin",
-        Layer::Nsg => "nsg",
-        Layer::Path => "path",
-    }
-}
-
-/// The name of a verdict as reports spell it (`allow`, `deny`, `no-path`, `unknown`).
-pub fn verdict_name(verdict: Verdict) -> &'static str {
-    match verdict {
-        Verdict::Allow => "allow",
-        Verdict::Deny => "deny",
-        Verdict::NoPath => "no-path",
-        Verdict::Unknown => "unknown",
-    }
-}
-
 fn parse_layer(name: &str) -> Option<Layer> {
     Some(match name {
         "admin" => Layer::Admin,
@@ -295,14 +277,6 @@ pub fn denied_flow(key: &str) -> Option<Flow> {
     })
 }
 
-/// A denied flow as the summary names it: `tcp 203.0.113.5 -> 10.1.1.4:22`.
-fn denied_text(f: &Flow) -> String {
-    match f.dst_port {
-        Some(p) => format!("{} {} -> {}:{p}", f.protocol_name(), f.src, f.dst),
-        None => format!("{} {} -> {}", f.protocol_name(), f.src, f.dst),
-    }
-}
-
 /// One rule's hits, summed.
 #[derive(Clone, Debug, serde::Deserialize)]
 pub struct HitTotal {
@@ -378,17 +352,7 @@ pub struct Totals {
 /// Rows that name unknown layers or verdicts, or malformed denied keys, are errors.
 pub fn report(policy: &Policy, totals: Totals) -> crate::Result<ReplayReport> {
     let bad = |what: String| crate::Error::Usage(format!("replay totals: {what}"));
-    let count = |hit: &RuleHit, hits| RuleCount {
-        id: hit.id.to_string(),
-        name: hit.log_name(),
-        owner: hit
-            .id
-            .parent()
-            .map(|p| p.name().to_string())
-            .unwrap_or_default(),
-        layer: hit.layer,
-        hits,
-    };
+    let count = RuleCount::of;
     let mut seen = HashSet::new();
     let mut hits = Vec::new();
     for h in &totals.hits {
@@ -472,7 +436,8 @@ mod tests {
         let mut t = Totals::default();
         let mut hits: BTreeMap<(String, String, bool), u64> = BTreeMap::new();
         let mut denied: BTreeMap<String, u64> = BTreeMap::new();
-        let mut replayer = Replayer::new(policy, ReplayOptions::default());
+        let engine = Arc::new(Engine::new(policy, crate::engine::EngineKind::Compiled));
+        let mut replayer = Replayer::new(engine, ReplayOptions::default());
         for file in files {
             let bytes = std::fs::read(file).unwrap();
             let name = file.to_string_lossy();

@@ -30,6 +30,23 @@ pub struct RuleCount {
     pub hits: u64,
 }
 
+impl RuleCount {
+    /// `hits` of the rule `hit` names.
+    pub(crate) fn of(hit: &RuleHit, hits: u64) -> RuleCount {
+        RuleCount {
+            id: hit.id.to_string(),
+            name: hit.log_name(),
+            owner: hit
+                .id
+                .parent()
+                .map(|p| p.name().to_string())
+                .unwrap_or_default(),
+            layer: hit.layer,
+            hits,
+        }
+    }
+}
+
 /// A record where the log and secpath differ.
 #[derive(Clone, Debug, Serialize)]
 pub struct Disagreement {
@@ -94,6 +111,15 @@ pub struct ReplayReport {
     pub disagreements: Vec<Disagreement>,
 }
 
+/// A denied flow as the summary names it, without its source port:
+/// `tcp 203.0.113.5 -> 10.1.1.4:22`.
+pub(crate) fn denied_text(f: &Flow) -> String {
+    match f.dst_port {
+        Some(p) => format!("{} {} -> {}:{p}", f.protocol_name(), f.src, f.dst),
+        None => format!("{} {} -> {}", f.protocol_name(), f.src, f.dst),
+    }
+}
+
 /// A denied flow without its source port, so that retries group.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 struct DeniedKey(Flow);
@@ -107,11 +133,7 @@ impl DeniedKey {
     }
 
     fn text(&self) -> String {
-        let f = &self.0;
-        match f.dst_port {
-            Some(p) => format!("{} {} -> {}:{p}", f.protocol_name(), f.src, f.dst),
-            None => format!("{} {} -> {}", f.protocol_name(), f.src, f.dst),
-        }
+        denied_text(&self.0)
     }
 }
 
@@ -223,17 +245,7 @@ impl Tally {
 
     /// The report, with never-fired rules taken from `policy`.
     pub fn report(self, policy: &Policy) -> ReplayReport {
-        let count = |hit: &RuleHit, hits| RuleCount {
-            id: hit.id.to_string(),
-            name: hit.log_name(),
-            owner: hit
-                .id
-                .parent()
-                .map(|p| p.name().to_string())
-                .unwrap_or_default(),
-            layer: hit.layer,
-            hits,
-        };
+        let count = RuleCount::of;
         let mut hits: Vec<RuleCount> = self.hits.values().map(|(h, n)| count(h, *n)).collect();
         hits.sort_by(|a, b| b.hits.cmp(&a.hits).then_with(|| a.id.cmp(&b.id)));
         let never_fired = every_rule(policy)
