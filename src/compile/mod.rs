@@ -25,7 +25,7 @@ use crate::eval::locate::EndpointKind;
 use crate::eval::matching::EndpointAsgs;
 use crate::eval::{Decided, Layer, Pins, Side, Verdict};
 use crate::flow::Flow;
-use crate::model::{Access, Direction};
+use crate::model::{Access, Direction, ResourceId};
 use crate::options::{AlwaysAllowScope, NoNsg};
 use crate::resolve::{AdminPoint, Policy, ResolvedRule, RuleSource};
 use place::{Locator, Place};
@@ -42,7 +42,21 @@ const PAR_CHUNK: usize = 1024;
 #[derive(Debug)]
 struct Directed<'p> {
     rules: Vec<&'p ResolvedRule>,
+    /// What each rule does, beside the table: the walk reads it for every match, and
+    /// reading it through the rule cost a cache miss a match (the rule's struct is large
+    /// and cold).
+    outcomes: Vec<Outcome>,
     table: CompiledTable,
+}
+
+/// What the walk needs of a matched rule, copied out of it.
+#[derive(Clone, Debug)]
+struct Outcome {
+    access: Access,
+    /// Admin or NSG, from the rule's source.
+    layer: Layer,
+    /// The rule's id, for a decision it denies.
+    id: ResourceId,
 }
 
 impl<'p> Directed<'p> {
@@ -51,13 +65,29 @@ impl<'p> Directed<'p> {
             .iter()
             .filter(|r| r.rule.direction == direction)
             .collect();
+        let outcomes = rules
+            .iter()
+            .map(|r| Outcome {
+                access: r.rule.access,
+                layer: match r.source {
+                    RuleSource::Admin { .. } => Layer::Admin,
+                    RuleSource::Nsg { .. } => Layer::Nsg,
+                },
+                id: r.rule.id.clone(),
+            })
+            .collect();
         let table = CompiledTable::build(&rules, policy.options.any_protocol);
-        Directed { rules, table }
+        Directed {
+            rules,
+            outcomes,
+            table,
+        }
     }
 
-    fn first_match(&self, flow: &Flow, asgs: EndpointAsgs) -> Option<&'p ResolvedRule> {
+    /// The first matching rule and what it does (the rule itself is not read).
+    fn first_match(&self, flow: &Flow, asgs: EndpointAsgs) -> Option<(&'p ResolvedRule, &Outcome)> {
         let at = self.table.first_match(flow, asgs)?;
-        self.rules.get(at).copied()
+        Some((*self.rules.get(at)?, self.outcomes.get(at)?))
     }
 }
 
@@ -132,11 +162,34 @@ pub struct CompiledPolicy<'p> {
     vnet_admin: Vec<Admin<'p>>,
     /// One per `Policy::nsg_rules` entry.
     nsgs: Vec<Directions<'p>>,
-    /// Per subnet: its NSG's entry in `nsgs`.
-    subnet_nsg: Vec<Option<usize>>,
-    /// Per NIC: `(VNet, its NSG's entry in nsgs for that VNet)`.
-    nic_nsg: Vec<SmallVec<[(usize, usize); 1]>>,
+    /// Per subnet (same index as `Snapshot::subnets`).
+    subnets: Vec<SubnetPoint>,
+    /// Per NIC (same index as `Snapshot::nics`).
+    nics: Vec<NicPoint>,
     stats: CompileStats,
+}
+
+/// What the walk reads of a subnet: a few bytes instead of the snapshot's record, whose
+/// fields lie on cache lines a decision otherwise touches for nothing else.
+#[derive(Debug)]
+struct SubnetPoint {
+    /// An NSG is attached (`Subnet::nsg` is set).
+    has_nsg: bool,
+    /// Its NSG's entry in `nsgs`.
+    nsg: Option<usize>,
+}
+
+/// What the walk reads of a NIC (see [`SubnetPoint`] for why it is copied out).
+#[derive(Debug)]
+struct NicPoint {
+    /// An NSG is attached (`NetworkInterface::nsg` is set).
+    has_nsg: bool,
+    /// `NetworkInterface::private_endpoint`.
+    private_endpoint: bool,
+    /// `NetworkInterface::standard_public_ip`.
+    standard_public_ip: bool,
+    /// `(VNet, its NSG's entry in nsgs for that VNet)`.
+    nsgs: SmallVec<[(usize, usize); 1]>,
 }
 
 impl<'p> CompiledPolicy<'p> {
@@ -164,28 +217,36 @@ impl<'p> CompiledPolicy<'p> {
             .collect();
         let at: HashMap<(usize, usize), usize> =
             keys.iter().enumerate().map(|(i, &&k)| (k, i)).collect();
-        let subnet_nsg = s
+        let subnets = s
             .subnets
             .iter()
-            .map(|sub| sub.nsg.and_then(|n| at.get(&(n, sub.vnet)).copied()))
+            .map(|sub| SubnetPoint {
+                has_nsg: sub.nsg.is_some(),
+                nsg: sub.nsg.and_then(|n| at.get(&(n, sub.vnet)).copied()),
+            })
             .collect();
-        let nic_nsg = s
+        let nics = s
             .nics
             .iter()
             .map(|nic| {
-                let mut out: SmallVec<[(usize, usize); 1]> = SmallVec::new();
-                let Some(n) = nic.nsg else { return out };
-                for cfg in &nic.ip_configs {
-                    let Some(v) = s.subnets.get(cfg.subnet).map(|x| x.vnet) else {
-                        continue;
-                    };
-                    if let Some(&i) = at.get(&(n, v)) {
-                        if !out.iter().any(|o| o.0 == v) {
-                            out.push((v, i));
+                let mut nsgs: SmallVec<[(usize, usize); 1]> = SmallVec::new();
+                let vnets = nic
+                    .ip_configs
+                    .iter()
+                    .filter_map(|c| s.subnets.get(c.subnet));
+                for v in vnets.map(|x| x.vnet).filter(|_| nic.nsg.is_some()) {
+                    if let Some(&i) = nic.nsg.and_then(|n| at.get(&(n, v))) {
+                        if !nsgs.iter().any(|o| o.0 == v) {
+                            nsgs.push((v, i));
                         }
                     }
                 }
-                out
+                NicPoint {
+                    has_nsg: nic.nsg.is_some(),
+                    private_endpoint: nic.private_endpoint,
+                    standard_public_ip: nic.standard_public_ip,
+                    nsgs,
+                }
             })
             .collect();
         let locator = Locator::new(s);
@@ -195,8 +256,8 @@ impl<'p> CompiledPolicy<'p> {
             subnet_admin,
             vnet_admin,
             nsgs,
-            subnet_nsg,
-            nic_nsg,
+            subnets,
+            nics,
             stats: CompileStats::default(),
         };
         compiled.stats = compiled.measure(started.elapsed());
@@ -216,7 +277,11 @@ impl<'p> CompiledPolicy<'p> {
             vectors: tables.iter().map(|t| t.table.distinct_vectors()).sum(),
             bytes: tables
                 .iter()
-                .map(|t| t.table.bytes() + t.rules.capacity() * std::mem::size_of::<usize>())
+                .map(|t| {
+                    t.table.bytes()
+                        + t.rules.capacity() * std::mem::size_of::<usize>()
+                        + t.outcomes.capacity() * std::mem::size_of::<Outcome>()
+                })
                 .sum::<usize>()
                 + self.locator.bytes(),
             compile_time,
@@ -305,16 +370,16 @@ impl<'p, A: smallvec::Array<Item = &'p ResolvedRule>> RuleSink<'p> for SmallVec<
 }
 
 /// What one side did.
-enum SideResult<'p> {
+enum SideResult<'c> {
     Pass,
     AlwaysAllow,
-    Deny(Denial<'p>),
+    Deny(Denial<'c>),
 }
 
 /// Why a flow was denied.
-enum Denial<'p> {
+enum Denial<'c> {
     /// A rule, on a side.
-    Rule(&'p ResolvedRule, Side),
+    Rule(&'c Outcome, Side),
     /// D7 `--no-nsg=deny`: this NIC's Standard public IP is closed without an NSG.
     ClosedPublicIp(usize),
 }
@@ -328,7 +393,7 @@ struct Walk<'c, 'p, H> {
     hits: &'c mut H,
 }
 
-impl<'p, H: RuleSink<'p>> Walk<'_, 'p, H> {
+impl<'c, 'p, H: RuleSink<'p>> Walk<'c, 'p, H> {
     /// Source outbound, path, destination inbound; the first deny ends the walk.
     fn run(&mut self) -> Decided {
         let mut source_always_allow = false;
@@ -362,16 +427,9 @@ impl<'p, H: RuleSink<'p>> Walk<'_, 'p, H> {
         }
     }
 
-    fn denied(&self, denial: Denial<'p>) -> Decided {
+    fn denied(&self, denial: Denial<'c>) -> Decided {
         let (layer, side, resource) = match denial {
-            Denial::Rule(rule, side) => (
-                match rule.source {
-                    RuleSource::Admin { .. } => Layer::Admin,
-                    RuleSource::Nsg { .. } => Layer::Nsg,
-                },
-                side,
-                Some(rule.rule.id.clone()),
-            ),
+            Denial::Rule(outcome, side) => (outcome.layer, side, Some(outcome.id.clone())),
             Denial::ClosedPublicIp(nic) => (
                 Layer::Nsg,
                 Side::Destination,
@@ -406,50 +464,46 @@ impl<'p, H: RuleSink<'p>> Walk<'_, 'p, H> {
     }
 
     /// One side: admin rules, then the NSGs in this side's order unless skipped.
-    fn side(&mut self, side: Side, skip_nsgs_by_source: bool) -> SideResult<'p> {
+    fn side(&mut self, side: Side, skip_nsgs_by_source: bool) -> SideResult<'c> {
         match self.admin(side) {
             SideResult::Pass if !skip_nsgs_by_source => {}
             decided => return decided,
         }
-        let s = &self.compiled.policy.snapshot;
+        let c = self.compiled;
         let place = self.place(side);
-        let nic = place.nic.and_then(|n| s.nics.get(n));
-        let nic_nsg = nic.and_then(|n| n.nsg);
-        let subnet_nsg = place
-            .subnet
-            .and_then(|x| s.subnets.get(x))
-            .and_then(|x| x.nsg);
+        let nic = place.nic.and_then(|n| c.nics.get(n));
+        let subnet = place.subnet.and_then(|x| c.subnets.get(x));
+        let nic_has_nsg = nic.is_some_and(|n| n.has_nsg);
+        let subnet_has_nsg = subnet.is_some_and(|x| x.has_nsg);
         if side == Side::Destination
-            && self.compiled.policy.options.no_nsg == NoNsg::Deny
+            && c.policy.options.no_nsg == NoNsg::Deny
             && self.src.kind == EndpointKind::Internet
             && nic.is_some_and(|n| n.standard_public_ip)
-            && nic_nsg.is_none()
-            && subnet_nsg.is_none()
+            && !nic_has_nsg
+            && !subnet_has_nsg
         {
             if let Some(n) = place.nic {
                 return SideResult::Deny(Denial::ClosedPublicIp(n));
             }
         }
-        let nic_level = nic_nsg.and_then(|_| {
-            let (n, v) = (place.nic?, place.vnet?);
-            let entries = self.compiled.nic_nsg.get(n)?;
-            entries.iter().find(|e| e.0 == v).map(|e| e.1)
+        let nic_level = nic.filter(|n| n.has_nsg).and_then(|n| {
+            let v = place.vnet?;
+            n.nsgs.iter().find(|e| e.0 == v).map(|e| e.1)
         });
-        let subnet_level = subnet_nsg.and_then(|_| *self.compiled.subnet_nsg.get(place.subnet?)?);
+        let subnet_level = subnet.filter(|x| x.has_nsg).and_then(|x| x.nsg);
         let levels = match side {
             Side::Source => [nic_level, subnet_level],
             Side::Destination => [subnet_level, nic_level],
         };
         for nsg in levels.into_iter().flatten() {
-            let hit = self
-                .compiled
+            let hit = c
                 .nsgs
                 .get(nsg)
                 .and_then(|t| t.of(side).first_match(self.flow, self.asgs()));
-            if let Some(rule) = hit {
+            if let Some((rule, outcome)) = hit {
                 self.hits.matched(rule);
-                if rule.rule.access == Access::Deny {
-                    return SideResult::Deny(Denial::Rule(rule, side));
+                if outcome.access == Access::Deny {
+                    return SideResult::Deny(Denial::Rule(outcome, side));
                 }
             }
         }
@@ -457,7 +511,7 @@ impl<'p, H: RuleSink<'p>> Walk<'_, 'p, H> {
     }
 
     /// The admin rules of this side's VNet (or subnet) in this side's direction.
-    fn admin(&mut self, side: Side) -> SideResult<'p> {
+    fn admin(&mut self, side: Side) -> SideResult<'c> {
         let place = self.place(side);
         let c = self.compiled;
         let point = match (place.subnet, place.vnet) {
@@ -470,17 +524,17 @@ impl<'p, H: RuleSink<'p>> Walk<'_, 'p, H> {
         };
         let private_endpoint = place
             .nic
-            .and_then(|n| c.policy.snapshot.nics.get(n))
+            .and_then(|n| c.nics.get(n))
             .is_some_and(|n| n.private_endpoint);
         if point.exempt || private_endpoint {
             return SideResult::Pass;
         }
-        let Some(rule) = point.rules.of(side).first_match(self.flow, self.asgs()) else {
+        let Some((rule, outcome)) = point.rules.of(side).first_match(self.flow, self.asgs()) else {
             return SideResult::Pass;
         };
         self.hits.matched(rule);
-        match rule.rule.access {
-            Access::Deny => SideResult::Deny(Denial::Rule(rule, side)),
+        match outcome.access {
+            Access::Deny => SideResult::Deny(Denial::Rule(outcome, side)),
             Access::AlwaysAllow => SideResult::AlwaysAllow,
             Access::Allow => SideResult::Pass,
         }
