@@ -9,12 +9,13 @@
 //! its first subnet containing it. Orders are kept exactly (VNets by index, then NICs by
 //! index), because the reference's choices and its ambiguity message depend on them.
 
-use super::bits::{self, Interner};
+use super::bits::{self, Interner, Intersect, Store};
 use super::table::IntervalMap;
 use crate::error::{Error, Result};
 use crate::eval::locate::EndpointKind;
 use crate::model::{AddrSet, ResourceId, Snapshot};
 use ipnet::IpNet;
+use rustc_hash::FxHashMap;
 use smallvec::SmallVec;
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -66,10 +67,11 @@ impl Cell {
 #[derive(Debug)]
 pub(crate) struct Locator<'p> {
     snapshot: &'p Snapshot,
-    /// NIC configurations by private address, in NIC then configuration order.
-    holders: HashMap<IpAddr, SmallVec<[Holder<'p>; 1]>>,
-    v4: IntervalMap<u32>,
-    v6: IntervalMap<u128>,
+    /// NIC configurations by private address, in NIC then configuration order. Fx rather
+    /// than SipHash: two lookups a decision, on keys from our own snapshot.
+    holders: FxHashMap<IpAddr, SmallVec<[Holder<'p>; 1]>>,
+    v4: IntervalMap<u32, usize>,
+    v6: IntervalMap<u128, usize>,
     cells: Vec<Cell>,
     /// Every VNet's declared on-premises prefixes.
     on_premises: AddrSet,
@@ -91,7 +93,7 @@ fn first_index<'p>(ids: impl Iterator<Item = &'p ResourceId>) -> HashMap<&'p Res
 impl<'p> Locator<'p> {
     /// Indexes `snapshot`.
     pub(crate) fn new(snapshot: &'p Snapshot) -> Locator<'p> {
-        let mut holders: HashMap<IpAddr, SmallVec<[Holder<'p>; 1]>> = HashMap::new();
+        let mut holders: FxHashMap<IpAddr, SmallVec<[Holder<'p>; 1]>> = FxHashMap::default();
         let vnet_of = |subnet: usize| snapshot.subnets.get(subnet).map_or(0, |s| s.vnet);
         for (n, nic) in snapshot.nics.iter().enumerate() {
             for cfg in &nic.ip_configs {

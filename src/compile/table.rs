@@ -52,14 +52,13 @@
 //! 3.2 / 2.4 / 2.9 MiB, with the same lookup rate or better in the same run (the tables now
 //! stay in the last-level cache).
 
-use super::bits::{self, Arena, Interner};
+use super::bits::{self, Arena, Inline, InlineVectors, Interner, Intersect, Store, NARROW};
 use super::tree::{FlowKey, Ranges, Shape, Tree, LANES, NO_PORT};
 use crate::eval::matching::{protocol_matches, EndpointAsgs};
 use crate::flow::Flow;
 use crate::model::{AddrSet, PortRange};
 use crate::options::AnyProtocol;
 use crate::resolve::{AddrMatch, ResolvedRule};
-use ipnet::IpNet;
 use smallvec::SmallVec;
 use std::net::IpAddr;
 
@@ -67,42 +66,44 @@ use std::net::IpAddr;
 pub(crate) trait Key: Copy + Ord {
     /// The smallest value.
     const MIN: Self;
+    /// Bits of a value.
+    const BITS: u32;
     /// The next value, `None` at the maximum.
     fn succ(self) -> Option<Self>;
-    /// The top `bits` bits (0 to 16), as an index.
-    fn top(self, bits: u32) -> usize;
+    /// The `bits` bits (0 to 16) after the top `skip` ones, as an index.
+    fn window(self, skip: u32, bits: u32) -> usize;
 }
 
-impl Key for u16 {
-    const MIN: u16 = 0;
-    fn top(self, bits: u32) -> usize {
-        self.checked_shr(u16::BITS - bits).map_or(0, |t| t as usize)
-    }
-    fn succ(self) -> Option<u16> {
-        self.checked_add(1)
-    }
+/// Implements [`Key`] for an unsigned integer type.
+macro_rules! key {
+    ($t:ty) => {
+        impl Key for $t {
+            const MIN: $t = 0;
+            const BITS: u32 = <$t>::BITS;
+            fn window(self, skip: u32, bits: u32) -> usize {
+                self.checked_shl(skip)
+                    .and_then(|x| x.checked_shr(<$t>::BITS - bits))
+                    .map_or(0, |t| t as usize)
+            }
+            fn succ(self) -> Option<$t> {
+                self.checked_add(1)
+            }
+        }
+    };
 }
 
-impl Key for u32 {
-    const MIN: u32 = 0;
-    fn top(self, bits: u32) -> usize {
-        self.checked_shr(u32::BITS - bits).map_or(0, |t| t as usize)
-    }
-    fn succ(self) -> Option<u32> {
-        self.checked_add(1)
-    }
-}
+key!(u16);
+key!(u32);
+key!(u128);
 
-impl Key for u128 {
-    const MIN: u128 = 0;
-    fn top(self, bits: u32) -> usize {
-        self.checked_shr(u128::BITS - bits)
-            .map_or(0, |t| t as usize)
-    }
-    fn succ(self) -> Option<u128> {
-        self.checked_add(1)
-    }
-}
+/// An [`IntervalMap`] index entry with this bit set names a second-level index.
+const DEEP: u32 = 1 << 31;
+
+/// Where a deep entry keeps its second level's width; below it, the level's offset.
+const DEEP_WIDTH_AT: u32 = 26;
+
+/// Runs longer than this get a second-level index.
+const LONG_RUN: usize = 16;
 
 /// A step function over a key space: `starts[i]..starts[i + 1]` maps to `ids[i]`.
 ///
@@ -114,40 +115,70 @@ impl Key for u128 {
 /// rules acl 6.9 → 9.5, fw 8.5 → 12.5, ipc 11.1 → 10.5 (noise). Tables grow by the index:
 /// 3.2 → 3.8 MiB at 10,000 acl rules.
 ///
+/// Where many starts share their top bits (an enterprise's addresses all lie in 10/8), the
+/// run of such a slot is long; it gets a second-level index on the next bits, sized to the
+/// run the same way, so its search stays short too.
+///
 /// Measured before and lost, at 1,000 rules: a static 16-ary B+-tree (a cache line of keys
 /// per level, counted with vector compares) was ~10% slower than a plain binary search; a
 /// 65,536-entry direct index for ports saved ~7% for 256–512 KiB per port field per table,
 /// too much for a policy with hundreds of tables (the index here is sized to the map).
 #[derive(Clone, Debug)]
-pub(crate) struct IntervalMap<K> {
+pub(crate) struct IntervalMap<K, V> {
     /// Sorted; `starts[0]` is `K::MIN`, so every key has an interval.
     starts: Vec<K>,
-    /// One id per interval; adjacent intervals never share an id.
-    ids: Vec<usize>,
+    /// One vector per interval (as its [`Store`] keeps it); adjacent intervals never share one.
+    ids: Vec<V>,
     /// Bits of the key that `index` is indexed by.
     bits: u32,
-    /// `index[t]`: how many starts have top bits below `t`; `2^bits + 1` entries.
+    /// `index[t]`: how many starts have top bits below `t`; `2^bits + 1` entries. An entry
+    /// marked [`DEEP`] instead holds the width `w` and offset `o` of its slot's second level:
+    /// `deep[o + u]` is how many starts lie below the slot's sub-slot `u`, for `u` in
+    /// `0..=2^w`.
     index: Vec<u32>,
+    deep: Vec<u32>,
 }
 
-impl<K: Key> IntervalMap<K> {
-    /// The id of the interval holding `key`.
+impl<K: Key, V: Copy + Default + PartialEq> IntervalMap<K, V> {
+    /// The vector of the interval holding `key`.
     #[inline]
-    pub(crate) fn get(&self, key: K) -> usize {
-        let t = key.top(self.bits);
-        let lo = self.index.get(t).map_or(0, |&x| x as usize);
-        let hi = self
-            .index
-            .get(t + 1)
-            .map_or(usize::MAX, |&x| x as usize)
-            .min(self.starts.len());
+    pub(crate) fn get(&self, key: K) -> V {
+        let (lo, hi) = self.run(key);
+        let hi = hi.min(self.starts.len());
         let run = self.starts.get(lo..hi).unwrap_or(&[]);
         let i = lo + run.partition_point(|&s| s <= key);
-        self.ids.get(i.saturating_sub(1)).copied().unwrap_or(0)
+        self.ids
+            .get(i.saturating_sub(1))
+            .copied()
+            .unwrap_or_default()
     }
 
-    /// Builds the top-bits index over `starts`: none below 16 starts, else about two to
-    /// four slots per start.
+    /// The range of `starts` that shares `key`'s indexed bits.
+    #[inline]
+    fn run(&self, key: K) -> (usize, usize) {
+        let t = key.window(0, self.bits);
+        let entry = self.index.get(t).copied().unwrap_or(0);
+        if entry & DEEP == 0 {
+            return (entry as usize, self.below(t + 1));
+        }
+        let (width, at) = deep_entry(entry);
+        let u = at + key.window(self.bits, width);
+        let count = |u: usize| self.deep.get(u).map_or(usize::MAX, |&x| x as usize);
+        (count(u), count(u + 1))
+    }
+
+    /// How many starts have top bits below `t`.
+    #[inline]
+    fn below(&self, t: usize) -> usize {
+        match self.index.get(t) {
+            Some(&e) if e & DEEP != 0 => self.deep.get(deep_entry(e).1).map_or(0, |&x| x as usize),
+            Some(&e) => e as usize,
+            None => usize::MAX,
+        }
+    }
+
+    /// Builds the top-bits index over `starts` (none below 16 starts, else about two to
+    /// four slots per start), and a second level for each run longer than [`LONG_RUN`].
     fn index(&mut self) {
         let n = self.starts.len();
         self.bits = if n < 16 || u32::try_from(n).is_err() {
@@ -155,29 +186,39 @@ impl<K: Key> IntervalMap<K> {
         } else {
             (n.ilog2() + 2).min(16)
         };
-        let slots = 1usize << self.bits;
-        self.index = Vec::with_capacity(slots + 1);
-        let mut below = 0usize;
-        for t in 0..slots {
-            while self.starts.get(below).is_some_and(|s| s.top(self.bits) < t) {
-                below += 1;
+        let counts = counts_below(&self.starts, 0, self.bits, 0);
+        self.index = Vec::with_capacity(counts.len());
+        for (t, &lo) in counts.iter().enumerate() {
+            let hi = counts.get(t + 1).map_or(lo, |&hi| hi);
+            let run = self.starts.get(lo as usize..hi as usize).unwrap_or(&[]);
+            let width = (run.len().max(1).ilog2() + 2)
+                .min(16)
+                .min(K::BITS - self.bits);
+            match u32::try_from(self.deep.len()) {
+                Ok(at) if run.len() > LONG_RUN && width > 0 && at < 1 << DEEP_WIDTH_AT => {
+                    self.deep
+                        .extend(counts_below(run, self.bits, width, lo as usize));
+                    self.index.push(DEEP | width << DEEP_WIDTH_AT | at);
+                }
+                _ => self.index.push(lo),
             }
-            self.index.push(u32::try_from(below).unwrap_or(u32::MAX));
         }
-        self.index.push(u32::try_from(n).unwrap_or(u32::MAX));
     }
 
     /// Heap bytes.
     pub(crate) fn bytes(&self) -> usize {
         self.starts.capacity() * std::mem::size_of::<K>()
-            + self.ids.capacity() * std::mem::size_of::<usize>()
-            + self.index.capacity() * std::mem::size_of::<u32>()
+            + self.ids.capacity() * std::mem::size_of::<V>()
+            + (self.index.capacity() + self.deep.capacity()) * std::mem::size_of::<u32>()
     }
 
     /// Cuts the key space at every boundary of `ranges` (inclusive `(lo, hi, item)`) and
-    /// interns, per interval, the vector of the items whose ranges cover it. An item's
+    /// stores, per interval, the vector of the items whose ranges cover it. An item's
     /// ranges may overlap each other.
-    pub(crate) fn build(ranges: &[(K, K, usize)], interner: &mut Interner) -> IntervalMap<K> {
+    pub(crate) fn build<S: Store<Id = V>>(
+        ranges: &[(K, K, usize)],
+        interner: &mut S,
+    ) -> IntervalMap<K, V> {
         // +1 where a range starts, -1 just past where it ends (none past the maximum).
         let mut events: Vec<(K, bool, usize)> = Vec::with_capacity(ranges.len() * 2);
         for &(lo, hi, item) in ranges {
@@ -195,6 +236,7 @@ impl<K: Key> IntervalMap<K> {
             ids: vec![interner.intern(&current)],
             bits: 0,
             index: Vec::new(),
+            deep: Vec::new(),
         };
         let mut rest = events.as_slice();
         while let Some(&(at, _, _)) = rest.first() {
@@ -230,20 +272,46 @@ impl<K: Key> IntervalMap<K> {
     }
 }
 
-/// One address field of a table: addresses per family, plus rules naming ASGs.
-#[derive(Clone, Debug)]
-struct AddrField {
-    v4: IntervalMap<u32>,
-    v6: IntervalMap<u128>,
-    /// `(ASG index, vector of the rules naming it)`, sorted by ASG.
-    asgs: Vec<(usize, usize)>,
+/// The width and offset of a [`DEEP`] index entry.
+#[inline]
+fn deep_entry(entry: u32) -> (u32, usize) {
+    (
+        (entry & !DEEP) >> DEEP_WIDTH_AT,
+        (entry & ((1 << DEEP_WIDTH_AT) - 1)) as usize,
+    )
 }
 
-impl AddrField {
-    fn build<'r>(
+/// For each `t` in `0..=2^bits`: `base` plus how many of `keys` (sorted) have the `bits`
+/// bits after their top `skip` ones below `t`.
+fn counts_below<K: Key>(keys: &[K], skip: u32, bits: u32, base: usize) -> Vec<u32> {
+    let slots = 1usize << bits;
+    let mut counts = Vec::with_capacity(slots + 1);
+    let mut below = 0usize;
+    for t in 0..slots {
+        while keys.get(below).is_some_and(|k| k.window(skip, bits) < t) {
+            below += 1;
+        }
+        counts.push(u32::try_from(base + below).unwrap_or(u32::MAX));
+    }
+    counts.push(u32::try_from(base + keys.len()).unwrap_or(u32::MAX));
+    counts
+}
+
+/// One address field of a table: addresses per family, plus rules naming ASGs; vectors as
+/// `V` (see [`Store`]).
+#[derive(Clone, Debug)]
+struct AddrField<V> {
+    v4: IntervalMap<u32, V>,
+    v6: IntervalMap<u128, V>,
+    /// `(ASG index, vector of the rules naming it)`, sorted by ASG.
+    asgs: Vec<(usize, V)>,
+}
+
+impl<V: Copy + Default + PartialEq> AddrField<V> {
+    fn build<'r, S: Store<Id = V>>(
         fields: impl Iterator<Item = &'r AddrMatch>,
-        interner: &mut Interner,
-    ) -> AddrField {
+        store: &mut S,
+    ) -> AddrField<V> {
         let mut v4 = Vec::new();
         let mut v6 = Vec::new();
         let mut asgs: Vec<(usize, Vec<u64>)> = Vec::new();
@@ -253,7 +321,7 @@ impl AddrField {
                 let at = match asgs.binary_search_by_key(&asg, |a| a.0) {
                     Ok(at) => at,
                     Err(at) => {
-                        asgs.insert(at, (asg, interner.zeroed()));
+                        asgs.insert(at, (asg, store.zeroed()));
                         at
                     }
                 };
@@ -263,18 +331,18 @@ impl AddrField {
             }
         }
         AddrField {
-            v4: IntervalMap::build(&v4, interner),
-            v6: IntervalMap::build(&v6, interner),
+            v4: IntervalMap::build(&v4, store),
+            v6: IntervalMap::build(&v6, store),
             asgs: asgs
                 .into_iter()
-                .map(|(asg, v)| (asg, interner.intern(&v)))
+                .map(|(asg, v)| (asg, store.intern(&v)))
                 .collect(),
         }
     }
 
     /// The vector of rules whose address list holds `ip`.
     #[inline]
-    fn addresses(&self, ip: IpAddr) -> usize {
+    fn addresses(&self, ip: IpAddr) -> V {
         match ip {
             IpAddr::V4(a) => self.v4.get(u32::from(a)),
             IpAddr::V6(a) => self.v6.get(u128::from(a)),
@@ -283,7 +351,7 @@ impl AddrField {
 
     /// The vector of the rules naming `asg`, if any does.
     #[inline]
-    fn asg(&self, asg: usize) -> Option<usize> {
+    fn asg(&self, asg: usize) -> Option<V> {
         self.asgs
             .binary_search_by_key(&asg, |a| a.0)
             .ok()
@@ -292,35 +360,19 @@ impl AddrField {
     }
 
     fn bytes(&self) -> usize {
-        self.v4.bytes()
-            + self.v6.bytes()
-            + self.asgs.capacity() * std::mem::size_of::<(usize, usize)>()
+        self.v4.bytes() + self.v6.bytes() + self.asgs.capacity() * std::mem::size_of::<(usize, V)>()
     }
 }
 
-/// An address set as inclusive `u32`/`u128` ranges tagged with `rule`, adjacent blocks
-/// merged.
+/// An address set as inclusive `u32`/`u128` ranges tagged with `rule`.
 fn push_ranges(
     set: &AddrSet,
     rule: usize,
     v4: &mut Vec<(u32, u32, usize)>,
     v6: &mut Vec<(u128, u128, usize)>,
 ) {
-    fn push<K: Key>(out: &mut Vec<(K, K, usize)>, lo: K, hi: K, rule: usize) {
-        if let Some(last) = out.last_mut() {
-            if last.2 == rule && last.1.succ() == Some(lo) {
-                last.1 = hi;
-                return;
-            }
-        }
-        out.push((lo, hi, rule));
-    }
-    for net in set.to_cidrs() {
-        match net {
-            IpNet::V4(n) => push(v4, u32::from(n.network()), u32::from(n.broadcast()), rule),
-            IpNet::V6(n) => push(v6, u128::from(n.network()), u128::from(n.broadcast()), rule),
-        }
-    }
+    v4.extend(set.v4_ranges().map(|(lo, hi)| (lo, hi, rule)));
+    v6.extend(set.v6_ranges().map(|(lo, hi)| (lo, hi, rule)));
 }
 
 /// Port lists as ranges tagged with their rule.
@@ -331,50 +383,65 @@ fn port_ranges<'r>(lists: impl Iterator<Item = &'r [PortRange]>) -> Vec<(u16, u1
         .collect()
 }
 
-/// The bit-vector classifier over a table's rules; see the module documentation.
+/// The bit-vector classifier over a table's rules; see the module documentation. `I`
+/// intersects the vectors: shared blocks in an arena, or inline for narrow tables.
 #[derive(Clone, Debug)]
-struct VectorTable {
+struct VectorTable<I: Intersect> {
     /// Every distinct vector of this table.
-    arena: Arena,
+    vectors: I,
     /// The vector with every rule's bit: the port field of a flow without ports.
-    all: usize,
-    /// Vector per IP protocol number.
-    protocol: Box<[usize; 256]>,
-    source: AddrField,
-    source_port: IntervalMap<u16>,
-    destination: AddrField,
-    destination_port: IntervalMap<u16>,
+    all: I::Id,
+    /// Per IP protocol number, its entry in `protocols`: one cache line covers ICMP, TCP
+    /// and UDP.
+    protocol: Box<[u8; 256]>,
+    /// The distinct protocol vectors.
+    protocols: Vec<I::Id>,
+    source: AddrField<I::Id>,
+    source_port: IntervalMap<u16, I::Id>,
+    destination: AddrField<I::Id>,
+    destination_port: IntervalMap<u16, I::Id>,
 }
 
-impl VectorTable {
-    /// Compiles borrowed rules, in evaluation order.
-    fn build(rules: &[&ResolvedRule], any: AnyProtocol) -> VectorTable {
-        let mut interner = Interner::new(rules.len());
-        let mut all = interner.zeroed();
+impl<I: Intersect> VectorTable<I> {
+    /// Compiles borrowed rules, in evaluation order, keeping vectors in `store`.
+    fn build<S: Store<Id = I::Id, Finished = I>>(
+        rules: &[&ResolvedRule],
+        any: AnyProtocol,
+        mut store: S,
+    ) -> VectorTable<I> {
+        let mut all = store.zeroed();
         for rule in 0..rules.len() {
             bits::set(&mut all, rule);
         }
-        let all = interner.intern(&all);
+        let all = store.intern(&all);
         let mut protocol = Box::new([0; 256]);
+        let mut distinct: Vec<Vec<u64>> = Vec::new();
         for (number, slot) in (0..=u8::MAX).zip(protocol.iter_mut()) {
-            let mut v = interner.zeroed();
+            let mut v = store.zeroed();
             for (i, r) in rules.iter().enumerate() {
                 if protocol_matches(r.rule.fields.protocol, number, any) {
                     bits::set(&mut v, i);
                 }
             }
-            *slot = interner.intern(&v);
+            let at = distinct.iter().position(|d| *d == v).unwrap_or_else(|| {
+                distinct.push(v);
+                distinct.len() - 1
+            });
+            // At most 256 distinct vectors, one per protocol number.
+            *slot = u8::try_from(at).unwrap_or(u8::MAX);
         }
-        let source = AddrField::build(rules.iter().map(|r| &r.sources), &mut interner);
-        let destination = AddrField::build(rules.iter().map(|r| &r.destinations), &mut interner);
+        let protocols = distinct.iter().map(|v| store.intern(v)).collect();
+        let source = AddrField::build(rules.iter().map(|r| &r.sources), &mut store);
+        let destination = AddrField::build(rules.iter().map(|r| &r.destinations), &mut store);
         let source_port = port_ranges(rules.iter().map(|r| r.source_ports.as_slice()));
-        let source_port = IntervalMap::build(&source_port, &mut interner);
+        let source_port = IntervalMap::build(&source_port, &mut store);
         let destination_port = port_ranges(rules.iter().map(|r| r.destination_ports.as_slice()));
-        let destination_port = IntervalMap::build(&destination_port, &mut interner);
+        let destination_port = IntervalMap::build(&destination_port, &mut store);
         VectorTable {
-            arena: interner.finish(),
+            vectors: store.finish(),
             all,
             protocol,
+            protocols,
             source,
             source_port,
             destination,
@@ -385,24 +452,28 @@ impl VectorTable {
     /// The index of the first rule matching `flow` (whose endpoints' NICs are in `asgs`).
     #[inline]
     fn first_match(&self, flow: &Flow, asgs: EndpointAsgs) -> Option<usize> {
-        let ports = |map: &IntervalMap<u16>, port: Option<u16>| match port {
+        let ports = |map: &IntervalMap<u16, I::Id>, port: Option<u16>| match port {
             Some(p) => map.get(p),
             None => self.all,
         };
+        let class = self.protocol[usize::from(flow.protocol)];
         let fields = [
-            self.protocol[usize::from(flow.protocol)],
+            self.protocols
+                .get(usize::from(class))
+                .copied()
+                .unwrap_or_default(),
             self.source.addresses(flow.src),
             ports(&self.source_port, flow.src_port),
             self.destination.addresses(flow.dst),
             ports(&self.destination_port, flow.dst_port),
         ];
         if self.source.asgs.is_empty() && self.destination.asgs.is_empty() {
-            return self.arena.first_common(fields);
+            return self.vectors.first_common(fields);
         }
-        let named = |field: &AddrField, nic: &[usize]| -> SmallVec<[usize; 4]> {
+        let named = |field: &AddrField<I::Id>, nic: &[usize]| -> SmallVec<[I::Id; 4]> {
             nic.iter().filter_map(|&a| field.asg(a)).collect()
         };
-        self.arena.first_common_with(
+        self.vectors.first_common_with(
             fields,
             &named(&self.source, asgs.src),
             &named(&self.destination, asgs.dst),
@@ -411,18 +482,58 @@ impl VectorTable {
 
     /// Heap and inline bytes.
     fn bytes(&self) -> usize {
-        std::mem::size_of::<VectorTable>()
-            + self.arena.bytes()
-            + std::mem::size_of::<[usize; 256]>()
+        std::mem::size_of::<Self>()
+            + self.vectors.bytes()
+            + std::mem::size_of::<[u8; 256]>()
+            + self.protocols.capacity() * std::mem::size_of::<I::Id>()
             + self.source.bytes()
             + self.destination.bytes()
             + self.source_port.bytes()
             + self.destination_port.bytes()
     }
+}
 
-    /// How many distinct rule vectors it stores.
+/// A table's bit-vector classifier, its vectors inline where it has at most [`NARROW`]
+/// rules (see module `bits`).
+#[derive(Clone, Debug)]
+enum Vectors {
+    Narrow(VectorTable<InlineVectors>),
+    Wide(VectorTable<Arena>),
+}
+
+impl Vectors {
+    /// Compiles borrowed rules, in evaluation order.
+    fn build(rules: &[&ResolvedRule], any: AnyProtocol) -> Vectors {
+        if rules.len() <= NARROW {
+            Vectors::Narrow(VectorTable::build(rules, any, Inline::default()))
+        } else {
+            Vectors::Wide(VectorTable::build(rules, any, Interner::new(rules.len())))
+        }
+    }
+
+    /// The index of the first rule matching `flow` (whose endpoints' NICs are in `asgs`).
+    #[inline]
+    fn first_match(&self, flow: &Flow, asgs: EndpointAsgs) -> Option<usize> {
+        match self {
+            Vectors::Narrow(t) => t.first_match(flow, asgs),
+            Vectors::Wide(t) => t.first_match(flow, asgs),
+        }
+    }
+
+    /// Heap and inline bytes.
+    fn bytes(&self) -> usize {
+        match self {
+            Vectors::Narrow(t) => t.bytes(),
+            Vectors::Wide(t) => t.bytes(),
+        }
+    }
+
+    /// How many distinct vectors it stores.
     fn distinct_vectors(&self) -> usize {
-        self.arena.len()
+        match self {
+            Vectors::Narrow(t) => t.vectors.len(),
+            Vectors::Wide(t) => t.vectors.len(),
+        }
     }
 }
 
@@ -430,12 +541,12 @@ impl VectorTable {
 #[derive(Clone, Debug)]
 enum Lookup {
     /// Bit-vectors over every rule: tables naming ASGs, or whose tree would be too big.
-    Vectors(VectorTable),
+    Vectors(Vectors),
     /// The tree for flows with IPv4 addresses at both ends; for other flows, the
     /// bit-vectors of the rules that name IPv6 addresses (no other rule can match them).
     Tree {
         tree: Tree,
-        v6: VectorTable,
+        v6: Vectors,
         /// Table index of each rule of `v6`.
         v6_rules: Vec<usize>,
     },
@@ -487,11 +598,11 @@ impl CompiledTable {
                     .collect();
                 Lookup::Tree {
                     tree,
-                    v6: VectorTable::build(&v6, any),
+                    v6: Vectors::build(&v6, any),
                     v6_rules,
                 }
             }
-            None => Lookup::Vectors(VectorTable::build(rules, any)),
+            None => Lookup::Vectors(Vectors::build(rules, any)),
         };
         CompiledTable { lookup }
     }
@@ -586,7 +697,7 @@ fn flow_key(flow: &Flow) -> Option<FlowKey> {
 fn names_ipv6(rule: &ResolvedRule) -> bool {
     [&rule.sources, &rule.destinations]
         .iter()
-        .any(|m| m.set.to_cidrs().iter().any(|n| matches!(n, IpNet::V6(_))))
+        .any(|m| m.set.v6_ranges().next().is_some())
 }
 
 /// A rule's IPv4 fields as the tree's ranges.
@@ -594,11 +705,7 @@ fn shape(rule: &ResolvedRule, any: AnyProtocol) -> Shape {
     let protocol = (0..=u8::MAX)
         .filter(|&n| protocol_matches(rule.rule.fields.protocol, n, any))
         .map(|n| (u32::from(n), u32::from(n)));
-    let v4 = |m: &AddrMatch| {
-        let (mut v4, mut v6) = (Vec::new(), Vec::new());
-        push_ranges(&m.set, 0, &mut v4, &mut v6);
-        v4.into_iter().map(|r| (r.0, r.1))
-    };
+    let v4 = |m: &AddrMatch| m.set.v4_ranges().collect::<Vec<_>>().into_iter();
     let ports = |list: &[PortRange]| {
         let ranges = list.iter().map(|r| (u32::from(r.lo), u32::from(r.hi)));
         merged(ranges.chain([(NO_PORT, NO_PORT)]))
@@ -634,7 +741,7 @@ mod tests {
     #[test]
     fn intervals_merge_and_cover_the_whole_space() {
         let mut interner = Interner::new(3);
-        let map = IntervalMap::<u16>::build(
+        let map = IntervalMap::<u16, usize>::build(
             &[(0, 9, 0), (5, 65535, 1), (10, 20, 2), (15, 30, 2)],
             &mut interner,
         );
@@ -867,9 +974,36 @@ mod tests {
     }
 
     #[test]
+    fn clustered_starts_get_a_second_level_that_agrees_with_a_scan() {
+        // An enterprise's shape: a few spread blocks, and many in 10/8 (one top-level slot).
+        let spread = (1..20u32).map(|i| (i << 27, (i << 27) + 0xFFFF, 0));
+        let clustered = (0..300u32).map(|i| {
+            let lo = 10 << 24 | i.wrapping_mul(0x9E37) & 0x00FF_FF00;
+            (lo, lo + (i % 4) * 0x40, i as usize % 7)
+        });
+        let ranges: Vec<(u32, u32, usize)> = spread.chain(clustered).collect();
+        let mut interner = Interner::new(7);
+        let map = IntervalMap::build(&ranges, &mut interner);
+        assert!(!map.deep.is_empty(), "the 10/8 slot has a second level");
+        let arena = interner.finish();
+        let keys = ranges
+            .iter()
+            .flat_map(|r| [r.0.wrapping_sub(1), r.0, r.1, r.1.wrapping_add(1)]);
+        for key in keys.chain([0, u32::MAX, 10 << 24, (11 << 24) - 1]) {
+            let want: BTreeSet<usize> = ranges
+                .iter()
+                .filter(|r| r.0 <= key && key <= r.1)
+                .map(|r| r.2)
+                .collect();
+            let got: BTreeSet<usize> = bits::ones(arena.get(map.get(key))).collect();
+            assert_eq!(got, want, "key {key:#x}");
+        }
+    }
+
+    #[test]
     fn an_empty_map_has_one_interval() {
         let mut interner = Interner::new(0);
-        let map = IntervalMap::<u128>::build(&[], &mut interner);
+        let map = IntervalMap::<u128, usize>::build(&[], &mut interner);
         assert_eq!(map.get(u128::MAX), map.get(0));
         assert_eq!(bits::ones(interner.finish().get(map.get(7))).count(), 0);
     }

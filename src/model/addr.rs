@@ -113,6 +113,17 @@ impl AddrSet {
         *self == AddrSet::all()
     }
 
+    /// The IPv4 part as sorted, disjoint, inclusive ranges (what lookup tables are built
+    /// from: going through CIDR blocks split them only to be joined again).
+    pub fn v4_ranges(&self) -> impl Iterator<Item = (u32, u32)> + '_ {
+        self.v4.iter().map(|r| (*r.start(), *r.end()))
+    }
+
+    /// The IPv6 part as sorted, disjoint, inclusive ranges.
+    pub fn v6_ranges(&self) -> impl Iterator<Item = (u128, u128)> + '_ {
+        self.v6.iter().map(|r| (*r.start(), *r.end()))
+    }
+
     /// The set as the fewest CIDR blocks, IPv4 first, in address order.
     pub fn to_cidrs(&self) -> Vec<IpNet> {
         let mut out = Vec::new();
