@@ -115,9 +115,12 @@ const LONG_RUN: usize = 16;
 /// rules acl 6.9 → 9.5, fw 8.5 → 12.5, ipc 11.1 → 10.5 (noise). Tables grow by the index:
 /// 3.2 → 3.8 MiB at 10,000 acl rules.
 ///
-/// Where many starts share their top bits (an enterprise's addresses all lie in 10/8), the
-/// run of such a slot is long; it gets a second-level index on the next bits, sized to the
-/// run the same way, so its search stays short too.
+/// Where many starts share their top bits (an enterprise's addresses all lie in 10/8, and
+/// ClassBench's acl and ipc prefixes cluster too), the run of such a slot is long; it gets a
+/// second-level index on the next bits, sized to the run the same way, so its search stays
+/// short too. Measured (same runs, loaded 2-core machine, best of two, M lookups/s, with
+/// the previous commit's other compile changes that do not touch lookups): acl 10K
+/// 4.2 → 6.3, ipc 10K 5.3 → 6.5; enterprise decisions ~6% faster; tables 0.1–1.5% larger.
 ///
 /// Measured before and lost, at 1,000 rules: a static 16-ary B+-tree (a cache line of keys
 /// per level, counted with vector compares) was ~10% slower than a plain binary search; a
