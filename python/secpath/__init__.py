@@ -24,6 +24,7 @@ from ._secpath import (
     input_formats,
     read_records,
     replay_schema,
+    top_denied,
     totals_schema,
 )
 
@@ -34,5 +35,6 @@ __all__ = [
     "input_formats",
     "read_records",
     "replay_schema",
+    "top_denied",
     "totals_schema",
 ]

@@ -60,8 +60,9 @@ class Policy:
     def replay_files(
         self, batch: pa.RecordBatch, *, input_format: str = "auto"
     ) -> pa.RecordBatch:
-        """Reads and judges files (``content`` binary, ``path`` or ``name`` string) as
-        ``secpath replay`` does: one row per record read, schema :func:`replay_schema`."""
+        """Reads and judges files (``path`` or ``name`` string, and ``content`` binary or
+        ``local_path``, a file this process opens) as ``secpath replay`` does: one row per
+        record read, schema :func:`replay_schema`."""
 
     def replay_totals(
         self,
@@ -69,11 +70,14 @@ class Policy:
         *,
         input_format: str = "auto",
         disagreements_per_file: Optional[int] = None,
+        denied_buckets: int = 1,
     ) -> pa.RecordBatch:
         """Like :meth:`replay_files` but summed per batch: rows (``kind``, ``key``,
-        ``layer``, ``is_default``, ``count``) for counts, skip reasons, rule hits and denied
-        flows, and one row per disagreement with its details (at most
-        ``disagreements_per_file`` per file); schema :func:`totals_schema`."""
+        ``layer``, ``is_default``, ``count``) for counts, skip reasons and rule hits; a row
+        per bucket of denied flows (``bucket``, and in ``blob`` the flows and counts packed,
+        for :func:`top_denied`; flows are hashed into ``denied_buckets`` buckets); and one row
+        per disagreement with its details (at most ``disagreements_per_file`` per file);
+        schema :func:`totals_schema`."""
 
     def replay_report(self, totals_json: str) -> Tuple[str, Dict[str, Any]]:
         """``secpath replay``'s summary from totals: the text and the JSON report."""
@@ -86,6 +90,13 @@ def read_records(
 
 def replay_schema() -> pa.Schema:
     """The schema of :meth:`Policy.replay_files`' rows."""
+
+def top_denied(blobs: Any, k: int = 10) -> pa.RecordBatch:
+    """The ``k`` most frequent denied flows of one bucket, from a table (or any Arrow
+    stream) whose ``blob`` column holds that bucket's packs from any number of
+    :meth:`Policy.replay_totals` batches: ``key`` (as :meth:`Policy.replay_report` reads
+    them) and ``count``, most frequent first, ties as the CLI breaks them. Raises
+    ``ValueError`` for a malformed pack."""
 
 def totals_schema() -> pa.Schema:
     """The schema of :meth:`Policy.replay_totals`' rows."""

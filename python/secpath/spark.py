@@ -2,10 +2,11 @@
 
 The job lists the flow-log blobs through Spark's ``binaryFile`` source (any path Spark reads:
 local, ``abfss://``, ``wasbs://``, ``dbfs:/``), parses and judges each file on the executors
-with secpath's own readers and judge (:meth:`secpath.Policy.replay_files` inside
-``mapInArrow``; the snapshot is broadcast once and compiled once per Python worker), adds up
-with Spark SQL, writes Parquet tables, and prints the summary ``secpath replay`` prints, built
-by the same code from the totals. Counts equal the CLI's on the same files: records read =
+with secpath's own readers and judge (:meth:`secpath.Policy.replay_totals` inside
+``mapInArrow``; the snapshot is broadcast once and compiled once per Python worker; ``file:``
+paths are read by the workers themselves), adds up in one more stage (counts, hits, the
+denied flows packed by bucket, the first disagreements), writes Parquet tables, and prints
+the summary ``secpath replay`` prints, built by the same code from the totals. Counts equal the CLI's on the same files: records read =
 evaluated + skipped by reason; hits per rule; every disagreement with the logged decision.
 
 From a notebook::
@@ -36,7 +37,7 @@ from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence, Tupl
 
 import pyarrow as pa
 
-from . import Policy, SecpathError, replay_schema, totals_schema
+from . import Policy, SecpathError, replay_schema, top_denied, totals_schema
 
 __all__ = ["ReplayResult", "replay", "main", "SWITCH_DEFAULTS"]
 
@@ -195,6 +196,12 @@ def _renamer(prefixes: Sequence[Tuple[str, str]]):
 # --- the executor side ------------------------------------------------------------------------
 
 
+def _local_path(listed: str) -> str:
+    """The file system path of a `file:` URI as Spark lists it (not percent-encoded)."""
+    rest = listed[len("file:"):]
+    return rest[2:] if rest.startswith("//") else rest
+
+
 def _replay_batches(
     batches: Iterable[pa.RecordBatch],
     bundle: _Bundle,
@@ -203,24 +210,45 @@ def _replay_batches(
     input_format: str,
     per_record: bool,
     disagreements_per_file: Optional[int] = None,
+    denied_buckets: int = 1,
 ) -> Iterator[pa.RecordBatch]:
-    """mapInArrow's function: files in (path, content); out, the batch's totals
-    (`Policy.replay_totals`) or, with `per_record`, every judged record."""
+    """mapInArrow's function: files in (`path`, and `content` unless they are `file:` paths
+    the worker reads itself); out, the batch's totals (`Policy.replay_totals`) or, with
+    `per_record`, every judged record."""
     policy = _worker_policy(bundle, switches)
     rename = _renamer(prefixes)
     for batch in batches:
         if batch.num_rows == 0:
             continue
-        names = pa.array([rename(p) for p in batch.column("path").to_pylist()], pa.string())
-        files = pa.RecordBatch.from_arrays([names, batch.column("content")], ["name", "content"])
+        listed = batch.column("path").to_pylist()
+        names = pa.array([rename(p) for p in listed], pa.string())
+        if "content" in batch.schema.names:
+            files = pa.RecordBatch.from_arrays(
+                [names, batch.column("content")], ["name", "content"]
+            )
+        else:
+            local = pa.array([_local_path(p) for p in listed], pa.string())
+            files = pa.RecordBatch.from_arrays([names, local], ["name", "local_path"])
         if per_record:
             rows = policy.replay_files(files, input_format=input_format)
         else:
             rows = policy.replay_totals(
-                files, input_format=input_format, disagreements_per_file=disagreements_per_file
+                files,
+                input_format=input_format,
+                disagreements_per_file=disagreements_per_file,
+                denied_buckets=denied_buckets,
             )
         for start in range(0, rows.num_rows, BATCH_ROWS):
             yield rows.slice(start, BATCH_ROWS)
+
+
+def _denied_buckets(spark: Any) -> int:
+    """How many buckets denied flows are hashed into: one per shuffle partition, so that
+    adding them up spreads over the cluster as Spark's own aggregations do."""
+    try:
+        return max(1, min(4096, int(spark.conf.get("spark.sql.shuffle.partitions"))))
+    except Exception:
+        return 200
 
 
 def _spark_schema(arrow_schema: pa.Schema):
@@ -265,35 +293,68 @@ def replay(
     bundle = _ship(spark, _bundle(list(snapshot), service_tags))
     prefixes = [(_qualified(spark, log), log) for log in logs]
 
-    reader = spark.read.format("binaryFile").option("recursiveFileLookup", "true")
-    if glob:
-        reader = reader.option("pathGlobFilter", glob)
-    files = reader.load(list(logs)).select("path", "content")
+    files = _listed_files(spark, logs, prefixes, glob)
 
     # Without `out` only the summary's first disagreements are needed: the first of each
     # file are enough, and far less to move than all of them.
     keep = None if out else KEEP_DISAGREEMENTS
+    buckets = _denied_buckets(spark)
 
     def totals(batches):
         return _replay_batches(
-            batches, _shipped(bundle), switches, prefixes, input_format, False, keep
+            batches, _shipped(bundle), switches, prefixes, input_format, False, keep, buckets
         )
 
     def records(batches):
         return _replay_batches(batches, _shipped(bundle), switches, prefixes, input_format, True)
 
-    parts = files.mapInArrow(totals, _spark_schema(totals_schema()))
-    parts = parts.persist(StorageLevel.MEMORY_AND_DISK)
+    parts = _map_files(files, totals, totals_schema())
+    if out:
+        # Read twice: by the summary and by the `disagreements` table.
+        parts = parts.persist(StorageLevel.MEMORY_AND_DISK)
     try:
-        result = _summarise(spark, policy, parts, logs, out, F)
+        result = _summarise(spark, policy, parts, logs, buckets, out, F)
     finally:
-        parts.unpersist()
+        if out:
+            parts.unpersist()
     if out and tuples:
         # A second pass over the files: one row per record is far more data than the totals.
         result.tables["tuples"] = f"{out.rstrip('/')}/tuples"
-        rows = files.mapInArrow(records, _spark_schema(replay_schema()))
+        rows = _map_files(files, records, replay_schema())
         rows.write.mode("overwrite").parquet(result.tables["tuples"])
     return result
+
+
+def _listed_files(spark: Any, logs: Sequence[str], prefixes, glob: Optional[str]) -> List[Any]:
+    """The files under `logs`, listed by Spark's `binaryFile` source: one frame of `path`
+    for the inputs on a file system the workers open themselves (`file:`), which they read
+    without the bytes passing through the JVM; one of `path` and `content` for the rest
+    (`abfss://`, `wasbs://`, `dbfs:/`, ...)."""
+    reader = spark.read.format("binaryFile").option("recursiveFileLookup", "true")
+    if glob:
+        reader = reader.option("pathGlobFilter", glob)
+    local = [given for (qualified, given) in prefixes if _read_by_workers(qualified)]
+    remote = [given for given in logs if given not in local]
+    frames = []
+    if local:
+        frames.append(reader.load(local).select("path"))
+    if remote:
+        frames.append(reader.load(remote).select("path", "content"))
+    return frames
+
+
+def _read_by_workers(qualified: str) -> bool:
+    """Whether the workers open the files under this (qualified) input themselves."""
+    return qualified.startswith("file:")
+
+
+def _map_files(frames: List[Any], fn: Any, schema: pa.Schema) -> Any:
+    """`fn` over every frame of :func:`_listed_files` with mapInArrow, as one frame."""
+    mapped = [frame.mapInArrow(fn, _spark_schema(schema)) for frame in frames]
+    out = mapped[0]
+    for more in mapped[1:]:
+        out = out.unionByName(more)
+    return out
 
 
 def _input_order(logs: Sequence[str], F: Any):
@@ -306,31 +367,82 @@ def _input_order(logs: Sequence[str], F: Any):
     return order
 
 
-def _summarise(spark, policy, parts, logs, out, F) -> ReplayResult:
-    """Adds up the batches' totals with Spark and builds the CLI's summary from them."""
-    sums = (
-        parts.where(F.col("kind").isin("count", "skipped", "hit"))
-        .groupBy("kind", "key", "layer", "is_default")
-        .agg(F.sum("count").alias("count"))
+#: What the groups of :func:`_reduce_group` hand back to the driver.
+SUMMARY_SCHEMA = (
+    "kind string, key string, layer string, is_default boolean, count long, input int, "
+    "file string, index long, source string, flow string, logged_decision string, "
+    "logged_rule string, secpath_decision string, secpath_rule string"
+)
+SUMMARY_COLUMNS = [c.split()[0] for c in SUMMARY_SCHEMA.split(", ")]
+
+
+def _reduce_group(rows: Any) -> Any:
+    """applyInPandas' function: adds up one group of the batches' totals (a few rows per
+    task, so Python costs nothing here; values are taken out of pandas, whose column types
+    vary with Spark's version). Counts, skips and hits are summed by key; a bucket of denied
+    flows gives its most frequent flows, exact since every task puts a flow in the same
+    bucket; a group of disagreements gives its first in the CLI's order (input, path,
+    record), among which are the first of all."""
+    import pandas as pd
+
+    kind = rows["kind"].iloc[0]
+    if kind == "denied":
+        blobs = pa.table({"blob": pa.array(list(rows["blob"]), pa.binary())})
+        out = [{**r, "kind": "denied"} for r in top_denied(blobs, TOP_DENIED).to_pylist()]
+    elif kind == "disagreement":
+        records = [_plain(r) for r in rows.to_dict("records")]
+        records.sort(key=_disagreement_order)
+        out = [{**r, "source": f"{r['file']}: {r['position']}"}
+               for r in records[:KEEP_DISAGREEMENTS]]
+    else:
+        sums: Dict[Tuple[Any, ...], int] = {}
+        for r in map(_plain, rows.to_dict("records")):
+            key = (r["kind"], r["key"], r["layer"], r["is_default"])
+            sums[key] = sums.get(key, 0) + int(r["count"])
+        out = [dict(zip(("kind", "key", "layer", "is_default"), key), count=n)
+               for key, n in sums.items()]
+    return pd.DataFrame([[r.get(c) for c in SUMMARY_COLUMNS] for r in out],
+                        columns=SUMMARY_COLUMNS, dtype=object)
+
+
+def _plain(record: Dict[str, Any]) -> Dict[str, Any]:
+    """A pandas record with its missing values (None, NaN, NA) as None."""
+    import pandas as pd
+
+    return {k: None if not isinstance(v, (bytes, list)) and pd.isna(v) else v
+            for k, v in record.items()}
+
+
+def _disagreement_order(r: Dict[str, Any]) -> Tuple[Any, ...]:
+    """The CLI's order of disagreements: input as given, path (Spark and Python both order
+    its parts as lists of strings), record in the file."""
+    return (r["input"], r["file"].split("/"), r["index"])
+
+
+def _summarise(spark, policy, parts, logs, buckets, out, F) -> ReplayResult:
+    """Adds up the batches' totals with Spark and builds the CLI's summary from them. One
+    job: every row goes to a group (counts, skips and hits; each bucket of denied flows;
+    disagreements by a hash of the file) that secpath adds up on an executor, and the
+    groups' results come back together. Each Spark job costs a fixed overhead larger than
+    this work, so there is one. `buckets`: the denied flows' (as the batches packed them)."""
+    group = (
+        F.when(F.col("kind") == "denied", 1 + F.col("bucket"))
+        .when(F.col("kind") == "disagreement", 1 + buckets + F.pmod(F.hash("file"), F.lit(buckets)))
+        .otherwise(0)
+    )
+    rows = (
+        parts.withColumn("group", group)
+        .withColumn("input", _input_order(logs, F))
+        .groupBy("group")
+        .applyInPandas(_reduce_group, SUMMARY_SCHEMA)
         .collect()
     )
-    denied = (
-        parts.where(F.col("kind") == "denied")
-        .groupBy("key")
-        .agg(F.sum("count").alias("count"))
-        .orderBy(F.desc("count"), F.asc("key"))
-        .limit(TOP_DENIED)
-        .collect()
-    )
-    disagreements = parts.where(F.col("kind") == "disagreement").select(
-        "file", "index", F.concat_ws(": ", "file", "position").alias("source"), "flow", "logged_decision", "logged_rule", "logged_at",
-        "secpath_decision", "secpath_rule", "secpath_rule_id",
-    )
-    first = (
-        disagreements.orderBy(_input_order(logs, F), F.split("file", "/"), "index")
-        .limit(KEEP_DISAGREEMENTS)
-        .collect()
-    )
+    sums = [r for r in rows if r["kind"] in ("count", "skipped", "hit")]
+    denied = [r for r in rows if r["kind"] == "denied"]
+    # The groups' first disagreements; the first of all.
+    first = sorted(
+        (r.asDict() for r in rows if r["kind"] == "disagreement"), key=_disagreement_order
+    )[:KEEP_DISAGREEMENTS]
     counts = {r["key"]: int(r["count"]) for r in sums if r["kind"] == "count"}
     totals = {
         **counts,
@@ -351,6 +463,11 @@ def _summarise(spark, policy, parts, logs, out, F) -> ReplayResult:
     text, report = policy.replay_report(json.dumps(totals))
     tables: Dict[str, str] = {}
     if out:
+        disagreements = parts.where(F.col("kind") == "disagreement").select(
+            "file", "index", F.concat_ws(": ", "file", "position").alias("source"), "flow",
+            "logged_decision", "logged_rule", "logged_at", "secpath_decision", "secpath_rule",
+            "secpath_rule_id",
+        )
         tables = _write_tables(spark, disagreements, report, out)
     return ReplayResult(text=text, report=report, tables=tables)
 

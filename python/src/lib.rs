@@ -9,7 +9,9 @@
 //! a batch crosses the boundary once each way, and the interpreter lock is released while
 //! Rust works. Library errors become `SecpathError` with the CLI's message; no input panics.
 
-use arrow_array::builder::{BooleanBuilder, Int32Builder, Int64Builder, StringBuilder};
+use arrow_array::builder::{
+    BinaryBuilder, BooleanBuilder, Int32Builder, Int64Builder, StringBuilder,
+};
 use arrow_array::cast::AsArray;
 use arrow_array::types::{
     Int16Type, Int32Type, Int64Type, Int8Type, UInt16Type, UInt32Type, UInt64Type, UInt8Type,
@@ -31,12 +33,12 @@ use secpath::flow::{protocol_number, Flow};
 use secpath::model::ResourceId;
 use secpath::options::Options;
 use secpath::replay::batch::{self, Judged, Replayer};
-use secpath::replay::input::{InputFormat, RecordKind, ReplayRecord, SkippedRecord};
+use secpath::replay::input::{FileRecords, InputFormat, RecordKind, ReplayRecord, SkippedRecord};
 use secpath::replay::run::ReplayOptions;
 use secpath::resolve::tags::ServiceTags;
 use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 create_exception!(
@@ -269,24 +271,15 @@ impl Policy {
     ) -> PyResult<Bound<'py, PyAny>> {
         let format: InputFormat = input_format.parse().map_err(error)?;
         let batch = RecordBatch::from_pyarrow_bound(batch)?;
-        let (names, contents) = file_columns(&batch).map_err(PyValueError::new_err)?;
+        let files = FileBatch::of(&batch).map_err(PyValueError::new_err)?;
         let options = self.replay;
         let out = self.loaded.with_dependent(|_, compiled| {
             py.detach(|| {
                 let mut replayer = Replayer::new(compiled.engine.clone(), options);
                 let mut rows = ReplayRows::default();
-                for i in 0..batch.num_rows() {
-                    let name = names.value(i);
-                    let bytes = if contents.is_null(i) {
-                        Vec::new()
-                    } else {
-                        contents.value(i).to_vec()
-                    };
-                    replayer.next_file();
-                    for (index, item) in batch::read_bytes(name, bytes, format).enumerate() {
-                        rows.push(name, index as i64, replayer.judge(item));
-                    }
-                }
+                files.judge(&mut replayer, format, |name, index, judged| {
+                    rows.push(name, index, judged)
+                });
                 rows.finish()
             })
         });
@@ -295,47 +288,42 @@ impl Policy {
     }
 
     /// Reads and judges files like `replay_files`, but adds up as it goes: one row per count,
-    /// skip reason, rule hit and denied flow of the batch (`kind`, `key`, `layer`,
-    /// `is_default`, `count`), plus one row per disagreement with its details. Summing
-    /// `count` by (`kind`, `key`, `layer`, `is_default`) over all batches gives the totals of
-    /// `replay_report`; this is what the Spark job runs, as it moves far less data than
-    /// one row per record.
+    /// skip reason and rule hit of the batch (`kind`, `key`, `layer`, `is_default`,
+    /// `count`), one row per bucket of denied flows (`bucket`, and in `blob` the flows and
+    /// their counts packed by `replay::batch::pack_denied`; `count` is the number of flows),
+    /// plus one row per disagreement with its details. Summing `count` by (`kind`, `key`,
+    /// `layer`, `is_default`) over all batches gives the totals of `replay_report`, and
+    /// `top_denied` of each bucket's blobs its most frequent denied flows; this is what the
+    /// Spark job runs, as it moves far less data than one row per record or per flow.
     ///
     /// `disagreements_per_file` keeps only the first so many disagreements of each file
     /// (they still count in `disagreements_total`): enough for the summary's first 1000 when
-    /// the full table is not wanted.
-    #[pyo3(signature = (batch, *, input_format="auto", disagreements_per_file=None))]
+    /// the full table is not wanted. `denied_buckets` is how many buckets denied flows are
+    /// hashed into (the same number in every batch of one job).
+    #[pyo3(signature = (batch, *, input_format="auto", disagreements_per_file=None, denied_buckets=1))]
     fn replay_totals<'py>(
         &self,
         py: Python<'py>,
         batch: &Bound<'py, PyAny>,
         input_format: &str,
         disagreements_per_file: Option<usize>,
+        denied_buckets: u32,
     ) -> PyResult<Bound<'py, PyAny>> {
         let format: InputFormat = input_format.parse().map_err(error)?;
         let batch = RecordBatch::from_pyarrow_bound(batch)?;
-        let (names, contents) = file_columns(&batch).map_err(PyValueError::new_err)?;
+        let files = FileBatch::of(&batch).map_err(PyValueError::new_err)?;
         let options = self.replay;
         let out = self.loaded.with_dependent(|_, compiled| {
             py.detach(|| {
                 let mut replayer = Replayer::new(compiled.engine.clone(), options);
                 let mut totals = PartialTotals {
                     keep_per_file: disagreements_per_file.unwrap_or(usize::MAX),
+                    denied_buckets,
                     ..PartialTotals::default()
                 };
-                for i in 0..batch.num_rows() {
-                    let name = names.value(i);
-                    let bytes = if contents.is_null(i) {
-                        Vec::new()
-                    } else {
-                        contents.value(i).to_vec()
-                    };
-                    replayer.next_file();
-                    totals.kept_in_file = 0;
-                    for (index, item) in batch::read_bytes(name, bytes, format).enumerate() {
-                        totals.add(name, index as i64, replayer.judge(item));
-                    }
-                }
+                files.judge(&mut replayer, format, |name, index, judged| {
+                    totals.add(name, index, judged)
+                });
                 totals.finish()
             })
         });
@@ -373,18 +361,72 @@ mod erased {
     }
 }
 
-/// The `name`/`path` and `content` columns of a batch of files.
-fn file_columns(
-    batch: &RecordBatch,
-) -> Result<(StringArray, arrow_array::GenericBinaryArray<i64>), String> {
-    let column = |name: &str| batch.column_by_name(name).cloned();
-    let names = column("name")
-        .or_else(|| column("path"))
-        .ok_or("the batch has neither a `name` nor a `path` column")?;
-    let names = string_column(&names).ok_or("`path`/`name` must be strings")?;
-    let content = column("content").ok_or("the batch has no `content` column")?;
-    let content = match content.data_type() {
-        DataType::LargeBinary => content.as_binary::<i64>().clone(),
+/// A batch of files: what to call each (`name`, or else `path`), and where its bytes are:
+/// in `content` (binary, as Spark's `binaryFile` source gives), or on this machine at
+/// `local_path` (a file the caller can open itself, whose bytes need not cross into Python).
+/// A row with neither is an empty file.
+struct FileBatch {
+    names: StringArray,
+    content: Option<arrow_array::GenericBinaryArray<i64>>,
+    local_path: Option<StringArray>,
+}
+
+impl FileBatch {
+    fn of(batch: &RecordBatch) -> Result<FileBatch, String> {
+        let column = |name: &str| batch.column_by_name(name).cloned();
+        let names = column("name")
+            .or_else(|| column("path"))
+            .ok_or("the batch has neither a `name` nor a `path` column")?;
+        let names = string_column(&names).ok_or("`path`/`name` must be strings")?;
+        let content = column("content").map(|c| binary_column(&c)).transpose()?;
+        let local_path = match column("local_path") {
+            None => None,
+            Some(c) => Some(string_column(&c).ok_or("`local_path` must be strings")?),
+        };
+        if content.is_none() && local_path.is_none() {
+            return Err("the batch has neither a `content` nor a `local_path` column".into());
+        }
+        Ok(FileBatch {
+            names,
+            content,
+            local_path,
+        })
+    }
+
+    /// Reads every file in order and judges each record, as `secpath replay` does (each
+    /// file's connections its own), handing `each` the file's name, the record's index in
+    /// it and what became of it.
+    fn judge(
+        &self,
+        replayer: &mut Replayer<'_>,
+        format: InputFormat,
+        mut each: impl FnMut(&str, i64, Judged),
+    ) {
+        for i in 0..self.names.len() {
+            let name = self.names.value(i);
+            replayer.next_file();
+            for (index, item) in self.records(i, name, format).enumerate() {
+                each(name, index as i64, replayer.judge(item));
+            }
+        }
+    }
+
+    fn records(&self, i: usize, name: &str, format: InputFormat) -> FileRecords {
+        if let Some(paths) = self.local_path.as_ref().filter(|p| p.is_valid(i)) {
+            return batch::read_path(name, Path::new(paths.value(i)), format);
+        }
+        let bytes = match &self.content {
+            Some(c) if c.is_valid(i) => c.value(i).to_vec(),
+            _ => Vec::new(),
+        };
+        batch::read_bytes(name, bytes, format)
+    }
+}
+
+/// A binary column as large binary.
+fn binary_column(content: &ArrayRef) -> Result<arrow_array::GenericBinaryArray<i64>, String> {
+    match content.data_type() {
+        DataType::LargeBinary => Ok(content.as_binary::<i64>().clone()),
         DataType::Binary => {
             let b = content.as_binary::<i32>();
             let offsets: Vec<i64> = b.value_offsets().iter().map(|&o| i64::from(o)).collect();
@@ -393,11 +435,10 @@ fn file_columns(
                 b.values().clone(),
                 b.nulls().cloned(),
             )
-            .map_err(|e| e.to_string())?
+            .map_err(|e| e.to_string())
         }
-        other => return Err(format!("`content` must be binary, not {other}")),
-    };
-    Ok((names, content))
+        other => Err(format!("`content` must be binary, not {other}")),
+    }
 }
 
 /// A string column as `StringArray` (large and view strings converted).
@@ -905,7 +946,10 @@ fn nullable_batch(columns: Vec<(&str, ArrayRef)>) -> Result<RecordBatch, arrow_s
 struct PartialTotals {
     /// Disagreements kept per file (all of them count).
     keep_per_file: usize,
+    /// Disagreements kept of the file being read (a file starts at record 0).
     kept_in_file: usize,
+    /// Buckets the denied flows are packed into.
+    denied_buckets: u32,
     /// Indexed like [`COUNTS`].
     counts: [u64; COUNTS.len()],
     skipped: FxHashMap<String, u64>,
@@ -966,6 +1010,9 @@ impl PartialTotals {
     }
 
     fn add(&mut self, file: &str, index: i64, judged: Judged) {
+        if index == 0 {
+            self.kept_in_file = 0;
+        }
         self.count(READ);
         let r = match judged {
             Judged::Skipped(s) => {
@@ -1063,14 +1110,27 @@ impl PartialTotals {
                 *n,
             );
         }
-        for (flow, n) in &self.denied {
-            row("denied", Some(&batch::denied_key(flow)), None, None, *n);
+        let mut bucket = Int32Builder::new();
+        let mut blob = BinaryBuilder::new();
+        let plain = COUNTS.len() + self.skipped.len() + self.hits.len();
+        bucket.append_nulls(plain);
+        blob.append_nulls(plain);
+        let packs = batch::pack_denied(
+            self.denied.iter().map(|(f, n)| (f, *n)),
+            self.denied_buckets,
+        );
+        for pack in &packs {
+            row("denied", None, None, None, pack.flows);
+            bucket.append_value(pack.bucket as i32);
+            blob.append_value(&pack.bytes);
         }
-        let plain = COUNTS.len() + self.skipped.len() + self.hits.len() + self.denied.len();
+        let plain = plain + packs.len();
         for b in detail.iter_mut() {
             b.append_nulls(plain);
         }
         index.append_nulls(plain);
+        bucket.append_nulls(self.disagreements.len());
+        blob.append_nulls(self.disagreements.len());
         for d in &self.disagreements {
             row("disagreement", None, None, None, 1);
             index.append_value(d.index);
@@ -1098,6 +1158,8 @@ impl PartialTotals {
             ("layer", s(layer)),
             ("is_default", Arc::new(is_default.finish())),
             ("count", Arc::new(count.finish())),
+            ("bucket", Arc::new(bucket.finish())),
+            ("blob", Arc::new(blob.finish())),
             ("file", s(file)),
             ("index", Arc::new(index.finish())),
             ("position", s(position)),
@@ -1119,6 +1181,44 @@ fn totals_schema(py: Python<'_>) -> PyResult<Bound<'_, PyAny>> {
         .finish()
         .map_err(|e| PyValueError::new_err(e.to_string()))?;
     batch.schema().as_ref().to_pyarrow(py)
+}
+
+/// The `k` most frequent denied flows of one bucket: `blobs` is a table (or anything with
+/// an Arrow stream) whose `blob` column holds that bucket's packs from `replay_totals`, from
+/// any number of batches. Out, a batch of `key` (a denied key, as `replay_report` reads
+/// them) and `count`, most frequent first, ties as the CLI breaks them.
+#[pyfunction]
+#[pyo3(signature = (blobs, k=batch::TOP_DENIED))]
+fn top_denied<'py>(
+    py: Python<'py>,
+    blobs: &Bound<'py, PyAny>,
+    k: usize,
+) -> PyResult<Bound<'py, PyAny>> {
+    let stream = arrow_array::ffi_stream::RecordBatchStreamReader::from_pyarrow_bound(blobs)?;
+    let mut columns = Vec::new();
+    for b in stream {
+        let b = b.map_err(|e| PyValueError::new_err(e.to_string()))?;
+        let column = b
+            .column_by_name("blob")
+            .ok_or_else(|| PyValueError::new_err("the table has no `blob` column"))?;
+        let column = column
+            .as_binary_opt::<i32>()
+            .ok_or_else(|| PyValueError::new_err("`blob` must be binary"))?
+            .clone();
+        columns.push(column);
+    }
+    let packs = columns.iter().flat_map(|c| c.iter().flatten());
+    let top = py
+        .detach(|| batch::top_denied_packed(packs, k))
+        .map_err(PyValueError::new_err)?;
+    let keys = StringArray::from_iter_values(top.iter().map(|d| d.key.as_str()));
+    let counts = arrow_array::Int64Array::from_iter_values(top.iter().map(|d| d.count as i64));
+    RecordBatch::try_from_iter([
+        ("key", Arc::new(keys) as ArrayRef),
+        ("count", Arc::new(counts)),
+    ])
+    .map_err(|e| PyValueError::new_err(e.to_string()))?
+    .to_pyarrow(py)
 }
 
 /// The schema of `Policy.replay_files`' rows, for Spark's `mapInArrow`.
@@ -1145,6 +1245,7 @@ fn _secpath(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(read_records, m)?)?;
     m.add_function(wrap_pyfunction!(replay_schema, m)?)?;
     m.add_function(wrap_pyfunction!(totals_schema, m)?)?;
+    m.add_function(wrap_pyfunction!(top_denied, m)?)?;
     m.add_function(wrap_pyfunction!(input_formats, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())

@@ -11,6 +11,7 @@ import pytest
 
 import secpath
 from conftest import REPO, run_cli
+from flowlogs import write_logs
 
 CONTOSO = str(REPO / "rulesets" / "contoso")
 
@@ -304,3 +305,43 @@ def test_replay_rows_equal_the_cli_out_lines(contoso, secpath_bin, name):
         assert got == want
     assert contoso.replay_files(files).schema == secpath.replay_schema()
     assert contoso.replay_totals(files).schema == secpath.totals_schema()
+
+
+def test_files_by_local_path_read_as_by_content(contoso):
+    rels = ["fixtures/replay-contoso/nsg-v2.json", "fixtures/replay/appended-PT1H.json",
+            "fixtures/replay-contoso/capture.pcap"]
+    content = pa.array([(REPO / r).read_bytes() for r in rels], pa.binary())
+    by_content = pa.record_batch({"name": rels, "content": content})
+    by_path = pa.record_batch({"name": rels, "local_path": [str(REPO / r) for r in rels]})
+    assert contoso.replay_files(by_path).to_pylist() == contoso.replay_files(by_content).to_pylist()
+    assert contoso.replay_totals(by_path).to_pylist() == contoso.replay_totals(by_content).to_pylist()
+    gone = pa.record_batch({"name": ["gone.json"], "local_path": ["/nonexistent/gone.json"]})
+    rows = contoso.replay_files(gone).to_pylist()
+    assert len(rows) == 1 and rows[0]["source"] == "gone.json: whole file"
+    assert rows[0]["skipped"].startswith("cannot read")
+    with pytest.raises(ValueError, match="neither a `content` nor a `local_path`"):
+        contoso.replay_files(pa.record_batch({"name": ["x"]}))
+
+
+def test_denied_buckets_add_up_to_the_exact_top_denied_flows(contoso, tmp_path):
+    """Batches pack their denied flows by bucket; each bucket's packs from every batch give
+    the bucket's most frequent flows, and the most frequent of all are among them: the same
+    as one batch holding every file, in one bucket."""
+    paths = write_logs(str(tmp_path / "logs"), 40_000, files=4, sources=300)
+    files = pa.record_batch({"name": paths, "local_path": paths})
+    whole = contoso.replay_totals(files).to_pylist()
+    expected = secpath.top_denied(pa.Table.from_pylist([r for r in whole if r["kind"] == "denied"]))
+    packs = []
+    for i in range(0, 4, 2):
+        rows = contoso.replay_totals(files.slice(i, 2), denied_buckets=3).to_pylist()
+        packs += [r for r in rows if r["kind"] == "denied"]
+    assert {r["bucket"] for r in packs} == {0, 1, 2}
+    got = []
+    for bucket in range(3):
+        table = pa.Table.from_pylist([r for r in packs if r["bucket"] == bucket])
+        got += secpath.top_denied(table).to_pylist()
+    got.sort(key=lambda r: (-r["count"], r["key"]))
+    assert got[:10] == expected.to_pylist()
+    assert expected.num_rows == 10 and expected.column("count")[0].as_py() > 1
+    with pytest.raises(ValueError, match="denied pack 0: malformed at byte 0"):
+        secpath.top_denied(pa.table({"blob": pa.array([b"\x09\x06"], pa.binary())}))

@@ -16,6 +16,7 @@ from flowlogs import write_logs
 
 pytest.importorskip("pyspark")
 
+import secpath.spark  # noqa: E402
 from secpath.spark import replay  # noqa: E402
 
 CONTOSO = "rulesets/contoso"
@@ -48,7 +49,10 @@ def test_bundled_samples_equal_the_cli(spark, secpath_bin, tmp_path):
     assert json.loads(summary["report_json"]) == result.report
 
 
-def test_unreadable_files_and_several_inputs(spark, secpath_bin):
+@pytest.mark.parametrize("route", ["workers read file: paths", "bytes through Spark"])
+def test_unreadable_files_and_several_inputs(spark, secpath_bin, monkeypatch, route):
+    if route == "bytes through Spark":  # as for abfss:// and the other remote schemes
+        monkeypatch.setattr(secpath.spark, "_read_by_workers", lambda qualified: False)
     logs = ["fixtures/replay/appended-PT1H.json", "fixtures/replay/truncated.pcap",
             "fixtures/replay-contoso/nsg-v2.json"]
     result = replay(spark, [CONTOSO], logs)

@@ -16,7 +16,7 @@
 
 use super::conntrack::{ConnTracker, Seen};
 use super::flowlog::FlowState;
-use super::input::{read_stream, FileRecords, InputFormat, ReplayRecord, SkippedRecord};
+use super::input::{read_stream, FileRecords, InputFormat, Position, ReplayRecord, SkippedRecord};
 use super::judge::{agrees, Judge, Judgement, RuleHit};
 use super::run::ReplayOptions;
 use super::tally::{denied_text, every_rule, DeniedFlow, Disagreement, ReplayReport, RuleCount};
@@ -46,6 +46,18 @@ pub fn read_bytes(name: &str, bytes: Vec<u8>, format: InputFormat) -> FileRecord
         Box::new(Cursor::new(bytes)),
         format,
     )
+}
+
+/// The records of one file read from this machine's file system at `path` (a file Spark
+/// listed on a local disk or share, read without its bytes passing through Spark); `name` is
+/// what sources and messages call it. Never fails: a file that cannot be opened yields one
+/// [`SkippedRecord`] saying why, as `secpath replay` reports it.
+pub fn read_path(name: &str, path: &Path, format: InputFormat) -> FileRecords {
+    let name: Arc<Path> = Arc::from(Path::new(name));
+    match std::fs::File::open(path) {
+        Ok(file) => read_stream(name, Box::new(file), format),
+        Err(e) => FileRecords::failed(name, Position::File, format!("cannot read: {e}")),
+    }
 }
 
 /// What became of one record.
@@ -210,7 +222,42 @@ fn parse_verdict(name: &str) -> Option<Verdict> {
 /// How the summary groups a denied flow: without its source port, so that retries group.
 /// Keys sort, as bytes or as their hex text, in the order `secpath replay` breaks ties in.
 pub fn denied_key(flow: &Flow) -> String {
-    let mut bytes = vec![flow.protocol];
+    let mut bytes = Vec::with_capacity(MAX_KEY_BYTES);
+    push_key_bytes(flow, &mut bytes);
+    hex(&bytes)
+}
+
+/// Lower-case hex, two digits a byte.
+fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut text = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        text.push(char::from(DIGITS[usize::from(b >> 4)]));
+        text.push(char::from(DIGITS[usize::from(b & 15)]));
+    }
+    text
+}
+
+/// The flow a [`denied_key`] stands for (source port absent).
+pub fn denied_flow(key: &str) -> Option<Flow> {
+    if key.len() % 2 != 0 || !key.is_ascii() {
+        return None;
+    }
+    let bytes: Vec<u8> = (0..key.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&key[i..i + 2], 16).ok())
+        .collect::<Option<_>>()?;
+    flow_of_key_bytes(&bytes)
+}
+
+/// The longest binary key: protocol, two tagged IPv6 addresses, a tagged port.
+const MAX_KEY_BYTES: usize = 1 + 2 * 17 + 3;
+
+/// A denied flow's key in binary: protocol, each address tagged with its family, the
+/// destination port tagged with its presence. Big-endian throughout, so that the bytes sort
+/// as [`Flow`]s do.
+fn push_key_bytes(flow: &Flow, bytes: &mut Vec<u8>) {
+    bytes.push(flow.protocol);
     for address in [flow.src, flow.dst] {
         match address {
             IpAddr::V4(a) => {
@@ -230,25 +277,11 @@ pub fn denied_key(flow: &Flow) -> String {
             bytes.extend(p.to_be_bytes());
         }
     }
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    let mut text = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        text.push(char::from(HEX[usize::from(b >> 4)]));
-        text.push(char::from(HEX[usize::from(b & 15)]));
-    }
-    text
 }
 
-/// The flow a [`denied_key`] stands for (source port absent).
-pub fn denied_flow(key: &str) -> Option<Flow> {
-    if key.len() % 2 != 0 || !key.is_ascii() {
-        return None;
-    }
-    let bytes: Vec<u8> = (0..key.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&key[i..i + 2], 16).ok())
-        .collect::<Option<_>>()?;
-    let mut rest = bytes.as_slice();
+/// The flow of a binary key; `None` unless `bytes` is exactly one key.
+fn flow_of_key_bytes(bytes: &[u8]) -> Option<Flow> {
+    let mut rest = bytes;
     let mut take = |n: usize| {
         let (head, tail) = rest.split_at_checked(n)?;
         rest = tail;
@@ -268,13 +301,111 @@ pub fn denied_flow(key: &str) -> Option<Flow> {
         1 => Some(u16::from_be_bytes(<[u8; 2]>::try_from(take(2)?).ok()?)),
         _ => return None,
     };
-    Some(Flow {
+    rest.is_empty().then_some(Flow {
         protocol,
         src,
         src_port: None,
         dst,
         dst_port,
     })
+}
+
+/// A task's denied-flow counts, packed to travel to whoever adds up, split into `buckets`
+/// by a hash of the flow: every task puts a flow in the same bucket, so each bucket can be
+/// added up on its own and yield its exact most frequent flows ([`top_denied_packed`]);
+/// the most frequent of all are among the buckets' (the Spark job's exact top denied flows
+/// without a row per distinct flow). Returns the non-empty buckets' packs, by bucket.
+/// Flows keep their source port out of the key, as [`denied_key`]'s do.
+pub fn pack_denied<'f>(
+    counts: impl IntoIterator<Item = (&'f Flow, u64)>,
+    buckets: u32,
+) -> Vec<DeniedPack> {
+    let buckets = buckets.max(1);
+    let mut packs: BTreeMap<u32, DeniedPack> = BTreeMap::new();
+    let mut key = Vec::with_capacity(MAX_KEY_BYTES);
+    for (flow, count) in counts {
+        key.clear();
+        push_key_bytes(flow, &mut key);
+        let bucket = (fnv1a(&key) % u64::from(buckets)) as u32;
+        let pack = packs.entry(bucket).or_insert_with(|| DeniedPack {
+            bucket,
+            flows: 0,
+            bytes: Vec::new(),
+        });
+        pack.flows += 1;
+        pack.bytes.push(key.len() as u8);
+        pack.bytes.extend_from_slice(&key);
+        pack.bytes.extend(count.to_le_bytes());
+    }
+    packs.into_values().collect()
+}
+
+/// One bucket of a task's denied flows ([`pack_denied`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DeniedPack {
+    /// Which bucket.
+    pub bucket: u32,
+    /// Distinct flows in it.
+    pub flows: u64,
+    /// A run of entries: key length (one byte), the binary key, the count (eight bytes,
+    /// little-endian).
+    pub bytes: Vec<u8>,
+}
+
+/// FNV-1a: a hash that is the same on every machine, so that every task buckets alike.
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+/// The `k` most frequent denied flows of packs from [`pack_denied`] (one bucket's, from
+/// any number of tasks), counts summed across packs; ties broken as `secpath replay` does.
+/// A malformed pack is an error naming the pack and the offset.
+pub fn top_denied_packed<'a>(
+    packs: impl IntoIterator<Item = &'a [u8]>,
+    k: usize,
+) -> Result<Vec<DeniedTotal>, String> {
+    let mut entries: Vec<(&[u8], u64)> = Vec::new();
+    for (i, pack) in packs.into_iter().enumerate() {
+        unpack(pack, &mut entries)
+            .map_err(|at| format!("denied pack {i}: malformed at byte {at}"))?;
+    }
+    entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
+    let mut summed: Vec<(&[u8], u64)> = Vec::new();
+    for (key, count) in entries {
+        match summed.last_mut() {
+            Some((last, total)) if *last == key => *total += count,
+            _ => summed.push((key, count)),
+        }
+    }
+    let order = |a: &(&[u8], u64), b: &(&[u8], u64)| b.1.cmp(&a.1).then_with(|| a.0.cmp(b.0));
+    if summed.len() > k && k > 0 {
+        summed.select_nth_unstable_by(k - 1, order);
+    }
+    summed.truncate(k);
+    summed.sort_unstable_by(order);
+    Ok(summed
+        .into_iter()
+        .map(|(key, count)| DeniedTotal {
+            key: hex(key),
+            count,
+        })
+        .collect())
+}
+
+/// Appends a pack's entries; on a malformed pack, the offset where it went wrong.
+fn unpack<'a>(mut pack: &'a [u8], entries: &mut Vec<(&'a [u8], u64)>) -> Result<(), usize> {
+    let len = pack.len();
+    while let Some((&n, rest)) = pack.split_first() {
+        let at = len - pack.len();
+        let (key, rest) = rest.split_at_checked(usize::from(n)).ok_or(at)?;
+        let (count, rest) = rest.split_first_chunk::<8>().ok_or(at)?;
+        flow_of_key_bytes(key).ok_or(at)?;
+        entries.push((key, u64::from_le_bytes(*count)));
+        pack = rest;
+    }
+    Ok(())
 }
 
 /// One rule's hits, summed.
@@ -527,6 +658,61 @@ mod tests {
         assert_eq!(json(&got), json(&expected));
         assert!(expected.compared > 0 && expected.disagreements_total > 0);
         assert!(expected.connections > 0 && expected.skipped > 0);
+    }
+
+    #[test]
+    fn packed_buckets_give_the_exact_top_denied_flows() {
+        let flow = |i: u32, port: u16| Flow {
+            protocol: 6,
+            src: IpAddr::from([203, 0, (i >> 8) as u8, i as u8]),
+            src_port: None,
+            dst: IpAddr::from([10, 1, 1, 4]),
+            dst_port: Some(port),
+        };
+        // Two tasks whose flows overlap, with many ties in the sums.
+        let a: Vec<(Flow, u64)> = (0..300)
+            .map(|i| (flow(i, 22), u64::from(i % 7 + 1)))
+            .collect();
+        let b: Vec<(Flow, u64)> = (100..400)
+            .map(|i| (flow(i, 22), u64::from(i % 5 + 1)))
+            .collect();
+        let mut sums: BTreeMap<String, u64> = BTreeMap::new();
+        for (f, n) in a.iter().chain(&b) {
+            *sums.entry(denied_key(f)).or_default() += n;
+        }
+        let mut expected: Vec<(String, u64)> = sums.into_iter().collect();
+        expected.sort_by(|x, y| y.1.cmp(&x.1).then_with(|| x.0.cmp(&y.0)));
+        expected.truncate(TOP_DENIED);
+        for buckets in [1, 3, 16] {
+            let mut by_bucket: BTreeMap<u32, Vec<Vec<u8>>> = BTreeMap::new();
+            for task in [&a, &b] {
+                for pack in pack_denied(task.iter().map(|(f, n)| (f, *n)), buckets) {
+                    by_bucket.entry(pack.bucket).or_default().push(pack.bytes);
+                }
+            }
+            let mut got: Vec<(String, u64)> = Vec::new();
+            for packs in by_bucket.values() {
+                let top = top_denied_packed(packs.iter().map(Vec::as_slice), TOP_DENIED).unwrap();
+                got.extend(top.into_iter().map(|d| (d.key, d.count)));
+            }
+            got.sort_by(|x, y| y.1.cmp(&x.1).then_with(|| x.0.cmp(&y.0)));
+            got.truncate(TOP_DENIED);
+            assert_eq!(got, expected, "{buckets} buckets");
+        }
+    }
+
+    #[test]
+    fn a_malformed_denied_pack_is_an_error_with_its_offset() {
+        let flow = Flow::parse("icmp 10.0.0.1 -> 10.0.0.2").unwrap();
+        let good = pack_denied([(&flow, 3)], 1).remove(0).bytes;
+        let mut bad = good.clone();
+        bad.extend([12, 6, 0]);
+        let err = top_denied_packed([good.as_slice(), bad.as_slice()], 10).unwrap_err();
+        let at = good.len();
+        assert_eq!(err, format!("denied pack 1: malformed at byte {at}"));
+        let top = top_denied_packed([good.as_slice(), good.as_slice()], 10).unwrap();
+        assert_eq!(top.len(), 1);
+        assert_eq!(top[0].count, 6);
     }
 
     #[test]

@@ -548,7 +548,7 @@ pub struct FileRecords {
 }
 
 impl FileRecords {
-    fn failed(file: Arc<Path>, position: Position, reason: String) -> FileRecords {
+    pub(crate) fn failed(file: Arc<Path>, position: Position, reason: String) -> FileRecords {
         FileRecords {
             inner: Source::Failed(Some(SkippedRecord {
                 source: RecordSource { file, position },
