@@ -18,6 +18,15 @@
 //! its port key is [`NO_PORT`], one past the largest port, and every rule's port list
 //! includes it, so such flows walk the tree like any other.
 //!
+//! The builder makes a binary tree; the lookup walks it packed three levels to a
+//! [`Block`] of one cache line (seven cuts, eight children), so a walk waits for a third of
+//! the loads. Each leaf's entries end with one that holds every key and names no rule, so
+//! a leaf is known by where it starts and its scan needs no count. Measured (`secpath
+//! bench --iter 5`, best of five interleaved runs on a loaded 2-core machine, M lookups/s),
+//! binary nodes → blocks: acl 1K 16.2 → 20.9, fw 1K 17.0 → 18.1, fw 10K 17.2 → 18.2, for
+//! 3–7 % more bytes. Measured and lost: prefetching the first lines of each lane's leaf as
+//! its walk ends (16.1, 15.9, 13.7).
+//!
 //! Bounded: a build that would exceed its byte budget (see [`Tree::build`]) gives up, and
 //! the caller keeps the bit-vector table.
 
@@ -58,19 +67,44 @@ const MAX_DEPTH: usize = 64;
 /// Node tag of a leaf (fields are 0 to 4).
 const LEAF_TAG: u32 = 7;
 
-/// A node: internal (`link` = first child << 3 | field; keys `<= split` go to the first
-/// child, others to the next) or a leaf (`link` = first entry << 3 | [`LEAF_TAG`], `split` =
-/// entry count).
+/// A node of the binary tree the builder makes: internal (`link` = first child << 3 |
+/// field; keys `<= split` go to the first child, others to the next) or a leaf (`link` =
+/// first entry << 3 | [`LEAF_TAG`]).
 #[derive(Clone, Copy, Debug)]
 struct Node {
     split: u32,
     link: u32,
 }
 
-/// A leaf with no entries.
-const EMPTY: Node = Node {
-    split: 0,
-    link: LEAF_TAG,
+/// Three levels of the binary tree in one cache line: seven cuts in heap order (cut `i` has
+/// children `2i + 1` and `2i + 2`; `7..15` are `children`), their fields three bits each in
+/// `cuts[FIELDS_AT]` (so that every place indexes `cuts` masked to three bits, without a
+/// bounds check), and eight [`Child`] links. A leaf above the third level stands in as a cut no
+/// key passes (`u32::MAX` on the protocol) with the leaf on both sides.
+#[derive(Clone, Copy, Debug)]
+#[repr(C, align(64))]
+struct Block {
+    cuts: [u32; 8],
+    children: [Child; 8],
+}
+
+/// A link from a block: a block index << 1, or a leaf's first entry << 1 | 1.
+type Child = u32;
+
+/// Where a [`Block`] keeps its cuts' fields.
+const FIELDS_AT: usize = 7;
+
+/// A link to no leaf, for a block that is missing (never, in a built tree).
+const NOWHERE: Child = u32::MAX;
+
+/// The last entry of every leaf: it holds every key and names no rule.
+const SENTINEL: Entry = Entry {
+    src: [0, u32::MAX],
+    dst: [0, u32::MAX],
+    sport: [0, u16::MAX],
+    dport: [0, u16::MAX],
+    proto: [0, u8::MAX],
+    rule: u32::MAX,
 };
 
 /// One rule in a leaf: a single range per field. Ports are clipped to `u16` (empty as
@@ -100,9 +134,16 @@ impl Entry {
     }
 }
 
-/// The tree: nodes (root first) and the leaves' entries.
+/// The tree: packed blocks, the root's link and the leaves' entries.
 #[derive(Clone, Debug)]
 pub(crate) struct Tree {
+    blocks: Vec<Block>,
+    root: Child,
+    entries: Vec<Entry>,
+}
+
+/// What the builder makes: binary nodes (root first) and the leaves' entries.
+struct Binary {
     nodes: Vec<Node>,
     entries: Vec<Entry>,
 }
@@ -125,7 +166,7 @@ impl Tree {
     pub(crate) fn build(shapes: &[Shape], budget: usize) -> Option<Tree> {
         let mut builder = Builder {
             shapes,
-            tree: Tree {
+            tree: Binary {
                 nodes: vec![Node { split: 0, link: 0 }],
                 entries: Vec::new(),
             },
@@ -133,69 +174,110 @@ impl Tree {
         };
         let all = (0..u32::try_from(shapes.len()).ok()?).collect();
         builder.node(0, all, SPACE, 0)?;
-        builder.tree.nodes.shrink_to_fit();
-        builder.tree.entries.shrink_to_fit();
-        Some(builder.tree)
+        let binary = builder.tree;
+        let mut tree = Tree {
+            blocks: Vec::new(),
+            root: 0,
+            entries: binary.entries,
+        };
+        tree.root = tree.pack(&binary.nodes, 0)?;
+        tree.blocks.shrink_to_fit();
+        tree.entries.shrink_to_fit();
+        (tree.bytes() <= budget).then_some(tree)
+    }
+
+    /// Packs the binary subtree at `nodes[at]` into blocks; its link.
+    fn pack(&mut self, nodes: &[Node], at: usize) -> Option<Child> {
+        let node = *nodes.get(at)?;
+        if node.link & 7 == LEAF_TAG {
+            return Some(node.link >> 3 << 1 | 1);
+        }
+        let index = self.blocks.len();
+        let mut block = Block {
+            cuts: [u32::MAX; 8],
+            children: [NOWHERE; 8],
+        };
+        self.blocks.push(block);
+        // The binary node at each heap place; a leaf takes both places below its own.
+        let mut places = [at; 15];
+        let mut fields = 0;
+        for place in 0..7 {
+            let node = *nodes.get(places[place])?;
+            let mut below = [places[place]; 2];
+            if node.link & 7 != LEAF_TAG {
+                block.cuts[place] = node.split;
+                fields |= (node.link & 7) << (3 * place);
+                let first = (node.link >> 3) as usize;
+                below = [first, first + 1];
+            }
+            places[2 * place + 1..2 * place + 3].copy_from_slice(&below);
+        }
+        block.cuts[FIELDS_AT] = fields;
+        for (slot, &place) in block.children.iter_mut().zip(&places[7..]) {
+            *slot = self.pack(nodes, place)?;
+        }
+        *self.blocks.get_mut(index)? = block;
+        Some(u32::try_from(index).ok()? << 1)
     }
 
     /// The index of the first rule holding `key`.
     #[inline]
     pub(crate) fn first_match(&self, key: &FlowKey) -> Option<usize> {
-        let mut node = self.root();
-        while node.link & 7 != LEAF_TAG {
-            node = self.child(node, key);
+        let mut at = self.root;
+        while at & 1 == 0 {
+            at = self.child(at, key);
         }
-        self.scan(node, key)
+        self.scan(at, key)
     }
 
     /// [`first_match`](Self::first_match) for [`LANES`] keys at once: the walks advance
-    /// level by level together, so their node loads overlap instead of each waiting for
-    /// the last.
+    /// block by block together, so their loads overlap instead of each waiting for the last.
     #[inline]
     pub(crate) fn first_match_batch(&self, keys: &[FlowKey; LANES]) -> [Option<usize>; LANES] {
-        let mut at = [self.root(); LANES];
+        let mut at = [self.root; LANES];
         let mut walking = true;
         while walking {
             walking = false;
-            for (node, key) in at.iter_mut().zip(keys) {
-                if node.link & 7 != LEAF_TAG {
-                    *node = self.child(*node, key);
+            for (link, key) in at.iter_mut().zip(keys) {
+                if *link & 1 == 0 {
+                    *link = self.child(*link, key);
                     walking = true;
                 }
             }
         }
         let mut out = [None; LANES];
-        for ((slot, node), key) in out.iter_mut().zip(at).zip(keys) {
-            *slot = self.scan(node, key);
+        for ((slot, link), key) in out.iter_mut().zip(at).zip(keys) {
+            *slot = self.scan(link, key);
         }
         out
     }
 
-    /// The root, or an empty leaf for an empty tree.
+    /// The link that `key` takes out of block `at`: three cuts, each on the field its three
+    /// bits name.
     #[inline]
-    fn root(&self) -> Node {
-        self.nodes.first().copied().unwrap_or(EMPTY)
+    fn child(&self, at: Child, key: &FlowKey) -> Child {
+        let Some(block) = self.blocks.get((at >> 1) as usize) else {
+            return NOWHERE;
+        };
+        let fields = block.cuts[FIELDS_AT];
+        let step = |place: usize| {
+            let field = (fields >> (3 * place)) & 7;
+            2 * place + 1 + usize::from(key[field as usize] > block.cuts[place & 7])
+        };
+        block.children[(step(step(step(0))) - 7) & 7]
     }
 
-    /// The child of internal node `node` that `key` goes to.
+    /// The first rule of the leaf at `at` holding `key` (its sentinel holds every key).
     #[inline]
-    fn child(&self, node: Node, key: &FlowKey) -> Node {
-        let field = key[(node.link & 7) as usize];
-        let child = (node.link >> 3) as usize + usize::from(field > node.split);
-        self.nodes.get(child).copied().unwrap_or(EMPTY)
-    }
-
-    /// The first rule of leaf `node` holding `key`.
-    #[inline]
-    fn scan(&self, node: Node, key: &FlowKey) -> Option<usize> {
-        let start = (node.link >> 3) as usize;
-        let leaf = self.entries.get(start..start + node.split as usize)?;
-        leaf.iter().find(|e| e.holds(key)).map(|e| e.rule as usize)
+    fn scan(&self, at: Child, key: &FlowKey) -> Option<usize> {
+        let leaf = self.entries.get((at >> 1) as usize..)?;
+        let rule = leaf.iter().find(|e| e.holds(key))?.rule;
+        (rule != SENTINEL.rule).then_some(rule as usize)
     }
 
     /// Heap bytes.
     pub(crate) fn bytes(&self) -> usize {
-        self.nodes.capacity() * std::mem::size_of::<Node>()
+        self.blocks.capacity() * std::mem::size_of::<Block>()
             + self.entries.capacity() * std::mem::size_of::<Entry>()
     }
 }
@@ -203,7 +285,7 @@ impl Tree {
 /// Builds a [`Tree`] depth first.
 struct Builder<'s> {
     shapes: &'s [Shape],
-    tree: Tree,
+    tree: Binary,
     /// Bytes left for nodes and entries.
     budget: usize,
 }
@@ -387,9 +469,10 @@ impl Builder<'_> {
                 .entries
                 .extend(combos.iter().map(|c| entry(rule, c)));
         }
-        let count = u32::try_from(self.tree.entries.len() - start).ok()?;
+        self.spend(std::mem::size_of::<Entry>())?;
+        self.tree.entries.push(SENTINEL);
         *self.tree.nodes.get_mut(at)? = Node {
-            split: count,
+            split: 0,
             link: u32::try_from(start << 3).ok()? | LEAF_TAG,
         };
         Some(())
@@ -426,6 +509,7 @@ fn entry(rule: u32, c: &Region) -> Entry {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
     use smallvec::smallvec;
 
     fn shape(fields: [&[(u32, u32)]; FIELDS]) -> Shape {
@@ -462,6 +546,75 @@ mod tests {
             for (proto, dport) in [(6, 80), (17, 3), (1, NO_PORT), (6, 39), (6, 41)] {
                 let key = [proto, a, NO_PORT, 7, dport, 0, 0, 0];
                 assert_eq!(tree.first_match(&key), scan(&shapes, &key), "{key:?}");
+            }
+        }
+    }
+
+    /// Up to three ranges within `0..=max` (or the whole field), sorted and joined.
+    fn field(max: u32, whole: (u32, u32)) -> impl Strategy<Value = Ranges> {
+        let one = (0..=max, 0..=max).prop_map(|(a, b)| (a.min(b), a.max(b)));
+        prop_oneof![
+            Just(smallvec![whole]),
+            prop::collection::vec(one, 1..4).prop_map(|mut rs| {
+                rs.sort_unstable();
+                let mut out = Ranges::new();
+                for (lo, hi) in rs {
+                    match out.last_mut() {
+                        Some(last) if lo <= last.1 + 1 => last.1 = last.1.max(hi),
+                        _ => out.push((lo, hi)),
+                    }
+                }
+                out
+            }),
+        ]
+    }
+
+    /// A port field holding [`NO_PORT`], as every rule's does.
+    fn port() -> impl Strategy<Value = Ranges> {
+        field(20, (0, NO_PORT)).prop_map(|mut p| {
+            if p.last().is_some_and(|l| l.1 < NO_PORT) {
+                p.push((NO_PORT, NO_PORT));
+            }
+            p
+        })
+    }
+
+    /// Rules over small field domains, so that they overlap and trees grow deep.
+    fn shapes() -> impl Strategy<Value = Vec<Shape>> {
+        let shape = (
+            field(4, (0, 255)),
+            field(80, (0, u32::MAX)),
+            port(),
+            field(80, (0, u32::MAX)),
+            port(),
+        )
+            .prop_map(|(a, b, c, d, e)| [a, b, c, d, e]);
+        prop::collection::vec(shape, 1..400)
+    }
+
+    fn keys() -> impl Strategy<Value = Vec<FlowKey>> {
+        let port = prop_oneof![0..22u32, Just(NO_PORT)];
+        let address = prop_oneof![0..84u32, Just(u32::MAX)];
+        let key = (0..6u32, address.clone(), port.clone(), address, port)
+            .prop_map(|(a, b, c, d, e)| [a, b, c, d, e, 0, 0, 0]);
+        prop::collection::vec(key, LANES * 16)
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+        /// Single and batched walks of packed trees (deep ones included) give the scan's
+        /// answer.
+        #[test]
+        fn trees_agree_with_a_scan(shapes in shapes(), keys in keys()) {
+            let tree = Tree::build(&shapes, 1 << 24).expect("within budget");
+            for group in keys.chunks_exact(LANES) {
+                let lanes: [FlowKey; LANES] = group.try_into().expect("a group of lanes");
+                let batch = tree.first_match_batch(&lanes);
+                for (key, got) in group.iter().zip(batch) {
+                    let want = scan(&shapes, key);
+                    prop_assert_eq!(tree.first_match(key), want, "{:?}", key);
+                    prop_assert_eq!(got, want, "{:?}", key);
+                }
             }
         }
     }
