@@ -27,14 +27,17 @@
 //! capture cannot be resynchronised after a broken block.
 
 use crate::flow::{proto, Flow};
-use crate::replay::input::{Position, RecordKind, RecordSource, ReplayRecord, SkippedRecord};
+use crate::replay::input::{KindRef, Position, RecordRef, RecordSource, SkippedRecord};
 use etherparse::{
     Ethernet2HeaderSlice, IpAuthHeaderSlice, Ipv6FragmentHeaderSlice, Ipv6HeaderSlice,
     Ipv6RawExtHeaderSlice, LaxIpv4Slice, SingleVlanHeaderSlice,
 };
 use pcap_parser::pcapng::Block;
 use pcap_parser::traits::{PcapNGPacketBlock, PcapReaderIterator};
-use pcap_parser::{LegacyPcapReader, Linktype, PcapBlockOwned, PcapError, PcapNGReader};
+use pcap_parser::{
+    parse_pcap_frame, parse_pcap_frame_be, parse_pcap_frame_modified, LegacyPcapBlock,
+    LegacyPcapReader, Linktype, PcapBlockOwned, PcapError, PcapNGReader,
+};
 use std::borrow::Cow;
 use std::io::{self, Read};
 use std::net::IpAddr;
@@ -335,9 +338,35 @@ struct State {
     /// Legacy pcap: the file's link type and whether its fractions are nanoseconds.
     legacy_link: i32,
     nanoseconds: bool,
+    /// Legacy pcap: pcap-parser's parser for this file's frames, once its header is read.
+    legacy_frames: Option<FrameParser>,
     /// pcapng: the current section's interfaces.
     interfaces: Vec<Interface>,
     packets: u64,
+}
+
+/// pcap-parser's parser of one legacy pcap frame (record header and data).
+type FrameParser = fn(&[u8]) -> nom::IResult<&[u8], LegacyPcapBlock<'_>, PcapError<&[u8]>>;
+
+/// A decoded packet and where it was read; [`CaptureRecords::next_ref`] adds the file.
+#[derive(Clone, Copy)]
+struct Captured {
+    position: Position,
+    time: Option<u64>,
+    flow: Flow,
+    info: PacketInfo,
+}
+
+impl Captured {
+    fn record(self, file: &Arc<Path>) -> RecordRef<'_> {
+        RecordRef {
+            file,
+            position: self.position,
+            time: self.time,
+            flow: self.flow,
+            kind: KindRef::Packet(self.info),
+        }
+    }
 }
 
 /// The packets of one capture.
@@ -423,6 +452,7 @@ impl CaptureRecords {
                 big_endian: false,
                 legacy_link: Linktype::ETHERNET.0,
                 nanoseconds: false,
+                legacy_frames: None,
                 interfaces: Vec::new(),
                 packets: 0,
             },
@@ -449,7 +479,7 @@ impl CaptureRecords {
         Some(u64::from(n))
     }
 
-    fn fail(&mut self, offset: u64, reason: String) -> Option<Result<ReplayRecord, SkippedRecord>> {
+    fn fail(&mut self, offset: u64, reason: String) -> Option<Result<Captured, SkippedRecord>> {
         self.done = true;
         Some(Err(SkippedRecord {
             source: RecordSource {
@@ -461,10 +491,37 @@ impl CaptureRecords {
     }
 }
 
-impl Iterator for CaptureRecords {
-    type Item = Result<ReplayRecord, SkippedRecord>;
+impl CaptureRecords {
+    /// The next packet (or skip), borrowing the file's name.
+    pub fn next_ref(&mut self) -> Option<Result<RecordRef<'_>, SkippedRecord>> {
+        let item = match self.frame_in_buffer() {
+            Some(item) => item,
+            None => self.next_block()?,
+        };
+        Some(item.map(|packet| packet.record(&self.state.file)))
+    }
 
-    fn next(&mut self) -> Option<Self::Item> {
+    /// A legacy pcap frame whose bytes are all in the buffer, parsed in place by pcap-parser's
+    /// frame parser: the common case, without the reader's block enum and calls per packet.
+    /// `None` sends everything else (the header, a frame that needs a refill, pcapng) to
+    /// [`CaptureRecords::next_block`].
+    fn frame_in_buffer(&mut self) -> Option<Result<Captured, SkippedRecord>> {
+        let parse = self.state.legacy_frames?;
+        if self.done {
+            return None;
+        }
+        let data = self.reader.data();
+        let (rest, frame) = parse(data).ok()?;
+        let length = data.len() - rest.len();
+        let offset = self.reader.consumed() as u64;
+        let item = self.state.legacy_frame(&frame, offset);
+        self.reader.consume_noshift(length);
+        Some(item)
+    }
+
+    /// The next packet or skip through pcap-parser's reader: refills, grows the buffer, and
+    /// ends the file on damage.
+    fn next_block(&mut self) -> Option<Result<Captured, SkippedRecord>> {
         while !self.done {
             let offset = self.reader.consumed() as u64;
             let mut item = None;
@@ -540,7 +597,7 @@ impl Iterator for CaptureRecords {
 
 impl CaptureRecords {
     /// Makes room for the block at `offset`, or ends the file when it is too large.
-    fn grow(&mut self, offset: u64) -> Option<Result<ReplayRecord, SkippedRecord>> {
+    fn grow(&mut self, offset: u64) -> Option<Result<Captured, SkippedRecord>> {
         let declared = self.declared_block_length();
         let wanted = declared.map_or(self.capacity.saturating_mul(2) as u64, |n| n + 64);
         if wanted > MAX_BLOCK_BYTES as u64 || self.capacity >= MAX_BLOCK_BYTES {
@@ -566,20 +623,21 @@ impl State {
         &mut self,
         block: PcapBlockOwned<'_>,
         offset: u64,
-    ) -> Option<Result<ReplayRecord, SkippedRecord>> {
+    ) -> Option<Result<Captured, SkippedRecord>> {
         match block {
             PcapBlockOwned::LegacyHeader(header) => {
                 self.legacy_link = header.network.0;
                 self.nanoseconds = header.is_nanosecond_precision();
                 self.big_endian = header.is_bigendian();
+                // The parser pcap-parser's reader picks for this header.
+                self.legacy_frames = Some(match (header.is_modified_format(), self.big_endian) {
+                    (true, _) => parse_pcap_frame_modified,
+                    (false, true) => parse_pcap_frame_be,
+                    (false, false) => parse_pcap_frame,
+                });
                 None
             }
-            PcapBlockOwned::Legacy(frame) => {
-                let fraction_ms = if self.nanoseconds { 1_000_000 } else { 1_000 };
-                let time = u64::from(frame.ts_sec) * 1000 + u64::from(frame.ts_usec) / fraction_ms;
-                let link = self.legacy_link;
-                Some(self.packet(link, frame.data, frame.origlen, Some(time), offset))
-            }
+            PcapBlockOwned::Legacy(frame) => Some(self.legacy_frame(&frame, offset)),
             PcapBlockOwned::NG(Block::SectionHeader(section)) => {
                 self.interfaces.clear();
                 self.big_endian = section.big_endian();
@@ -632,6 +690,22 @@ impl State {
         }
     }
 
+    fn legacy_frame(
+        &mut self,
+        frame: &LegacyPcapBlock<'_>,
+        offset: u64,
+    ) -> Result<Captured, SkippedRecord> {
+        let fraction_ms = if self.nanoseconds { 1_000_000 } else { 1_000 };
+        let time = u64::from(frame.ts_sec) * 1000 + u64::from(frame.ts_usec) / fraction_ms;
+        self.packet(
+            self.legacy_link,
+            frame.data,
+            frame.origlen,
+            Some(time),
+            offset,
+        )
+    }
+
     fn skip(&self, offset: u64, reason: impl Into<String>) -> SkippedRecord {
         SkippedRecord {
             source: RecordSource {
@@ -652,24 +726,21 @@ impl State {
         length: u32,
         time: Option<u64>,
         offset: u64,
-    ) -> Result<ReplayRecord, SkippedRecord> {
+    ) -> Result<Captured, SkippedRecord> {
         self.packets += 1;
         match decode_packet(link, data) {
-            Ok(decoded) => Ok(ReplayRecord {
-                source: RecordSource {
-                    file: self.file.clone(),
-                    position: Position::Packet {
-                        number: self.packets,
-                        offset,
-                    },
+            Ok(decoded) => Ok(Captured {
+                position: Position::Packet {
+                    number: self.packets,
+                    offset,
                 },
                 time,
                 flow: decoded.flow,
-                kind: RecordKind::Packet(PacketInfo {
+                info: PacketInfo {
                     tcp_flags: decoded.tcp_flags,
                     length,
                     fragment: decoded.fragment,
-                }),
+                },
             }),
             Err(reason) => Err(self.skip(offset, reason)),
         }
@@ -954,7 +1025,7 @@ pub(crate) mod testkit {
 mod tests {
     use super::testkit::*;
     use super::*;
-    use crate::replay::input::{read_stream, InputFormat};
+    use crate::replay::input::{read_stream, InputFormat, RecordKind};
     use std::io::Cursor;
 
     const A: [u8; 4] = [10, 0, 0, 1];

@@ -21,9 +21,8 @@ use crate::eval::Pins;
 use crate::flow::Flow;
 use crate::flowfile::FlowReader;
 use crate::replay::capture::{CaptureKind, CaptureRecords, PacketInfo};
-use crate::replay::flowlog::{Expect, FlowLogRecords, LogFormat, LoggedDecision};
+use crate::replay::flowlog::{Expect, FlowLogRecords, LogFormat, Logged, LoggedDecision};
 use flate2::read::MultiGzDecoder;
-use std::collections::VecDeque;
 use std::fmt;
 use std::io::{self, BufReader, Cursor, Read};
 use std::path::{Path, PathBuf};
@@ -53,6 +52,59 @@ pub enum RecordKind {
     /// A plain five-tuple from a CSV/JSONL/ClassBench/flow-spec file, with its `from`/`to`
     /// pins if the file has those columns.
     Tuple(Pins),
+}
+
+/// A record as the replay loop reads it: what it shares with its neighbours (the file's
+/// name, a flow-log group's resource id and rule) is borrowed, so that reading a record
+/// allocates nothing and counts no references; [`RecordRef::into_owned`] makes the
+/// [`ReplayRecord`] of callers that keep records.
+#[derive(Debug)]
+pub struct RecordRef<'a> {
+    /// The file it was read from, as named on the command line or found in a directory.
+    pub file: &'a Arc<Path>,
+    /// The place inside it.
+    pub position: Position,
+    /// Unix time in milliseconds, when the input has one.
+    pub time: Option<u64>,
+    /// The five-tuple as logged or captured.
+    pub flow: Flow,
+    /// What else the input says about it.
+    pub kind: KindRef<'a>,
+}
+
+/// [`RecordKind`], borrowing a flow-log tuple's shared fields.
+#[derive(Debug)]
+pub enum KindRef<'a> {
+    /// A flow-log tuple: what Azure decided and where.
+    FlowLog(Logged<'a>),
+    /// A packet from a capture.
+    Packet(PacketInfo),
+    /// A plain five-tuple with its pins.
+    Tuple(Pins),
+}
+
+impl RecordRef<'_> {
+    /// Where it was read, for messages.
+    pub fn source(&self) -> RecordSource {
+        RecordSource {
+            file: self.file.clone(),
+            position: self.position,
+        }
+    }
+
+    /// The record with its own copies of what it borrowed.
+    pub fn into_owned(self) -> ReplayRecord {
+        ReplayRecord {
+            source: self.source(),
+            time: self.time,
+            flow: self.flow,
+            kind: match self.kind {
+                KindRef::FlowLog(logged) => RecordKind::FlowLog(Box::new(logged.to_owned())),
+                KindRef::Packet(info) => RecordKind::Packet(info),
+                KindRef::Tuple(pins) => RecordKind::Tuple(pins),
+            },
+        }
+    }
 }
 
 /// Where a record (or a skip) was read.
@@ -327,36 +379,16 @@ fn is_capture(path: &Path, format: InputFormat) -> bool {
     matches!(sniff(&head), Sniffed::Pcap | Sniffed::Pcapng)
 }
 
-/// Reads every record of `paths` (see [`expand_paths`]) in order, one file after another.
-/// Errors here are only about the paths themselves; everything that goes wrong inside a file
-/// is a [`SkippedRecord`] in the stream.
-pub fn read_inputs(paths: &[PathBuf], format: InputFormat) -> Result<Inputs> {
-    Ok(Inputs {
-        files: expand_paths(paths)?.into(),
-        format,
-        current: None,
-    })
-}
-
-/// The records of several inputs, one file after another. See [`read_inputs`].
-pub struct Inputs {
-    files: VecDeque<PathBuf>,
+/// The files of `paths` (see [`expand_paths`]), each opened (see [`open_file`]) only when
+/// the one before it has been read; `.flatten()` gives their records in order. Errors here
+/// are only about the paths themselves; everything that goes wrong inside a file is a
+/// [`SkippedRecord`] in its stream.
+pub fn read_inputs(
+    paths: &[PathBuf],
     format: InputFormat,
-    current: Option<FileRecords>,
-}
-
-impl Iterator for Inputs {
-    type Item = Result<ReplayRecord, SkippedRecord>;
-
-    fn next(&mut self) -> Option<Self::Item> {
-        loop {
-            if let Some(item) = self.current.as_mut().and_then(Iterator::next) {
-                return Some(item);
-            }
-            let path = self.files.pop_front()?;
-            self.current = Some(open_file(&path, self.format));
-        }
-    }
+) -> Result<impl Iterator<Item = FileRecords>> {
+    let files = expand_paths(paths)?;
+    Ok(files.into_iter().map(move |path| open_file(&path, format)))
 }
 
 /// Opens one file (`-` is stdin). This never fails: a file that cannot be read yields one
@@ -574,34 +606,42 @@ enum Source {
     Capture(CaptureRecords),
 }
 
-impl Iterator for FileRecords {
-    type Item = Result<ReplayRecord, SkippedRecord>;
-
-    fn next(&mut self) -> Option<Self::Item> {
+impl FileRecords {
+    /// The next record, borrowing what it shares with the others (see [`RecordRef`]); the
+    /// replay loop reads this way, [`Iterator::next`] gives owned records.
+    pub fn next_ref(&mut self) -> Option<Result<RecordRef<'_>, SkippedRecord>> {
         match &mut self.inner {
             Source::Failed(skip) => skip.take().map(Err),
-            Source::FlowLog(records) => records.next(),
-            Source::Capture(records) => records.next(),
+            Source::FlowLog(records) => records.next_ref(),
+            Source::Capture(records) => records.next_ref(),
             Source::Flows { reader, file } => {
                 let item = reader.next()?;
-                let source = |line| RecordSource {
-                    file: file.clone(),
-                    position: Position::Line(line),
-                };
                 Some(match item {
-                    Ok(record) => Ok(ReplayRecord {
-                        source: source(record.line),
+                    Ok(record) => Ok(RecordRef {
+                        file,
+                        position: Position::Line(record.line),
                         time: None,
                         flow: record.flow,
-                        kind: RecordKind::Tuple(record.pins),
+                        kind: KindRef::Tuple(record.pins),
                     }),
                     Err(skip) => Err(SkippedRecord {
-                        source: source(skip.line),
+                        source: RecordSource {
+                            file: file.clone(),
+                            position: Position::Line(skip.line),
+                        },
                         reason: skip.reason,
                     }),
                 })
             }
         }
+    }
+}
+
+impl Iterator for FileRecords {
+    type Item = Result<ReplayRecord, SkippedRecord>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        self.next_ref().map(|item| item.map(RecordRef::into_owned))
     }
 }
 
@@ -678,7 +718,7 @@ mod tests {
             "truncated.pcap",
         ];
         let paths: Vec<PathBuf> = mine.iter().map(|name| dir.join(name)).collect();
-        let got = summary(read_inputs(&paths, InputFormat::Auto).unwrap());
+        let got = summary(read_inputs(&paths, InputFormat::Auto).unwrap().flatten());
         let count = |prefix: &str| got.iter().filter(|l| l.starts_with(prefix)).count();
         assert_eq!(count("appended-PT1H.json log"), 3);
         assert!(got.contains(&"appended-PT1H.json skip line 3, column 1: malformed JSON: EOF while parsing a list; the rest of the file is lost".to_string()), "{got:?}");
@@ -718,7 +758,11 @@ mod tests {
         let mut broken = gzip(&capture);
         broken.truncate(broken.len() / 2);
         std::fs::write(dir.join("f.pcap.gz"), broken).unwrap();
-        let mut got = summary(read_inputs(std::slice::from_ref(&dir), InputFormat::Auto).unwrap());
+        let mut got = summary(
+            read_inputs(std::slice::from_ref(&dir), InputFormat::Auto)
+                .unwrap()
+                .flatten(),
+        );
         // The five-tuple reader's own wording is not this module's business.
         for line in &mut got {
             if line.starts_with("c.csv skip") {
@@ -750,7 +794,13 @@ mod tests {
         let dir = scratch("override");
         let capture = dir.join("x.pcap");
         std::fs::write(&capture, one_packet_pcap()).unwrap();
-        let read = |format| summary(read_inputs(std::slice::from_ref(&capture), format).unwrap());
+        let read = |format| {
+            summary(
+                read_inputs(std::slice::from_ref(&capture), format)
+                    .unwrap()
+                    .flatten(),
+            )
+        };
         assert_eq!(read(InputFormat::Pcap).len(), 1);
         assert_eq!(
             read(InputFormat::Pcapng),

@@ -11,7 +11,7 @@
 //!   admitted it — the one Azure logs).
 //! - Packets and plain tuples have no logging point: the whole path decides.
 
-use super::flowlog::{LogFormat, LoggedDecision};
+use super::flowlog::{LogFormat, Logged};
 use crate::compile::{CompiledPolicy, CompiledTable};
 use crate::engine::Engine;
 use crate::eval::locate::{locate, Endpoint};
@@ -227,7 +227,7 @@ impl<'p> Judge<'p> {
     pub fn at_logging_point(
         &mut self,
         flow: &Flow,
-        logged: &LoggedDecision,
+        logged: Logged<'_>,
     ) -> Result<Judgement, String> {
         match logged.format {
             LogFormat::NsgV1 | LogFormat::NsgV2 => self.at_nsg(flow, logged),
@@ -248,11 +248,8 @@ impl<'p> Judge<'p> {
             .insert(address, locate(s, address, None, "local").ok());
     }
 
-    fn at_nsg(&mut self, flow: &Flow, logged: &LoggedDecision) -> Result<Judgement, String> {
-        let id = logged
-            .resource_id
-            .as_ref()
-            .ok_or("the record names no NSG")?;
+    fn at_nsg(&mut self, flow: &Flow, logged: Logged<'_>) -> Result<Judgement, String> {
+        let id = logged.resource_id.ok_or("the record names no NSG")?;
         let nsg = match &self.last_nsg {
             Some((last, nsg)) if Arc::ptr_eq(last, id) => *nsg,
             _ => {
@@ -344,22 +341,16 @@ fn placed<'a>(
     places.get(&address)?.as_ref()
 }
 
-fn at_vnet_point(
-    policy: &Policy,
-    flow: &Flow,
-    logged: &LoggedDecision,
-) -> Result<Judgement, String> {
+fn at_vnet_point(policy: &Policy, flow: &Flow, logged: Logged<'_>) -> Result<Judgement, String> {
     if logged
         .encryption
-        .as_deref()
         .is_some_and(super::flowlog::is_encryption_drop)
     {
         return Err("dropped for encryption, which secpath does not model".to_string());
     }
     let target = logged
         .resource_id
-        .as_deref()
-        .map(ResourceId::new)
+        .map(|id| ResourceId::new(id))
         .ok_or("the record names no target resource")?;
     let (side, pins) = match logged.direction {
         Direction::Inbound => (
@@ -434,11 +425,11 @@ fn names(logged: &str, hit: &RuleHit) -> bool {
 
 /// True when the logged decision and rule agree with secpath's judgement. A missing logged
 /// rule compares as agreeing on the rule.
-pub fn agrees(logged: &LoggedDecision, judged: &Judgement) -> bool {
+pub fn agrees(logged: &Logged<'_>, judged: &Judgement) -> bool {
     let decision = logged.allowed == (judged.verdict == Verdict::Allow);
     let rule = logged.rule.is_empty()
         || logged.rule.eq_ignore_ascii_case("unspecified")
-        || judged.rule.as_ref().is_some_and(|r| names(&logged.rule, r));
+        || judged.rule.as_ref().is_some_and(|r| names(logged.rule, r));
     decision && rule
 }
 
