@@ -353,9 +353,15 @@ impl ConnTracker {
         self.next_id
     }
 
-    /// Connections that finished since the last call.
-    pub fn take_finished(&mut self) -> Vec<Connection> {
-        std::mem::take(&mut self.finished)
+    /// Whether connections finished since [`ConnTracker::take_finished`] was last called.
+    pub fn has_finished(&self) -> bool {
+        !self.finished.is_empty()
+    }
+
+    /// Connections that finished since the last call (called after every packet: draining
+    /// keeps the list's memory and costs nothing when it is empty).
+    pub fn take_finished(&mut self) -> std::vec::Drain<'_, Connection> {
+        self.finished.drain(..)
     }
 
     /// Ends the capture: every connection still open, in order of id.
@@ -363,7 +369,7 @@ impl ConnTracker {
         for key in self.keys_where(|_| true) {
             self.end(&key);
         }
-        let mut all = self.take_finished();
+        let mut all: Vec<Connection> = self.take_finished().collect();
         all.sort_by_key(|c| c.id);
         all
     }
@@ -462,7 +468,7 @@ mod tests {
             matches!(t.packet(&out, &info(SYN), Some(4)), Seen::Opens { .. }),
             "closed: a new SYN opens anew"
         );
-        let done = t.take_finished();
+        let done: Vec<Connection> = t.take_finished().collect();
         assert_eq!(done.len(), 1);
         assert_eq!(
             (done[0].packets, done[0].bytes),

@@ -31,7 +31,7 @@
 
 use crate::flow::{proto, Flow};
 use crate::model::Direction;
-use crate::replay::input::{KindRef, Position, RecordRef, RecordSource, SkippedRecord};
+use crate::replay::input::{KindRef, NextRecord, Position, RecordRef, RecordSource, SkippedRecord};
 use serde::{Deserialize, Serialize};
 use serde_json::error::Category;
 use serde_json::Value;
@@ -337,9 +337,9 @@ impl FlowLogRecords {
     }
 }
 
-impl FlowLogRecords {
+impl NextRecord for FlowLogRecords {
     /// The next tuple (or skip), borrowing from the file and its group (see [`Logged`]).
-    pub fn next_ref(&mut self) -> Option<Result<RecordRef<'_>, SkippedRecord>> {
+    fn next_ref(&mut self) -> Option<Result<RecordRef<'_>, SkippedRecord>> {
         loop {
             match self.entries.front()? {
                 Entry::Group(group) if self.next_tuple < group.tuples.len() => break,

@@ -4,7 +4,9 @@
 use super::capture::PacketInfo;
 use super::conntrack::{ConnTracker, Connection, Seen};
 use super::flowlog::{FlowState, Logged};
-use super::input::{self, FileRecords, InputFormat, KindRef, RecordRef, Unit};
+use super::input::{
+    self, FileRecords, InputFormat, KindRef, NextRecord, RecordLoop, RecordRef, Unit,
+};
 use super::judge::{agrees, Judge, Judgement};
 use super::tally::{Disagreement, ReplayReport, Tally};
 use crate::engine::{Engine, EngineKind};
@@ -149,17 +151,69 @@ fn replay(
     files: impl Iterator<Item = FileRecords>,
     options: ReplayOptions,
     tally: &mut Tally,
-    mut out: Option<&mut dyn Write>,
+    out: Option<&mut dyn Write>,
     progress: &(dyn Fn(u64) + Sync),
 ) -> Result<()> {
-    let write_error = |e: std::io::Error| Error::Usage(format!("cannot write --out: {e}"));
-    let mut n = 0u64;
+    let mut replay = Replay {
+        judge,
+        tracker,
+        options,
+        tally,
+        out,
+        progress,
+        unreported: 0,
+    };
     for mut file in files {
-        while let Some(record) = file.next_ref() {
-            n += 1;
-            if n == PROGRESS_EVERY {
-                progress(n);
-                n = 0;
+        file.read_with(&mut replay)?;
+    }
+    let Replay {
+        tracker,
+        tally,
+        mut out,
+        ..
+    } = replay;
+    for c in tracker.finish() {
+        ended(tally, &c, out.as_deref_mut()).map_err(write_error)?;
+    }
+    if let Some(w) = out {
+        w.flush().map_err(write_error)?;
+    }
+    progress(replay.unreported);
+    Ok(())
+}
+
+fn write_error(e: std::io::Error) -> Error {
+    Error::Usage(format!("cannot write --out: {e}"))
+}
+
+/// What the replay loop works with, for [`RecordLoop::read`].
+struct Replay<'r, 'p, 'w> {
+    judge: &'r mut Judge<'p>,
+    tracker: &'r mut ConnTracker,
+    options: ReplayOptions,
+    tally: &'r mut Tally,
+    out: Option<&'r mut (dyn Write + 'w)>,
+    progress: &'r (dyn Fn(u64) + Sync),
+    /// Records read since the last progress report.
+    unreported: u64,
+}
+
+impl RecordLoop for Replay<'_, '_, '_> {
+    fn read(&mut self, records: &mut impl NextRecord) -> Result<()> {
+        let Replay {
+            judge,
+            tracker,
+            options,
+            tally,
+            out,
+            progress,
+            unreported,
+        } = self;
+        while let Some(record) = records.next_ref() {
+            *unreported += 1;
+            if *unreported == PROGRESS_EVERY {
+                progress(*unreported);
+                *unreported = 0;
             }
             let line = match record {
                 Err(skipped) => {
@@ -178,19 +232,14 @@ fn replay(
             if let (Some(w), Some(line)) = (out.as_deref_mut(), line) {
                 writeln!(w, "{line}").map_err(write_error)?;
             }
-            for c in tracker.take_finished() {
-                ended(tally, &c, out.as_deref_mut()).map_err(write_error)?;
+            if tracker.has_finished() {
+                for c in tracker.take_finished() {
+                    ended(tally, &c, out.as_deref_mut()).map_err(write_error)?;
+                }
             }
         }
+        Ok(())
     }
-    for c in tracker.finish() {
-        ended(tally, &c, out.as_deref_mut()).map_err(write_error)?;
-    }
-    if let Some(w) = out {
-        w.flush().map_err(write_error)?;
-    }
-    progress(n);
-    Ok(())
 }
 
 /// Counts a connection that ended, and writes its `--out` line.
