@@ -500,7 +500,7 @@ fn open_stream(
             if !gzip && size.is_some_and(|size| size > limit) {
                 return Err(too_large(limit));
             }
-            let bytes = read_limited(reader, limit)?;
+            let bytes = read_limited(reader, limit, size.filter(|_| !gzip))?;
             Source::FlowLog(FlowLogRecords::parse(name, bytes, expect))
         }
         Sniffed::Flows => Source::Flows {
@@ -510,9 +510,15 @@ fn open_stream(
     })
 }
 
-/// Reads a whole stream, refusing one larger than `limit` bytes.
-fn read_limited(reader: Box<dyn Read + Send>, limit: u64) -> Result<Vec<u8>, String> {
-    let mut bytes = Vec::new();
+/// Reads a whole stream, refusing one larger than `limit` bytes. `size`, the file's size
+/// when known, is allocated at once (growing by doubling copied a large flow log twice over).
+fn read_limited(
+    reader: Box<dyn Read + Send>,
+    limit: u64,
+    size: Option<u64>,
+) -> Result<Vec<u8>, String> {
+    let capacity = size.map_or(0, |n| n.min(limit).saturating_add(1));
+    let mut bytes = Vec::with_capacity(usize::try_from(capacity).unwrap_or(0));
     reader
         .take(limit.saturating_add(1))
         .read_to_end(&mut bytes)
@@ -960,11 +966,14 @@ mod tests {
         let limit = 1 << 20;
         let big: Box<dyn Read + Send> = Box::new(Cursor::new(vec![b' '; limit + 1]));
         assert_eq!(
-            read_limited(big, limit as u64).err(),
+            read_limited(big, limit as u64, None).err(),
             Some("a flow-log JSON file is parsed whole, and this one is larger than the 1 MiB limit; split it".to_string())
         );
         let small: Box<dyn Read + Send> = Box::new(Cursor::new(vec![b' '; 10]));
-        assert_eq!(read_limited(small, limit as u64).map(|b| b.len()), Ok(10));
+        assert_eq!(
+            read_limited(small, limit as u64, Some(10)).map(|b| b.len()),
+            Ok(10)
+        );
         // A file on disk is refused by its size, before anything is read past the sniff.
         let dir = scratch("large");
         let path = dir.join("PT1H.json");
