@@ -220,14 +220,30 @@ impl RecordLoop for Replay<'_, '_, '_> {
                     tally.skip(&skipped.reason);
                     skip_line(tally, &skipped.source.to_string(), &skipped.reason)
                 }
-                Ok(rec) => match &rec.kind {
-                    KindRef::FlowLog(logged) => flow_log(judge, &rec, logged, tally),
-                    KindRef::Tuple(pins) => tuple(judge, &rec, pins, tally),
-                    KindRef::Packet(_) if options.stateless => {
-                        tuple(judge, &rec, &Pins::default(), tally)
+                // Taken apart here, so that no function is handed (and no move copies) the
+                // whole record with its enum of every kind.
+                Ok(RecordRef {
+                    file,
+                    position,
+                    time,
+                    flow,
+                    kind,
+                }) => {
+                    let at = At {
+                        file,
+                        position,
+                        time,
+                        flow,
+                    };
+                    match kind {
+                        KindRef::FlowLog(logged) => flow_log(judge, &at, &logged, tally),
+                        KindRef::Tuple(pins) => tuple(judge, &at, &pins, tally),
+                        KindRef::Packet(_) if options.stateless => {
+                            tuple(judge, &at, &Pins::default(), tally)
+                        }
+                        KindRef::Packet(info) => packet(judge, &at, &info, tracker, tally),
                     }
-                    KindRef::Packet(info) => packet(judge, &rec, info, tracker, tally),
-                },
+                }
             };
             if let (Some(w), Some(line)) = (out.as_deref_mut(), line) {
                 writeln!(w, "{line}").map_err(write_error)?;
@@ -239,6 +255,25 @@ impl RecordLoop for Replay<'_, '_, '_> {
             }
         }
         Ok(())
+    }
+}
+
+/// A record's flow, time and place, without what its kind adds.
+struct At<'a> {
+    file: &'a Arc<std::path::Path>,
+    position: input::Position,
+    time: Option<u64>,
+    flow: Flow,
+}
+
+impl At<'_> {
+    /// Where the record was read, for messages.
+    fn source(&self) -> String {
+        let source = input::RecordSource {
+            file: self.file.clone(),
+            position: self.position,
+        };
+        source.to_string()
     }
 }
 
@@ -257,14 +292,14 @@ fn ended<W: Write + ?Sized>(
 
 fn flow_log(
     judge: &mut Judge,
-    rec: &RecordRef<'_>,
+    rec: &At<'_>,
     logged: &Logged<'_>,
     tally: &mut Tally,
 ) -> Option<String> {
     match judge.at_logging_point(&rec.flow, *logged) {
         Err(reason) => {
             tally.skip(&reason);
-            skip_line(tally, &rec.source().to_string(), &reason)
+            skip_line(tally, &rec.source(), &reason)
         }
         Ok(j) => {
             // C and E tuples continue a flow whose B tuple was counted.
@@ -274,7 +309,7 @@ fn flow_log(
             let secpath_rule = || j.rule.as_ref().map(|r| r.log_name());
             let logged_decision = if logged.allowed { "allow" } else { "deny" };
             tally.compared(agree, || Disagreement {
-                source: rec.source().to_string(),
+                source: rec.source(),
                 flow: rec.flow.to_string(),
                 logged_decision,
                 logged_rule: logged.rule.to_string(),
@@ -284,7 +319,7 @@ fn flow_log(
             if !tally.writing {
                 return None;
             }
-            let source = rec.source().to_string();
+            let source = rec.source();
             let secpath_rule = secpath_rule();
             Some(
                 serde_json::json!({
@@ -302,15 +337,15 @@ fn flow_log(
     }
 }
 
-fn tuple(judge: &Judge, rec: &RecordRef<'_>, pins: &Pins, tally: &mut Tally) -> Option<String> {
+fn tuple(judge: &Judge, rec: &At<'_>, pins: &Pins, tally: &mut Tally) -> Option<String> {
     match judge.whole_path(&rec.flow, pins) {
         Err(reason) => {
             tally.skip(&reason);
-            skip_line(tally, &rec.source().to_string(), &reason)
+            skip_line(tally, &rec.source(), &reason)
         }
         Ok(j) => {
             tally.judged(&rec.flow, j.verdict, Some(&j));
-            let source = || rec.source().to_string();
+            let source = || rec.source();
             tally
                 .writing
                 .then(|| verdict_json(&source(), &rec.flow, &j).to_string())
@@ -320,7 +355,7 @@ fn tuple(judge: &Judge, rec: &RecordRef<'_>, pins: &Pins, tally: &mut Tally) -> 
 
 fn packet(
     judge: &Judge,
-    rec: &RecordRef<'_>,
+    rec: &At<'_>,
     info: &PacketInfo,
     tracker: &mut ConnTracker,
     tally: &mut Tally,
@@ -343,7 +378,7 @@ fn packet(
     match judge.whole_path(&forward, &Pins::default()) {
         Err(reason) => {
             tally.skip(&reason);
-            skip_line(tally, &rec.source().to_string(), &reason)
+            skip_line(tally, &rec.source(), &reason)
         }
         Ok(j) => {
             tally.connection();
