@@ -20,8 +20,15 @@
 //! while later fragments of portless protocols are yielded. [`PacketInfo::length`] is the
 //! frame's length on the wire (the capture's original length).
 //!
+//! # Reading
+//! A legacy pcap file on disk is mapped into memory and its frames are decoded where they lie
+//! ([`CaptureRecords::mapped`]); pcapng, gzip, stdin and anything that cannot be mapped go
+//! through pcap-parser's streaming readers. Both read the same bytes the same way, damage
+//! included (a test compares them).
+//!
 //! # Bounded memory
-//! The reader keeps one buffer (256 KiB, grown up to [`MAX_BLOCK_BYTES`] for a larger block).
+//! The streaming reader keeps one buffer (256 KiB, grown up to [`MAX_BLOCK_BYTES`] for a
+//! larger block); a mapped file takes address space, which the kernel pages in and out.
 //! A block that claims to be larger than that (a corrupt or hostile length such as 4 GiB)
 //! ends the file with a skip at its byte offset, as do truncation and unparsable blocks: a
 //! capture cannot be resynchronised after a broken block.

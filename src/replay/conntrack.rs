@@ -358,8 +358,7 @@ impl ConnTracker {
         !self.finished.is_empty()
     }
 
-    /// Connections that finished since the last call (called after every packet: draining
-    /// keeps the list's memory and costs nothing when it is empty).
+    /// Connections that finished since the last call (draining keeps the list's memory).
     pub fn take_finished(&mut self) -> std::vec::Drain<'_, Connection> {
         self.finished.drain(..)
     }

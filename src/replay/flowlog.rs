@@ -1,5 +1,5 @@
 //! Azure flow logs: NSG flow logs (versions 1 and 2) and VNet flow logs (version 4), turned
-//! into [`RecordRef`]s that carry what Azure decided ([`LoggedDecision`]).
+//! into [`RecordRef`]s that carry what Azure decided ([`Logged`], owned as [`LoggedDecision`]).
 //!
 //! # Formats
 //! * **NSG flow logs**: `records[].properties.flows[] = {rule, flows[] = {mac, flowTuples[]}}`.
