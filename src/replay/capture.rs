@@ -92,7 +92,7 @@ pub type SkipReason = Cow<'static, str>;
 
 /// Decodes one captured frame of link type `link` (a pcap `LINKTYPE_` number). Ethernet
 /// frames of IPv4 TCP or UDP, nearly every packet of most captures, are read at fixed offsets
-/// first (see [`ipv4_fast_path`]); everything else goes through the full decoder.
+/// first (see `ipv4_fast_path`); everything else goes through the full decoder.
 #[inline]
 pub fn decode_packet(link: i32, frame: &[u8]) -> Result<DecodedPacket, SkipReason> {
     if link == Linktype::ETHERNET.0 && frame.get(12..14) == Some(&[0x08, 0x00]) {
@@ -608,7 +608,7 @@ impl CaptureRecords {
         Ok(CaptureRecords::with_reader(file, kind, reader, read_error))
     }
 
-    /// Reads a legacy pcap file mapped into memory (see [`MappedPcap`]). `None` when its
+    /// Reads a legacy pcap file mapped into memory (see `MappedPcap`). `None` when its
     /// header does not read: the streaming reader then says why.
     pub fn mapped(file: Arc<Path>, map: Mmap) -> Option<CaptureRecords> {
         let (_, header) = parse_pcap_header(&map).ok()?;
