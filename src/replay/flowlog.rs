@@ -896,18 +896,33 @@ fn decimal(field: &[u8]) -> Option<u64> {
     })
 }
 
-/// A dotted-quad IPv4 address, as strict as `Ipv4Addr::from_str` (no leading zeros).
+/// A dotted-quad IPv4 address, as strict as `Ipv4Addr::from_str` (no leading zeros), in
+/// one pass over the bytes (two addresses a tuple: splitting each into parts first cost
+/// more than the rest of the tuple's fields).
 fn dotted_quad(field: &[u8]) -> Option<Ipv4Addr> {
     let mut octets = [0u8; 4];
-    let mut parts = field.split(|b| *b == b'.');
-    for octet in &mut octets {
-        let part = parts.next()?;
-        if part.len() > 3 || (part.len() > 1 && part[0] == b'0') {
+    let (mut part, mut value, mut digits) = (0, 0u32, 0);
+    for &b in field {
+        if b == b'.' {
+            if digits == 0 || part == 3 {
+                return None;
+            }
+            octets[part] = u8::try_from(value).ok()?;
+            (part, value, digits) = (part + 1, 0, 0);
+            continue;
+        }
+        let digit = b.wrapping_sub(b'0');
+        // A fourth digit, or a digit after a leading zero, is not dotted-quad.
+        if digit > 9 || digits == 3 || (digits == 1 && value == 0) {
             return None;
         }
-        *octet = u8::try_from(decimal(part)?).ok()?;
+        (value, digits) = (value * 10 + u32::from(digit), digits + 1);
     }
-    parts.next().is_none().then_some(Ipv4Addr::from(octets))
+    if digits == 0 || part != 3 {
+        return None;
+    }
+    octets[3] = u8::try_from(value).ok()?;
+    Some(Ipv4Addr::from(octets))
 }
 
 fn address(field: &[u8]) -> Option<IpAddr> {
@@ -1464,11 +1479,28 @@ mod tests {
             "1.2.3.0",
             "1.2.3.-4",
             "1234.1.1.1",
+            ".1.2.3",
+            "1.2.3.4.",
+            "00.1.2.3",
+            "1.2.3.255",
+            "1.2.3.256",
+            "1.2.3.4 ",
+            "9.99.199.249",
         ] {
             assert_eq!(dotted_quad(text.as_bytes()), text.parse().ok(), "{text}");
             assert_eq!(address(text.as_bytes()), text.parse().ok(), "{text}");
         }
         assert_eq!(address(b"2001:db8::1"), "2001:db8::1".parse().ok());
+        let mut seed = 0x9e37_79b9_7f4a_7c15_u64;
+        for _ in 0..20_000 {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            let text: String = (0..seed % 17)
+                .map(|i| b"0123456789.25."[((seed >> (4 * i)) % 14) as usize] as char)
+                .collect();
+            assert_eq!(dotted_quad(text.as_bytes()), text.parse().ok(), "{text}");
+        }
         for text in [
             "0",
             "18446744073709551615",
