@@ -136,12 +136,15 @@ impl<'p> Replayer<'p> {
         };
         match &record.kind {
             RecordKind::FlowLog(logged) => {
-                match self.judge.at_logging_point(&record.flow, logged) {
+                match self
+                    .judge
+                    .at_logging_point(&record.flow, logged.as_logged())
+                {
                     Err(reason) => skipped(record, reason),
                     Ok(j) => {
                         let continues =
                             matches!(logged.state, Some(FlowState::Continuing | FlowState::End));
-                        let agree = agrees(logged, &j);
+                        let agree = agrees(&logged.as_logged(), &j);
                         judged(record, j, !continues, false, Some(agree))
                     }
                 }

@@ -20,21 +20,33 @@
 //! while later fragments of portless protocols are yielded. [`PacketInfo::length`] is the
 //! frame's length on the wire (the capture's original length).
 //!
+//! # Reading
+//! A legacy pcap file on disk is mapped into memory and its frames are decoded where they lie
+//! ([`CaptureRecords::mapped`]); pcapng, gzip, stdin and anything that cannot be mapped go
+//! through pcap-parser's streaming readers. Both read the same bytes the same way, damage
+//! included (a test compares them).
+//!
 //! # Bounded memory
-//! The reader keeps one buffer (256 KiB, grown up to [`MAX_BLOCK_BYTES`] for a larger block).
+//! The streaming reader keeps one buffer (256 KiB, grown up to [`MAX_BLOCK_BYTES`] for a
+//! larger block); a mapped file takes address space, which the kernel pages in and out.
 //! A block that claims to be larger than that (a corrupt or hostile length such as 4 GiB)
 //! ends the file with a skip at its byte offset, as do truncation and unparsable blocks: a
 //! capture cannot be resynchronised after a broken block.
 
 use crate::flow::{proto, Flow};
-use crate::replay::input::{Position, RecordKind, RecordSource, ReplayRecord, SkippedRecord};
+use crate::replay::input::{KindRef, NextRecord, Position, RecordRef, RecordSource, SkippedRecord};
 use etherparse::{
     Ethernet2HeaderSlice, IpAuthHeaderSlice, Ipv6FragmentHeaderSlice, Ipv6HeaderSlice,
     Ipv6RawExtHeaderSlice, LaxIpv4Slice, SingleVlanHeaderSlice,
 };
+use memmap2::Mmap;
 use pcap_parser::pcapng::Block;
 use pcap_parser::traits::{PcapNGPacketBlock, PcapReaderIterator};
-use pcap_parser::{LegacyPcapReader, Linktype, PcapBlockOwned, PcapError, PcapNGReader};
+use pcap_parser::{
+    parse_pcap_frame, parse_pcap_frame_be, parse_pcap_frame_modified, parse_pcap_header,
+    LegacyPcapBlock, LegacyPcapReader, Linktype, PcapBlockOwned, PcapError, PcapHeader,
+    PcapNGReader,
+};
 use std::borrow::Cow;
 use std::io::{self, Read};
 use std::net::IpAddr;
@@ -78,8 +90,22 @@ pub struct DecodedPacket {
 /// Why a frame gives no five-tuple.
 pub type SkipReason = Cow<'static, str>;
 
-/// Decodes one captured frame of link type `link` (a pcap `LINKTYPE_` number).
+/// Decodes one captured frame of link type `link` (a pcap `LINKTYPE_` number). Ethernet
+/// frames of IPv4 TCP or UDP, nearly every packet of most captures, are read at fixed offsets
+/// first (see `ipv4_fast_path`); everything else goes through the full decoder.
+#[inline]
 pub fn decode_packet(link: i32, frame: &[u8]) -> Result<DecodedPacket, SkipReason> {
+    if link == Linktype::ETHERNET.0 && frame.get(12..14) == Some(&[0x08, 0x00]) {
+        if let Some(decoded) = frame.get(14..).and_then(ipv4_fast_path) {
+            return Ok(decoded);
+        }
+    }
+    decode_frame(link, frame)
+}
+
+/// The full decoder behind [`decode_packet`].
+#[inline(never)]
+fn decode_frame(link: i32, frame: &[u8]) -> Result<DecodedPacket, SkipReason> {
     match Linktype(link) {
         Linktype::ETHERNET => {
             let ethernet =
@@ -148,6 +174,7 @@ fn decode_ip(packet: &[u8]) -> Result<DecodedPacket, SkipReason> {
 }
 
 fn decode_ipv4(packet: &[u8]) -> Result<DecodedPacket, SkipReason> {
+    // Raw-IP, SLL and VLAN-tagged frames come here without the Ethernet shortcut.
     if let Some(decoded) = ipv4_fast_path(packet) {
         return Ok(decoded);
     }
@@ -157,6 +184,7 @@ fn decode_ipv4(packet: &[u8]) -> Result<DecodedPacket, SkipReason> {
 /// The common case at fixed offsets: a 20-byte IPv4 header without options, not a fragment,
 /// carrying TCP or UDP with at least the ports captured. Anything else (and anything this
 /// would misread) goes to [`ipv4_full`]; a test checks that both agree.
+#[inline]
 fn ipv4_fast_path(packet: &[u8]) -> Option<DecodedPacket> {
     let header: &[u8; 24] = packet.get(..24)?.try_into().ok()?;
     let total = usize::from(u16::from_be_bytes([header[2], header[3]]));
@@ -335,9 +363,171 @@ struct State {
     /// Legacy pcap: the file's link type and whether its fractions are nanoseconds.
     legacy_link: i32,
     nanoseconds: bool,
+    /// Legacy pcap: pcap-parser's parser for this file's frames, once its header is read.
+    legacy_frames: Option<FrameParser>,
     /// pcapng: the current section's interfaces.
     interfaces: Vec<Interface>,
     packets: u64,
+}
+
+/// pcap-parser's parser of one legacy pcap frame (record header and data).
+type FrameParser = fn(&[u8]) -> nom::IResult<&[u8], LegacyPcapBlock<'_>, PcapError<&[u8]>>;
+
+/// The frame parser pcap-parser's reader picks for a file with this header.
+fn frame_parser(header: &PcapHeader) -> FrameParser {
+    match (header.is_modified_format(), header.is_bigendian()) {
+        (true, _) => parse_pcap_frame_modified,
+        (false, true) => parse_pcap_frame_be,
+        (false, false) => parse_pcap_frame,
+    }
+}
+
+/// Whether a block that claims `declared` bytes is refused, as [`CaptureRecords::grow`]
+/// refuses it: more than the streaming reader's buffer may grow to (with room for the
+/// block's header). Mapped files refuse the same blocks, so they read as streams do.
+fn oversized(declared: u64) -> bool {
+    declared.saturating_add(64) > MAX_BLOCK_BYTES as u64
+}
+
+/// A legacy pcap file mapped into memory, read through pcap-parser's reader interface with the
+/// whole file as its buffer: frames are decoded where they lie, none is copied, and the cache
+/// keeps the connection table instead of a stream of copied bytes (an IMIX capture spent as
+/// long copying as judging). It answers as the streaming reader does at the same bytes: a
+/// block the streaming reader could not hold is `BufferTooSmall` (then
+/// [`CaptureRecords::grow`]'s message), a block cut short by the end of the file
+/// `UnexpectedEof`.
+struct MappedPcap {
+    map: Mmap,
+    header: PcapHeader,
+    parse: FrameParser,
+    consumed: usize,
+    big_endian: bool,
+    /// The bytes of a frame's record header: 16, or 24 in the modified format.
+    record_header: usize,
+    /// Where the cache lines asked for ahead of `consumed` end (see [`prefetch`]).
+    prefetched: usize,
+}
+
+/// How far ahead of the packet being decoded a mapped file's bytes are asked for: a few
+/// packets' worth of memory latency, few enough lines to stay within the CPU's fill buffers.
+const PREFETCH_AHEAD: usize = 2048;
+
+/// Asks the CPU to bring the cache line of `bytes[at]` in for one use, keeping it out of the
+/// caches the connection table lives in. Frames follow one another by their lengths, so
+/// without this each frame header of a mapped file is a cache miss found only when the
+/// previous one has been read.
+#[inline]
+fn prefetch(bytes: &[u8], at: usize) {
+    #[cfg(target_arch = "x86_64")]
+    if let Some(byte) = bytes.get(at) {
+        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_NTA};
+        // SAFETY: a prefetch is a hint: it reads nothing the program sees and cannot fault,
+        // and SSE is part of every x86-64 CPU.
+        unsafe { _mm_prefetch::<_MM_HINT_NTA>((byte as *const u8).cast()) }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = (bytes, at);
+}
+
+impl MappedPcap {
+    /// The frame at the front has its record header and claims more than the streaming
+    /// reader would hold (see [`oversized`]).
+    fn oversized_front(&self) -> bool {
+        let data = self.data();
+        let (Some(b), true) = (data.get(8..12), data.len() >= self.record_header) else {
+            return false;
+        };
+        let b = [b[0], b[1], b[2], b[3]];
+        let caplen = if self.big_endian {
+            u32::from_be_bytes(b)
+        } else {
+            u32::from_le_bytes(b)
+        };
+        oversized(u64::from(caplen))
+    }
+}
+
+impl PcapReaderIterator for MappedPcap {
+    fn next(&mut self) -> Result<(usize, PcapBlockOwned<'_>), PcapError<&[u8]>> {
+        if self.consumed == 0 {
+            let block = PcapBlockOwned::from(self.header.clone());
+            return Ok((self.header.size(), block));
+        }
+        if self.data().is_empty() {
+            return Err(PcapError::Eof);
+        }
+        if self.oversized_front() {
+            return Err(PcapError::BufferTooSmall);
+        }
+        let data = self.data();
+        match (self.parse)(data) {
+            Ok((rest, frame)) => Ok((data.len() - rest.len(), PcapBlockOwned::from(frame))),
+            Err(nom::Err::Incomplete(_)) => Err(PcapError::UnexpectedEof),
+            Err(nom::Err::Error(e) | nom::Err::Failure(e)) => Err(e),
+        }
+    }
+
+    fn consume(&mut self, offset: usize) {
+        self.consumed = self.consumed.saturating_add(offset).min(self.map.len());
+        let ahead = self
+            .consumed
+            .saturating_add(PREFETCH_AHEAD)
+            .min(self.map.len());
+        self.prefetched = self.prefetched.max(self.consumed);
+        while self.prefetched < ahead {
+            prefetch(&self.map, self.prefetched);
+            self.prefetched += 64;
+        }
+    }
+
+    fn consume_noshift(&mut self, offset: usize) {
+        self.consume(offset);
+    }
+
+    fn consumed(&self) -> usize {
+        self.consumed
+    }
+
+    fn refill(&mut self) -> Result<(), PcapError<&[u8]>> {
+        Ok(())
+    }
+
+    fn position(&self) -> usize {
+        0
+    }
+
+    fn grow(&mut self, _new_size: usize) -> bool {
+        false
+    }
+
+    fn data(&self) -> &[u8] {
+        self.map.get(self.consumed..).unwrap_or_default()
+    }
+
+    fn reader_exhausted(&self) -> bool {
+        true
+    }
+}
+
+/// A decoded packet and where it was read; [`CaptureRecords::next_ref`] adds the file.
+#[derive(Clone, Copy)]
+struct Captured {
+    position: Position,
+    time: Option<u64>,
+    flow: Flow,
+    info: PacketInfo,
+}
+
+impl Captured {
+    fn record(self, file: &Arc<Path>) -> RecordRef<'_> {
+        RecordRef {
+            file,
+            position: self.position,
+            time: self.time,
+            flow: self.flow,
+            kind: KindRef::Packet(self.info),
+        }
+    }
 }
 
 /// The packets of one capture.
@@ -415,7 +605,38 @@ impl CaptureRecords {
                 Box::new(PcapNGReader::new(INITIAL_BUFFER, filling).map_err(header_error)?)
             }
         };
-        Ok(CaptureRecords {
+        Ok(CaptureRecords::with_reader(file, kind, reader, read_error))
+    }
+
+    /// Reads a legacy pcap file mapped into memory (see `MappedPcap`). `None` when its
+    /// header does not read: the streaming reader then says why.
+    pub fn mapped(file: Arc<Path>, map: Mmap) -> Option<CaptureRecords> {
+        let (_, header) = parse_pcap_header(&map).ok()?;
+        let reader = MappedPcap {
+            parse: frame_parser(&header),
+            big_endian: header.is_bigendian(),
+            record_header: if header.is_modified_format() { 24 } else { 16 },
+            header,
+            map,
+            consumed: 0,
+            prefetched: 0,
+        };
+        let no_read_errors = Arc::new(Mutex::new(None));
+        Some(CaptureRecords::with_reader(
+            file,
+            CaptureKind::Pcap,
+            Box::new(reader),
+            no_read_errors,
+        ))
+    }
+
+    fn with_reader(
+        file: Arc<Path>,
+        kind: CaptureKind,
+        reader: Box<dyn PcapReaderIterator + Send>,
+        read_error: Arc<Mutex<Option<String>>>,
+    ) -> CaptureRecords {
+        CaptureRecords {
             reader,
             state: State {
                 file,
@@ -423,13 +644,14 @@ impl CaptureRecords {
                 big_endian: false,
                 legacy_link: Linktype::ETHERNET.0,
                 nanoseconds: false,
+                legacy_frames: None,
                 interfaces: Vec::new(),
                 packets: 0,
             },
             capacity: INITIAL_BUFFER,
             done: false,
             read_error,
-        })
+        }
     }
 
     /// The length the block at the front of the buffer claims, if its header is there.
@@ -449,7 +671,7 @@ impl CaptureRecords {
         Some(u64::from(n))
     }
 
-    fn fail(&mut self, offset: u64, reason: String) -> Option<Result<ReplayRecord, SkippedRecord>> {
+    fn fail(&mut self, offset: u64, reason: String) -> Option<Result<Captured, SkippedRecord>> {
         self.done = true;
         Some(Err(SkippedRecord {
             source: RecordSource {
@@ -461,10 +683,45 @@ impl CaptureRecords {
     }
 }
 
-impl Iterator for CaptureRecords {
-    type Item = Result<ReplayRecord, SkippedRecord>;
+impl NextRecord for CaptureRecords {
+    /// The next packet (or skip), borrowing the file's name.
+    #[inline]
+    fn next_ref(&mut self) -> Option<Result<RecordRef<'_>, SkippedRecord>> {
+        let item = match self.frame_in_buffer() {
+            Some(item) => item,
+            None => self.next_block()?,
+        };
+        Some(item.map(|packet| packet.record(&self.state.file)))
+    }
+}
 
-    fn next(&mut self) -> Option<Self::Item> {
+impl CaptureRecords {
+    /// A legacy pcap frame whose bytes are all in the buffer, parsed in place by pcap-parser's
+    /// frame parser: the common case, without the reader's block enum and calls per packet.
+    /// `None` sends everything else (the header, a frame that needs a refill, pcapng) to
+    /// [`CaptureRecords::next_block`].
+    #[inline]
+    fn frame_in_buffer(&mut self) -> Option<Result<Captured, SkippedRecord>> {
+        let parse = self.state.legacy_frames?;
+        if self.done {
+            return None;
+        }
+        let data = self.reader.data();
+        let (rest, frame) = parse(data).ok()?;
+        if oversized(u64::from(frame.caplen)) {
+            return None;
+        }
+        let length = data.len() - rest.len();
+        let offset = self.reader.consumed() as u64;
+        let item = self.state.legacy_frame(&frame, offset);
+        self.reader.consume_noshift(length);
+        Some(item)
+    }
+
+    /// The next packet or skip through pcap-parser's reader: refills, grows the buffer, and
+    /// ends the file on damage.
+    #[inline(never)]
+    fn next_block(&mut self) -> Option<Result<Captured, SkippedRecord>> {
         while !self.done {
             let offset = self.reader.consumed() as u64;
             let mut item = None;
@@ -540,7 +797,7 @@ impl Iterator for CaptureRecords {
 
 impl CaptureRecords {
     /// Makes room for the block at `offset`, or ends the file when it is too large.
-    fn grow(&mut self, offset: u64) -> Option<Result<ReplayRecord, SkippedRecord>> {
+    fn grow(&mut self, offset: u64) -> Option<Result<Captured, SkippedRecord>> {
         let declared = self.declared_block_length();
         let wanted = declared.map_or(self.capacity.saturating_mul(2) as u64, |n| n + 64);
         if wanted > MAX_BLOCK_BYTES as u64 || self.capacity >= MAX_BLOCK_BYTES {
@@ -566,20 +823,16 @@ impl State {
         &mut self,
         block: PcapBlockOwned<'_>,
         offset: u64,
-    ) -> Option<Result<ReplayRecord, SkippedRecord>> {
+    ) -> Option<Result<Captured, SkippedRecord>> {
         match block {
             PcapBlockOwned::LegacyHeader(header) => {
                 self.legacy_link = header.network.0;
                 self.nanoseconds = header.is_nanosecond_precision();
                 self.big_endian = header.is_bigendian();
+                self.legacy_frames = Some(frame_parser(&header));
                 None
             }
-            PcapBlockOwned::Legacy(frame) => {
-                let fraction_ms = if self.nanoseconds { 1_000_000 } else { 1_000 };
-                let time = u64::from(frame.ts_sec) * 1000 + u64::from(frame.ts_usec) / fraction_ms;
-                let link = self.legacy_link;
-                Some(self.packet(link, frame.data, frame.origlen, Some(time), offset))
-            }
+            PcapBlockOwned::Legacy(frame) => Some(self.legacy_frame(&frame, offset)),
             PcapBlockOwned::NG(Block::SectionHeader(section)) => {
                 self.interfaces.clear();
                 self.big_endian = section.big_endian();
@@ -632,6 +885,23 @@ impl State {
         }
     }
 
+    #[inline]
+    fn legacy_frame(
+        &mut self,
+        frame: &LegacyPcapBlock<'_>,
+        offset: u64,
+    ) -> Result<Captured, SkippedRecord> {
+        let fraction_ms = if self.nanoseconds { 1_000_000 } else { 1_000 };
+        let time = u64::from(frame.ts_sec) * 1000 + u64::from(frame.ts_usec) / fraction_ms;
+        self.packet(
+            self.legacy_link,
+            frame.data,
+            frame.origlen,
+            Some(time),
+            offset,
+        )
+    }
+
     fn skip(&self, offset: u64, reason: impl Into<String>) -> SkippedRecord {
         SkippedRecord {
             source: RecordSource {
@@ -645,6 +915,7 @@ impl State {
         }
     }
 
+    #[inline]
     fn packet(
         &mut self,
         link: i32,
@@ -652,24 +923,21 @@ impl State {
         length: u32,
         time: Option<u64>,
         offset: u64,
-    ) -> Result<ReplayRecord, SkippedRecord> {
+    ) -> Result<Captured, SkippedRecord> {
         self.packets += 1;
         match decode_packet(link, data) {
-            Ok(decoded) => Ok(ReplayRecord {
-                source: RecordSource {
-                    file: self.file.clone(),
-                    position: Position::Packet {
-                        number: self.packets,
-                        offset,
-                    },
+            Ok(decoded) => Ok(Captured {
+                position: Position::Packet {
+                    number: self.packets,
+                    offset,
                 },
                 time,
                 flow: decoded.flow,
-                kind: RecordKind::Packet(PacketInfo {
+                info: PacketInfo {
                     tcp_flags: decoded.tcp_flags,
                     length,
                     fragment: decoded.fragment,
-                }),
+                },
             }),
             Err(reason) => Err(self.skip(offset, reason)),
         }
@@ -954,7 +1222,7 @@ pub(crate) mod testkit {
 mod tests {
     use super::testkit::*;
     use super::*;
-    use crate::replay::input::{read_stream, InputFormat};
+    use crate::replay::input::{read_stream, InputFormat, RecordKind};
     use std::io::Cursor;
 
     const A: [u8; 4] = [10, 0, 0, 1];

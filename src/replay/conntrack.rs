@@ -23,36 +23,56 @@ const ACK: u8 = 0x10;
 /// Idle entries are swept every this many packets.
 const SWEEP_EVERY: u64 = 1 << 16;
 
-/// A direction-free key: both directions of a connection map to it. Addresses are packed
-/// into `u128`s (IPv4 as IPv4-mapped, with the family kept apart in `family_protocol`) so
-/// that hashing and comparing a key costs a few machine words.
+/// A direction-free key: both directions of a connection map to it, the lower (address,
+/// port) end first. IPv4 keys, the common case, pack into two words of their own table, so
+/// that an entry (key and [`Live`]) takes 56 bytes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-struct Key {
+enum Key {
+    V4(V4Key),
+    V6(V6Key),
+}
+
+/// Lower address and port, higher address and port, protocol: `[lo << 32 | hi, lo_port <<
+/// 24 | hi_port << 8 | protocol]`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+struct V4Key([u64; 2]);
+
+/// Any other flow (IPv4 addresses of a mixed flow kept as their `u32`s).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+struct V6Key {
     lo: u128,
     hi: u128,
-    /// `lo`'s port in the high half, `hi`'s in the low half.
     ports: u32,
-    /// The protocol, plus 256 for IPv6.
-    family_protocol: u16,
+    protocol: u8,
 }
 
 impl Key {
     /// The key of `flow`'s connection, and whether `flow` travels from `lo` to `hi`.
     fn of(flow: &Flow) -> (Key, bool) {
+        let (src_port, dst_port) = (flow.src_port.unwrap_or(0), flow.dst_port.unwrap_or(0));
+        let ports = |lo: u16, hi: u16| u32::from(lo) << 16 | u32::from(hi);
+        if let (IpAddr::V4(src), IpAddr::V4(dst)) = (flow.src, flow.dst) {
+            let a = (u32::from(src), src_port);
+            let b = (u32::from(dst), dst_port);
+            let (lo, hi) = if a <= b { (a, b) } else { (b, a) };
+            let addresses = u64::from(lo.0) << 32 | u64::from(hi.0);
+            let rest = u64::from(ports(lo.1, hi.1)) << 8 | u64::from(flow.protocol);
+            return (Key::V4(V4Key([addresses, rest])), a <= b);
+        }
         let bits = |ip: IpAddr| match ip {
             IpAddr::V4(v4) => u128::from(u32::from(v4)),
             IpAddr::V6(v6) => u128::from(v6),
         };
-        let a = (bits(flow.src), flow.src_port.unwrap_or(0));
-        let b = (bits(flow.dst), flow.dst_port.unwrap_or(0));
+        let a = (bits(flow.src), src_port);
+        let b = (bits(flow.dst), dst_port);
         let (lo, hi) = if a <= b { (a, b) } else { (b, a) };
-        let key = Key {
+        let key = V6Key {
             lo: lo.0,
             hi: hi.0,
-            ports: u32::from(lo.1) << 16 | u32::from(hi.1),
-            family_protocol: u16::from(flow.protocol) | u16::from(flow.src.is_ipv6()) << 8,
+            ports: ports(lo.1, hi.1),
+            protocol: flow.protocol,
         };
-        (key, a <= b)
+        (Key::V6(key), a <= b)
     }
 }
 
@@ -71,35 +91,75 @@ pub struct Connection {
     pub last_ms: Option<u64>,
     /// Packets in both directions.
     pub packets: u64,
+    /// Of those, packets from the responder to the initiator.
+    pub replies: u64,
     /// Bytes on the wire in both directions.
     pub bytes: u64,
 }
 
+/// [`Live::flags`]: the initiator is the key's `lo` end.
+const FORWARD_FROM_LO: u8 = 1;
+/// [`Live::flags`]: the initiator sent a FIN.
+const FIN_FORWARD: u8 = 2;
+/// [`Live::flags`]: the responder sent a FIN.
+const FIN_REVERSE: u8 = 4;
+/// [`Live::flags`]: RST, or FIN from both ends.
+const CLOSED: u8 = 8;
+/// [`Live::flags`]: `last_ms` holds a time.
+const TIMED: u8 = 16;
+
 /// What every packet of a live connection reads and writes, kept in the lookup table next to
-/// its key. Replay is bound by this lookup's cache misses: with the whole [`Connection`] in
-/// the table an entry took 248 bytes, and 4,096 connections no longer fitted the L2 cache
-/// (the key load was 40 % of the tracker's time); the rest waits in [`ConnTracker::slots`].
+/// its key. Replay is bound by this lookup's cache misses (connections interleave, so each
+/// packet's entry is a different one): with the whole [`Connection`] in the table an entry
+/// took 248 bytes, and 4,096 connections no longer fitted the L2 cache. Packed as here, an
+/// IPv4 entry takes 56 bytes; the rest waits in [`ConnTracker::slots`].
 #[derive(Clone, Copy, Debug)]
 struct Live {
+    last_ms: u64,
+    /// Packets from the key's `lo` end, and from its `hi` end.
+    packets: [u64; 2],
+    bytes: u64,
     /// Index of the rest in `slots`.
     slot: u32,
     verdict: Verdict,
-    /// The initiator is the key's `lo` end.
-    forward_from_lo: bool,
-    fin_forward: bool,
-    fin_reverse: bool,
-    closed: bool,
-    last_ms: Option<u64>,
-    packets: u64,
-    bytes: u64,
+    /// [`FORWARD_FROM_LO`], [`FIN_FORWARD`], [`FIN_REVERSE`], [`CLOSED`], [`TIMED`].
+    flags: u8,
 }
 
 impl Live {
+    fn has(&self, flag: u8) -> bool {
+        self.flags & flag != 0
+    }
+
+    fn last_ms(&self) -> Option<u64> {
+        self.has(TIMED).then_some(self.last_ms)
+    }
+
     /// Whether a packet arriving now ends this connection before it belongs to it.
     fn stale(&self, fresh_syn: bool, now: Option<u64>, timeout: u64) -> bool {
-        let idle = matches!((self.last_ms, now), (Some(last), Some(now)) if now.saturating_sub(last) > timeout);
-        let reopened = fresh_syn && (self.closed || self.fin_forward || self.fin_reverse);
-        idle || self.closed || reopened
+        let idle = matches!((self.last_ms(), now), (Some(last), Some(now)) if now.saturating_sub(last) > timeout);
+        let reopened = fresh_syn && self.has(CLOSED | FIN_FORWARD | FIN_REVERSE);
+        idle || self.has(CLOSED) || reopened
+    }
+
+    /// Counts a packet of `length` bytes from the `lo` end (or the `hi` end), at `now`.
+    fn count(&mut self, from_lo: bool, length: u32, now: Option<u64>) {
+        self.packets[usize::from(!from_lo)] += 1;
+        self.bytes += u64::from(length);
+        if let Some(now) = now {
+            self.last_ms = now;
+            self.flags |= TIMED;
+        }
+    }
+
+    /// Packets from the initiator, and from the responder.
+    fn forward_and_replies(&self) -> (u64, u64) {
+        let [lo, hi] = self.packets;
+        if self.has(FORWARD_FROM_LO) {
+            (lo, hi)
+        } else {
+            (hi, lo)
+        }
     }
 }
 
@@ -136,13 +196,17 @@ pub struct ConnectionRef(u32);
 
 /// The table of open connections.
 pub struct ConnTracker {
-    open: HashMap<Key, Live>,
+    v4: HashMap<V4Key, Live>,
+    v6: HashMap<V6Key, Live>,
     /// The cold halves of open connections; `None` where a slot is free.
     slots: Vec<Option<Cold>>,
     free: Vec<u32>,
     idle_timeout_ms: u64,
     next_id: u64,
     packets: u64,
+    /// Whether the packet of the last [`Seen::Opens`] travels against its forward flow (a
+    /// SYN+ACK seen first), for [`ConnTracker::open`] to count it in the right direction.
+    opening_reply: bool,
     finished: Vec<Connection>,
 }
 
@@ -150,14 +214,47 @@ impl ConnTracker {
     /// A tracker with the given idle timeout, numbering connections from `first_id`.
     pub fn new(idle_timeout_ms: u64, first_id: u64) -> ConnTracker {
         ConnTracker {
-            open: HashMap::default(),
+            v4: HashMap::default(),
+            v6: HashMap::default(),
             slots: Vec::new(),
             free: Vec::new(),
             idle_timeout_ms,
             next_id: first_id,
             packets: 0,
+            opening_reply: false,
             finished: Vec::new(),
         }
+    }
+
+    fn live_mut(&mut self, key: &Key) -> Option<&mut Live> {
+        match key {
+            Key::V4(k) => self.v4.get_mut(k),
+            Key::V6(k) => self.v6.get_mut(k),
+        }
+    }
+
+    fn remove(&mut self, key: &Key) -> Option<Live> {
+        match key {
+            Key::V4(k) => self.v4.remove(k),
+            Key::V6(k) => self.v6.remove(k),
+        }
+    }
+
+    fn insert(&mut self, key: Key, live: Live) {
+        match key {
+            Key::V4(k) => self.v4.insert(k, live),
+            Key::V6(k) => self.v6.insert(k, live),
+        };
+    }
+
+    /// The keys of the open connections `wanted` says.
+    fn keys_where(&self, wanted: impl Fn(&Live) -> bool) -> Vec<Key> {
+        let v4 = self.v4.iter().map(|(k, c)| (Key::V4(*k), c));
+        let v6 = self.v6.iter().map(|(k, c)| (Key::V6(*k), c));
+        v4.chain(v6)
+            .filter(|(_, c)| wanted(c))
+            .map(|(k, _)| k)
+            .collect()
     }
 
     /// Classifies a packet: the start of a connection, or part of one.
@@ -172,20 +269,18 @@ impl ConnTracker {
         let flags = info.tcp_flags.unwrap_or(0);
         let fresh_syn = flow.protocol == proto::TCP && flags & (SYN | ACK) == SYN;
         let timeout = self.idle_timeout_ms;
-        match self.open.get_mut(&key) {
+        match self.live_mut(&key) {
             Some(c) if !c.stale(fresh_syn, time_ms, timeout) => {
-                let reply = from_lo != c.forward_from_lo;
-                c.packets += 1;
-                c.bytes += u64::from(info.length);
-                c.last_ms = time_ms.or(c.last_ms);
-                c.closed |= flags & RST != 0;
+                let reply = from_lo != c.has(FORWARD_FROM_LO);
+                c.count(from_lo, info.length, time_ms);
+                if flags & RST != 0 {
+                    c.flags |= CLOSED;
+                }
                 if flags & FIN != 0 {
-                    if reply {
-                        c.fin_reverse = true;
-                    } else {
-                        c.fin_forward = true;
+                    c.flags |= if reply { FIN_REVERSE } else { FIN_FORWARD };
+                    if c.has(FIN_FORWARD) && c.has(FIN_REVERSE) {
+                        c.flags |= CLOSED;
                     }
-                    c.closed |= c.fin_forward && c.fin_reverse;
                 }
                 return Seen::Belongs {
                     verdict: c.verdict,
@@ -197,6 +292,7 @@ impl ConnTracker {
             None => {}
         }
         let synack_first = flow.protocol == proto::TCP && flags & (SYN | ACK) == SYN | ACK;
+        self.opening_reply = synack_first;
         let forward = if synack_first { reverse(flow) } else { *flow };
         Seen::Opens { forward }
     }
@@ -211,18 +307,8 @@ impl ConnTracker {
     ) {
         let id = self.next_id;
         self.next_id += 1;
+        let verdict = judgement.verdict;
         let (key, forward_from_lo) = Key::of(&forward);
-        let live = Live {
-            slot: 0,
-            verdict: judgement.verdict,
-            forward_from_lo,
-            fin_forward: false,
-            fin_reverse: false,
-            closed: info.tcp_flags.unwrap_or(0) & RST != 0,
-            last_ms: time_ms,
-            packets: 1,
-            bytes: u64::from(info.length),
-        };
         let cold = Cold {
             id,
             forward,
@@ -239,7 +325,20 @@ impl ConnTracker {
                 u32::try_from(self.slots.len() - 1).unwrap_or(u32::MAX)
             }
         };
-        self.open.insert(key, Live { slot, ..live });
+        let mut live = Live {
+            last_ms: 0,
+            packets: [0; 2],
+            bytes: 0,
+            slot,
+            verdict,
+            flags: if forward_from_lo { FORWARD_FROM_LO } else { 0 },
+        };
+        if info.tcp_flags.unwrap_or(0) & RST != 0 {
+            live.flags |= CLOSED;
+        }
+        live.count(forward_from_lo != self.opening_reply, info.length, time_ms);
+        self.opening_reply = false;
+        self.insert(key, live);
     }
 
     /// The rule that decided a live connection (kept out of the per-packet path: the CLI
@@ -254,25 +353,29 @@ impl ConnTracker {
         self.next_id
     }
 
-    /// Connections that finished since the last call.
-    pub fn take_finished(&mut self) -> Vec<Connection> {
-        std::mem::take(&mut self.finished)
+    /// Whether connections finished since [`ConnTracker::take_finished`] was last called.
+    pub fn has_finished(&self) -> bool {
+        !self.finished.is_empty()
+    }
+
+    /// Connections that finished since the last call (draining keeps the list's memory).
+    pub fn take_finished(&mut self) -> std::vec::Drain<'_, Connection> {
+        self.finished.drain(..)
     }
 
     /// Ends the capture: every connection still open, in order of id.
     pub fn finish(&mut self) -> Vec<Connection> {
-        let keys: Vec<Key> = self.open.keys().copied().collect();
-        for key in keys {
+        for key in self.keys_where(|_| true) {
             self.end(&key);
         }
-        let mut all = self.take_finished();
+        let mut all: Vec<Connection> = self.take_finished().collect();
         all.sort_by_key(|c| c.id);
         all
     }
 
     /// Moves the connection at `key` to the finished list.
     fn end(&mut self, key: &Key) {
-        let Some(live) = self.open.remove(key) else {
+        let Some(live) = self.remove(key) else {
             return;
         };
         let Some(cold) = self
@@ -283,26 +386,22 @@ impl ConnTracker {
             return;
         };
         self.free.push(live.slot);
+        let (forward, replies) = live.forward_and_replies();
         self.finished.push(Connection {
             id: cold.id,
             forward: cold.forward,
             judgement: cold.judgement,
             first_ms: cold.first_ms,
-            last_ms: live.last_ms,
-            packets: live.packets,
+            last_ms: live.last_ms(),
+            packets: forward + replies,
+            replies,
             bytes: live.bytes,
         });
     }
 
     fn sweep(&mut self, now: u64) {
         let timeout = self.idle_timeout_ms;
-        let idle: Vec<Key> = self
-            .open
-            .iter()
-            .filter(|(_, c)| c.stale(false, Some(now), timeout))
-            .map(|(k, _)| *k)
-            .collect();
-        for key in idle {
+        for key in self.keys_where(|c| c.stale(false, Some(now), timeout)) {
             self.end(&key);
         }
     }
@@ -368,7 +467,7 @@ mod tests {
             matches!(t.packet(&out, &info(SYN), Some(4)), Seen::Opens { .. }),
             "closed: a new SYN opens anew"
         );
-        let done = t.take_finished();
+        let done: Vec<Connection> = t.take_finished().collect();
         assert_eq!(done.len(), 1);
         assert_eq!(
             (done[0].packets, done[0].bytes),
@@ -376,6 +475,25 @@ mod tests {
             "both directions counted"
         );
         assert_eq!((done[0].first_ms, done[0].last_ms), (Some(0), Some(3)));
+    }
+
+    #[test]
+    fn packets_are_counted_by_direction_from_the_first() {
+        let mut t = ConnTracker::new(240_000, 1);
+        let reply = tcp("10.0.0.2", 443, "10.0.0.1", 5000);
+        let Seen::Opens { forward } = t.packet(&reply, &info(SYN | ACK), None) else {
+            panic!("opens")
+        };
+        t.open(forward, allow(), &info(SYN | ACK), None);
+        t.packet(&forward, &info(ACK), None);
+        t.packet(&forward, &info(ACK), None);
+        let done = t.finish();
+        assert_eq!(
+            (done[0].packets, done[0].replies),
+            (3, 1),
+            "the SYN+ACK is a reply"
+        );
+        assert_eq!(done[0].last_ms, None);
     }
 
     #[test]

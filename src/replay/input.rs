@@ -21,9 +21,8 @@ use crate::eval::Pins;
 use crate::flow::Flow;
 use crate::flowfile::FlowReader;
 use crate::replay::capture::{CaptureKind, CaptureRecords, PacketInfo};
-use crate::replay::flowlog::{Expect, FlowLogRecords, LogFormat, LoggedDecision};
+use crate::replay::flowlog::{Expect, FlowLogRecords, LogFormat, Logged, LoggedDecision};
 use flate2::read::MultiGzDecoder;
-use std::collections::VecDeque;
 use std::fmt;
 use std::io::{self, BufReader, Cursor, Read};
 use std::path::{Path, PathBuf};
@@ -53,6 +52,59 @@ pub enum RecordKind {
     /// A plain five-tuple from a CSV/JSONL/ClassBench/flow-spec file, with its `from`/`to`
     /// pins if the file has those columns.
     Tuple(Pins),
+}
+
+/// A record as the replay loop reads it: what it shares with its neighbours (the file's
+/// name, a flow-log group's resource id and rule) is borrowed, so that reading a record
+/// allocates nothing and counts no references; [`RecordRef::into_owned`] makes the
+/// [`ReplayRecord`] of callers that keep records.
+#[derive(Debug)]
+pub struct RecordRef<'a> {
+    /// The file it was read from, as named on the command line or found in a directory.
+    pub file: &'a Arc<Path>,
+    /// The place inside it.
+    pub position: Position,
+    /// Unix time in milliseconds, when the input has one.
+    pub time: Option<u64>,
+    /// The five-tuple as logged or captured.
+    pub flow: Flow,
+    /// What else the input says about it.
+    pub kind: KindRef<'a>,
+}
+
+/// [`RecordKind`], borrowing a flow-log tuple's shared fields.
+#[derive(Debug)]
+pub enum KindRef<'a> {
+    /// A flow-log tuple: what Azure decided and where.
+    FlowLog(Logged<'a>),
+    /// A packet from a capture.
+    Packet(PacketInfo),
+    /// A plain five-tuple with its pins.
+    Tuple(Pins),
+}
+
+impl RecordRef<'_> {
+    /// Where it was read, for messages.
+    pub fn source(&self) -> RecordSource {
+        RecordSource {
+            file: self.file.clone(),
+            position: self.position,
+        }
+    }
+
+    /// The record with its own copies of what it borrowed.
+    pub fn into_owned(self) -> ReplayRecord {
+        ReplayRecord {
+            source: self.source(),
+            time: self.time,
+            flow: self.flow,
+            kind: match self.kind {
+                KindRef::FlowLog(logged) => RecordKind::FlowLog(Box::new(logged.to_owned())),
+                KindRef::Packet(info) => RecordKind::Packet(info),
+                KindRef::Tuple(pins) => RecordKind::Tuple(pins),
+            },
+        }
+    }
 }
 
 /// Where a record (or a skip) was read.
@@ -327,36 +379,16 @@ fn is_capture(path: &Path, format: InputFormat) -> bool {
     matches!(sniff(&head), Sniffed::Pcap | Sniffed::Pcapng)
 }
 
-/// Reads every record of `paths` (see [`expand_paths`]) in order, one file after another.
-/// Errors here are only about the paths themselves; everything that goes wrong inside a file
-/// is a [`SkippedRecord`] in the stream.
-pub fn read_inputs(paths: &[PathBuf], format: InputFormat) -> Result<Inputs> {
-    Ok(Inputs {
-        files: expand_paths(paths)?.into(),
-        format,
-        current: None,
-    })
-}
-
-/// The records of several inputs, one file after another. See [`read_inputs`].
-pub struct Inputs {
-    files: VecDeque<PathBuf>,
+/// The files of `paths` (see [`expand_paths`]), each opened (see [`open_file`]) only when
+/// the one before it has been read; `.flatten()` gives their records in order. Errors here
+/// are only about the paths themselves; everything that goes wrong inside a file is a
+/// [`SkippedRecord`] in its stream.
+pub fn read_inputs(
+    paths: &[PathBuf],
     format: InputFormat,
-    current: Option<FileRecords>,
-}
-
-impl Iterator for Inputs {
-    type Item = Result<ReplayRecord, SkippedRecord>;
-
-    fn next(&mut self) -> Option<Self::Item> {
-        loop {
-            if let Some(item) = self.current.as_mut().and_then(Iterator::next) {
-                return Some(item);
-            }
-            let path = self.files.pop_front()?;
-            self.current = Some(open_file(&path, self.format));
-        }
-    }
+) -> Result<impl Iterator<Item = FileRecords>> {
+    let files = expand_paths(paths)?;
+    Ok(files.into_iter().map(move |path| open_file(&path, format)))
 }
 
 /// Opens one file (`-` is stdin). This never fails: a file that cannot be read yields one
@@ -371,6 +403,12 @@ pub fn open_file(path: &Path, format: InputFormat) -> FileRecords {
         Err(e) => return FileRecords::failed(name, Position::File, format!("cannot read: {e}")),
     };
     let size = file.metadata().map(|m| m.len()).ok();
+    if let Some(capture) = mapped_capture(&name, &file, format) {
+        return FileRecords {
+            inner: Source::Capture(capture),
+            size_hint_bytes: size,
+        };
+    }
     match open_stream(name.clone(), Box::new(file), format, size) {
         Ok(inner) => FileRecords {
             inner,
@@ -378,6 +416,29 @@ pub fn open_file(path: &Path, format: InputFormat) -> FileRecords {
         },
         Err(reason) => FileRecords::failed(name, Position::File, reason),
     }
+}
+
+/// A legacy pcap file, mapped into memory to be read in place (see
+/// [`CaptureRecords::mapped`]). `None` for anything else, and wherever mapping fails: the
+/// streaming reader takes those.
+fn mapped_capture(
+    name: &Arc<Path>,
+    file: &std::fs::File,
+    format: InputFormat,
+) -> Option<CaptureRecords> {
+    if !matches!(format, InputFormat::Auto | InputFormat::Pcap) || !file.metadata().ok()?.is_file()
+    {
+        return None;
+    }
+    // SAFETY: the map is only read. A file that another process truncates while it is
+    // replayed makes the reads past its new end fault (SIGBUS), the risk every reader of
+    // mapped files takes (ripgrep among them); captures being written only grow.
+    let map = unsafe { memmap2::Mmap::map(file) }.ok()?;
+    let _ = map.advise(memmap2::Advice::Sequential);
+    if sniff(map.get(..4)?) != Sniffed::Pcap {
+        return None;
+    }
+    CaptureRecords::mapped(name.clone(), map)
 }
 
 /// Reads records from any byte stream; `name` is what messages call it.
@@ -439,7 +500,7 @@ fn open_stream(
             if !gzip && size.is_some_and(|size| size > limit) {
                 return Err(too_large(limit));
             }
-            let bytes = read_limited(reader, limit)?;
+            let bytes = read_limited(reader, limit, size.filter(|_| !gzip))?;
             Source::FlowLog(FlowLogRecords::parse(name, bytes, expect))
         }
         Sniffed::Flows => Source::Flows {
@@ -449,9 +510,15 @@ fn open_stream(
     })
 }
 
-/// Reads a whole stream, refusing one larger than `limit` bytes.
-fn read_limited(reader: Box<dyn Read + Send>, limit: u64) -> Result<Vec<u8>, String> {
-    let mut bytes = Vec::new();
+/// Reads a whole stream, refusing one larger than `limit` bytes. `size`, the file's size
+/// when known, is allocated at once (growing by doubling copied a large flow log twice over).
+fn read_limited(
+    reader: Box<dyn Read + Send>,
+    limit: u64,
+    size: Option<u64>,
+) -> Result<Vec<u8>, String> {
+    let capacity = size.map_or(0, |n| n.min(limit).saturating_add(1));
+    let mut bytes = Vec::with_capacity(usize::try_from(capacity).unwrap_or(0));
     reader
         .take(limit.saturating_add(1))
         .read_to_end(&mut bytes)
@@ -574,34 +641,69 @@ enum Source {
     Capture(CaptureRecords),
 }
 
-impl Iterator for FileRecords {
-    type Item = Result<ReplayRecord, SkippedRecord>;
+/// A reader that hands out records borrowed, one at a time (see [`RecordRef`]).
+pub trait NextRecord {
+    /// The next record, or why one could not be read; `None` at the end.
+    fn next_ref(&mut self) -> Option<Result<RecordRef<'_>, SkippedRecord>>;
+}
 
-    fn next(&mut self) -> Option<Self::Item> {
+/// A loop over one file's records, compiled for each kind of reader by
+/// [`FileRecords::read_with`].
+pub trait RecordLoop {
+    /// Reads `records` to their end.
+    fn read(&mut self, records: &mut impl NextRecord) -> crate::error::Result<()>;
+}
+
+impl FileRecords {
+    /// Runs `records` over this file with its reader as such: the loop is compiled for
+    /// captures and for flow logs apart, so a packet or a tuple is handed over in registers
+    /// instead of going through the enum of every kind of record (which cost a copy of ~200
+    /// bytes per record).
+    pub fn read_with(&mut self, records: &mut impl RecordLoop) -> crate::error::Result<()> {
+        match &mut self.inner {
+            Source::Capture(capture) => records.read(capture),
+            Source::FlowLog(log) => records.read(log),
+            Source::Failed(_) | Source::Flows { .. } => records.read(self),
+        }
+    }
+}
+
+impl NextRecord for FileRecords {
+    /// The next record, borrowing what it shares with the others (see [`RecordRef`]); the
+    /// replay loop reads this way, [`Iterator::next`] gives owned records.
+    fn next_ref(&mut self) -> Option<Result<RecordRef<'_>, SkippedRecord>> {
         match &mut self.inner {
             Source::Failed(skip) => skip.take().map(Err),
-            Source::FlowLog(records) => records.next(),
-            Source::Capture(records) => records.next(),
+            Source::FlowLog(records) => records.next_ref(),
+            Source::Capture(records) => records.next_ref(),
             Source::Flows { reader, file } => {
                 let item = reader.next()?;
-                let source = |line| RecordSource {
-                    file: file.clone(),
-                    position: Position::Line(line),
-                };
                 Some(match item {
-                    Ok(record) => Ok(ReplayRecord {
-                        source: source(record.line),
+                    Ok(record) => Ok(RecordRef {
+                        file,
+                        position: Position::Line(record.line),
                         time: None,
                         flow: record.flow,
-                        kind: RecordKind::Tuple(record.pins),
+                        kind: KindRef::Tuple(record.pins),
                     }),
                     Err(skip) => Err(SkippedRecord {
-                        source: source(skip.line),
+                        source: RecordSource {
+                            file: file.clone(),
+                            position: Position::Line(skip.line),
+                        },
                         reason: skip.reason,
                     }),
                 })
             }
         }
+    }
+}
+
+impl Iterator for FileRecords {
+    type Item = Result<ReplayRecord, SkippedRecord>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        self.next_ref().map(|item| item.map(RecordRef::into_owned))
     }
 }
 
@@ -678,7 +780,7 @@ mod tests {
             "truncated.pcap",
         ];
         let paths: Vec<PathBuf> = mine.iter().map(|name| dir.join(name)).collect();
-        let got = summary(read_inputs(&paths, InputFormat::Auto).unwrap());
+        let got = summary(read_inputs(&paths, InputFormat::Auto).unwrap().flatten());
         let count = |prefix: &str| got.iter().filter(|l| l.starts_with(prefix)).count();
         assert_eq!(count("appended-PT1H.json log"), 3);
         assert!(got.contains(&"appended-PT1H.json skip line 3, column 1: malformed JSON: EOF while parsing a list; the rest of the file is lost".to_string()), "{got:?}");
@@ -692,6 +794,81 @@ mod tests {
             got.last().map(String::as_str),
             Some("truncated.pcap skip byte 160: capture truncated: the last block ends past the end of the file")
         );
+    }
+
+    /// A capture file read mapped gives what the same bytes give streamed, whole or damaged.
+    #[test]
+    fn mapped_captures_read_as_streams() {
+        let dir = scratch("mapped");
+        let path = dir.join("c.pcap");
+        let name: Arc<Path> = Arc::from(path.as_path());
+        let frame = eth(
+            0x0800,
+            &ipv4(6, [10, 0, 0, 1], [10, 0, 0, 2], &tcp(1, 2, 2), (0, false)),
+        );
+        let frames = [
+            Frame::new(1, 2, &frame),
+            Frame::new(3, 4, &frame[..30]),
+            Frame::new(5, 6, &frame),
+        ];
+        let mut hostile = pcap(false, false, 1, &frames);
+        hostile.extend([0; 8].iter().chain(&[0xff; 8]).chain(&[0; 40]));
+        let mut near_limit = pcap(false, false, 1, &frames[..1]);
+        let claim = (crate::replay::capture::MAX_BLOCK_BYTES - 60) as u32;
+        near_limit.extend([0; 8].iter().chain(&claim.to_le_bytes()).chain(&[0; 4]));
+        let big = vec![0u8; 3 << 20];
+        let whole = [
+            pcap(false, false, 1, &frames),
+            pcap(true, true, 1, &frames),
+            hostile,
+            near_limit,
+        ];
+        let mut files: Vec<Vec<u8>> = whole.to_vec();
+        files.push(pcap(
+            false,
+            false,
+            1,
+            &[Frame::new(0, 0, &big), Frame::new(1, 2, &frame)],
+        ));
+        for bytes in &whole {
+            files.extend((0..bytes.len()).map(|cut| bytes[..cut].to_vec()));
+        }
+        let mut seed = 0x2545_f491_4f6c_dd1d_u64;
+        let mut next = || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed as usize
+        };
+        for _ in 0..300 {
+            let mut bytes = whole[next() % whole.len()].clone();
+            for _ in 0..next() % 6 + 1 {
+                let at = next() % bytes.len();
+                bytes[at] = next() as u8;
+            }
+            files.push(bytes);
+        }
+        let mut mapped = 0;
+        for bytes in files {
+            std::fs::write(&path, &bytes).unwrap();
+            let file = std::fs::File::open(&path).unwrap();
+            let Some(capture) = mapped_capture(&name, &file, InputFormat::Auto) else {
+                continue;
+            };
+            mapped += 1;
+            let records = FileRecords {
+                inner: Source::Capture(capture),
+                size_hint_bytes: None,
+            };
+            let stream = read_stream(
+                name.clone(),
+                Box::new(Cursor::new(bytes)),
+                InputFormat::Auto,
+            );
+            assert_eq!(summary(records), summary(stream));
+        }
+        assert!(mapped > 300, "{mapped} files were read mapped");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
@@ -718,7 +895,11 @@ mod tests {
         let mut broken = gzip(&capture);
         broken.truncate(broken.len() / 2);
         std::fs::write(dir.join("f.pcap.gz"), broken).unwrap();
-        let mut got = summary(read_inputs(std::slice::from_ref(&dir), InputFormat::Auto).unwrap());
+        let mut got = summary(
+            read_inputs(std::slice::from_ref(&dir), InputFormat::Auto)
+                .unwrap()
+                .flatten(),
+        );
         // The five-tuple reader's own wording is not this module's business.
         for line in &mut got {
             if line.starts_with("c.csv skip") {
@@ -750,7 +931,13 @@ mod tests {
         let dir = scratch("override");
         let capture = dir.join("x.pcap");
         std::fs::write(&capture, one_packet_pcap()).unwrap();
-        let read = |format| summary(read_inputs(std::slice::from_ref(&capture), format).unwrap());
+        let read = |format| {
+            summary(
+                read_inputs(std::slice::from_ref(&capture), format)
+                    .unwrap()
+                    .flatten(),
+            )
+        };
         assert_eq!(read(InputFormat::Pcap).len(), 1);
         assert_eq!(
             read(InputFormat::Pcapng),
@@ -779,11 +966,14 @@ mod tests {
         let limit = 1 << 20;
         let big: Box<dyn Read + Send> = Box::new(Cursor::new(vec![b' '; limit + 1]));
         assert_eq!(
-            read_limited(big, limit as u64).err(),
+            read_limited(big, limit as u64, None).err(),
             Some("a flow-log JSON file is parsed whole, and this one is larger than the 1 MiB limit; split it".to_string())
         );
         let small: Box<dyn Read + Send> = Box::new(Cursor::new(vec![b' '; 10]));
-        assert_eq!(read_limited(small, limit as u64).map(|b| b.len()), Ok(10));
+        assert_eq!(
+            read_limited(small, limit as u64, Some(10)).map(|b| b.len()),
+            Ok(10)
+        );
         // A file on disk is refused by its size, before anything is read past the sniff.
         let dir = scratch("large");
         let path = dir.join("PT1H.json");

@@ -11,7 +11,7 @@
 //!   admitted it — the one Azure logs).
 //! - Packets and plain tuples have no logging point: the whole path decides.
 
-use super::flowlog::{LogFormat, LoggedDecision};
+use super::flowlog::{LogFormat, Logged};
 use crate::compile::{CompiledPolicy, CompiledTable};
 use crate::engine::Engine;
 use crate::eval::locate::{locate, Endpoint};
@@ -21,7 +21,7 @@ use crate::flow::Flow;
 use crate::model::{Access, AddrSet, Direction, ResourceId};
 use crate::options::AnyProtocol;
 use crate::resolve::{Policy, ResolvedRule, RuleSource};
-use rustc_hash::FxHashMap as HashMap;
+use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 use smallvec::SmallVec;
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -147,6 +147,9 @@ pub struct Judge<'p> {
     nsg_by_id: HashMap<String, usize>,
     /// For an NSG, a VNet where it is attached (the first), when the local endpoint's is not.
     attached: HashMap<usize, usize>,
+    /// The (NSG, VNet) pairs of `policy.nsg_rules`, asked for every tuple (that map hashes
+    /// with SipHash).
+    enforced: HashSet<(usize, usize)>,
     places: HashMap<IpAddr, Option<Endpoint>>,
     tables: HashMap<(usize, usize, Direction), NsgTable<'p>>,
     /// Every VNet address and NIC address: anything else is placed without a search.
@@ -187,6 +190,7 @@ impl<'p> Judge<'p> {
             .map(|(i, n)| (n.id.key().to_string(), i))
             .collect();
         let mut attached = HashMap::default();
+        let enforced = policy.nsg_rules.keys().copied().collect();
         for &(nsg, vnet) in policy.nsg_rules.keys() {
             let v = attached.entry(nsg).or_insert(vnet);
             *v = (*v).min(vnet);
@@ -204,6 +208,7 @@ impl<'p> Judge<'p> {
             nsg_by_id,
             azure,
             attached,
+            enforced,
             places: HashMap::default(),
             tables: HashMap::default(),
             last_nsg: None,
@@ -227,7 +232,7 @@ impl<'p> Judge<'p> {
     pub fn at_logging_point(
         &mut self,
         flow: &Flow,
-        logged: &LoggedDecision,
+        logged: Logged<'_>,
     ) -> Result<Judgement, String> {
         match logged.format {
             LogFormat::NsgV1 | LogFormat::NsgV2 => self.at_nsg(flow, logged),
@@ -235,24 +240,24 @@ impl<'p> Judge<'p> {
         }
     }
 
-    /// Remembers where `address` is (unpinned), if it is in Azure; see [`placed`].
-    fn place(&mut self, address: IpAddr) {
-        let s = &self.policy.snapshot;
-        if !self.azure.contains(address) || self.places.contains_key(&address) {
-            return;
+    /// Remembers where `address` is (unpinned), if it is in Azure, and says whether it is;
+    /// [`placement`] then finds it.
+    fn place(&mut self, address: IpAddr) -> bool {
+        if !self.azure.contains(address) {
+            return false;
         }
-        if self.places.len() >= PLACES_CACHED {
-            self.places.clear();
+        if !self.places.contains_key(&address) {
+            if self.places.len() >= PLACES_CACHED {
+                self.places.clear();
+            }
+            let place = locate(&self.policy.snapshot, address, None, "local").ok();
+            self.places.insert(address, place);
         }
-        self.places
-            .insert(address, locate(s, address, None, "local").ok());
+        true
     }
 
-    fn at_nsg(&mut self, flow: &Flow, logged: &LoggedDecision) -> Result<Judgement, String> {
-        let id = logged
-            .resource_id
-            .as_ref()
-            .ok_or("the record names no NSG")?;
+    fn at_nsg(&mut self, flow: &Flow, logged: Logged<'_>) -> Result<Judgement, String> {
+        let id = logged.resource_id.ok_or("the record names no NSG")?;
         let nsg = match &self.last_nsg {
             Some((last, nsg)) if Arc::ptr_eq(last, id) => *nsg,
             _ => {
@@ -269,17 +274,16 @@ impl<'p> Judge<'p> {
             Direction::Inbound => (flow.dst, flow.src),
             Direction::Outbound => (flow.src, flow.dst),
         };
-        self.place(local);
-        self.place(remote);
+        let (local_in_azure, remote_in_azure) = (self.place(local), self.place(remote));
         let (here, there) = (
-            placed(&self.places, &self.azure, local),
-            placed(&self.places, &self.azure, remote),
+            placement(&self.places, local_in_azure, local),
+            placement(&self.places, remote_in_azure, remote),
         );
         // The VNet whose `VirtualNetwork` applies: where the local endpoint is, else anywhere
         // the NSG is attached.
         let vnet = here
             .and_then(|e| e.vnet)
-            .filter(|v| self.policy.nsg_rules.contains_key(&(nsg, *v)))
+            .filter(|v| self.enforced.contains(&(nsg, *v)))
             .or_else(|| self.attached.get(&nsg).copied())
             .ok_or_else(|| {
                 format!(
@@ -331,35 +335,29 @@ impl<'p> Judge<'p> {
     }
 }
 
-/// Where an address [`Judge::place`] remembered is: `None` outside Azure (no VNet, no ASGs)
-/// or where it cannot be placed.
-fn placed<'a>(
-    places: &'a HashMap<IpAddr, Option<Endpoint>>,
-    azure: &AddrSet,
+/// Where an address [`Judge::place`] found in Azure (`in_azure`) is: `None` outside Azure
+/// (no VNet, no ASGs) or where it cannot be placed.
+fn placement(
+    places: &HashMap<IpAddr, Option<Endpoint>>,
+    in_azure: bool,
     address: IpAddr,
-) -> Option<&'a Endpoint> {
-    if !azure.contains(address) {
+) -> Option<&Endpoint> {
+    if !in_azure {
         return None;
     }
     places.get(&address)?.as_ref()
 }
 
-fn at_vnet_point(
-    policy: &Policy,
-    flow: &Flow,
-    logged: &LoggedDecision,
-) -> Result<Judgement, String> {
+fn at_vnet_point(policy: &Policy, flow: &Flow, logged: Logged<'_>) -> Result<Judgement, String> {
     if logged
         .encryption
-        .as_deref()
         .is_some_and(super::flowlog::is_encryption_drop)
     {
         return Err("dropped for encryption, which secpath does not model".to_string());
     }
     let target = logged
         .resource_id
-        .as_deref()
-        .map(ResourceId::new)
+        .map(|id| ResourceId::new(id))
         .ok_or("the record names no target resource")?;
     let (side, pins) = match logged.direction {
         Direction::Inbound => (
@@ -434,11 +432,11 @@ fn names(logged: &str, hit: &RuleHit) -> bool {
 
 /// True when the logged decision and rule agree with secpath's judgement. A missing logged
 /// rule compares as agreeing on the rule.
-pub fn agrees(logged: &LoggedDecision, judged: &Judgement) -> bool {
+pub fn agrees(logged: &Logged<'_>, judged: &Judgement) -> bool {
     let decision = logged.allowed == (judged.verdict == Verdict::Allow);
     let rule = logged.rule.is_empty()
         || logged.rule.eq_ignore_ascii_case("unspecified")
-        || judged.rule.as_ref().is_some_and(|r| names(&logged.rule, r));
+        || judged.rule.as_ref().is_some_and(|r| names(logged.rule, r));
     decision && rule
 }
 

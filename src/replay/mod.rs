@@ -2,8 +2,9 @@
 //! files) through the rules and compare with what Azure logged.
 //!
 //! The readers come first and know nothing about rules: [`input`] opens files, directories,
-//! stdin and gzip streams, recognises each input by its content and hands out a stream of
-//! [`input::ReplayRecord`]s; [`flowlog`] decodes NSG flow logs (versions 1 and 2) and VNet flow
+//! stdin and gzip streams, recognises each input by its content and hands out its records,
+//! borrowed ([`input::RecordRef`], what the replay loop reads) or owned
+//! ([`input::ReplayRecord`]); [`flowlog`] decodes NSG flow logs (versions 1 and 2) and VNet flow
 //! logs (version 4); [`capture`] decodes pcap and pcapng captures. Every record read is either
 //! yielded or reported as an [`input::SkippedRecord`] with its reason, so a summary's counts add
 //! up and nothing is dropped silently. Readers stream with bounded memory (a flow-log JSON file

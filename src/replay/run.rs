@@ -3,8 +3,10 @@
 
 use super::capture::PacketInfo;
 use super::conntrack::{ConnTracker, Connection, Seen};
-use super::flowlog::{FlowState, LoggedDecision};
-use super::input::{self, InputFormat, RecordKind, ReplayRecord, SkippedRecord, Unit};
+use super::flowlog::{FlowState, Logged};
+use super::input::{
+    self, FileRecords, InputFormat, KindRef, NextRecord, RecordLoop, RecordRef, Unit,
+};
 use super::judge::{agrees, Judge, Judgement};
 use super::tally::{Disagreement, ReplayReport, Tally};
 use crate::engine::{Engine, EngineKind};
@@ -79,13 +81,13 @@ fn replay_in_order(
     let mut judge = Judge::new(engine.clone());
     let mut next_connection = 1;
     for unit in units {
-        let records = input::read_inputs(unit, format)?;
+        let files = input::read_inputs(unit, format)?;
         let mut tracker = ConnTracker::new(options.idle_timeout_ms, next_connection);
         let out = out.as_mut().map(|w| &mut **w as &mut dyn Write);
         replay(
             &mut judge,
             &mut tracker,
-            records,
+            files,
             options,
             &mut tally,
             out,
@@ -117,13 +119,13 @@ fn replay_in_parallel(
             .par_iter()
             .map(|unit| {
                 let mut tally = Tally::new(false);
-                let records = input::read_inputs(unit, format)?;
+                let files = input::read_inputs(unit, format)?;
                 let mut tracker = ConnTracker::new(options.idle_timeout_ms, 1);
                 let mut judge = Judge::new(engine.clone());
                 replay(
                     &mut judge,
                     &mut tracker,
-                    records,
+                    files,
                     options,
                     &mut tally,
                     None,
@@ -140,68 +142,164 @@ fn replay_in_parallel(
     Ok(total)
 }
 
-/// The replay loop over one unit's records.
+/// The replay loop over one unit's files. Records are read borrowed ([`RecordRef`]): the
+/// loop keeps nothing of them but counts, and builds text only for `--out` and the kept
+/// disagreements.
 fn replay(
     judge: &mut Judge,
     tracker: &mut ConnTracker,
-    records: impl Iterator<Item = std::result::Result<ReplayRecord, SkippedRecord>>,
+    files: impl Iterator<Item = FileRecords>,
     options: ReplayOptions,
     tally: &mut Tally,
-    mut out: Option<&mut dyn Write>,
+    out: Option<&mut dyn Write>,
     progress: &(dyn Fn(u64) + Sync),
 ) -> Result<()> {
-    let write_error = |e: std::io::Error| Error::Usage(format!("cannot write --out: {e}"));
-    let mut n = 0u64;
-    for record in records {
-        n += 1;
-        if n == PROGRESS_EVERY {
-            progress(n);
-            n = 0;
-        }
-        let line = match record {
-            Err(skipped) => {
-                tally.skip(&skipped.reason);
-                skip_line(&skipped.source.to_string(), &skipped.reason)
-            }
-            Ok(rec) => match &rec.kind {
-                RecordKind::FlowLog(logged) => flow_log(judge, &rec, logged, tally),
-                RecordKind::Tuple(pins) => tuple(judge, &rec, pins, tally),
-                RecordKind::Packet(_) if options.stateless => {
-                    tuple(judge, &rec, &Pins::default(), tally)
-                }
-                RecordKind::Packet(info) => packet(judge, &rec, info, tracker, tally),
-            },
-        };
-        if let Some(w) = out.as_deref_mut() {
-            if let Some(line) = line {
-                writeln!(w, "{line}").map_err(write_error)?;
-            }
-            for c in tracker.take_finished() {
-                writeln!(w, "{}", connection_line(&c)).map_err(write_error)?;
-            }
-        }
+    let mut replay = Replay {
+        judge,
+        tracker,
+        options,
+        tally,
+        out,
+        progress,
+        unreported: 0,
+    };
+    for mut file in files {
+        file.read_with(&mut replay)?;
     }
-    let rest = tracker.finish();
+    let Replay {
+        tracker,
+        tally,
+        mut out,
+        ..
+    } = replay;
+    for c in tracker.finish() {
+        ended(tally, &c, out.as_deref_mut()).map_err(write_error)?;
+    }
     if let Some(w) = out {
-        for c in &rest {
-            writeln!(w, "{}", connection_line(c)).map_err(write_error)?;
-        }
         w.flush().map_err(write_error)?;
     }
-    progress(n);
+    progress(replay.unreported);
     Ok(())
+}
+
+fn write_error(e: std::io::Error) -> Error {
+    Error::Usage(format!("cannot write --out: {e}"))
+}
+
+/// What the replay loop works with, for [`RecordLoop::read`].
+struct Replay<'r, 'p, 'w> {
+    judge: &'r mut Judge<'p>,
+    tracker: &'r mut ConnTracker,
+    options: ReplayOptions,
+    tally: &'r mut Tally,
+    out: Option<&'r mut (dyn Write + 'w)>,
+    progress: &'r (dyn Fn(u64) + Sync),
+    /// Records read since the last progress report.
+    unreported: u64,
+}
+
+impl RecordLoop for Replay<'_, '_, '_> {
+    fn read(&mut self, records: &mut impl NextRecord) -> Result<()> {
+        let Replay {
+            judge,
+            tracker,
+            options,
+            tally,
+            out,
+            progress,
+            unreported,
+        } = self;
+        while let Some(record) = records.next_ref() {
+            *unreported += 1;
+            if *unreported == PROGRESS_EVERY {
+                progress(*unreported);
+                *unreported = 0;
+            }
+            let line = match record {
+                Err(skipped) => {
+                    tally.skip(&skipped.reason);
+                    skip_line(tally, &skipped.source.to_string(), &skipped.reason)
+                }
+                // Taken apart here, so that no function is handed (and no move copies) the
+                // whole record with its enum of every kind.
+                Ok(RecordRef {
+                    file,
+                    position,
+                    time,
+                    flow,
+                    kind,
+                }) => {
+                    let at = At {
+                        file,
+                        position,
+                        time,
+                        flow,
+                    };
+                    match kind {
+                        KindRef::FlowLog(logged) => flow_log(judge, &at, &logged, tally),
+                        KindRef::Tuple(pins) => tuple(judge, &at, &pins, tally),
+                        KindRef::Packet(_) if options.stateless => {
+                            tuple(judge, &at, &Pins::default(), tally)
+                        }
+                        KindRef::Packet(info) => packet(judge, &at, &info, tracker, tally),
+                    }
+                }
+            };
+            if let (Some(w), Some(line)) = (out.as_deref_mut(), line) {
+                writeln!(w, "{line}").map_err(write_error)?;
+            }
+            if tracker.has_finished() {
+                for c in tracker.take_finished() {
+                    ended(tally, &c, out.as_deref_mut()).map_err(write_error)?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A record's flow, time and place, without what its kind adds.
+struct At<'a> {
+    file: &'a Arc<std::path::Path>,
+    position: input::Position,
+    time: Option<u64>,
+    flow: Flow,
+}
+
+impl At<'_> {
+    /// Where the record was read, for messages.
+    fn source(&self) -> String {
+        let source = input::RecordSource {
+            file: self.file.clone(),
+            position: self.position,
+        };
+        source.to_string()
+    }
+}
+
+/// Counts a connection that ended, and writes its `--out` line.
+fn ended<W: Write + ?Sized>(
+    tally: &mut Tally,
+    c: &Connection,
+    out: Option<&mut W>,
+) -> std::io::Result<()> {
+    tally.connection_ended(c);
+    match out {
+        Some(w) => writeln!(w, "{}", connection_line(c)),
+        None => Ok(()),
+    }
 }
 
 fn flow_log(
     judge: &mut Judge,
-    rec: &ReplayRecord,
-    logged: &LoggedDecision,
+    rec: &At<'_>,
+    logged: &Logged<'_>,
     tally: &mut Tally,
 ) -> Option<String> {
-    match judge.at_logging_point(&rec.flow, logged) {
+    match judge.at_logging_point(&rec.flow, *logged) {
         Err(reason) => {
             tally.skip(&reason);
-            skip_line(&rec.source.to_string(), &reason)
+            skip_line(tally, &rec.source(), &reason)
         }
         Ok(j) => {
             // C and E tuples continue a flow whose B tuple was counted.
@@ -211,7 +309,7 @@ fn flow_log(
             let secpath_rule = || j.rule.as_ref().map(|r| r.log_name());
             let logged_decision = if logged.allowed { "allow" } else { "deny" };
             tally.compared(agree, || Disagreement {
-                source: rec.source.to_string(),
+                source: rec.source(),
                 flow: rec.flow.to_string(),
                 logged_decision,
                 logged_rule: logged.rule.to_string(),
@@ -221,7 +319,7 @@ fn flow_log(
             if !tally.writing {
                 return None;
             }
-            let source = rec.source.to_string();
+            let source = rec.source();
             let secpath_rule = secpath_rule();
             Some(
                 serde_json::json!({
@@ -230,7 +328,7 @@ fn flow_log(
                     "verdict": j.verdict,
                     "rule": secpath_rule,
                     "rule_id": j.rule.as_ref().map(|r| r.id.to_string()),
-                    "logged": {"decision": logged_decision, "rule": logged.rule.as_ref(), "at": logged.resource_id.as_deref()},
+                    "logged": {"decision": logged_decision, "rule": &**logged.rule, "at": logged.resource_id.map(|id| &**id)},
                     "agrees": agree,
                 })
                 .to_string(),
@@ -239,38 +337,40 @@ fn flow_log(
     }
 }
 
-fn tuple(judge: &Judge, rec: &ReplayRecord, pins: &Pins, tally: &mut Tally) -> Option<String> {
-    let source = rec.source.to_string();
+fn tuple(judge: &Judge, rec: &At<'_>, pins: &Pins, tally: &mut Tally) -> Option<String> {
     match judge.whole_path(&rec.flow, pins) {
         Err(reason) => {
             tally.skip(&reason);
-            skip_line(&source, &reason)
+            skip_line(tally, &rec.source(), &reason)
         }
         Ok(j) => {
             tally.judged(&rec.flow, j.verdict, Some(&j));
-            Some(verdict_json(&source, &rec.flow, &j).to_string())
+            let source = || rec.source();
+            tally
+                .writing
+                .then(|| verdict_json(&source(), &rec.flow, &j).to_string())
         }
     }
 }
 
 fn packet(
     judge: &Judge,
-    rec: &ReplayRecord,
+    rec: &At<'_>,
     info: &PacketInfo,
     tracker: &mut ConnTracker,
     tally: &mut Tally,
 ) -> Option<String> {
     let forward = match tracker.packet(&rec.flow, info, rec.time) {
         Seen::Belongs { verdict, reply, .. } => {
-            let mut verdict = verdict;
             let policy = judge.policy();
             if reply && verdict == Verdict::Allow && policy.options.admin_stateless {
                 // D6: admin rules judge the reply again; the NSGs let it pass as state.
                 if let Ok(Some(_)) = admin_deny(policy, &rec.flow, &Pins::default()) {
-                    verdict = Verdict::Deny;
+                    tally.judged(&rec.flow, Verdict::Deny, None);
+                    return None;
                 }
             }
-            tally.judged(&rec.flow, verdict, None);
+            tally.judged_in_connection(verdict, None);
             return None;
         }
         Seen::Opens { forward } => forward,
@@ -278,11 +378,11 @@ fn packet(
     match judge.whole_path(&forward, &Pins::default()) {
         Err(reason) => {
             tally.skip(&reason);
-            skip_line(&rec.source.to_string(), &reason)
+            skip_line(tally, &rec.source(), &reason)
         }
         Ok(j) => {
             tally.connection();
-            tally.judged(&rec.flow, j.verdict, Some(&j));
+            tally.judged_in_connection(j.verdict, Some(&j));
             tracker.open(forward, j, info, rec.time);
             None
         }
@@ -308,6 +408,9 @@ fn connection_line(c: &Connection) -> String {
     v.to_string()
 }
 
-fn skip_line(source: &str, reason: &str) -> Option<String> {
-    Some(serde_json::json!({"source": source, "skipped": reason}).to_string())
+/// The `--out` line of a skipped record, when lines are written.
+fn skip_line(tally: &Tally, source: &str, reason: &str) -> Option<String> {
+    tally
+        .writing
+        .then(|| serde_json::json!({"source": source, "skipped": reason}).to_string())
 }

@@ -1,6 +1,7 @@
 //! The replay summary: counts that add up (read = evaluated + skipped, by reason), hits per
 //! rule, rules that never fired, the top denied flows, and every disagreement with a log.
 
+use super::conntrack::{reverse, Connection};
 use super::judge::{Judgement, RuleHit};
 use crate::eval::{Layer, Verdict};
 use crate::flow::Flow;
@@ -175,17 +176,24 @@ impl Tally {
             .or_default() += 1;
     }
 
-    /// A record judged; `count_hits` is false for records that continue a flow already
-    /// counted (flow-log C/E tuples, packets of a tracked connection).
+    /// A record judged; `hits` is `None` for records that continue a flow already counted
+    /// (flow-log C/E tuples).
     pub fn judged(&mut self, flow: &Flow, verdict: Verdict, hits: Option<&Judgement>) {
+        self.judged_in_connection(verdict, hits);
+        if verdict == Verdict::Deny {
+            self.denied_flow(flow, 1);
+        }
+    }
+
+    /// A packet judged with its connection's verdict (`hits` only for the packet that opened
+    /// it). Its denied flow is counted when the connection ends ([`Tally::connection_ended`]),
+    /// so that a packet costs no hashing here.
+    pub fn judged_in_connection(&mut self, verdict: Verdict, hits: Option<&Judgement>) {
         self.read += 1;
         self.evaluated += 1;
         match verdict {
             Verdict::Allow => self.allowed += 1,
-            Verdict::Deny => {
-                self.denied += 1;
-                *self.denied_flows.entry(DeniedKey::of(flow)).or_default() += 1;
-            }
+            Verdict::Deny => self.denied += 1,
             Verdict::NoPath => self.no_path += 1,
             Verdict::Unknown => self.unknown += 1,
         }
@@ -198,6 +206,21 @@ impl Tally {
                     self.hits.insert(hit.id.clone(), (hit.clone(), 1));
                 }
             }
+        }
+    }
+
+    /// A connection ended: its packets, counted by [`Tally::judged_in_connection`], are
+    /// denied flows in each direction when it was denied.
+    pub fn connection_ended(&mut self, c: &Connection) {
+        if c.judgement.verdict == Verdict::Deny {
+            self.denied_flow(&c.forward, c.packets - c.replies);
+            self.denied_flow(&reverse(&c.forward), c.replies);
+        }
+    }
+
+    fn denied_flow(&mut self, flow: &Flow, packets: u64) {
+        if packets > 0 {
+            *self.denied_flows.entry(DeniedKey::of(flow)).or_default() += packets;
         }
     }
 
@@ -254,8 +277,15 @@ impl Tally {
             .map(|h| count(&h, 0))
             .collect();
         let mut top: Vec<(DeniedKey, u64)> = self.denied_flows.into_iter().collect();
-        top.sort_unstable_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
-        top.truncate(TOP_DENIED);
+        // Flow logs from the Internet deny hundreds of thousands of distinct flows: pick the
+        // first ten, then sort those, instead of sorting all of them.
+        let order =
+            |a: &(DeniedKey, u64), b: &(DeniedKey, u64)| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0));
+        if top.len() > TOP_DENIED {
+            top.select_nth_unstable_by(TOP_DENIED, order);
+            top.truncate(TOP_DENIED);
+        }
+        top.sort_unstable_by(order);
         let top = top
             .into_iter()
             .map(|(key, count)| DeniedFlow {
