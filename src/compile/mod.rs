@@ -16,6 +16,7 @@
 //! Compiling cannot fail: a `Policy` that was built is valid input.
 
 mod bits;
+mod local;
 mod place;
 pub mod table;
 mod tree;
@@ -27,14 +28,12 @@ use crate::eval::{Decided, Layer, Pins, Side, Verdict};
 use crate::flow::Flow;
 use crate::model::{Access, Direction, ResourceId};
 use crate::options::{AlwaysAllowScope, NoNsg};
-use crate::resolve::{
-    AdminPoint, LocalTags, NsgTemplate, Policy, ResolvedRule, RuleSource, VnetPolicy,
-};
+use crate::resolve::{AdminPoint, NsgTemplate, Policy, ResolvedRule, RuleSource};
+use local::{mark, LocalTagMap};
 use place::{Locator, Place};
 use rayon::prelude::*;
 use smallvec::SmallVec;
 use std::collections::{HashMap, HashSet};
-use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 pub use table::CompiledTable;
@@ -48,8 +47,8 @@ const PAR_CHUNK: usize = 1024;
 struct Directed<'p> {
     rules: Vec<&'p ResolvedRule>,
     classifier: Arc<Classifier>,
-    /// The VNet whose `VirtualNetwork` and `Internet` a local classifier matches.
-    here: Option<&'p VnetPolicy>,
+    /// The tags of the VNet where a local classifier is enforced.
+    here: Option<Arc<LocalTagMap>>,
 }
 
 /// A rule list compiled: what each rule does and the table.
@@ -60,19 +59,10 @@ struct Classifier {
     /// and cold).
     outcomes: Vec<Outcome>,
     table: CompiledTable,
-    /// The table was built from an [`NsgTemplate`]: rules naming `VirtualNetwork` or
-    /// `Internet` name the pseudo-ASGs [`VIRTUAL_NETWORK`] and [`INTERNET`] instead, and
-    /// an endpoint is in them when its address is in the tag at the point's VNet. An NSG
-    /// attached in many VNets differs between them only by those two tags, so one table
-    /// serves them all: on the enterprise snapshot 1,600 NSG tables (50 MB, a cache miss
-    /// per field lookup) become 200.
+    /// The table was built from an [`NsgTemplate`], its VNet-dependent tags left to the
+    /// lookup (module [`local`]), and is shared by every VNet the NSG is enforced in.
     local: bool,
 }
-
-/// The pseudo-ASG an endpoint is in when the point's `VirtualNetwork` holds its address.
-const VIRTUAL_NETWORK: usize = usize::MAX - 1;
-/// The pseudo-ASG an endpoint is in when the point's `Internet` holds its address.
-const INTERNET: usize = usize::MAX;
 
 /// What the walk needs of a matched rule, copied out of it.
 #[derive(Clone, Debug, PartialEq)]
@@ -110,10 +100,6 @@ impl Classifier {
 
     /// Compiles one direction of an NSG's template, its local tags as pseudo-ASGs.
     fn template(policy: &Policy, template: &NsgTemplate, direction: Direction) -> Classifier {
-        let mark = |asgs: &mut SmallVec<[usize; 1]>, tags: LocalTags| {
-            asgs.extend(tags.virtual_network.then_some(VIRTUAL_NETWORK));
-            asgs.extend(tags.internet.then_some(INTERNET));
-        };
         let rules: Vec<ResolvedRule> = template
             .rules
             .iter()
@@ -130,18 +116,6 @@ impl Classifier {
     }
 }
 
-/// `nic`'s ASGs and the pseudo-ASGs `ip` is in at `here`.
-fn with_local(nic: &[usize], here: &VnetPolicy, ip: IpAddr) -> SmallVec<[usize; 4]> {
-    let mut asgs = SmallVec::from_slice(nic);
-    if here.virtual_network.contains(ip) {
-        asgs.push(VIRTUAL_NETWORK);
-    } else if here.internet.contains(ip) {
-        // `Internet` excludes `VirtualNetwork`: an address is in one at most.
-        asgs.push(INTERNET);
-    }
-    asgs
-}
-
 /// The rules of `rules` in `direction`, in order.
 fn directed(rules: &[ResolvedRule], direction: Direction) -> Vec<&ResolvedRule> {
     rules
@@ -154,10 +128,10 @@ impl<'p> Directed<'p> {
     /// The first matching rule and what it does (the rule itself is not read).
     fn first_match(&self, flow: &Flow, asgs: EndpointAsgs) -> Option<(&'p ResolvedRule, &Outcome)> {
         let c = &*self.classifier;
-        let at = match self.here.filter(|_| c.local) {
+        let at = match self.here.as_deref().filter(|_| c.local) {
             Some(here) => {
-                let src = with_local(asgs.src, here, flow.src);
-                let dst = with_local(asgs.dst, here, flow.dst);
+                let src = here.with_local(asgs.src, flow.src);
+                let dst = here.with_local(asgs.dst, flow.dst);
                 let asgs = EndpointAsgs {
                     src: &src,
                     dst: &dst,
@@ -182,13 +156,13 @@ impl<'p> Directions<'p> {
     fn shared(
         rules: &'p [ResolvedRule],
         shared: &[Arc<Classifier>; 2],
-        here: &'p VnetPolicy,
+        here: &Arc<LocalTagMap>,
     ) -> Directions<'p> {
         let [outbound, inbound] = shared;
         let one = |direction, classifier: &Arc<Classifier>| Directed {
             rules: directed(rules, direction),
             classifier: Arc::clone(classifier),
-            here: Some(here),
+            here: Some(Arc::clone(here)),
         };
         Directions {
             outbound: one(Direction::Outbound, outbound),
@@ -367,11 +341,16 @@ impl<'p> CompiledPolicy<'p> {
         let mut subnet_admin = admin_points(policy, &points);
         let vnet_admin = subnet_admin.split_off(policy.subnet_admin.len());
         let shared = shared_nsgs(policy);
+        let here: Vec<Arc<LocalTagMap>> = policy
+            .vnets
+            .iter()
+            .map(|v| Arc::new(LocalTagMap::new(v)))
+            .collect();
         let mut points: Vec<((usize, usize), Directions)> = policy
             .nsg_rules
             .iter()
             .filter_map(|(&(nsg, v), rules)| {
-                let here = policy.vnets.get(v)?;
+                let here = here.get(v)?;
                 Some(((nsg, v), Directions::shared(rules, shared.get(&nsg)?, here)))
             })
             .collect();
