@@ -9,6 +9,8 @@
 //! union the per-VNet resolution makes, exactly. On the enterprise snapshot, 1,600 NSG
 //! tables (50 MB, a cache miss per field lookup) become 200.
 
+use crate::eval::matching::EndpointAsgs;
+use crate::flow::Flow;
 use crate::resolve::{LocalTags, VnetPolicy};
 use smallvec::SmallVec;
 use std::net::IpAddr;
@@ -63,15 +65,47 @@ impl LocalTagMap {
         }
     }
 
+    /// `flow`'s endpoints' ASGs and the pseudo-ASGs they are in here.
+    pub(crate) fn tagged(&self, flow: &Flow, asgs: EndpointAsgs) -> Tagged<'_> {
+        Tagged {
+            map: self,
+            src: self.with_local(asgs.src, flow.src),
+            dst: self.with_local(asgs.dst, flow.dst),
+        }
+    }
+
     /// `nic`'s ASGs and the pseudo-ASG `ip` is in here, if any.
     #[inline]
-    pub(crate) fn with_local(&self, nic: &[usize], ip: IpAddr) -> SmallVec<[usize; 4]> {
+    fn with_local(&self, nic: &[usize], ip: IpAddr) -> SmallVec<[usize; 4]> {
         let mut asgs = SmallVec::from_slice(nic);
         asgs.extend(match ip {
             IpAddr::V4(a) => find(&self.v4, u32::from(a)),
             IpAddr::V6(a) => find(&self.v6, u128::from(a)),
         });
         asgs
+    }
+}
+
+/// A flow's endpoints' ASGs with the pseudo-ASGs they are in at one VNet: worked out once
+/// a side of a walk, for both the NIC's and the subnet's NSG.
+pub(crate) struct Tagged<'m> {
+    map: &'m LocalTagMap,
+    src: SmallVec<[usize; 4]>,
+    dst: SmallVec<[usize; 4]>,
+}
+
+impl Tagged<'_> {
+    /// True when worked out with `map`.
+    pub(crate) fn at(&self, map: &LocalTagMap) -> bool {
+        std::ptr::eq(self.map, map)
+    }
+
+    /// The ASGs to look tables up with.
+    pub(crate) fn asgs(&self) -> EndpointAsgs<'_> {
+        EndpointAsgs {
+            src: &self.src,
+            dst: &self.dst,
+        }
     }
 }
 

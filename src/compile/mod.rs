@@ -29,7 +29,7 @@ use crate::flow::Flow;
 use crate::model::{Access, Direction, ResourceId};
 use crate::options::{AlwaysAllowScope, NoNsg};
 use crate::resolve::{AdminPoint, NsgTemplate, Policy, ResolvedRule, RuleSource};
-use local::{mark, LocalTagMap};
+use local::{mark, LocalTagMap, Tagged};
 use place::{Locator, Place};
 use rayon::prelude::*;
 use smallvec::SmallVec;
@@ -125,18 +125,22 @@ fn directed(rules: &[ResolvedRule], direction: Direction) -> Vec<&ResolvedRule> 
 }
 
 impl<'p> Directed<'p> {
-    /// The first matching rule and what it does (the rule itself is not read).
-    fn first_match(&self, flow: &Flow, asgs: EndpointAsgs) -> Option<(&'p ResolvedRule, &Outcome)> {
+    /// The first matching rule and what it does (the rule itself is not read). A local
+    /// classifier reads the endpoints' pseudo-ASGs from `tagged`, worked out there first
+    /// unless they were for this VNet.
+    fn first_match<'c>(
+        &'c self,
+        flow: &Flow,
+        asgs: EndpointAsgs,
+        tagged: &mut Option<Tagged<'c>>,
+    ) -> Option<(&'p ResolvedRule, &'c Outcome)> {
         let c = &*self.classifier;
         let at = match self.here.as_deref().filter(|_| c.local) {
             Some(here) => {
-                let src = here.with_local(asgs.src, flow.src);
-                let dst = here.with_local(asgs.dst, flow.dst);
-                let asgs = EndpointAsgs {
-                    src: &src,
-                    dst: &dst,
-                };
-                c.table.first_match(flow, asgs)
+                if !tagged.as_ref().is_some_and(|t| t.at(here)) {
+                    *tagged = Some(here.tagged(flow, asgs));
+                }
+                c.table.first_match(flow, tagged.as_ref()?.asgs())
             }
             None => c.table.first_match(flow, asgs),
         }?;
@@ -657,11 +661,12 @@ impl<'c, 'p, H: RuleSink<'p>> Walk<'c, 'p, H> {
             Side::Source => [nic_level, subnet_level],
             Side::Destination => [subnet_level, nic_level],
         };
+        let mut tagged = None;
         for nsg in levels.into_iter().flatten() {
             let hit = c
                 .nsgs
                 .get(nsg)
-                .and_then(|t| t.of(side).first_match(self.flow, self.asgs()));
+                .and_then(|t| t.of(side).first_match(self.flow, self.asgs(), &mut tagged));
             if let Some((rule, outcome)) = hit {
                 self.hits.matched(rule);
                 if outcome.access == Access::Deny {
@@ -691,7 +696,11 @@ impl<'c, 'p, H: RuleSink<'p>> Walk<'c, 'p, H> {
         if point.exempt || private_endpoint {
             return SideResult::Pass;
         }
-        let Some((rule, outcome)) = point.rules.of(side).first_match(self.flow, self.asgs()) else {
+        let hit = point
+            .rules
+            .of(side)
+            .first_match(self.flow, self.asgs(), &mut None);
+        let Some((rule, outcome)) = hit else {
             return SideResult::Pass;
         };
         self.hits.matched(rule);
