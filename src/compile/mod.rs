@@ -6,8 +6,9 @@
 //! costs time proportional to the number of rules on the path. Replaying flow logs or
 //! auditing millions of flows needs a cost that does not grow with the rule count, so
 //! [`CompiledPolicy::new`] builds, once, a [`CompiledTable`] per enforcement point and
-//! direction (see [`table`] for its decision-tree and field-decomposition designs) plus
-//! indexes to place endpoints, and [`CompiledPolicy::decide`] answers with the same
+//! direction (see [`table`] for its decision-tree and field-decomposition designs) — one
+//! per NSG, shared by the VNets it is enforced in (module `local`), and one per distinct
+//! admin rule list (`admin_points`) — plus indexes to place endpoints, and [`CompiledPolicy::decide`] answers with the same
 //! [`Decided`] as [`eval::decide`](crate::eval::decide) — verdict, layer, side and deciding
 //! rule — for every flow and pin, errors included. `tests/differential.rs` holds the two to that.
 //!
