@@ -6,8 +6,9 @@
 //! costs time proportional to the number of rules on the path. Replaying flow logs or
 //! auditing millions of flows needs a cost that does not grow with the rule count, so
 //! [`CompiledPolicy::new`] builds, once, a [`CompiledTable`] per enforcement point and
-//! direction (see [`table`] for its decision-tree and field-decomposition designs) plus
-//! indexes to place endpoints, and [`CompiledPolicy::decide`] answers with the same
+//! direction (see [`table`] for its decision-tree and field-decomposition designs) — one
+//! per NSG, shared by the VNets it is enforced in (module `local`), and one per distinct
+//! admin rule list (`admin_points`) — plus indexes to place endpoints, and [`CompiledPolicy::decide`] answers with the same
 //! [`Decided`] as [`eval::decide`](crate::eval::decide) — verdict, layer, side and deciding
 //! rule — for every flow and pin, errors included. `tests/differential.rs` holds the two to that.
 //!
@@ -16,6 +17,7 @@
 //! Compiling cannot fail: a `Policy` that was built is valid input.
 
 mod bits;
+mod local;
 mod place;
 pub mod table;
 mod tree;
@@ -27,30 +29,44 @@ use crate::eval::{Decided, Layer, Pins, Side, Verdict};
 use crate::flow::Flow;
 use crate::model::{Access, Direction, ResourceId};
 use crate::options::{AlwaysAllowScope, NoNsg};
-use crate::resolve::{AdminPoint, Policy, ResolvedRule, RuleSource};
+use crate::resolve::{AdminPoint, NsgTemplate, Policy, ResolvedRule, RuleSource};
+use local::{mark, LocalTagMap, Tagged};
 use place::{Locator, Place};
 use rayon::prelude::*;
 use smallvec::SmallVec;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 pub use table::CompiledTable;
 
 /// Flows per task in [`CompiledPolicy::decide_par`]: large enough to amortise scheduling.
 const PAR_CHUNK: usize = 1024;
 
-/// One direction of one enforcement point: its rules in evaluation order and their table.
+/// One direction of one enforcement point: its rules in evaluation order and their
+/// classifier, which NSG points share (see [`Classifier::local`]).
 #[derive(Debug)]
 struct Directed<'p> {
     rules: Vec<&'p ResolvedRule>,
+    classifier: Arc<Classifier>,
+    /// The tags of the VNet where a local classifier is enforced.
+    here: Option<Arc<LocalTagMap>>,
+}
+
+/// A rule list compiled: what each rule does and the table.
+#[derive(Debug)]
+struct Classifier {
     /// What each rule does, beside the table: the walk reads it for every match, and
     /// reading it through the rule cost a cache miss a match (the rule's struct is large
     /// and cold).
     outcomes: Vec<Outcome>,
     table: CompiledTable,
+    /// The table was built from an [`NsgTemplate`], its VNet-dependent tags left to the
+    /// lookup (module [`local`]), and is shared by every VNet the NSG is enforced in.
+    local: bool,
 }
 
 /// What the walk needs of a matched rule, copied out of it.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 struct Outcome {
     access: Access,
     /// Admin or NSG, from the rule's source.
@@ -59,35 +75,77 @@ struct Outcome {
     id: ResourceId,
 }
 
-impl<'p> Directed<'p> {
-    fn new(policy: &Policy, rules: &'p [ResolvedRule], direction: Direction) -> Directed<'p> {
-        let rules: Vec<&ResolvedRule> = rules
-            .iter()
-            .filter(|r| r.rule.direction == direction)
-            .collect();
-        let outcomes = rules
-            .iter()
-            .map(|r| Outcome {
-                access: r.rule.access,
-                layer: match r.source {
-                    RuleSource::Admin { .. } => Layer::Admin,
-                    RuleSource::Nsg { .. } => Layer::Nsg,
-                },
-                id: r.rule.id.clone(),
-            })
-            .collect();
-        let table = CompiledTable::build(&rules, policy.options.any_protocol);
-        Directed {
-            rules,
+impl Outcome {
+    fn of(rule: &ResolvedRule) -> Outcome {
+        Outcome {
+            access: rule.rule.access,
+            layer: match rule.source {
+                RuleSource::Admin { .. } => Layer::Admin,
+                RuleSource::Nsg { .. } => Layer::Nsg,
+            },
+            id: rule.rule.id.clone(),
+        }
+    }
+}
+
+impl Classifier {
+    /// Compiles `rules`, in evaluation order.
+    fn new(policy: &Policy, rules: &[&ResolvedRule], local: bool) -> Classifier {
+        let outcomes = rules.iter().map(|r| Outcome::of(r)).collect();
+        Classifier {
             outcomes,
-            table,
+            table: CompiledTable::build(rules, policy.options.any_protocol),
+            local,
         }
     }
 
-    /// The first matching rule and what it does (the rule itself is not read).
-    fn first_match(&self, flow: &Flow, asgs: EndpointAsgs) -> Option<(&'p ResolvedRule, &Outcome)> {
-        let at = self.table.first_match(flow, asgs)?;
-        Some((*self.rules.get(at)?, self.outcomes.get(at)?))
+    /// Compiles one direction of an NSG's template, its local tags as pseudo-ASGs.
+    fn template(policy: &Policy, template: &NsgTemplate, direction: Direction) -> Classifier {
+        let rules: Vec<ResolvedRule> = template
+            .rules
+            .iter()
+            .zip(&template.local)
+            .filter(|(r, _)| r.rule.direction == direction)
+            .map(|(r, &[source, destination])| {
+                let mut r = r.clone();
+                mark(&mut r.sources.asgs, source);
+                mark(&mut r.destinations.asgs, destination);
+                r
+            })
+            .collect();
+        Classifier::new(policy, &rules.iter().collect::<Vec<_>>(), true)
+    }
+}
+
+/// The rules of `rules` in `direction`, in order.
+fn directed(rules: &[ResolvedRule], direction: Direction) -> Vec<&ResolvedRule> {
+    rules
+        .iter()
+        .filter(|r| r.rule.direction == direction)
+        .collect()
+}
+
+impl<'p> Directed<'p> {
+    /// The first matching rule and what it does (the rule itself is not read). A local
+    /// classifier reads the endpoints' pseudo-ASGs from `tagged`, worked out there first
+    /// unless they were for this VNet.
+    fn first_match<'c>(
+        &'c self,
+        flow: &Flow,
+        asgs: EndpointAsgs,
+        tagged: &mut Option<Tagged<'c>>,
+    ) -> Option<(&'p ResolvedRule, &'c Outcome)> {
+        let c = &*self.classifier;
+        let at = match self.here.as_deref().filter(|_| c.local) {
+            Some(here) => {
+                if !tagged.as_ref().is_some_and(|t| t.at(here)) {
+                    *tagged = Some(here.tagged(flow, asgs));
+                }
+                c.table.first_match(flow, tagged.as_ref()?.asgs())
+            }
+            None => c.table.first_match(flow, asgs),
+        }?;
+        Some((*self.rules.get(at)?, c.outcomes.get(at)?))
     }
 }
 
@@ -99,10 +157,21 @@ struct Directions<'p> {
 }
 
 impl<'p> Directions<'p> {
-    fn new(policy: &Policy, rules: &'p [ResolvedRule]) -> Directions<'p> {
+    /// An NSG's rules in VNet `here`, classified by the NSG's shared `[outbound, inbound]`.
+    fn shared(
+        rules: &'p [ResolvedRule],
+        shared: &[Arc<Classifier>; 2],
+        here: &Arc<LocalTagMap>,
+    ) -> Directions<'p> {
+        let [outbound, inbound] = shared;
+        let one = |direction, classifier: &Arc<Classifier>| Directed {
+            rules: directed(rules, direction),
+            classifier: Arc::clone(classifier),
+            here: Some(Arc::clone(here)),
+        };
         Directions {
-            outbound: Directed::new(policy, rules, Direction::Outbound),
-            inbound: Directed::new(policy, rules, Direction::Inbound),
+            outbound: one(Direction::Outbound, outbound),
+            inbound: one(Direction::Inbound, inbound),
         }
     }
 
@@ -127,13 +196,82 @@ struct Admin<'p> {
     exempt: bool,
 }
 
-impl<'p> Admin<'p> {
-    fn new(policy: &Policy, point: &'p AdminPoint) -> Admin<'p> {
-        Admin {
-            rules: Directions::new(policy, &point.rules),
+/// Compiles `points`, each distinct rule list once (see [`Distinct`]): the subnets of a
+/// VNet mostly enforce the same admin rules, and where `VirtualNetwork` is not named and
+/// `Internet` is the same, so do VNets (on the enterprise snapshot, 500 tables become 2).
+fn admin_points<'p>(policy: &Policy, points: &[&'p AdminPoint]) -> Vec<Admin<'p>> {
+    let mut distinct = Distinct::default();
+    let lists: Vec<[(Vec<&ResolvedRule>, usize); 2]> = points
+        .iter()
+        .map(|p| {
+            [Direction::Outbound, Direction::Inbound].map(|d| {
+                let rules = directed(&p.rules, d);
+                let at = distinct.intern(&rules);
+                (rules, at)
+            })
+        })
+        .collect();
+    let classifiers: Vec<Arc<Classifier>> = distinct
+        .lists
+        .par_iter()
+        .map(|rules| Arc::new(Classifier::new(policy, rules, false)))
+        .collect();
+    let directed = |(rules, at): (Vec<&'p ResolvedRule>, usize)| Directed {
+        rules,
+        // `at` indexes `distinct.lists`, which `classifiers` follows.
+        classifier: Arc::clone(&classifiers[at]),
+        here: None,
+    };
+    lists
+        .into_iter()
+        .zip(points)
+        .map(|([outbound, inbound], point)| Admin {
+            rules: Directions {
+                outbound: directed(outbound),
+                inbound: directed(inbound),
+            },
             exempt: point.exempt.is_some(),
-        }
+        })
+        .collect()
+}
+
+/// Rule lists that compile to the same classifier, kept once.
+#[derive(Default)]
+struct Distinct<'p> {
+    lists: Vec<Vec<&'p ResolvedRule>>,
+    /// Indexes in `lists` by the lists' rule ids (lists alike in ids may still differ in
+    /// what their tags expanded to).
+    by_ids: HashMap<Vec<&'p ResourceId>, SmallVec<[usize; 1]>>,
+}
+
+impl<'p> Distinct<'p> {
+    /// The index of the list that compiles like `rules`, added when there is none.
+    fn intern(&mut self, rules: &[&'p ResolvedRule]) -> usize {
+        let ids = rules.iter().map(|r| &r.rule.id).collect();
+        let same = self.by_ids.entry(ids).or_default();
+        let found = same.iter().copied().find(|&at| {
+            self.lists.get(at).is_some_and(|list| {
+                list.len() == rules.len() && list.iter().zip(rules).all(|(a, b)| same_match(a, b))
+            })
+        });
+        found.unwrap_or_else(|| {
+            self.lists.push(rules.to_vec());
+            same.push(self.lists.len() - 1);
+            self.lists.len() - 1
+        })
     }
+}
+
+/// `a` and `b` match the same flows and do the same to them: all a [`Classifier`] reads.
+fn same_match(a: &ResolvedRule, b: &ResolvedRule) -> bool {
+    Outcome::of(a) == Outcome::of(b)
+        && a.rule.fields.protocol == b.rule.fields.protocol
+        && a.sources.set == b.sources.set
+        && a.sources.asgs == b.sources.asgs
+        && a.source_ports == b.source_ports
+        && a.destinations.set == b.destinations.set
+        && a.destinations.asgs == b.destinations.asgs
+        && a.destination_ports == b.destination_ports
 }
 
 /// What compiling produced.
@@ -143,9 +281,12 @@ pub struct CompileStats {
     pub rules: usize,
     /// Tables (one per enforcement point and direction).
     pub tables: usize,
-    /// Distinct rule bit-vectors over all tables.
+    /// Tables compiled: points and directions whose rules match alike share one (an NSG's
+    /// in every VNet it is enforced in, admin points with the same rules).
+    pub distinct_tables: usize,
+    /// Distinct rule bit-vectors over the distinct tables.
     pub vectors: usize,
-    /// Bytes of the tables and endpoint indexes.
+    /// Bytes of the distinct tables, each point's rule references and the endpoint indexes.
     pub bytes: usize,
     /// Wall-clock time [`CompiledPolicy::new`] took.
     pub compile_time: Duration,
@@ -197,26 +338,31 @@ impl<'p> CompiledPolicy<'p> {
     pub fn new(policy: &'p Policy) -> CompiledPolicy<'p> {
         let started = Instant::now();
         let s = &policy.snapshot;
-        let subnet_admin: Vec<Admin> = policy
+        let points: Vec<&AdminPoint> = policy
             .subnet_admin
-            .par_iter()
-            .map(|point| Admin::new(policy, point))
+            .iter()
+            .chain(policy.vnets.iter().map(|v| &v.admin))
             .collect();
-        let vnet_admin: Vec<Admin> = policy
+        let mut subnet_admin = admin_points(policy, &points);
+        let vnet_admin = subnet_admin.split_off(policy.subnet_admin.len());
+        let shared = shared_nsgs(policy);
+        let here: Vec<Arc<LocalTagMap>> = policy
             .vnets
-            .par_iter()
-            .map(|v| Admin::new(policy, &v.admin))
+            .iter()
+            .map(|v| Arc::new(LocalTagMap::new(v)))
             .collect();
-        let mut keys: Vec<&(usize, usize)> = policy.nsg_rules.keys().collect();
-        keys.sort_unstable();
-        let nsgs: Vec<Directions> = keys
-            .par_iter()
-            .map(|key| {
-                Directions::new(policy, policy.nsg_rules.get(key).map_or(&[], Vec::as_slice))
+        let mut points: Vec<((usize, usize), Directions)> = policy
+            .nsg_rules
+            .iter()
+            .filter_map(|(&(nsg, v), rules)| {
+                let here = here.get(v)?;
+                Some(((nsg, v), Directions::shared(rules, shared.get(&nsg)?, here)))
             })
             .collect();
+        points.sort_unstable_by_key(|p| p.0);
         let at: HashMap<(usize, usize), usize> =
-            keys.iter().enumerate().map(|(i, &&k)| (k, i)).collect();
+            points.iter().enumerate().map(|(i, p)| (p.0, i)).collect();
+        let nsgs: Vec<Directions> = points.into_iter().map(|p| p.1).collect();
         let subnets = s
             .subnets
             .iter()
@@ -270,19 +416,27 @@ impl<'p> CompiledPolicy<'p> {
             .iter()
             .chain(&self.vnet_admin)
             .map(|a| &a.rules);
-        let tables: Vec<&Directed> = admin.chain(&self.nsgs).flat_map(Directions::each).collect();
+        let points: Vec<&Directed> = admin.chain(&self.nsgs).flat_map(Directions::each).collect();
+        let mut seen = HashSet::new();
+        let classifiers: Vec<&Classifier> = points
+            .iter()
+            .map(|p| &*p.classifier)
+            .filter(|&c| seen.insert(std::ptr::from_ref(c)))
+            .collect();
+        let references: usize = points
+            .iter()
+            .map(|p| p.rules.capacity() * std::mem::size_of::<usize>())
+            .sum();
         CompileStats {
-            rules: tables.iter().map(|t| t.rules.len()).sum(),
-            tables: tables.len(),
-            vectors: tables.iter().map(|t| t.table.distinct_vectors()).sum(),
-            bytes: tables
+            rules: points.iter().map(|p| p.rules.len()).sum(),
+            tables: points.len(),
+            distinct_tables: classifiers.len(),
+            vectors: classifiers.iter().map(|c| c.table.distinct_vectors()).sum(),
+            bytes: classifiers
                 .iter()
-                .map(|t| {
-                    t.table.bytes()
-                        + t.rules.capacity() * std::mem::size_of::<usize>()
-                        + t.outcomes.capacity() * std::mem::size_of::<Outcome>()
-                })
+                .map(|c| c.table.bytes() + c.outcomes.capacity() * std::mem::size_of::<Outcome>())
                 .sum::<usize>()
+                + references
                 + self.locator.bytes(),
             compile_time,
         }
@@ -349,6 +503,19 @@ impl<'p> CompiledPolicy<'p> {
                 .flat_map_iter(|chunk| chunk.iter().map(|f| self.decide(f, &none))),
         );
     }
+}
+
+/// Per NSG enforced somewhere, its `[outbound, inbound]` classifiers, compiled in parallel
+/// from its template.
+fn shared_nsgs(policy: &Policy) -> HashMap<usize, [Arc<Classifier>; 2]> {
+    let templates: Vec<(&usize, &NsgTemplate)> = policy.nsg_templates.iter().collect();
+    templates
+        .par_iter()
+        .map(|&(&nsg, template)| {
+            let one = |d| Arc::new(Classifier::template(policy, template, d));
+            (nsg, [one(Direction::Outbound), one(Direction::Inbound)])
+        })
+        .collect()
 }
 
 /// Where [`CompiledPolicy::decide_recording`] puts the rules that matched. `()` discards
@@ -495,11 +662,12 @@ impl<'c, 'p, H: RuleSink<'p>> Walk<'c, 'p, H> {
             Side::Source => [nic_level, subnet_level],
             Side::Destination => [subnet_level, nic_level],
         };
+        let mut tagged = None;
         for nsg in levels.into_iter().flatten() {
             let hit = c
                 .nsgs
                 .get(nsg)
-                .and_then(|t| t.of(side).first_match(self.flow, self.asgs()));
+                .and_then(|t| t.of(side).first_match(self.flow, self.asgs(), &mut tagged));
             if let Some((rule, outcome)) = hit {
                 self.hits.matched(rule);
                 if outcome.access == Access::Deny {
@@ -529,7 +697,11 @@ impl<'c, 'p, H: RuleSink<'p>> Walk<'c, 'p, H> {
         if point.exempt || private_endpoint {
             return SideResult::Pass;
         }
-        let Some((rule, outcome)) = point.rules.of(side).first_match(self.flow, self.asgs()) else {
+        let hit = point
+            .rules
+            .of(side)
+            .first_match(self.flow, self.asgs(), &mut None);
+        let Some((rule, outcome)) = hit else {
             return SideResult::Pass;
         };
         self.hits.matched(rule);
@@ -566,5 +738,77 @@ mod tests {
     fn compiled_policy_is_shareable() {
         fn sync<T: Sync + Send>() {}
         sync::<CompiledPolicy<'static>>();
+    }
+
+    /// Two peered VNets, one NSG on a subnet of each, naming both VNet-dependent tags.
+    const SHARED_NSG: &str = "
+subscription 00000000-0000-0000-0000-000000000001 name sub tenant 00000000-0000-0000-0000-0000000000aa {
+  resource-group rg {
+    vnet vnet-a region westeurope {
+      address-space 10.1.0.0/16
+      subnet snet-a prefix 10.1.0.0/24 nsg nsg-shared
+      peering to vnet-b
+    }
+    vnet vnet-b region westeurope {
+      address-space 10.2.0.0/16
+      subnet snet-b prefix 10.2.0.0/24 nsg nsg-shared
+      peering to vnet-a
+    }
+    vnet vnet-c region westeurope {
+      address-space 10.3.0.0/16
+      subnet snet-c prefix 10.3.0.0/24 nsg nsg-shared
+    }
+    nsg nsg-shared {
+      inbound 100 allow tcp from VirtualNetwork to * ports 22 name Allow-Ssh-VNet
+      inbound 110 deny tcp from Internet to * ports 22 name Deny-Ssh-Internet
+      inbound 120 allow tcp from * to * ports 22 name Allow-Ssh-Other
+      outbound 100 deny tcp to Internet ports 25 name Deny-Smtp-Out
+    }
+    nic nic-a ip 10.1.0.4 subnet snet-a
+    nic nic-b ip 10.2.0.4 subnet snet-b
+    nic nic-c ip 10.3.0.4 subnet snet-c
+  }
+}
+";
+
+    #[test]
+    fn an_nsg_in_several_vnets_is_one_table_and_decides_as_the_reference() {
+        let texts = [(
+            std::path::PathBuf::from("shared.secpath"),
+            SHARED_NSG.to_string(),
+        )];
+        let snapshot = crate::load::load_texts(&texts).unwrap();
+        let tags = crate::resolve::tags::ServiceTags::none();
+        let policy = Policy::build(snapshot, crate::options::Options::default(), &tags).unwrap();
+        let compiled = CompiledPolicy::new(&policy);
+        assert_eq!(compiled.nsgs.len(), 3);
+        for pair in compiled.nsgs.windows(2) {
+            if let [a, b] = pair {
+                assert!(Arc::ptr_eq(&a.inbound.classifier, &b.inbound.classifier));
+                assert!(Arc::ptr_eq(&a.outbound.classifier, &b.outbound.classifier));
+            }
+        }
+        let stats = compiled.stats();
+        assert_eq!(stats.tables, 2 * (3 + 3 + 3));
+        assert!(stats.distinct_tables < stats.tables);
+        let cases = [
+            ("tcp 10.1.0.4:5000 -> 10.2.0.4:22", Verdict::Allow),
+            ("tcp 10.2.0.4:5000 -> 10.1.0.4:22", Verdict::Allow),
+            ("tcp 203.0.113.5:5000 -> 10.1.0.4:22", Verdict::Deny),
+            ("tcp 203.0.113.5:5000 -> 10.3.0.4:22", Verdict::Deny),
+            ("tcp 192.168.1.1:5000 -> 10.2.0.4:22", Verdict::Allow),
+            ("tcp 10.3.0.4:5000 -> 10.3.0.5:22", Verdict::Allow),
+            ("tcp 10.1.0.4:5000 -> 198.51.100.1:25", Verdict::Deny),
+            ("tcp 10.1.0.4:5000 -> 10.2.0.4:25", Verdict::Allow),
+            // Outside `VirtualNetwork` at vnet-a: the default DenyAllOutBound.
+            ("tcp 10.1.0.4:5000 -> 10.3.0.4:22", Verdict::Deny),
+        ];
+        let none = Pins::default();
+        for (text, verdict) in cases {
+            let flow = Flow::parse(text).unwrap();
+            let want = crate::eval::decide(&policy, &flow, &none).unwrap();
+            assert_eq!(want.verdict, verdict, "{text}");
+            assert_eq!(compiled.decide(&flow, &none).unwrap(), want, "{text}");
+        }
     }
 }

@@ -77,6 +77,53 @@ pub struct ResolvedRule {
     pub destination_ports: SmallVec<[PortRange; 2]>,
 }
 
+/// The VNet-dependent built-in tags one address field names: `VirtualNetwork` and
+/// `Internet` mean something else in every VNet (SEMANTICS §3.1), every other item does not.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LocalTags {
+    /// The field names `VirtualNetwork`.
+    pub virtual_network: bool,
+    /// The field names `Internet`.
+    pub internet: bool,
+}
+
+/// One NSG's rules resolved once for every VNet it is enforced in, by priority: address sets
+/// without the VNet-dependent tags, which `local` notes per rule as `[source, destination]`.
+/// [`at`](Self::at) adds them back for one VNet (that is how `Policy::nsg_rules` is made, so
+/// the two cannot disagree); the compiled engine matches them apart instead, so that one
+/// table serves the NSG in every VNet.
+#[derive(Clone, Debug, Default)]
+pub struct NsgTemplate {
+    /// The rules, their sets holding every item but `VirtualNetwork` and `Internet`.
+    pub rules: Vec<ResolvedRule>,
+    /// Per rule, the tags left out of its source and destination sets.
+    pub local: Vec<[LocalTags; 2]>,
+}
+
+impl NsgTemplate {
+    /// The rules as enforced in a VNet whose tags are `here`'s.
+    pub fn at(&self, here: &VnetPolicy) -> Vec<ResolvedRule> {
+        let add = |set: &mut AddrSet, tags: LocalTags| {
+            if tags.virtual_network {
+                set.extend(&here.virtual_network);
+            }
+            if tags.internet {
+                set.extend(&here.internet);
+            }
+        };
+        self.rules
+            .iter()
+            .zip(&self.local)
+            .map(|(rule, &[source, destination])| {
+                let mut rule = rule.clone();
+                add(&mut rule.sources.set, source);
+                add(&mut rule.destinations.set, destination);
+                rule
+            })
+            .collect()
+    }
+}
+
 /// The admin rules at one enforcement point (a subnet, or a VNet address outside subnets).
 #[derive(Clone, Debug, Default)]
 pub struct AdminPoint {
@@ -112,6 +159,8 @@ pub struct Policy {
     pub subnet_admin: Vec<AdminPoint>,
     /// NSG rules resolved per (NSG, VNet where enforced), by priority.
     pub nsg_rules: HashMap<(usize, usize), Vec<ResolvedRule>>,
+    /// Per NSG enforced somewhere, its rules for any VNet (`nsg_rules` made of them).
+    pub nsg_templates: HashMap<usize, NsgTemplate>,
     /// Cross-tenant connection states.
     pub connections: Vec<ConnectionReport>,
     /// Things the user should know (ignored resources, out-of-scope members, ...).
@@ -183,7 +232,7 @@ impl Policy {
             }
             vnets[v].links = links[v].clone();
         }
-        let nsg_rules = ctx.all_nsg_rules(&vnets);
+        let (nsg_templates, nsg_rules) = ctx.all_nsg_rules(&vnets);
         Ok(Policy {
             connections: scope::connection_reports(&snapshot),
             snapshot,
@@ -191,6 +240,7 @@ impl Policy {
             vnets,
             subnet_admin,
             nsg_rules,
+            nsg_templates,
             warnings,
         })
     }
@@ -221,6 +271,28 @@ fn manager_facts(snapshot: &Snapshot, warnings: &mut Vec<String>) -> ManagerFact
         }
     }
     ManagerFacts { reach, members }
+}
+
+/// What `ResolveContext::all_nsg_rules` makes: templates by NSG, rules by (NSG, VNet).
+type NsgRules = (
+    HashMap<usize, NsgTemplate>,
+    HashMap<(usize, usize), Vec<ResolvedRule>>,
+);
+
+/// Which VNet-dependent tags `items` name.
+fn local_tags(items: &[AddressItem]) -> LocalTags {
+    let mut out = LocalTags::default();
+    for item in items {
+        let AddressItem::Tag(tag) = item else {
+            continue;
+        };
+        match BuiltinTag::parse(tag) {
+            Some(BuiltinTag::VirtualNetwork) => out.virtual_network = true,
+            Some(BuiltinTag::Internet) => out.internet = true,
+            Some(BuiltinTag::AzureLoadBalancer) | None => {}
+        }
+    }
+    out
 }
 
 /// `VirtualNetwork` and `Internet` at VNet `v`.
@@ -449,8 +521,9 @@ impl ResolveContext<'_> {
         });
     }
 
-    /// NSG rules resolved for every (NSG, VNet) pair where an NSG is attached.
-    fn all_nsg_rules(&self, vnets: &[VnetPolicy]) -> HashMap<(usize, usize), Vec<ResolvedRule>> {
+    /// NSG rules resolved for every (NSG, VNet) pair where an NSG is attached, and the
+    /// templates they are made from (one per NSG).
+    fn all_nsg_rules(&self, vnets: &[VnetPolicy]) -> NsgRules {
         let s = self.snapshot;
         let subnet_pairs = s
             .subnets
@@ -460,19 +533,38 @@ impl ResolveContext<'_> {
             let vnets = nic.ip_configs.iter().map(|c| s.subnets[c.subnet].vnet);
             vnets.filter_map(move |v| nic.nsg.map(|n| (n, v)))
         });
-        let mut out = HashMap::new();
+        let mut templates = HashMap::new();
+        let mut rules = HashMap::new();
         for (nsg, v) in subnet_pairs.chain(nic_pairs) {
-            out.entry((nsg, v)).or_insert_with(|| {
-                let mut rules: Vec<ResolvedRule> = s.nsgs[nsg]
-                    .rules
-                    .iter()
-                    .map(|(rule, _)| self.resolve_rule(rule, RuleSource::Nsg { nsg }, &vnets[v]))
-                    .collect();
-                rules.sort_by_key(|r| r.rule.priority);
-                rules
+            rules.entry((nsg, v)).or_insert_with(|| {
+                templates
+                    .entry(nsg)
+                    .or_insert_with(|| self.nsg_template(nsg))
+                    .at(&vnets[v])
             });
         }
-        out
+        (templates, rules)
+    }
+
+    /// NSG `nsg`'s rules by priority, resolved where `VirtualNetwork` and `Internet` are
+    /// empty, with the fields that name them noted.
+    fn nsg_template(&self, nsg: usize) -> NsgTemplate {
+        let nowhere = VnetPolicy::default();
+        let mut rules: Vec<(ResolvedRule, [LocalTags; 2])> = self.snapshot.nsgs[nsg]
+            .rules
+            .iter()
+            .map(|(rule, _)| {
+                let f = &rule.fields;
+                let local = [local_tags(&f.sources), local_tags(&f.destinations)];
+                (
+                    self.resolve_rule(rule, RuleSource::Nsg { nsg }, &nowhere),
+                    local,
+                )
+            })
+            .collect();
+        rules.sort_by_key(|r| r.0.rule.priority);
+        let (rules, local) = rules.into_iter().unzip();
+        NsgTemplate { rules, local }
     }
 
     fn resolve_rule(&self, rule: &Rule, source: RuleSource, here: &VnetPolicy) -> ResolvedRule {
