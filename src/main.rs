@@ -560,15 +560,17 @@ fn run_compile(args: CompileArgs) -> secpath::Result<ExitCode> {
                 "schema": "secpath.compile/v1",
                 "rules": s.rules,
                 "tables": s.tables,
+                "distinct_tables": s.distinct_tables,
                 "vectors": s.vectors,
                 "bytes": s.bytes,
                 "compile_ms": s.compile_time.as_secs_f64() * 1e3,
             })
         )),
         Format::Text => emit(&format!(
-            "rules      {}\ntables     {}\nvectors    {}\nbytes      {}\ncompile    {:.1} ms\n",
+            "rules      {}\ntables     {} ({} distinct)\nvectors    {}\nbytes      {}\ncompile    {:.1} ms\n",
             s.rules,
             s.tables,
+            s.distinct_tables,
             s.vectors,
             s.bytes,
             s.compile_time.as_secs_f64() * 1e3

@@ -487,6 +487,9 @@ fn compile_reports_table_statistics() {
             && got["tables"].as_u64().unwrap() > 10
             && got["bytes"].as_u64().unwrap() > 0
     );
+    // Contoso's NSGs are each enforced at several points and directions, compiled once.
+    let distinct = got["distinct_tables"].as_u64().unwrap();
+    assert!(distinct > 0 && distinct < got["tables"].as_u64().unwrap());
 }
 
 #[test]
