@@ -438,13 +438,20 @@ impl ConnTracker {
 }
 
 /// Which of `shards` a packet of `flow` goes to: the same for both directions, so that all
-/// packets of a connection meet in one shard's tracker.
+/// packets of a connection meet in one shard's tracker. The reader computes it for every
+/// packet, so it is a multiply-and-shift hash of the key's words, not a general hasher.
 pub fn shard_of(flow: &Flow, shards: usize) -> usize {
-    use std::hash::{Hash, Hasher};
-    let mut hasher = rustc_hash::FxHasher::default();
-    Key::of(flow).0.hash(&mut hasher);
-    // The high bits: Fx mixes its last input into them best.
-    ((hasher.finish() >> 32) % shards as u64) as usize
+    const MIX: u64 = 0x9e37_79b9_7f4a_7c15;
+    let word = match Key::of(flow).0 {
+        Key::V4(V4Key([addresses, rest])) => addresses ^ rest.wrapping_mul(MIX),
+        Key::V6(k) => {
+            let fold = |x: u128| x as u64 ^ (x >> 64) as u64;
+            fold(k.lo) ^ fold(k.hi).rotate_left(32) ^ u64::from(k.ports).wrapping_mul(MIX)
+        }
+    };
+    // The hash's high half, scaled to `shards` (no division).
+    let high = word.wrapping_mul(MIX) >> 32;
+    ((high * shards as u64) >> 32) as usize
 }
 
 /// The same flow in the other direction.
