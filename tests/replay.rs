@@ -226,19 +226,34 @@ fn unreadable_and_unknown_records_are_counted_not_lost() {
 type Packet = (u8, [u8; 4], u16, [u8; 4], u16);
 
 /// A minimal pcap writer (little endian, microseconds, Ethernet, IPv4): one SYN or UDP
-/// datagram per flow, so each packet opens its own connection.
+/// datagram per flow, one second apart, so each packet opens its own connection.
 fn write_pcap(path: &std::path::Path, flows: &[Packet]) {
+    let packets = flows
+        .iter()
+        .enumerate()
+        .map(|(i, &flow)| (i as u64 * 1_000_000, flow, SYN));
+    std::fs::write(path, pcap_bytes(packets)).unwrap();
+}
+
+const FIN: u8 = 0x01;
+const SYN: u8 = 0x02;
+const RST: u8 = 0x04;
+const ACK: u8 = 0x10;
+
+/// A pcap of `packets`: each its time in microseconds, its flow, and its TCP flags (unused
+/// for other protocols).
+fn pcap_bytes(packets: impl Iterator<Item = (u64, Packet, u8)>) -> Vec<u8> {
     let mut out: Vec<u8> = Vec::new();
     out.extend(0xa1b2_c3d4u32.to_le_bytes());
     out.extend([
         2, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0, 0, 1, 0, 0, 0,
     ]);
-    for (i, &(proto, src, sport, dst, dport)) in flows.iter().enumerate() {
+    for (us, (proto, src, sport, dst, dport), flags) in packets {
         let l4: Vec<u8> = match proto {
             6 => [
                 &sport.to_be_bytes()[..],
                 &dport.to_be_bytes(),
-                &[0, 0, 0, 1, 0, 0, 0, 0, 0x50, 0x02, 0xff, 0xff, 0, 0, 0, 0],
+                &[0, 0, 0, 1, 0, 0, 0, 0, 0x50, flags, 0xff, 0xff, 0, 0, 0, 0],
             ]
             .concat(),
             _ => [
@@ -258,13 +273,13 @@ fn write_pcap(path: &std::path::Path, flows: &[Packet]) {
         ]
         .concat();
         let frame = [&[0u8; 12][..], &[0x08, 0x00], &ip, &l4].concat();
-        out.extend((i as u32).to_le_bytes());
-        out.extend(0u32.to_le_bytes());
+        out.extend(((us / 1_000_000) as u32).to_le_bytes());
+        out.extend(((us % 1_000_000) as u32).to_le_bytes());
         out.extend((frame.len() as u32).to_le_bytes());
         out.extend((frame.len() as u32).to_le_bytes());
         out.extend(frame);
     }
-    std::fs::write(path, out).unwrap();
+    out
 }
 
 #[test]
@@ -361,4 +376,134 @@ fn replaying_a_generated_capture_agrees_with_eval_on_its_flows() {
         }
     }
     std::fs::remove_dir_all(&dir).ok();
+}
+
+/// The report's bytes (stdout) of `secpath replay --format json` with `extra` options.
+fn report_bytes(extra: &[&str], inputs: &[&str]) -> Vec<u8> {
+    let mut args = vec![
+        "replay",
+        "--snapshot",
+        "rulesets/contoso",
+        "--format",
+        "json",
+        "--quiet",
+    ];
+    args.extend_from_slice(extra);
+    args.extend_from_slice(inputs);
+    let out = secpath(&args);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
+/// A capture of 2,000 conversations interleaved at random, 160,000 packets (over 8 MiB, so
+/// that replay splits it across threads; over 65,536 packets, so that idle connections are
+/// swept): TCP handshakes (some seen first at the SYN+ACK), data both ways, FIN from both
+/// ends or RST, then a new connection on the same ports; UDP both ways. Packets are 2 ms
+/// apart with a few stamped seconds early, and conversations often pause past a 5-second
+/// idle timeout, so connections time out and start again.
+fn busy_capture() -> Vec<u8> {
+    let hosts = [
+        [10, 0, 1, 4],
+        [10, 0, 2, 4],
+        [10, 1, 1, 4],
+        [10, 1, 2, 4],
+        [10, 2, 1, 4],
+        [203, 0, 113, 5],
+        [198, 51, 100, 66],
+    ];
+    let ports = [22, 53, 80, 443, 1433, 3389, 8080];
+    let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+    let mut next = move |n: usize| {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        (seed % n as u64) as usize
+    };
+    let mut conversations: Vec<(Packet, usize)> = (0..2000)
+        .map(|i| {
+            let flow = (
+                [6, 6, 17][next(3)],
+                hosts[next(hosts.len())],
+                30000 + i as u16,
+                hosts[next(hosts.len())],
+                ports[next(ports.len())],
+            );
+            (flow, next(2))
+        })
+        .collect();
+    let packets: Vec<(u64, Packet, u8)> = (0..160_000u64)
+        .map(|i| {
+            // Skewed towards the first conversations, so the others pause long.
+            let c = next(conversations.len()) * next(conversations.len()) / conversations.len();
+            let early = if next(500) == 0 { 3_000_000 } else { 0 };
+            let us = (i * 2000 + 10_000_000).saturating_sub(early);
+            let ((proto, src, sport, dst, dport), step) = &mut conversations[c];
+            let forward = (*proto, *src, *sport, *dst, *dport);
+            let reply = (*proto, *dst, *dport, *src, *sport);
+            let (flow, flags) = match (*proto, *step) {
+                (17, _) => ([forward, reply][next(2)], 0),
+                (_, 0) => (forward, SYN),
+                (_, 1) => (reply, SYN | ACK),
+                (_, 2..=6) => ([forward, reply][next(2)], ACK),
+                (_, 7) if next(4) == 0 => {
+                    *step = 8;
+                    (forward, RST | ACK)
+                }
+                (_, 7) => (forward, FIN | ACK),
+                _ => (reply, FIN | ACK),
+            };
+            *step = (*step + 1) % 9;
+            (us, flow, flags)
+        })
+        .collect();
+    pcap_bytes(packets.into_iter())
+}
+
+#[test]
+fn one_large_capture_gives_the_same_report_on_any_number_of_threads() {
+    let dir = std::env::temp_dir().join(format!("secpath-replay-split-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let pcap = dir.join("busy.pcap");
+    std::fs::write(&pcap, busy_capture()).unwrap();
+    assert!(std::fs::metadata(&pcap).unwrap().len() > 8 << 20);
+    let input = [pcap.to_str().unwrap()];
+    for options in [&["--idle-timeout", "5"][..], &[], &["--stateless"]] {
+        let one = report_bytes(&[options, &["--threads", "1"]].concat(), &input);
+        for threads in ["2", "4"] {
+            let split = report_bytes(&[options, &["--threads", threads]].concat(), &input);
+            assert!(one == split, "{options:?} on {threads} threads");
+        }
+        let reference = report_bytes(&[options, &["--engine", "reference"]].concat(), &input);
+        assert!(one == reference, "{options:?}: the engines differ");
+    }
+    let r = replay(&["--idle-timeout", "5"], &input);
+    let connections = r["connections"].as_u64().unwrap();
+    assert!(connections > 10_000, "connections end and start again: {r}");
+    assert!(r["allowed"].as_u64().unwrap() > 0 && r["denied"].as_u64().unwrap() > 0);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_flow_log_gives_the_same_report_on_any_number_of_threads() {
+    for input in [
+        "fixtures/replay-contoso/nsg-v2.json",
+        "fixtures/replay-contoso/vnet-v4.json",
+    ] {
+        let one = report_bytes(&["--threads", "1"], &[input]);
+        for threads in ["2", "4"] {
+            assert!(
+                one == report_bytes(&["--threads", threads], &[input]),
+                "{input}"
+            );
+        }
+        assert!(
+            one == report_bytes(&["--engine", "reference"], &[input]),
+            "{input}"
+        );
+    }
 }

@@ -194,6 +194,28 @@ pub enum Seen {
 #[derive(Clone, Copy, Debug)]
 pub struct ConnectionRef(u32);
 
+/// When idle connections are swept: before every 65,536th packet (`SWEEP_EVERY`), at that packet's
+/// time. A sweep only ends connections whose next packet would find them stale anyway, but
+/// with out-of-order packet times it can still decide one: a replay split across threads
+/// keeps one clock for the whole capture and sweeps every shard where one tracker would have
+/// swept, so the shards end the same connections.
+#[derive(Default)]
+pub struct SweepClock {
+    packets: u64,
+}
+
+impl SweepClock {
+    /// Counts a packet read at `time_ms`; the time to sweep at, when a sweep is due first.
+    pub fn tick(&mut self, time_ms: Option<u64>) -> Option<u64> {
+        self.packets += 1;
+        if self.packets % SWEEP_EVERY == 0 {
+            time_ms
+        } else {
+            None
+        }
+    }
+}
+
 /// The table of open connections.
 pub struct ConnTracker {
     v4: HashMap<V4Key, Live>,
@@ -203,7 +225,8 @@ pub struct ConnTracker {
     free: Vec<u32>,
     idle_timeout_ms: u64,
     next_id: u64,
-    packets: u64,
+    /// `None` for a shard, which its dispatcher sweeps ([`ConnTracker::shard`]).
+    clock: Option<SweepClock>,
     /// Whether the packet of the last [`Seen::Opens`] travels against its forward flow (a
     /// SYN+ACK seen first), for [`ConnTracker::open`] to count it in the right direction.
     opening_reply: bool,
@@ -220,9 +243,18 @@ impl ConnTracker {
             free: Vec::new(),
             idle_timeout_ms,
             next_id: first_id,
-            packets: 0,
+            clock: Some(SweepClock::default()),
             opening_reply: false,
             finished: Vec::new(),
+        }
+    }
+
+    /// A tracker for one shard of a capture split across threads: it never sweeps by
+    /// itself; the dispatcher, which sees every packet, says when with [`ConnTracker::sweep`].
+    pub fn shard(idle_timeout_ms: u64) -> ConnTracker {
+        ConnTracker {
+            clock: None,
+            ..ConnTracker::new(idle_timeout_ms, 1)
         }
     }
 
@@ -259,11 +291,8 @@ impl ConnTracker {
 
     /// Classifies a packet: the start of a connection, or part of one.
     pub fn packet(&mut self, flow: &Flow, info: &PacketInfo, time_ms: Option<u64>) -> Seen {
-        self.packets += 1;
-        if self.packets % SWEEP_EVERY == 0 {
-            if let Some(now) = time_ms {
-                self.sweep(now);
-            }
+        if let Some(now) = self.clock.as_mut().and_then(|c| c.tick(time_ms)) {
+            self.sweep(now);
         }
         let (key, from_lo) = Key::of(flow);
         let flags = info.tcp_flags.unwrap_or(0);
@@ -399,12 +428,30 @@ impl ConnTracker {
         });
     }
 
-    fn sweep(&mut self, now: u64) {
+    /// Ends every connection idle at `now`.
+    pub fn sweep(&mut self, now: u64) {
         let timeout = self.idle_timeout_ms;
         for key in self.keys_where(|c| c.stale(false, Some(now), timeout)) {
             self.end(&key);
         }
     }
+}
+
+/// Which of `shards` a packet of `flow` goes to: the same for both directions, so that all
+/// packets of a connection meet in one shard's tracker. The reader computes it for every
+/// packet, so it is a multiply-and-shift hash of the key's words, not a general hasher.
+pub fn shard_of(flow: &Flow, shards: usize) -> usize {
+    const MIX: u64 = 0x9e37_79b9_7f4a_7c15;
+    let word = match Key::of(flow).0 {
+        Key::V4(V4Key([addresses, rest])) => addresses ^ rest.wrapping_mul(MIX),
+        Key::V6(k) => {
+            let fold = |x: u128| x as u64 ^ (x >> 64) as u64;
+            fold(k.lo) ^ fold(k.hi).rotate_left(32) ^ u64::from(k.ports).wrapping_mul(MIX)
+        }
+    };
+    // The hash's high half, scaled to `shards` (no division).
+    let high = word.wrapping_mul(MIX) >> 32;
+    ((high * shards as u64) >> 32) as usize
 }
 
 /// The same flow in the other direction.
@@ -525,5 +572,18 @@ mod tests {
             matches!(t.packet(&udp, &quiet, Some(5000)), Seen::Opens { .. }),
             "idle past the timeout"
         );
+    }
+
+    #[test]
+    fn both_directions_of_a_connection_go_to_the_same_shard() {
+        let shards: std::collections::BTreeSet<usize> = (0..200)
+            .map(|port| {
+                let out = tcp("10.0.0.1", 5000 + port, "10.0.0.2", 443);
+                let to = shard_of(&out, 4);
+                assert_eq!(to, shard_of(&reverse(&out), 4));
+                to
+            })
+            .collect();
+        assert_eq!(shards.len(), 4, "connections spread over every shard");
     }
 }

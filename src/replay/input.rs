@@ -353,7 +353,7 @@ pub fn units(paths: &[PathBuf], format: InputFormat) -> Result<Vec<Unit>> {
 
 /// Whether `path` holds a capture (pcap or pcapng, perhaps gzipped), from its first bytes.
 /// Standard input is never looked at here: it can be read only once.
-fn is_capture(path: &Path, format: InputFormat) -> bool {
+pub(crate) fn is_capture(path: &Path, format: InputFormat) -> bool {
     match format {
         InputFormat::Pcap | InputFormat::Pcapng => return true,
         InputFormat::Auto => {}

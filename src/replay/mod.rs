@@ -14,7 +14,7 @@
 //! On top of them, [`judge`] decides a record where it was observed (a flow-log tuple at the
 //! NSG or VNet point that logged it; a packet or tuple along the whole path), [`conntrack`]
 //! groups packets into connections so replies share their connection's verdict, [`tally`]
-//! counts, and [`run`] drives the loop. [`batch`] offers the same judging one record at a time,
+//! counts, and [`run`] drives the loop ([`shard`] splits one large capture across threads). [`batch`] offers the same judging one record at a time,
 //! for engines that split the work by file and add up themselves (Spark).
 
 pub mod batch;
@@ -24,4 +24,5 @@ pub mod flowlog;
 pub mod input;
 pub mod judge;
 pub mod run;
+pub mod shard;
 pub mod tally;

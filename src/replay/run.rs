@@ -8,6 +8,7 @@ use super::input::{
     self, FileRecords, InputFormat, KindRef, NextRecord, RecordLoop, RecordRef, Unit,
 };
 use super::judge::{agrees, Judge, Judgement};
+use super::shard;
 use super::tally::{Disagreement, ReplayReport, Tally};
 use crate::engine::{Engine, EngineKind};
 use crate::error::{Error, Result};
@@ -49,7 +50,9 @@ const PROGRESS_EVERY: u64 = 1 << 14;
 /// one thread, units run in order on this thread and every record's line is written;
 /// otherwise they run in parallel on rayon's pool (`options.threads` workers, 0 for one per
 /// core) and their totals are merged in unit order, so the report is the same either way.
-/// `progress` is told how many more records were read, from whichever thread read them.
+/// When there are fewer units than threads, a large capture among them is itself split
+/// across the threads left over ([`shard`]). `progress` is told how many more records were
+/// read, from whichever thread read them.
 pub fn replay_units(
     policy: &Policy,
     units: &[Unit],
@@ -61,7 +64,7 @@ pub fn replay_units(
     let engine = std::sync::Arc::new(Engine::new(policy, options.engine));
     let tally = match out {
         Some(out) => replay_in_order(&engine, units, format, options, Some(out), progress)?,
-        None if options.threads == 1 || units.len() < 2 => {
+        None if options.threads == 1 => {
             replay_in_order(&engine, units, format, options, None, progress)?
         }
         None => replay_in_parallel(&engine, units, format, options, progress)?,
@@ -83,16 +86,9 @@ fn replay_in_order(
     for unit in units {
         let files = input::read_inputs(unit, format)?;
         let mut tracker = ConnTracker::new(options.idle_timeout_ms, next_connection);
-        let out = out.as_mut().map(|w| &mut **w as &mut dyn Write);
-        replay(
-            &mut judge,
-            &mut tracker,
-            files,
-            options,
-            &mut tally,
-            out,
-            progress,
-        )?;
+        let mut replay = Replay::new(&mut judge, &mut tracker, options, &mut tally, progress);
+        replay.out = out.as_mut().map(|w| &mut **w as &mut dyn Write);
+        replay.read_all(files)?;
         next_connection = tracker.next_id();
     }
     Ok(tally)
@@ -115,23 +111,15 @@ fn replay_in_parallel(
             ))
         })?;
     let tallies: Vec<Result<Tally>> = pool.install(|| {
+        let shards = pool.current_num_threads() / units.len().max(1);
         units
             .par_iter()
             .map(|unit| {
-                let mut tally = Tally::new(false);
                 let files = input::read_inputs(unit, format)?;
-                let mut tracker = ConnTracker::new(options.idle_timeout_ms, 1);
-                let mut judge = Judge::new(engine.clone());
-                replay(
-                    &mut judge,
-                    &mut tracker,
-                    files,
-                    options,
-                    &mut tally,
-                    None,
-                    progress,
-                )?;
-                Ok(tally)
+                if shards > 1 && shard::worth_splitting(unit, format) {
+                    return shard::replay_split(engine, files, options, shards, progress);
+                }
+                replay_alone(engine, files, options, progress)
             })
             .collect()
     });
@@ -142,44 +130,18 @@ fn replay_in_parallel(
     Ok(total)
 }
 
-/// The replay loop over one unit's files. Records are read borrowed ([`RecordRef`]): the
-/// loop keeps nothing of them but counts, and builds text only for `--out` and the kept
-/// disagreements.
-fn replay(
-    judge: &mut Judge,
-    tracker: &mut ConnTracker,
+/// Replays `files` with a judge, tracker and totals of its own, writing no lines.
+fn replay_alone(
+    engine: &Arc<Engine>,
     files: impl Iterator<Item = FileRecords>,
     options: ReplayOptions,
-    tally: &mut Tally,
-    out: Option<&mut dyn Write>,
     progress: &(dyn Fn(u64) + Sync),
-) -> Result<()> {
-    let mut replay = Replay {
-        judge,
-        tracker,
-        options,
-        tally,
-        out,
-        progress,
-        unreported: 0,
-    };
-    for mut file in files {
-        file.read_with(&mut replay)?;
-    }
-    let Replay {
-        tracker,
-        tally,
-        mut out,
-        ..
-    } = replay;
-    for c in tracker.finish() {
-        ended(tally, &c, out.as_deref_mut()).map_err(write_error)?;
-    }
-    if let Some(w) = out {
-        w.flush().map_err(write_error)?;
-    }
-    progress(replay.unreported);
-    Ok(())
+) -> Result<Tally> {
+    let mut tally = Tally::new(false);
+    let mut judge = Judge::new(engine.clone());
+    let mut tracker = ConnTracker::new(options.idle_timeout_ms, 1);
+    Replay::new(&mut judge, &mut tracker, options, &mut tally, progress).read_all(files)?;
+    Ok(tally)
 }
 
 fn write_error(e: std::io::Error) -> Error {
@@ -198,6 +160,52 @@ struct Replay<'r, 'p, 'w> {
     unreported: u64,
 }
 
+impl<'r, 'p, 'w> Replay<'r, 'p, 'w> {
+    /// A loop over every record, writing no lines.
+    fn new(
+        judge: &'r mut Judge<'p>,
+        tracker: &'r mut ConnTracker,
+        options: ReplayOptions,
+        tally: &'r mut Tally,
+        progress: &'r (dyn Fn(u64) + Sync),
+    ) -> Self {
+        Replay {
+            judge,
+            tracker,
+            options,
+            tally,
+            out: None,
+            progress,
+            unreported: 0,
+        }
+    }
+
+    /// The replay loop over one unit's files. Records are read borrowed ([`RecordRef`]):
+    /// the loop keeps nothing of them but counts, and builds text only for `--out` and the
+    /// kept disagreements.
+    fn read_all(mut self, files: impl Iterator<Item = FileRecords>) -> Result<()> {
+        for mut file in files {
+            file.read_with(&mut self)?;
+        }
+        let Replay {
+            tracker,
+            tally,
+            mut out,
+            progress,
+            unreported,
+            ..
+        } = self;
+        for c in tracker.finish() {
+            ended(tally, &c, out.as_deref_mut()).map_err(write_error)?;
+        }
+        if let Some(w) = out {
+            w.flush().map_err(write_error)?;
+        }
+        progress(unreported);
+        Ok(())
+    }
+}
+
 impl RecordLoop for Replay<'_, '_, '_> {
     fn read(&mut self, records: &mut impl NextRecord) -> Result<()> {
         let Replay {
@@ -210,11 +218,7 @@ impl RecordLoop for Replay<'_, '_, '_> {
             unreported,
         } = self;
         while let Some(record) = records.next_ref() {
-            *unreported += 1;
-            if *unreported == PROGRESS_EVERY {
-                progress(*unreported);
-                *unreported = 0;
-            }
+            count_progress(unreported, *progress);
             let line = match record {
                 Err(skipped) => {
                     tally.skip(&skipped.reason);
@@ -238,10 +242,9 @@ impl RecordLoop for Replay<'_, '_, '_> {
                     match kind {
                         KindRef::FlowLog(logged) => flow_log(judge, &at, &logged, tally),
                         KindRef::Tuple(pins) => tuple(judge, &at, &pins, tally),
-                        KindRef::Packet(_) if options.stateless => {
-                            tuple(judge, &at, &Pins::default(), tally)
+                        KindRef::Packet(info) => {
+                            packet(judge, &at, &info, tracker, *options, tally)
                         }
-                        KindRef::Packet(info) => packet(judge, &at, &info, tracker, tally),
                     }
                 }
             };
@@ -258,12 +261,21 @@ impl RecordLoop for Replay<'_, '_, '_> {
     }
 }
 
+/// Counts a record read, and tells `progress` every [`PROGRESS_EVERY`] records.
+pub(super) fn count_progress(unreported: &mut u64, progress: &(dyn Fn(u64) + Sync)) {
+    *unreported += 1;
+    if *unreported == PROGRESS_EVERY {
+        progress(*unreported);
+        *unreported = 0;
+    }
+}
+
 /// A record's flow, time and place, without what its kind adds.
-struct At<'a> {
-    file: &'a Arc<std::path::Path>,
-    position: input::Position,
-    time: Option<u64>,
-    flow: Flow,
+pub(super) struct At<'a> {
+    pub(super) file: &'a Arc<std::path::Path>,
+    pub(super) position: input::Position,
+    pub(super) time: Option<u64>,
+    pub(super) flow: Flow,
 }
 
 impl At<'_> {
@@ -353,13 +365,18 @@ fn tuple(judge: &Judge, rec: &At<'_>, pins: &Pins, tally: &mut Tally) -> Option<
     }
 }
 
-fn packet(
+/// Judges a captured packet: on its own with `--stateless`, else as part of its connection.
+pub(super) fn packet(
     judge: &Judge,
     rec: &At<'_>,
     info: &PacketInfo,
     tracker: &mut ConnTracker,
+    options: ReplayOptions,
     tally: &mut Tally,
 ) -> Option<String> {
+    if options.stateless {
+        return tuple(judge, rec, &Pins::default(), tally);
+    }
     let forward = match tracker.packet(&rec.flow, info, rec.time) {
         Seen::Belongs { verdict, reply, .. } => {
             let policy = judge.policy();
