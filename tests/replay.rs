@@ -2,6 +2,7 @@
 //! counts add up, agreements and planted disagreements are found, connections are tracked.
 
 use crate::support::{json_of, secpath};
+use proptest::prelude::*;
 
 fn replay(extra: &[&str], inputs: &[&str]) -> serde_json::Value {
     let mut args = vec![
@@ -282,46 +283,56 @@ fn pcap_bytes(packets: impl Iterator<Item = (u64, Packet, u8)>) -> Vec<u8> {
     out
 }
 
-#[test]
-fn replaying_a_generated_capture_agrees_with_eval_on_its_flows() {
-    let hosts = [
-        [10, 0, 1, 4],
-        [10, 0, 2, 4],
-        [10, 0, 2, 10],
-        [10, 1, 1, 4],
-        [10, 1, 2, 4],
-        [10, 2, 1, 4],
-        [10, 3, 1, 4],
-        [203, 0, 113, 5],
-        [198, 51, 100, 66],
-    ];
-    let ports = [22, 53, 80, 443, 445, 1433, 3389, 8080, 8443];
-    let mut seed = 0x2545_f491_4f6c_dd1du64;
-    let mut next = |n: usize| {
-        seed ^= seed << 13;
-        seed ^= seed >> 7;
-        seed ^= seed << 17;
-        (seed % n as u64) as usize
-    };
-    let flows: Vec<Packet> = (0..300)
-        .map(|i| {
-            (
-                [6, 17][next(2)],
-                hosts[next(hosts.len())],
-                20000 + i as u16,
-                hosts[next(hosts.len())],
-                ports[next(ports.len())],
-            )
-        })
-        .collect();
-    let dir = std::env::temp_dir().join(format!("secpath-replay-eval-{}", std::process::id()));
+/// Addresses and ports of the generated captures: contoso's subnets, the Internet, and ports
+/// its rules name.
+const HOSTS: [[u8; 4]; 9] = [
+    [10, 0, 1, 4],
+    [10, 0, 2, 4],
+    [10, 0, 2, 10],
+    [10, 1, 1, 4],
+    [10, 1, 2, 4],
+    [10, 2, 1, 4],
+    [10, 3, 1, 4],
+    [203, 0, 113, 5],
+    [198, 51, 100, 66],
+];
+const PORTS: [u16; 9] = [22, 53, 80, 443, 445, 1433, 3389, 8080, 8443];
+
+proptest! {
+    // Each case runs the binary three times; a few cases cover the pairs well.
+    #![proptest_config(ProptestConfig { cases: 12, ..ProptestConfig::default() })]
+
+    /// Replaying a generated capture (one TCP or UDP packet per flow, each on its own source
+    /// port so each opens a connection) gives every flow the verdict and deciding rule that
+    /// `eval` gives it, with the compiled and the reference engine alike.
+    #[test]
+    fn replaying_a_generated_capture_agrees_with_eval_on_its_flows(
+        picks in proptest::collection::vec((0..2usize, 0..HOSTS.len(), 0..HOSTS.len(), 0..PORTS.len()), 1..120),
+    ) {
+        let flows: Vec<Packet> = picks
+            .iter()
+            .enumerate()
+            .map(|(i, &(p, s, d, port))| ([6, 17][p], HOSTS[s], 20000 + i as u16, HOSTS[d], PORTS[port]))
+            .collect();
+        replay_agrees_with_eval(&flows);
+    }
+}
+
+/// Writes `flows` as a capture and as a flows file, replays the capture with both engines
+/// (`--out`) and evaluates the file with `eval`: each flow's verdict and deciding rule must
+/// be the same everywhere.
+fn replay_agrees_with_eval(flows: &[Packet]) {
+    static CASE: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let case = CASE.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir =
+        std::env::temp_dir().join(format!("secpath-replay-eval-{}-{case}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let (pcap, csv, out) = (
         dir.join("flows.pcap"),
         dir.join("flows.csv"),
         dir.join("out.jsonl"),
     );
-    write_pcap(&pcap, &flows);
+    write_pcap(&pcap, flows);
     let ip = |a: [u8; 4]| format!("{}.{}.{}.{}", a[0], a[1], a[2], a[3]);
     let rows: String = flows
         .iter()
