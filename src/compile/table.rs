@@ -761,6 +761,31 @@ mod tests {
         assert_eq!(map.starts, [0, 5, 10, 31]);
     }
 
+    /// Each key's vector in `map` holds exactly the items whose ranges contain the key.
+    fn assert_agrees_with_scan(
+        ranges: &[(u32, u32, usize)],
+        map: &IntervalMap<u32, usize>,
+        arena: &bits::Arena,
+        keys: impl IntoIterator<Item = u32>,
+    ) {
+        for key in keys {
+            let want: BTreeSet<usize> = ranges
+                .iter()
+                .filter(|r| r.0 <= key && key <= r.1)
+                .map(|r| r.2)
+                .collect();
+            let got: BTreeSet<usize> = bits::ones(arena.get(map.get(key))).collect();
+            assert_eq!(got, want, "key {key:#x}");
+        }
+    }
+
+    /// Each range's edges and the keys just outside them.
+    fn boundaries(ranges: &[(u32, u32, usize)]) -> impl Iterator<Item = u32> + '_ {
+        ranges
+            .iter()
+            .flat_map(|r| [r.0.wrapping_sub(1), r.0, r.1, r.1.wrapping_add(1)])
+    }
+
     #[test]
     fn lookups_agree_with_a_scan_of_the_ranges() {
         for n in [1usize, 15, 16, 17, 300] {
@@ -769,16 +794,8 @@ mod tests {
                 .collect();
             let mut interner = Interner::new(3);
             let map = IntervalMap::build(&ranges, &mut interner);
-            let arena = interner.finish();
-            for key in (0..n as u32 * 7 + 10).chain([u32::MAX - 1, u32::MAX]) {
-                let want: BTreeSet<usize> = ranges
-                    .iter()
-                    .filter(|r| r.0 <= key && key <= r.1)
-                    .map(|r| r.2)
-                    .collect();
-                let got: BTreeSet<usize> = bits::ones(arena.get(map.get(key))).collect();
-                assert_eq!(got, want, "n {n} key {key}");
-            }
+            let keys = (0..n as u32 * 7 + 10).chain([u32::MAX - 1, u32::MAX]);
+            assert_agrees_with_scan(&ranges, &map, &interner.finish(), keys);
         }
     }
 
@@ -962,19 +979,8 @@ mod tests {
         let mut interner = Interner::new(5);
         let map = IntervalMap::build(&ranges, &mut interner);
         assert!(map.bits > 8, "the index is in use");
-        let arena = interner.finish();
-        let keys = ranges
-            .iter()
-            .flat_map(|r| [r.0.wrapping_sub(1), r.0, r.1, r.1.wrapping_add(1)]);
-        for key in keys.chain([0, u32::MAX]) {
-            let want: BTreeSet<usize> = ranges
-                .iter()
-                .filter(|r| r.0 <= key && key <= r.1)
-                .map(|r| r.2)
-                .collect();
-            let got: BTreeSet<usize> = bits::ones(arena.get(map.get(key))).collect();
-            assert_eq!(got, want, "key {key}");
-        }
+        let keys = boundaries(&ranges).chain([0, u32::MAX]);
+        assert_agrees_with_scan(&ranges, &map, &interner.finish(), keys);
     }
 
     #[test]
@@ -989,19 +995,8 @@ mod tests {
         let mut interner = Interner::new(7);
         let map = IntervalMap::build(&ranges, &mut interner);
         assert!(!map.deep.is_empty(), "the 10/8 slot has a second level");
-        let arena = interner.finish();
-        let keys = ranges
-            .iter()
-            .flat_map(|r| [r.0.wrapping_sub(1), r.0, r.1, r.1.wrapping_add(1)]);
-        for key in keys.chain([0, u32::MAX, 10 << 24, (11 << 24) - 1]) {
-            let want: BTreeSet<usize> = ranges
-                .iter()
-                .filter(|r| r.0 <= key && key <= r.1)
-                .map(|r| r.2)
-                .collect();
-            let got: BTreeSet<usize> = bits::ones(arena.get(map.get(key))).collect();
-            assert_eq!(got, want, "key {key:#x}");
-        }
+        let keys = boundaries(&ranges).chain([0, u32::MAX, 10 << 24, (11 << 24) - 1]);
+        assert_agrees_with_scan(&ranges, &map, &interner.finish(), keys);
     }
 
     #[test]
