@@ -1,28 +1,12 @@
 //! `secpath replay` on flow logs and a capture written against the bundled example: the
 //! counts add up, agreements and planted disagreements are found, connections are tracked.
 
-use crate::support::{json_of, secpath};
+use crate::support::secpath;
 use proptest::prelude::*;
 
+/// `secpath replay --format json` with `extra` options, parsed.
 fn replay(extra: &[&str], inputs: &[&str]) -> serde_json::Value {
-    let mut args = vec![
-        "replay",
-        "--snapshot",
-        "rulesets/contoso",
-        "--format",
-        "json",
-        "--quiet",
-    ];
-    args.extend_from_slice(extra);
-    args.extend_from_slice(inputs);
-    let out = secpath(&args);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    json_of(&out)
+    serde_json::from_slice(&report_bytes(extra, inputs)).expect("the report is JSON")
 }
 
 #[test]
