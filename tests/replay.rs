@@ -402,16 +402,6 @@ fn report_bytes(extra: &[&str], inputs: &[&str]) -> Vec<u8> {
 /// apart with a few stamped seconds early, and conversations often pause past a 5-second
 /// idle timeout, so connections time out and start again.
 fn busy_capture() -> Vec<u8> {
-    let hosts = [
-        [10, 0, 1, 4],
-        [10, 0, 2, 4],
-        [10, 1, 1, 4],
-        [10, 1, 2, 4],
-        [10, 2, 1, 4],
-        [203, 0, 113, 5],
-        [198, 51, 100, 66],
-    ];
-    let ports = [22, 53, 80, 443, 1433, 3389, 8080];
     let mut seed = 0x9e37_79b9_7f4a_7c15u64;
     let mut next = move |n: usize| {
         seed ^= seed << 13;
@@ -423,10 +413,10 @@ fn busy_capture() -> Vec<u8> {
         .map(|i| {
             let flow = (
                 [6, 6, 17][next(3)],
-                hosts[next(hosts.len())],
+                HOSTS[next(HOSTS.len())],
                 30000 + i as u16,
-                hosts[next(hosts.len())],
-                ports[next(ports.len())],
+                HOSTS[next(HOSTS.len())],
+                PORTS[next(PORTS.len())],
             );
             (flow, next(2))
         })
