@@ -251,20 +251,8 @@ fn push_flow(line: &mut String, f: &crate::flow::Flow) {
 }
 
 /// Appends `n` in decimal.
-fn push_decimal(line: &mut String, mut n: u64) {
-    let mut digits = [0u8; 20];
-    let mut at = digits.len();
-    loop {
-        at -= 1;
-        digits[at] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    for &d in &digits[at..] {
-        line.push(char::from(d));
-    }
+fn push_decimal(line: &mut String, n: u64) {
+    line.push_str(itoa::Buffer::new().format(n));
 }
 
 fn skipped_line(line: &mut String, n: usize, reason: &str, format: OutputFormat) {

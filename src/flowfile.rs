@@ -13,7 +13,7 @@ use crate::flow::Flow;
 use crate::model::ResourceId;
 use smallvec::SmallVec;
 use std::io::{self, BufRead};
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::Ipv4Addr;
 
 /// The longest line read. A flow record is well under 1 KiB; a longer line (a binary file, a
 /// file of one endless line) is skipped with a reason after reading it through, without
@@ -243,9 +243,8 @@ fn assemble(
     let protocol = crate::flow::protocol_number(protocol)
         .ok_or_else(|| format!("`{protocol}` is not a protocol: expected tcp, udp, icmp, icmpv6, esp, ah or a number 0-255"))?;
     let addr = |a: &str| {
-        a.trim()
-            .parse::<IpAddr>()
-            .map_err(|_| format!("`{a}` is not an IP address"))
+        crate::flow::address(a.trim().as_bytes())
+            .ok_or_else(|| format!("`{a}` is not an IP address"))
     };
     let (src, dst) = (addr(src)?, addr(dst)?);
     if src.is_ipv4() != dst.is_ipv4() {
