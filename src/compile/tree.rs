@@ -305,6 +305,24 @@ impl Tree {
     /// The index of the first rule holding `key`.
     #[inline]
     pub(crate) fn first_match(&self, key: &FlowKey) -> Option<usize> {
+        #[cfg(target_arch = "x86_64")]
+        if std::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU has AVX2, as checked just above.
+            return unsafe { self.find_avx2(key) };
+        }
+        self.find(key)
+    }
+
+    /// [`find`](Self::find) compiled for AVX2, as [`batch_avx2`](Self::batch_avx2).
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    fn find_avx2(&self, key: &FlowKey) -> Option<usize> {
+        self.find(key)
+    }
+
+    /// The walk of [`first_match`](Self::first_match).
+    #[inline(always)]
+    fn find(&self, key: &FlowKey) -> Option<usize> {
         let mut at = self.root;
         while at & 1 == 0 {
             at = self.child(at, key);
@@ -698,8 +716,8 @@ mod tests {
     proptest! {
         #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
         /// Single and batched walks of packed trees (deep ones included) give the scan's
-        /// answer, batched walks both as dispatched (AVX2 where the CPU has it) and as
-        /// compiled for the baseline.
+        /// answer, both as dispatched (AVX2 where the CPU has it) and as compiled for the
+        /// baseline.
         #[test]
         fn trees_agree_with_a_scan(shapes in shapes(), keys in keys()) {
             let tree = Tree::build(&shapes, 1 << 24).expect("within budget");
@@ -709,6 +727,7 @@ mod tests {
                 for (lane, key) in group.iter().enumerate() {
                     let want = scan(&shapes, key);
                     prop_assert_eq!(tree.first_match(key), want, "{:?}", key);
+                    prop_assert_eq!(tree.find(key), want, "{:?}", key);
                     for batch in &batches {
                         prop_assert_eq!(batch[lane], want, "{:?}", key);
                     }
