@@ -17,15 +17,18 @@
 //! 5.0–10.8 → 12.7–13.5 (rte_acl 25–36), fw 10K 8.4–8.5 → 9.4–12.7 (rte_acl 35–38); table
 //! bytes acl 1K 0.24 → 0.46 MB, fw 1K 0.19 → 0.09 MB, fw 10K 2.9 → 0.09 MB (a wildcard rule
 //! in the fw sets hides every rule after it, and the tree drops them); compile 17–26 ms at
-//! acl 1K, 17–21 ms at fw 10K. Checksums equal the bit-vectors' on every set. The ipc 1K,
-//! acl 10K and ipc 10K sets need 30–40 entries a rule (wildcards in one address field
-//! copy rules into every subtree of the other) and keep the bit-vectors; the abandoned
-//! build adds 15–150 ms to their compile time (ipc 1K 17–27 ms, acl 10K 305 ms).
+//! acl 1K, 17–21 ms at fw 10K. Checksums equal the bit-vectors' on every set. (Leaves
+//! checked eight entries at a time have since doubled the tree's rate on fw: see module
+//! `tree`.) The ipc 1K, acl 10K and ipc 10K sets outgrow any budget (wildcards in one
+//! address field copy rules into every subtree of the other: ipc 1K's 1,000 rules had
+//! made 1.3 million entries when a 64 MB budget ran out) and keep the bit-vectors; the
+//! abandoned build is most of their compile time (ipc 1K 19 ms, acl 10K 200 ms).
 //!
 //! Measured and lost: one tree per group of rules (narrow source / narrow destination /
 //! neither, as in CutSplit) fits every set in 0.05–0.62 MB, but a lookup then scans a leaf
 //! in each of three trees, and was 2–3× slower than the bit-vectors (ipc 10K 3.9–4.2
-//! against 7.0–7.5 M/s, even with each scan stopping at the best rule so far).
+//! against 7.0–7.5 M/s, even with each scan stopping at the best rule so far); measured
+//! again with the faster leaves, it still lost (module `tree`).
 //!
 //! The bit-vector classifier:
 //!
