@@ -138,11 +138,10 @@ impl DeniedKey {
     }
 }
 
-/// Running totals.
+/// Running totals: what the replay loop counts, for the report ([`Tally::report`]), or for
+/// a batch engine to add up elsewhere (its accessors).
 #[derive(Default)]
 pub struct Tally {
-    /// Whether per-record lines are wanted (`--out`); when not, none are built.
-    pub writing: bool,
     read: u64,
     evaluated: u64,
     skipped: BTreeMap<String, u64>,
@@ -159,14 +158,6 @@ pub struct Tally {
 }
 
 impl Tally {
-    /// Empty totals; `writing` says whether per-record lines are wanted.
-    pub fn new(writing: bool) -> Tally {
-        Tally {
-            writing,
-            ..Tally::default()
-        }
-    }
-
     /// A record that could not be judged.
     pub fn skip(&mut self, reason: &str) {
         self.read += 1;
@@ -264,6 +255,36 @@ impl Tally {
         let room = KEEP_DISAGREEMENTS.saturating_sub(self.disagreements.len());
         self.disagreements
             .extend(other.disagreements.into_iter().take(room));
+    }
+
+    /// The counts, named as the report names them, in its order.
+    pub fn counts(&self) -> [(&'static str, u64); 9] {
+        [
+            ("records_read", self.read),
+            ("evaluated", self.evaluated),
+            ("allowed", self.allowed),
+            ("denied", self.denied),
+            ("no_path", self.no_path),
+            ("unknown", self.unknown),
+            ("connections", self.connections),
+            ("compared", self.compared),
+            ("disagreements_total", self.disagreements_total),
+        ]
+    }
+
+    /// Records skipped, by the kind of reason ([`crate::evaluate::reason_kind`]).
+    pub fn skipped(&self) -> &BTreeMap<String, u64> {
+        &self.skipped
+    }
+
+    /// The rules hit and how often, in no order.
+    pub fn hits(&self) -> impl Iterator<Item = (&RuleHit, u64)> {
+        self.hits.values().map(|(hit, n)| (hit, *n))
+    }
+
+    /// The denied flows (their source port absent) and how often each was seen, in no order.
+    pub fn denied_flows(&self) -> impl Iterator<Item = (&Flow, u64)> {
+        self.denied_flows.iter().map(|(key, n)| (&key.0, *n))
     }
 
     /// The report, with never-fired rules taken from `policy`.
