@@ -14,7 +14,7 @@
 //! capture). Flow logs and tuple files carry no state between records, so for them the
 //! rows and the totals are the command's, record for record.
 
-use super::input::{read_stream, FileRecords, InputFormat, Position};
+use super::input::{self, FileRecords, InputFormat};
 use super::judge::{Judge, RuleHit};
 use super::run::{self, ReplayOptions, Witness};
 use super::tally::{
@@ -40,23 +40,18 @@ pub const KEEP_DISAGREEMENTS: usize = 1000;
 /// The records of one file held in memory; `name` is what sources and messages call it.
 /// Never fails: an unreadable file yields one [`super::input::SkippedRecord`] saying why.
 pub fn read_bytes(name: &str, bytes: Vec<u8>, format: InputFormat) -> FileRecords {
-    read_stream(
-        Arc::from(Path::new(name)),
-        Box::new(Cursor::new(bytes)),
-        format,
-    )
+    let size = bytes.len() as u64;
+    let reader = Box::new(Cursor::new(bytes));
+    input::read_sized(Arc::from(Path::new(name)), reader, format, Some(size))
 }
 
 /// The records of one file read from this machine's file system at `path` (a file Spark
-/// listed on a local disk or share, read without its bytes passing through Spark); `name` is
-/// what sources and messages call it. Never fails: a file that cannot be opened yields one
-/// [`super::input::SkippedRecord`] saying why, as `secpath replay` reports it.
+/// listed on a local disk or share, read without its bytes passing through Spark), as
+/// `secpath replay` reads a file; `name` is what sources and messages call it. Never fails:
+/// a file that cannot be opened yields one [`super::input::SkippedRecord`] saying why, as
+/// `secpath replay` reports it.
 pub fn read_path(name: &str, path: &Path, format: InputFormat) -> FileRecords {
-    let name: Arc<Path> = Arc::from(Path::new(name));
-    match std::fs::File::open(path) {
-        Ok(file) => read_stream(name, Box::new(file), format),
-        Err(e) => FileRecords::failed(name, Position::File, format!("cannot read: {e}")),
-    }
+    input::open_named(Arc::from(Path::new(name)), path, format)
 }
 
 /// Replays files one at a time with the replay loop of `secpath replay`, keeping what
@@ -457,6 +452,7 @@ mod tests {
     use crate::engine::EngineKind;
     use crate::options::Options;
     use crate::replay::conntrack::Connection;
+    use crate::replay::input::Position;
     use crate::replay::run::{logged_decision, JudgedKind, JudgedRecord};
     use crate::resolve::tags::ServiceTags;
     use std::path::PathBuf;
