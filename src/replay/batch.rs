@@ -17,25 +17,22 @@
 use super::input::{self, FileRecords, InputFormat};
 use super::judge::{Judge, RuleHit};
 use super::run::{self, ReplayOptions, Witness};
-use super::tally::{
-    denied_text, every_rule, DeniedFlow, Disagreement, ReplayReport, RuleCount, Tally,
-};
+use super::tally::{DeniedKey, Disagreement, ReplayReport, Tally};
 use crate::engine::Engine;
 use crate::eval::{Layer, Verdict};
 pub use crate::evaluate::{layer_name, verdict_name};
 use crate::flow::Flow;
 use crate::model::ResourceId;
 use crate::resolve::Policy;
-use std::collections::{BTreeMap, HashSet};
+use rustc_hash::FxHashMap as HashMap;
+use std::collections::BTreeMap;
 use std::io::Cursor;
 use std::net::IpAddr;
 use std::path::Path;
 use std::sync::Arc;
 
-/// Denied flows listed in the summary (as `secpath replay`).
-pub const TOP_DENIED: usize = 10;
-/// Disagreements kept for the summary (as `secpath replay`).
-pub const KEEP_DISAGREEMENTS: usize = 1000;
+/// Denied flows listed in the summary, and disagreements kept for it (as `secpath replay`).
+pub use super::tally::{KEEP_DISAGREEMENTS, TOP_DENIED};
 
 /// The records of one file held in memory; `name` is what sources and messages call it.
 /// Never fails: an unreadable file yields one [`super::input::SkippedRecord`] saying why.
@@ -371,78 +368,66 @@ pub struct Totals {
     pub disagreements: Vec<DisagreementRow>,
 }
 
-/// The summary `secpath replay` reports for `totals`, never-fired rules taken from `policy`.
-/// Rows that name unknown layers or verdicts, or malformed denied keys, are errors.
+/// The summary `secpath replay` reports for `totals`, never-fired rules taken from `policy`:
+/// the totals become a [`Tally`] again, which reports as the replay loop's does. Rows that
+/// name unknown layers or verdicts, or malformed denied keys, are errors.
 pub fn report(policy: &Policy, totals: Totals) -> crate::Result<ReplayReport> {
     let bad = |what: String| crate::Error::Usage(format!("replay totals: {what}"));
-    let count = RuleCount::of;
-    let mut seen = HashSet::new();
-    let mut hits = Vec::new();
-    for h in &totals.hits {
+    let mut hits = HashMap::default();
+    for h in totals.hits {
         let layer = parse_layer(&h.layer).ok_or_else(|| bad(format!("layer `{}`", h.layer)))?;
         let hit = RuleHit {
             id: ResourceId::new(&h.id),
             layer,
             is_default: h.is_default,
         };
-        hits.push(count(&hit, h.hits));
-        seen.insert(hit.id.key().to_string());
+        hits.entry(hit.id.clone()).or_insert((hit, 0)).1 += h.hits;
     }
-    hits.sort_by(|a, b| b.hits.cmp(&a.hits).then_with(|| a.id.cmp(&b.id)));
-    let never_fired = every_rule(policy)
-        .into_iter()
-        .filter(|h| !seen.contains(h.id.key()))
-        .map(|h| count(&h, 0))
-        .collect();
-    let mut top = Vec::new();
-    for d in &totals.denied_flows {
+    let mut denied_flows = HashMap::default();
+    for d in totals.denied_flows {
         let flow = denied_flow(&d.key).ok_or_else(|| bad(format!("denied key `{}`", d.key)))?;
-        top.push((flow, d.count));
+        *denied_flows.entry(DeniedKey::of(&flow)).or_default() += d.count;
     }
-    top.sort_unstable_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
-    top.truncate(TOP_DENIED);
-    let top_denied = top
-        .iter()
-        .map(|(flow, count)| DeniedFlow {
-            flow: denied_text(flow),
-            count: *count,
-        })
-        .collect();
-    let mut disagreements = Vec::new();
-    for d in totals.disagreements.into_iter().take(KEEP_DISAGREEMENTS) {
-        let logged_decision = match d.logged_decision.as_str() {
-            "allow" => "allow",
-            "deny" => "deny",
-            other => return Err(bad(format!("logged decision `{other}`"))),
-        };
-        let secpath_decision = parse_verdict(&d.secpath_decision)
-            .ok_or_else(|| bad(format!("verdict `{}`", d.secpath_decision)))?;
-        disagreements.push(Disagreement {
-            source: d.source,
-            flow: d.flow,
-            logged_decision,
-            logged_rule: d.logged_rule,
-            secpath_decision,
-            secpath_rule: d.secpath_rule,
-        });
-    }
-    Ok(ReplayReport {
-        schema: "secpath.replay/v1",
-        records_read: totals.records_read,
+    let disagreements = totals
+        .disagreements
+        .into_iter()
+        .take(KEEP_DISAGREEMENTS)
+        .map(|d| disagreement(d).map_err(bad))
+        .collect::<crate::Result<_>>()?;
+    let tally = Tally {
+        read: totals.records_read,
         evaluated: totals.evaluated,
-        skipped: totals.skipped_by_reason.values().sum(),
-        skipped_by_reason: totals.skipped_by_reason,
+        skipped: totals.skipped_by_reason,
         allowed: totals.allowed,
         denied: totals.denied,
         no_path: totals.no_path,
         unknown: totals.unknown,
         connections: totals.connections,
         hits,
-        never_fired,
-        top_denied,
+        denied_flows,
         compared: totals.compared,
         disagreements_total: totals.disagreements_total,
         disagreements,
+    };
+    Ok(tally.report(policy))
+}
+
+/// A disagreement's row as the summary keeps it; what is wrong with it, if anything.
+fn disagreement(d: DisagreementRow) -> Result<Disagreement, String> {
+    let logged_decision = match d.logged_decision.as_str() {
+        "allow" => "allow",
+        "deny" => "deny",
+        other => return Err(format!("logged decision `{other}`")),
+    };
+    let secpath_decision = parse_verdict(&d.secpath_decision)
+        .ok_or_else(|| format!("verdict `{}`", d.secpath_decision))?;
+    Ok(Disagreement {
+        source: d.source,
+        flow: d.flow,
+        logged_decision,
+        logged_rule: d.logged_rule,
+        secpath_decision,
+        secpath_rule: d.secpath_rule,
     })
 }
 
@@ -535,11 +520,65 @@ mod tests {
         t
     }
 
+    fn contoso() -> Policy {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let snapshot = crate::load::load_snapshot(&[root.join("rulesets/contoso")]).unwrap();
+        Policy::build(snapshot, Options::new(), &ServiceTags::none()).unwrap()
+    }
+
+    #[test]
+    fn totals_naming_unknown_layers_verdicts_or_keys_are_errors() {
+        let policy = contoso();
+        let error = |totals| report(&policy, totals).unwrap_err().to_string();
+        let hit = HitTotal {
+            id: "/subscriptions/s/x".into(),
+            layer: "firewall".into(),
+            is_default: false,
+            hits: 1,
+        };
+        let hits = vec![hit];
+        let key = "zz".to_string();
+        let denied_flows = vec![DeniedTotal { key, count: 1 }];
+        let row = DisagreementRow {
+            source: "f: line 1".into(),
+            flow: "tcp 10.0.0.1:5 -> 10.0.0.2:22".into(),
+            logged_decision: "allow".into(),
+            logged_rule: "r".into(),
+            secpath_decision: "maybe".into(),
+            secpath_rule: None,
+        };
+        let disagreements = vec![row];
+        for (totals, what) in [
+            (
+                Totals {
+                    hits,
+                    ..Totals::default()
+                },
+                "layer `firewall`",
+            ),
+            (
+                Totals {
+                    denied_flows,
+                    ..Totals::default()
+                },
+                "denied key `zz`",
+            ),
+            (
+                Totals {
+                    disagreements,
+                    ..Totals::default()
+                },
+                "verdict `maybe`",
+            ),
+        ] {
+            assert!(error(totals).ends_with(&format!("replay totals: {what}")));
+        }
+    }
+
     #[test]
     fn file_by_file_then_summed_is_the_replay_loops_report() {
         let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-        let snapshot = crate::load::load_snapshot(&[root.join("rulesets/contoso")]).unwrap();
-        let policy = Policy::build(snapshot, Options::new(), &ServiceTags::none()).unwrap();
+        let policy = contoso();
         let files: Vec<PathBuf> = ["nsg-v2.json", "vnet-v4.json", "capture.pcap"]
             .iter()
             .map(|f| root.join("fixtures/replay-contoso").join(f))

@@ -12,9 +12,9 @@ use serde::Serialize;
 use std::collections::BTreeMap;
 
 /// Disagreements kept in memory for the summary (all of them go to `--out`).
-const KEEP_DISAGREEMENTS: usize = 1000;
+pub const KEEP_DISAGREEMENTS: usize = 1000;
 /// Denied flows listed in the summary.
-const TOP_DENIED: usize = 10;
+pub const TOP_DENIED: usize = 10;
 
 /// One rule's hits.
 #[derive(Clone, Debug, Serialize)]
@@ -123,10 +123,10 @@ pub(crate) fn denied_text(f: &Flow) -> String {
 
 /// A denied flow without its source port, so that retries group.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-struct DeniedKey(Flow);
+pub(super) struct DeniedKey(Flow);
 
 impl DeniedKey {
-    fn of(flow: &Flow) -> DeniedKey {
+    pub(super) fn of(flow: &Flow) -> DeniedKey {
         DeniedKey(Flow {
             src_port: None,
             ..*flow
@@ -139,22 +139,23 @@ impl DeniedKey {
 }
 
 /// Running totals: what the replay loop counts, for the report ([`Tally::report`]), or for
-/// a batch engine to add up elsewhere (its accessors).
+/// a batch engine to add up elsewhere (its accessors). What a batch engine added up comes
+/// back as a tally too ([`super::batch::report`]), so that one report is built one way.
 #[derive(Default)]
 pub struct Tally {
-    read: u64,
-    evaluated: u64,
-    skipped: BTreeMap<String, u64>,
-    allowed: u64,
-    denied: u64,
-    no_path: u64,
-    unknown: u64,
-    connections: u64,
-    hits: HashMap<ResourceId, (RuleHit, u64)>,
-    denied_flows: HashMap<DeniedKey, u64>,
-    compared: u64,
-    disagreements_total: u64,
-    disagreements: Vec<Disagreement>,
+    pub(super) read: u64,
+    pub(super) evaluated: u64,
+    pub(super) skipped: BTreeMap<String, u64>,
+    pub(super) allowed: u64,
+    pub(super) denied: u64,
+    pub(super) no_path: u64,
+    pub(super) unknown: u64,
+    pub(super) connections: u64,
+    pub(super) hits: HashMap<ResourceId, (RuleHit, u64)>,
+    pub(super) denied_flows: HashMap<DeniedKey, u64>,
+    pub(super) compared: u64,
+    pub(super) disagreements_total: u64,
+    pub(super) disagreements: Vec<Disagreement>,
 }
 
 impl Tally {
