@@ -260,6 +260,30 @@ def _spark_schema(arrow_schema: pa.Schema):
 # --- the job ----------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class _Loaded:
+    """A snapshot loaded on the driver (for the summary), and what rebuilds it on the
+    executors."""
+
+    policy: Policy
+    snapshot: List[str]
+    service_tags: Optional[str]
+    switches: Dict[str, Any]
+
+
+def _load(
+    snapshot: Sequence[str], service_tags: Optional[str], switches: Dict[str, Any]
+) -> _Loaded:
+    """Loads the snapshot once on the driver; raises for a bad one or an unknown switch."""
+    unknown = set(switches) - set(SWITCH_DEFAULTS)
+    if unknown:
+        raise TypeError(f"unknown switches: {', '.join(sorted(unknown))}")
+    switches = {**SWITCH_DEFAULTS, **switches}
+    snapshot = [snapshot] if isinstance(snapshot, str) else list(snapshot)
+    policy = Policy.load(snapshot, service_tags=service_tags, **switches)
+    return _Loaded(policy, snapshot, service_tags, switches)
+
+
 def replay(
     spark: Any,
     snapshot: Sequence[str],
@@ -278,19 +302,29 @@ def replay(
     only file names matching it (``PT1H.json``); ``tuples`` also writes every record read.
     ``switches`` are :data:`SWITCH_DEFAULTS`' names. Raises :class:`secpath.SecpathError`
     for a bad snapshot, with the CLI's message."""
+    loaded = _load(snapshot, service_tags, switches)
+    return _replay_loaded(spark, loaded, logs, out, input_format=input_format, glob=glob,
+                          tuples=tuples)
+
+
+def _replay_loaded(
+    spark: Any,
+    loaded: _Loaded,
+    logs: Sequence[str],
+    out: Optional[str],
+    *,
+    input_format: str,
+    glob: Optional[str],
+    tuples: bool,
+) -> ReplayResult:
+    """:func:`replay` with the snapshot already loaded."""
     from pyspark import StorageLevel
     from pyspark.sql import functions as F
 
-    unknown = set(switches) - set(SWITCH_DEFAULTS)
-    if unknown:
-        raise TypeError(f"unknown switches: {', '.join(sorted(unknown))}")
-    switches = {**SWITCH_DEFAULTS, **switches}
-    if isinstance(snapshot, str):
-        snapshot = [snapshot]
     if isinstance(logs, str):
         logs = [logs]
-    policy = Policy.load(list(snapshot), service_tags=service_tags, **switches)
-    bundle = _ship(spark, _bundle(list(snapshot), service_tags))
+    switches = loaded.switches
+    bundle = _ship(spark, _bundle(loaded.snapshot, loaded.service_tags))
     prefixes = [(_qualified(spark, log), log) for log in logs]
 
     files = _listed_files(spark, logs, prefixes, glob)
@@ -313,7 +347,7 @@ def replay(
         # Read twice: by the summary and by the `disagreements` table.
         parts = parts.persist(StorageLevel.MEMORY_AND_DISK)
     try:
-        result = _summarise(spark, policy, parts, logs, buckets, out, F)
+        result = _summarise(spark, loaded.policy, parts, logs, buckets, out, F)
     finally:
         if out:
             parts.unpersist()
@@ -598,23 +632,15 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         "idle_timeout": args.idle_timeout,
     }
     try:
-        Policy.load(args.snapshot, service_tags=args.service_tags, **switches)
+        # Before starting Spark, so that a bad snapshot is reported at once.
+        loaded = _load(args.snapshot, args.service_tags, switches)
     except (SecpathError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     spark = _session(args.master)
     try:
-        result = replay(
-            spark,
-            args.snapshot,
-            args.logs,
-            args.out,
-            input_format=args.input_format,
-            glob=args.glob,
-            tuples=args.tuples,
-            service_tags=args.service_tags,
-            **switches,
-        )
+        result = _replay_loaded(spark, loaded, args.logs, args.out, input_format=args.input_format,
+                                glob=args.glob, tuples=args.tuples)
     except (SecpathError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -3,43 +3,42 @@
 //!
 //! Everything here is a thin layer over the `secpath` library: loading is
 //! `load::load_snapshot` + `Policy::build` (the CLI's path, the same switches); `evaluate` is
-//! the compiled engine of `secpath eval`; `replay_files` reads with `replay::batch::read_bytes`
-//! and judges with `replay::batch::Replayer`, the replay loop's judging one record at a
-//! time; `replay_report` rebuilds `secpath replay`'s summary from totals. No per-row Python:
-//! a batch crosses the boundary once each way, and the interpreter lock is released while
-//! Rust works. Library errors become `SecpathError` with the CLI's message; no input panics.
+//! the compiled engine of `secpath eval`; `replay_files` and `replay_totals` read with
+//! `replay::batch::read_bytes` (or `read_path`) and run `secpath replay`'s loop and tally
+//! over each file (`replay::batch::Replayer`; the rows are module `replay`'s);
+//! `replay_report` rebuilds `secpath replay`'s summary from totals. No per-row Python: a
+//! batch crosses the boundary once each way, and the interpreter lock is released while Rust
+//! works. Library errors become `SecpathError` with the CLI's message; no input panics.
 
-use arrow_array::builder::{
-    BinaryBuilder, BooleanBuilder, Int32Builder, Int64Builder, StringBuilder,
-};
+use arrow_array::builder::{Int32Builder, StringBuilder};
 use arrow_array::cast::AsArray;
 use arrow_array::types::{
     Int16Type, Int32Type, Int64Type, Int8Type, UInt16Type, UInt32Type, UInt64Type, UInt8Type,
 };
-use arrow_array::{
-    Array, ArrayRef, BooleanArray, ListArray, RecordBatch, StringArray, StructArray,
-};
-use arrow_buffer::OffsetBuffer;
+use arrow_array::{Array, ArrayRef, RecordBatch, StringArray};
 use arrow_pyarrow::{FromPyArrow, ToPyArrow};
-use arrow_schema::{DataType, Field, Fields, Schema};
+use arrow_schema::{DataType, Schema};
 use pyo3::create_exception;
 use pyo3::exceptions::{PyException, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
-use rustc_hash::FxHashMap;
+use replay::{FileBatch, KeptDisagreements, ReplayRows};
 use secpath::engine::{Engine, EngineKind};
-use secpath::eval::{Pins, Verdict};
+use secpath::eval::Pins;
 use secpath::flow::{protocol_number, Flow};
 use secpath::model::ResourceId;
 use secpath::options::Options;
-use secpath::replay::batch::{self, Judged, Replayer};
-use secpath::replay::input::{FileRecords, InputFormat, RecordKind, ReplayRecord, SkippedRecord};
+use secpath::replay::batch::{self, Replayer};
+use secpath::replay::input::InputFormat;
 use secpath::replay::run::ReplayOptions;
+use secpath::replay::tally::Tally;
 use secpath::resolve::tags::ServiceTags;
 use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
+
+mod replay;
 
 create_exception!(
     _secpath,
@@ -50,6 +49,11 @@ create_exception!(
 
 fn error(e: secpath::Error) -> PyErr {
     SecpathError::new_err(e.to_string())
+}
+
+/// An Arrow error (a batch that cannot be built or read) as `ValueError`.
+fn arrow_error(e: arrow_schema::ArrowError) -> PyErr {
+    PyValueError::new_err(e.to_string())
 }
 
 self_cell::self_cell!(
@@ -277,14 +281,13 @@ impl Policy {
             py.detach(|| {
                 let mut replayer = Replayer::new(compiled.engine.clone(), options);
                 let mut rows = ReplayRows::default();
-                files.judge(&mut replayer, format, |name, index, judged| {
-                    rows.push(name, index, judged)
-                });
-                rows.finish()
+                files
+                    .replay(&mut replayer, format, &mut Tally::default(), &mut rows)
+                    .map_err(error)?;
+                rows.finish().map_err(arrow_error)
             })
         });
-        out.map_err(|e| PyValueError::new_err(e.to_string()))?
-            .to_pyarrow(py)
+        out?.to_pyarrow(py)
     }
 
     /// Reads and judges files like `replay_files`, but adds up as it goes: one row per count,
@@ -316,19 +319,16 @@ impl Policy {
         let out = self.loaded.with_dependent(|_, compiled| {
             py.detach(|| {
                 let mut replayer = Replayer::new(compiled.engine.clone(), options);
-                let mut totals = PartialTotals {
-                    keep_per_file: disagreements_per_file.unwrap_or(usize::MAX),
-                    denied_buckets,
-                    ..PartialTotals::default()
-                };
-                files.judge(&mut replayer, format, |name, index, judged| {
-                    totals.add(name, index, judged)
-                });
-                totals.finish()
+                let mut tally = Tally::default();
+                let keep = disagreements_per_file.unwrap_or(usize::MAX);
+                let mut kept = KeptDisagreements::new(keep);
+                files
+                    .replay(&mut replayer, format, &mut tally, &mut kept)
+                    .map_err(error)?;
+                replay::totals_batch(&tally, &kept, denied_buckets).map_err(arrow_error)
             })
         });
-        out.map_err(|e| PyValueError::new_err(e.to_string()))?
-            .to_pyarrow(py)
+        out?.to_pyarrow(py)
     }
 
     /// `secpath replay`'s summary built from totals (a dict shaped like
@@ -358,86 +358,6 @@ mod erased {
         fn value(&self) -> serde_json::Value {
             serde_json::to_value(self).unwrap_or_default()
         }
-    }
-}
-
-/// A batch of files: what to call each (`name`, or else `path`), and where its bytes are:
-/// in `content` (binary, as Spark's `binaryFile` source gives), or on this machine at
-/// `local_path` (a file the caller can open itself, whose bytes need not cross into Python).
-/// A row with neither is an empty file.
-struct FileBatch {
-    names: StringArray,
-    content: Option<arrow_array::GenericBinaryArray<i64>>,
-    local_path: Option<StringArray>,
-}
-
-impl FileBatch {
-    fn of(batch: &RecordBatch) -> Result<FileBatch, String> {
-        let column = |name: &str| batch.column_by_name(name).cloned();
-        let names = column("name")
-            .or_else(|| column("path"))
-            .ok_or("the batch has neither a `name` nor a `path` column")?;
-        let names = string_column(&names).ok_or("`path`/`name` must be strings")?;
-        let content = column("content").map(|c| binary_column(&c)).transpose()?;
-        let local_path = match column("local_path") {
-            None => None,
-            Some(c) => Some(string_column(&c).ok_or("`local_path` must be strings")?),
-        };
-        if content.is_none() && local_path.is_none() {
-            return Err("the batch has neither a `content` nor a `local_path` column".into());
-        }
-        Ok(FileBatch {
-            names,
-            content,
-            local_path,
-        })
-    }
-
-    /// Reads every file in order and judges each record, as `secpath replay` does (each
-    /// file's connections its own), handing `each` the file's name, the record's index in
-    /// it and what became of it.
-    fn judge(
-        &self,
-        replayer: &mut Replayer<'_>,
-        format: InputFormat,
-        mut each: impl FnMut(&str, i64, Judged),
-    ) {
-        for i in 0..self.names.len() {
-            let name = self.names.value(i);
-            replayer.next_file();
-            for (index, item) in self.records(i, name, format).enumerate() {
-                each(name, index as i64, replayer.judge(item));
-            }
-        }
-    }
-
-    fn records(&self, i: usize, name: &str, format: InputFormat) -> FileRecords {
-        if let Some(paths) = self.local_path.as_ref().filter(|p| p.is_valid(i)) {
-            return batch::read_path(name, Path::new(paths.value(i)), format);
-        }
-        let bytes = match &self.content {
-            Some(c) if c.is_valid(i) => c.value(i).to_vec(),
-            _ => Vec::new(),
-        };
-        batch::read_bytes(name, bytes, format)
-    }
-}
-
-/// A binary column as large binary.
-fn binary_column(content: &ArrayRef) -> Result<arrow_array::GenericBinaryArray<i64>, String> {
-    match content.data_type() {
-        DataType::LargeBinary => Ok(content.as_binary::<i64>().clone()),
-        DataType::Binary => {
-            let b = content.as_binary::<i32>();
-            let offsets: Vec<i64> = b.value_offsets().iter().map(|&o| i64::from(o)).collect();
-            arrow_array::GenericBinaryArray::<i64>::try_new(
-                OffsetBuffer::new(offsets.into()),
-                b.values().clone(),
-                b.nulls().cloned(),
-            )
-            .map_err(|e| e.to_string())
-        }
-        other => Err(format!("`content` must be binary, not {other}")),
     }
 }
 
@@ -691,7 +611,7 @@ fn evaluate_rows(
         ("priority", Arc::new(priority.finish())),
         ("error", Arc::new(err.finish())),
     ];
-    nullable_batch(columns).map_err(|e| PyValueError::new_err(e.to_string()))
+    nullable_batch(columns).map_err(arrow_error)
 }
 
 /// Reads one file's bytes with `secpath replay`'s readers, without judging: a batch with one
@@ -709,230 +629,11 @@ fn read_records<'py>(
     let bytes = data.to_vec();
     let (batch, skips) = py.detach(|| {
         let mut rows = ReplayRows::default();
-        let mut skips = BTreeMap::new();
-        for (index, item) in batch::read_bytes(name, bytes, format).enumerate() {
-            if let Err(s) = &item {
-                *skips
-                    .entry(secpath::evaluate::reason_kind(&s.reason))
-                    .or_insert(0) += 1;
-            }
-            rows.push_read(name, index as i64, item);
-        }
+        let skips = rows.read(name, batch::read_bytes(name, bytes, format));
         (rows.finish(), skips)
     });
-    let batch = batch.map_err(|e| PyValueError::new_err(e.to_string()))?;
+    let batch = batch.map_err(arrow_error)?;
     Ok((batch.to_pyarrow(py)?, skips))
-}
-
-/// The column builders of the replay rows (`docs/spark.md`, table `tuples`).
-#[derive(Default)]
-struct ReplayRows {
-    file: StringBuilder,
-    index: Int64Builder,
-    source: StringBuilder,
-    time_ms: Int64Builder,
-    kind: StringBuilder,
-    protocol: StringBuilder,
-    src: StringBuilder,
-    src_port: Int32Builder,
-    dst: StringBuilder,
-    dst_port: Int32Builder,
-    flow: StringBuilder,
-    skipped: StringBuilder,
-    skip_kind: StringBuilder,
-    verdict: StringBuilder,
-    rule: StringBuilder,
-    rule_id: StringBuilder,
-    layer: StringBuilder,
-    counts_hits: BooleanBuilder,
-    opens_connection: BooleanBuilder,
-    hit_lengths: Vec<usize>,
-    hit_id: Vec<String>,
-    hit_layer: Vec<&'static str>,
-    hit_default: Vec<bool>,
-    denied_key: StringBuilder,
-    direction: StringBuilder,
-    logged_decision: StringBuilder,
-    logged_rule: StringBuilder,
-    logged_at: StringBuilder,
-    agrees: BooleanBuilder,
-}
-
-impl ReplayRows {
-    fn push(&mut self, file: &str, index: i64, judged: Judged) {
-        match judged {
-            Judged::Skipped(s) => self.push_read(file, index, Err(s)),
-            Judged::Record(r) => {
-                let j = &r.judgement;
-                self.record(file, index, &r.record);
-                self.verdict.append_value(batch::verdict_name(j.verdict));
-                self.rule
-                    .append_option(j.rule.as_ref().map(|r| r.log_name()));
-                self.rule_id
-                    .append_option(j.rule.as_ref().map(|r| r.id.to_string()));
-                self.layer
-                    .append_option(j.rule.as_ref().map(|r| batch::layer_name(r.layer)));
-                self.counts_hits.append_value(r.counts_hits);
-                self.opens_connection.append_value(r.opens_connection);
-                let hits = if r.counts_hits { &j.hits[..] } else { &[] };
-                self.hit_lengths.push(hits.len());
-                for h in hits {
-                    self.hit_id.push(h.id.to_string());
-                    self.hit_layer.push(batch::layer_name(h.layer));
-                    self.hit_default.push(h.is_default);
-                }
-                self.denied_key.append_option(
-                    (j.verdict == Verdict::Deny).then(|| batch::denied_key(&r.record.flow)),
-                );
-                self.agrees.append_option(r.agrees);
-            }
-        }
-    }
-
-    /// A row as read, before judging (or skipped).
-    fn push_read(&mut self, file: &str, index: i64, item: Result<ReplayRecord, SkippedRecord>) {
-        match item {
-            Ok(record) => {
-                self.record(file, index, &record);
-                self.verdict.append_null();
-                self.rule.append_null();
-                self.rule_id.append_null();
-                self.layer.append_null();
-                self.counts_hits.append_null();
-                self.opens_connection.append_null();
-                self.hit_lengths.push(0);
-                self.denied_key.append_null();
-                self.agrees.append_null();
-            }
-            Err(s) => {
-                self.file.append_value(file);
-                self.index.append_value(index);
-                self.source.append_value(s.source.to_string());
-                self.time_ms.append_null();
-                for b in [
-                    &mut self.kind,
-                    &mut self.protocol,
-                    &mut self.src,
-                    &mut self.dst,
-                    &mut self.flow,
-                    &mut self.verdict,
-                    &mut self.rule,
-                    &mut self.rule_id,
-                    &mut self.layer,
-                    &mut self.denied_key,
-                    &mut self.direction,
-                    &mut self.logged_decision,
-                    &mut self.logged_rule,
-                    &mut self.logged_at,
-                ] {
-                    b.append_null();
-                }
-                self.src_port.append_null();
-                self.dst_port.append_null();
-                self.skip_kind
-                    .append_value(secpath::evaluate::reason_kind(&s.reason));
-                self.skipped.append_value(s.reason);
-                self.counts_hits.append_null();
-                self.opens_connection.append_null();
-                self.agrees.append_null();
-                self.hit_lengths.push(0);
-            }
-        }
-    }
-
-    /// The columns every read record has.
-    fn record(&mut self, file: &str, index: i64, r: &ReplayRecord) {
-        self.file.append_value(file);
-        self.index.append_value(index);
-        self.source.append_value(r.source.to_string());
-        self.time_ms
-            .append_option(r.time.and_then(|t| i64::try_from(t).ok()));
-        let f = &r.flow;
-        self.protocol.append_value(f.protocol_name());
-        self.src.append_value(f.src.to_string());
-        self.src_port.append_option(f.src_port.map(i32::from));
-        self.dst.append_value(f.dst.to_string());
-        self.dst_port.append_option(f.dst_port.map(i32::from));
-        self.flow.append_value(f.to_string());
-        self.skipped.append_null();
-        self.skip_kind.append_null();
-        match &r.kind {
-            RecordKind::FlowLog(logged) => {
-                self.kind.append_value("flow-log");
-                self.direction.append_value(match logged.direction {
-                    secpath::model::Direction::Inbound => "inbound",
-                    secpath::model::Direction::Outbound => "outbound",
-                });
-                self.logged_decision
-                    .append_value(if logged.allowed { "allow" } else { "deny" });
-                self.logged_rule.append_value(&*logged.rule);
-                self.logged_at.append_option(logged.resource_id.as_deref());
-            }
-            other => {
-                self.kind.append_value(match other {
-                    RecordKind::Packet(_) => "packet",
-                    _ => "tuple",
-                });
-                self.direction.append_null();
-                self.logged_decision.append_null();
-                self.logged_rule.append_null();
-                self.logged_at.append_null();
-            }
-        }
-    }
-
-    fn finish(mut self) -> Result<RecordBatch, arrow_schema::ArrowError> {
-        let hit_fields = Fields::from(vec![
-            Field::new("id", DataType::Utf8, false),
-            Field::new("layer", DataType::Utf8, false),
-            Field::new("is_default", DataType::Boolean, false),
-        ]);
-        let hits = StructArray::try_new(
-            hit_fields.clone(),
-            vec![
-                Arc::new(StringArray::from_iter_values(&self.hit_id)) as ArrayRef,
-                Arc::new(StringArray::from_iter_values(&self.hit_layer)),
-                Arc::new(BooleanArray::from(std::mem::take(&mut self.hit_default))),
-            ],
-            None,
-        )?;
-        let hits = ListArray::try_new(
-            Arc::new(Field::new("item", DataType::Struct(hit_fields), false)),
-            OffsetBuffer::from_lengths(self.hit_lengths.iter().copied()),
-            Arc::new(hits),
-            None,
-        )?;
-        let s = |b: &mut StringBuilder| Arc::new(b.finish()) as ArrayRef;
-        let columns: Vec<(&str, ArrayRef)> = vec![
-            ("file", s(&mut self.file)),
-            ("index", Arc::new(self.index.finish())),
-            ("source", s(&mut self.source)),
-            ("time_ms", Arc::new(self.time_ms.finish())),
-            ("kind", s(&mut self.kind)),
-            ("protocol", s(&mut self.protocol)),
-            ("src", s(&mut self.src)),
-            ("src_port", Arc::new(self.src_port.finish())),
-            ("dst", s(&mut self.dst)),
-            ("dst_port", Arc::new(self.dst_port.finish())),
-            ("flow", s(&mut self.flow)),
-            ("skipped", s(&mut self.skipped)),
-            ("skip_kind", s(&mut self.skip_kind)),
-            ("verdict", s(&mut self.verdict)),
-            ("rule", s(&mut self.rule)),
-            ("rule_id", s(&mut self.rule_id)),
-            ("layer", s(&mut self.layer)),
-            ("counts_hits", Arc::new(self.counts_hits.finish())),
-            ("opens_connection", Arc::new(self.opens_connection.finish())),
-            ("hits", Arc::new(hits)),
-            ("denied_key", s(&mut self.denied_key)),
-            ("direction", s(&mut self.direction)),
-            ("logged_decision", s(&mut self.logged_decision)),
-            ("logged_rule", s(&mut self.logged_rule)),
-            ("logged_at", s(&mut self.logged_at)),
-            ("agrees", Arc::new(self.agrees.finish())),
-        ];
-        nullable_batch(columns)
-    }
 }
 
 /// A batch whose top-level columns are all nullable, so that every batch of a kind has one
@@ -941,245 +642,11 @@ fn nullable_batch(columns: Vec<(&str, ArrayRef)>) -> Result<RecordBatch, arrow_s
     RecordBatch::try_from_iter_with_nullable(columns.into_iter().map(|(n, a)| (n, a, true)))
 }
 
-/// Sums over the records of one batch of files (see `Policy.replay_totals`).
-#[derive(Default)]
-struct PartialTotals {
-    /// Disagreements kept per file (all of them count).
-    keep_per_file: usize,
-    /// Disagreements kept of the file being read (a file starts at record 0).
-    kept_in_file: usize,
-    /// Buckets the denied flows are packed into.
-    denied_buckets: u32,
-    /// Indexed like [`COUNTS`].
-    counts: [u64; COUNTS.len()],
-    skipped: FxHashMap<String, u64>,
-    hits: FxHashMap<ResourceId, (batch_hit::Hit, u64)>,
-    denied: FxHashMap<Flow, u64>,
-    disagreements: Vec<DisagreementDetail>,
-}
-
-mod batch_hit {
-    /// A rule hit's layer and default flag, kept beside its id.
-    #[derive(Clone, Copy)]
-    pub struct Hit {
-        pub layer: &'static str,
-        pub is_default: bool,
-    }
-}
-
-/// One disagreement, with where it was read.
-struct DisagreementDetail {
-    file: String,
-    index: i64,
-    /// Where in the file; the source is `file: position` (the file's name is not repeated).
-    position: String,
-    flow: String,
-    logged_decision: &'static str,
-    logged_rule: String,
-    logged_at: Option<String>,
-    secpath_decision: &'static str,
-    secpath_rule: Option<String>,
-    secpath_rule_id: Option<String>,
-}
-
-/// The counts of a replay summary, as `Totals` names them.
-const COUNTS: [&str; 9] = [
-    "records_read",
-    "evaluated",
-    "allowed",
-    "denied",
-    "no_path",
-    "unknown",
-    "connections",
-    "compared",
-    "disagreements_total",
-];
-const READ: usize = 0;
-const EVALUATED: usize = 1;
-const ALLOWED: usize = 2;
-const DENIED: usize = 3;
-const NO_PATH: usize = 4;
-const UNKNOWN: usize = 5;
-const CONNECTIONS: usize = 6;
-const COMPARED: usize = 7;
-const DISAGREEMENTS: usize = 8;
-
-impl PartialTotals {
-    fn count(&mut self, what: usize) {
-        self.counts[what] += 1;
-    }
-
-    fn add(&mut self, file: &str, index: i64, judged: Judged) {
-        if index == 0 {
-            self.kept_in_file = 0;
-        }
-        self.count(READ);
-        let r = match judged {
-            Judged::Skipped(s) => {
-                *self
-                    .skipped
-                    .entry(secpath::evaluate::reason_kind(&s.reason))
-                    .or_insert(0) += 1;
-                return;
-            }
-            Judged::Record(r) => r,
-        };
-        let j = &r.judgement;
-        self.count(EVALUATED);
-        match j.verdict {
-            Verdict::Allow => self.count(ALLOWED),
-            Verdict::Deny => {
-                self.count(DENIED);
-                let key = Flow {
-                    src_port: None,
-                    ..r.record.flow
-                };
-                *self.denied.entry(key).or_insert(0) += 1;
-            }
-            Verdict::NoPath => self.count(NO_PATH),
-            Verdict::Unknown => self.count(UNKNOWN),
-        }
-        if r.opens_connection {
-            self.count(CONNECTIONS);
-        }
-        if r.counts_hits {
-            for h in &j.hits {
-                let hit = batch_hit::Hit {
-                    layer: batch::layer_name(h.layer),
-                    is_default: h.is_default,
-                };
-                self.hits.entry(h.id.clone()).or_insert((hit, 0)).1 += 1;
-            }
-        }
-        let Some(agrees) = r.agrees else {
-            return;
-        };
-        self.count(COMPARED);
-        if agrees {
-            return;
-        }
-        self.count(DISAGREEMENTS);
-        let RecordKind::FlowLog(logged) = &r.record.kind else {
-            return;
-        };
-        if self.kept_in_file >= self.keep_per_file {
-            return;
-        }
-        self.kept_in_file += 1;
-        self.disagreements.push(DisagreementDetail {
-            file: file.to_string(),
-            index,
-            position: r.record.source.position.to_string(),
-            flow: r.record.flow.to_string(),
-            logged_decision: if logged.allowed { "allow" } else { "deny" },
-            logged_rule: logged.rule.to_string(),
-            logged_at: logged.resource_id.as_deref().map(str::to_string),
-            secpath_decision: batch::verdict_name(j.verdict),
-            secpath_rule: j.rule.as_ref().map(|h| h.log_name()),
-            secpath_rule_id: j.rule.as_ref().map(|h| h.id.to_string()),
-        });
-    }
-
-    fn finish(self) -> Result<RecordBatch, arrow_schema::ArrowError> {
-        let mut kind = StringBuilder::new();
-        let mut key = StringBuilder::new();
-        let mut layer = StringBuilder::new();
-        let mut is_default = BooleanBuilder::new();
-        let mut count = Int64Builder::new();
-        let mut detail: [StringBuilder; 9] = Default::default();
-        let mut index = Int64Builder::new();
-        let mut row = |k: &str, kv: Option<&str>, l: Option<&str>, d: Option<bool>, n: u64| {
-            kind.append_value(k);
-            key.append_option(kv);
-            layer.append_option(l);
-            is_default.append_option(d);
-            count.append_value(n as i64);
-        };
-        for (what, n) in COUNTS.iter().zip(self.counts) {
-            row("count", Some(what), None, None, n);
-        }
-        for (reason, n) in &self.skipped {
-            row("skipped", Some(reason), None, None, *n);
-        }
-        for (id, (hit, n)) in &self.hits {
-            row(
-                "hit",
-                Some(id.as_str()),
-                Some(hit.layer),
-                Some(hit.is_default),
-                *n,
-            );
-        }
-        let mut bucket = Int32Builder::new();
-        let mut blob = BinaryBuilder::new();
-        let plain = COUNTS.len() + self.skipped.len() + self.hits.len();
-        bucket.append_nulls(plain);
-        blob.append_nulls(plain);
-        let packs = batch::pack_denied(
-            self.denied.iter().map(|(f, n)| (f, *n)),
-            self.denied_buckets,
-        );
-        for pack in &packs {
-            row("denied", None, None, None, pack.flows);
-            bucket.append_value(pack.bucket as i32);
-            blob.append_value(&pack.bytes);
-        }
-        let plain = plain + packs.len();
-        for b in detail.iter_mut() {
-            b.append_nulls(plain);
-        }
-        index.append_nulls(plain);
-        bucket.append_nulls(self.disagreements.len());
-        blob.append_nulls(self.disagreements.len());
-        for d in &self.disagreements {
-            row("disagreement", None, None, None, 1);
-            index.append_value(d.index);
-            let values = [
-                Some(d.file.as_str()),
-                Some(d.position.as_str()),
-                Some(d.flow.as_str()),
-                Some(d.logged_decision),
-                Some(d.logged_rule.as_str()),
-                d.logged_at.as_deref(),
-                Some(d.secpath_decision),
-                d.secpath_rule.as_deref(),
-                d.secpath_rule_id.as_deref(),
-            ];
-            for (b, v) in detail.iter_mut().zip(values) {
-                b.append_option(v);
-            }
-        }
-        let [file, position, flow, logged_decision, logged_rule, logged_at, secpath_decision, secpath_rule, secpath_rule_id] =
-            detail;
-        let s = |mut b: StringBuilder| Arc::new(b.finish()) as ArrayRef;
-        nullable_batch(vec![
-            ("kind", s(kind)),
-            ("key", s(key)),
-            ("layer", s(layer)),
-            ("is_default", Arc::new(is_default.finish())),
-            ("count", Arc::new(count.finish())),
-            ("bucket", Arc::new(bucket.finish())),
-            ("blob", Arc::new(blob.finish())),
-            ("file", s(file)),
-            ("index", Arc::new(index.finish())),
-            ("position", s(position)),
-            ("flow", s(flow)),
-            ("logged_decision", s(logged_decision)),
-            ("logged_rule", s(logged_rule)),
-            ("logged_at", s(logged_at)),
-            ("secpath_decision", s(secpath_decision)),
-            ("secpath_rule", s(secpath_rule)),
-            ("secpath_rule_id", s(secpath_rule_id)),
-        ])
-    }
-}
-
 /// The schema of `Policy.replay_totals`' rows, for Spark's `mapInArrow`.
 #[pyfunction]
 fn totals_schema(py: Python<'_>) -> PyResult<Bound<'_, PyAny>> {
-    let batch = PartialTotals::default()
-        .finish()
-        .map_err(|e| PyValueError::new_err(e.to_string()))?;
+    let batch = replay::totals_batch(&Tally::default(), &KeptDisagreements::new(0), 1)
+        .map_err(arrow_error)?;
     batch.schema().as_ref().to_pyarrow(py)
 }
 
@@ -1197,7 +664,7 @@ fn top_denied<'py>(
     let stream = arrow_array::ffi_stream::RecordBatchStreamReader::from_pyarrow_bound(blobs)?;
     let mut columns = Vec::new();
     for b in stream {
-        let b = b.map_err(|e| PyValueError::new_err(e.to_string()))?;
+        let b = b.map_err(arrow_error)?;
         let column = b
             .column_by_name("blob")
             .ok_or_else(|| PyValueError::new_err("the table has no `blob` column"))?;
@@ -1217,16 +684,14 @@ fn top_denied<'py>(
         ("key", Arc::new(keys) as ArrayRef),
         ("count", Arc::new(counts)),
     ])
-    .map_err(|e| PyValueError::new_err(e.to_string()))?
+    .map_err(arrow_error)?
     .to_pyarrow(py)
 }
 
 /// The schema of `Policy.replay_files`' rows, for Spark's `mapInArrow`.
 #[pyfunction]
 fn replay_schema(py: Python<'_>) -> PyResult<Bound<'_, PyAny>> {
-    let batch = ReplayRows::default()
-        .finish()
-        .map_err(|e| PyValueError::new_err(e.to_string()))?;
+    let batch = ReplayRows::default().finish().map_err(arrow_error)?;
     let schema: Arc<Schema> = batch.schema();
     schema.as_ref().to_pyarrow(py)
 }

@@ -135,3 +135,21 @@ def test_console_script_prints_the_cli_summary(secpath_bin):
     cli = run_cli(secpath_bin, "replay", "x", "--snapshot", "fixtures/errors/bad-cidr.json", check=False)
     assert bad.returncode == cli.returncode == 2
     assert bad.stderr.strip().splitlines()[-1] == cli.stderr.strip().splitlines()[-1]
+
+
+def test_console_script_loads_the_snapshot_once_on_the_driver(spark, secpath_bin, monkeypatch,
+                                                               capsys):
+    """It checks the snapshot before starting Spark, and the job uses that load."""
+    loads = []
+
+    class Counting:
+        @staticmethod
+        def load(*args, **kwargs):
+            loads.append(args)
+            return secpath.Policy.load(*args, **kwargs)
+
+    monkeypatch.setattr(secpath.spark, "Policy", Counting)
+    logs = ["fixtures/replay-contoso"]
+    assert secpath.spark.main(["replay", "--snapshot", CONTOSO, "--logs", *logs]) == 0
+    assert capsys.readouterr().out == cli_report(secpath_bin, logs, fmt="text")
+    assert len(loads) == 1

@@ -1,98 +1,64 @@
 //! Replay in pieces, for engines that split the work by file and add up themselves (the
 //! `secpath` Python package on Spark).
 //!
-//! [`read_bytes`] opens one file's bytes with the same readers as `secpath replay` (gzip,
-//! flow logs, captures, five-tuple files, recognised by content). A [`Replayer`] then judges
-//! each record exactly as the replay loop ([`super::run::replay`]) does and hands back a
-//! [`Judged`] per record instead of tallying it: a flow-log tuple at the point that logged
-//! it, compared with the logged decision; a plain tuple along the whole path; a packet by its
-//! connection. Summing the rows gives a [`Totals`], and [`report`] turns totals into the same
-//! [`ReplayReport`] that `secpath replay` prints.
+//! [`read_bytes`] and [`read_path`] open one file with the same readers as `secpath replay`
+//! (gzip, flow logs, captures, five-tuple files, recognised by content). A [`Replayer`] then
+//! runs the replay loop of `secpath replay` ([`super::run`]) over it, file by file, into a
+//! [`Tally`] of the caller's, and tells a [`Witness`] of every record (the rows of a batch
+//! engine). A tally's sums, added up elsewhere into [`Totals`], give [`report`] the same
+//! [`ReplayReport`] that `secpath replay` prints; [`pack_denied`] packs its denied flows to
+//! travel and [`top_denied_packed`] adds packs up.
 //!
 //! The one difference from the command: connections of a capture are tracked within one
-//! file (call [`Replayer::next_file`] between files), while the command carries them across
-//! consecutive capture files (a rotated capture). Flow logs and tuple files carry no state between records, so for
-//! them the rows and the totals are the command's, record for record.
+//! file, while the command carries them across consecutive capture files (a rotated
+//! capture). Flow logs and tuple files carry no state between records, so for them the
+//! rows and the totals are the command's, record for record.
 
-use super::conntrack::{ConnTracker, Seen};
-use super::flowlog::FlowState;
-use super::input::{read_stream, FileRecords, InputFormat, Position, ReplayRecord, SkippedRecord};
-use super::judge::{agrees, Judge, Judgement, RuleHit};
-use super::run::ReplayOptions;
-use super::tally::{denied_text, every_rule, DeniedFlow, Disagreement, ReplayReport, RuleCount};
+use super::input::{self, FileRecords, InputFormat};
+use super::judge::{Judge, RuleHit};
+use super::run::{self, ReplayOptions, Witness};
+use super::tally::{DeniedKey, Disagreement, ReplayReport, Tally};
 use crate::engine::Engine;
-use crate::eval::{admin_deny, Layer, Pins, Verdict};
+use crate::eval::{Layer, Verdict};
 pub use crate::evaluate::{layer_name, verdict_name};
 use crate::flow::Flow;
 use crate::model::ResourceId;
 use crate::resolve::Policy;
-use smallvec::SmallVec;
-use std::collections::{BTreeMap, HashSet};
+use rustc_hash::FxHashMap as HashMap;
+use std::collections::BTreeMap;
 use std::io::Cursor;
 use std::net::IpAddr;
 use std::path::Path;
 use std::sync::Arc;
 
-/// Denied flows listed in the summary (as `secpath replay`).
-pub const TOP_DENIED: usize = 10;
-/// Disagreements kept for the summary (as `secpath replay`).
-pub const KEEP_DISAGREEMENTS: usize = 1000;
+/// Denied flows listed in the summary, and disagreements kept for it (as `secpath replay`).
+pub use super::tally::{KEEP_DISAGREEMENTS, TOP_DENIED};
 
 /// The records of one file held in memory; `name` is what sources and messages call it.
-/// Never fails: an unreadable file yields one [`SkippedRecord`] saying why.
+/// Never fails: an unreadable file yields one [`super::input::SkippedRecord`] saying why.
 pub fn read_bytes(name: &str, bytes: Vec<u8>, format: InputFormat) -> FileRecords {
-    read_stream(
-        Arc::from(Path::new(name)),
-        Box::new(Cursor::new(bytes)),
-        format,
-    )
+    let size = bytes.len() as u64;
+    let reader = Box::new(Cursor::new(bytes));
+    input::read_sized(Arc::from(Path::new(name)), reader, format, Some(size))
 }
 
 /// The records of one file read from this machine's file system at `path` (a file Spark
-/// listed on a local disk or share, read without its bytes passing through Spark); `name` is
-/// what sources and messages call it. Never fails: a file that cannot be opened yields one
-/// [`SkippedRecord`] saying why, as `secpath replay` reports it.
+/// listed on a local disk or share, read without its bytes passing through Spark), as
+/// `secpath replay` reads a file; `name` is what sources and messages call it. Never fails:
+/// a file that cannot be opened yields one [`super::input::SkippedRecord`] saying why, as
+/// `secpath replay` reports it.
 pub fn read_path(name: &str, path: &Path, format: InputFormat) -> FileRecords {
-    let name: Arc<Path> = Arc::from(Path::new(name));
-    match std::fs::File::open(path) {
-        Ok(file) => read_stream(name, Box::new(file), format),
-        Err(e) => FileRecords::failed(name, Position::File, format!("cannot read: {e}")),
-    }
+    input::open_named(Arc::from(Path::new(name)), path, format)
 }
 
-/// What became of one record.
-#[derive(Clone, Debug)]
-pub enum Judged {
-    /// Not judged: unreadable, or judging it failed (the logging NSG is not in the snapshot,
-    /// ...). Counted as skipped by [`crate::evaluate::reason_kind`] of `reason`.
-    Skipped(SkippedRecord),
-    /// Judged.
-    Record(Box<JudgedRecord>),
-}
-
-/// One judged record, with what the summary counts of it.
-#[derive(Clone, Debug)]
-pub struct JudgedRecord {
-    /// The record as read.
-    pub record: ReplayRecord,
-    /// secpath's verdict and rule. For a packet of a tracked connection, the connection's.
-    pub judgement: Judgement,
-    /// Whether `judgement.hits` count towards hits per rule (false for flow-log C and E
-    /// tuples, whose B tuple was counted, and for packets of a connection already opened).
-    pub counts_hits: bool,
-    /// This packet opened a connection.
-    pub opens_connection: bool,
-    /// For flow-log tuples: whether secpath agrees with the logged decision and rule.
-    pub agrees: Option<bool>,
-}
-
-/// Judges records one at a time, as the replay loop does, remembering what repeats (the
-/// logging points' compiled tables, endpoint placements, open connections).
+/// Replays files one at a time with the replay loop of `secpath replay`, keeping what
+/// repeats from one file to the next (the logging points' compiled tables, endpoint
+/// placements) in its judge.
 pub struct Replayer<'p> {
-    policy: &'p Policy,
     judge: Judge<'p>,
-    tracker: ConnTracker,
     options: ReplayOptions,
+    /// The number the next connection takes (numbered across files, as by the command).
+    next_connection: u64,
 }
 
 impl<'p> Replayer<'p> {
@@ -100,106 +66,26 @@ impl<'p> Replayer<'p> {
     /// make one replayer per batch of files). `options.engine` is the engine's business.
     pub fn new(engine: Arc<Engine<'p>>, options: ReplayOptions) -> Replayer<'p> {
         Replayer {
-            policy: engine.policy(),
             judge: Judge::new(engine),
-            tracker: ConnTracker::new(options.idle_timeout_ms, 1),
             options,
+            next_connection: 1,
         }
     }
 
-    /// Forgets the open connections: the next packets belong to another capture.
-    pub fn next_file(&mut self) {
-        self.tracker = ConnTracker::new(self.options.idle_timeout_ms, self.tracker.next_id());
-    }
-
-    /// Judges one record as read.
-    pub fn judge(&mut self, item: Result<ReplayRecord, SkippedRecord>) -> Judged {
-        use super::input::RecordKind;
-        let record = match item {
-            Err(skipped) => return Judged::Skipped(skipped),
-            Ok(record) => record,
-        };
-        let skipped = |record: ReplayRecord, reason: String| {
-            Judged::Skipped(SkippedRecord {
-                source: record.source,
-                reason,
-            })
-        };
-        let judged = |record, judgement, counts_hits, opens_connection, agrees| {
-            Judged::Record(Box::new(JudgedRecord {
-                record,
-                judgement,
-                counts_hits,
-                opens_connection,
-                agrees,
-            }))
-        };
-        match &record.kind {
-            RecordKind::FlowLog(logged) => {
-                match self
-                    .judge
-                    .at_logging_point(&record.flow, logged.as_logged())
-                {
-                    Err(reason) => skipped(record, reason),
-                    Ok(j) => {
-                        let continues =
-                            matches!(logged.state, Some(FlowState::Continuing | FlowState::End));
-                        let agree = agrees(&logged.as_logged(), &j);
-                        judged(record, j, !continues, false, Some(agree))
-                    }
-                }
-            }
-            RecordKind::Tuple(pins) => match self.judge.whole_path(&record.flow, pins) {
-                Err(reason) => skipped(record, reason),
-                Ok(j) => judged(record, j, true, false, None),
-            },
-            RecordKind::Packet(_) if self.options.stateless => {
-                match self.judge.whole_path(&record.flow, &Pins::default()) {
-                    Err(reason) => skipped(record, reason),
-                    Ok(j) => judged(record, j, true, false, None),
-                }
-            }
-            RecordKind::Packet(info) => {
-                let info = *info;
-                let seen = self.tracker.packet(&record.flow, &info, record.time);
-                // Finished connections matter only to `--out`; don't let them pile up.
-                let forward = match seen {
-                    Seen::Belongs {
-                        verdict,
-                        reply,
-                        connection,
-                    } => {
-                        let mut judgement = Judgement {
-                            verdict,
-                            rule: self.tracker.rule_of(connection).cloned(),
-                            hits: SmallVec::new(),
-                        };
-                        if reply
-                            && judgement.verdict == Verdict::Allow
-                            && self.policy.options.admin_stateless
-                        {
-                            // D6: admin rules judge the reply again (as the replay loop).
-                            if let Ok(Some(_)) =
-                                admin_deny(self.policy, &record.flow, &Pins::default())
-                            {
-                                judgement.verdict = Verdict::Deny;
-                            }
-                        }
-                        self.tracker.take_finished();
-                        return judged(record, judgement, false, false, None);
-                    }
-                    Seen::Opens { forward } => forward,
-                };
-                self.tracker.take_finished();
-                match self.judge.whole_path(&forward, &Pins::default()) {
-                    Err(reason) => skipped(record, reason),
-                    Ok(j) => {
-                        self.tracker.open(forward, j.clone(), &info, record.time);
-                        judged(record, j, true, true, None)
-                    }
-                }
-            }
-        }
+    /// Replays one file into `tally`, telling `witness` of every record, as `secpath replay`
+    /// does; its connections end with it. Fails only when `witness` does.
+    pub fn replay_file(
+        &mut self,
+        file: FileRecords,
+        tally: &mut Tally,
+        witness: &mut impl Witness,
+    ) -> crate::Result<()> {
+        let files = std::iter::once(file);
+        let first = self.next_connection;
+        let (judge, options) = (&mut self.judge, self.options);
+        self.next_connection =
+            run::replay_unit(judge, files, options, first, tally, witness, &|_| {})?;
+        Ok(())
     }
 }
 
@@ -482,148 +368,146 @@ pub struct Totals {
     pub disagreements: Vec<DisagreementRow>,
 }
 
-/// The summary `secpath replay` reports for `totals`, never-fired rules taken from `policy`.
-/// Rows that name unknown layers or verdicts, or malformed denied keys, are errors.
+/// The summary `secpath replay` reports for `totals`, never-fired rules taken from `policy`:
+/// the totals become a [`Tally`] again, which reports as the replay loop's does. Rows that
+/// name unknown layers or verdicts, or malformed denied keys, are errors.
 pub fn report(policy: &Policy, totals: Totals) -> crate::Result<ReplayReport> {
     let bad = |what: String| crate::Error::Usage(format!("replay totals: {what}"));
-    let count = RuleCount::of;
-    let mut seen = HashSet::new();
-    let mut hits = Vec::new();
-    for h in &totals.hits {
+    let mut hits = HashMap::default();
+    for h in totals.hits {
         let layer = parse_layer(&h.layer).ok_or_else(|| bad(format!("layer `{}`", h.layer)))?;
         let hit = RuleHit {
             id: ResourceId::new(&h.id),
             layer,
             is_default: h.is_default,
         };
-        hits.push(count(&hit, h.hits));
-        seen.insert(hit.id.key().to_string());
+        hits.entry(hit.id.clone()).or_insert((hit, 0)).1 += h.hits;
     }
-    hits.sort_by(|a, b| b.hits.cmp(&a.hits).then_with(|| a.id.cmp(&b.id)));
-    let never_fired = every_rule(policy)
-        .into_iter()
-        .filter(|h| !seen.contains(h.id.key()))
-        .map(|h| count(&h, 0))
-        .collect();
-    let mut top = Vec::new();
-    for d in &totals.denied_flows {
+    let mut denied_flows = HashMap::default();
+    for d in totals.denied_flows {
         let flow = denied_flow(&d.key).ok_or_else(|| bad(format!("denied key `{}`", d.key)))?;
-        top.push((flow, d.count));
+        *denied_flows.entry(DeniedKey::of(&flow)).or_default() += d.count;
     }
-    top.sort_unstable_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
-    top.truncate(TOP_DENIED);
-    let top_denied = top
-        .iter()
-        .map(|(flow, count)| DeniedFlow {
-            flow: denied_text(flow),
-            count: *count,
-        })
-        .collect();
-    let mut disagreements = Vec::new();
-    for d in totals.disagreements.into_iter().take(KEEP_DISAGREEMENTS) {
-        let logged_decision = match d.logged_decision.as_str() {
-            "allow" => "allow",
-            "deny" => "deny",
-            other => return Err(bad(format!("logged decision `{other}`"))),
-        };
-        let secpath_decision = parse_verdict(&d.secpath_decision)
-            .ok_or_else(|| bad(format!("verdict `{}`", d.secpath_decision)))?;
-        disagreements.push(Disagreement {
-            source: d.source,
-            flow: d.flow,
-            logged_decision,
-            logged_rule: d.logged_rule,
-            secpath_decision,
-            secpath_rule: d.secpath_rule,
-        });
-    }
-    Ok(ReplayReport {
-        schema: "secpath.replay/v1",
-        records_read: totals.records_read,
+    let disagreements = totals
+        .disagreements
+        .into_iter()
+        .take(KEEP_DISAGREEMENTS)
+        .map(|d| disagreement(d).map_err(bad))
+        .collect::<crate::Result<_>>()?;
+    let tally = Tally {
+        read: totals.records_read,
         evaluated: totals.evaluated,
-        skipped: totals.skipped_by_reason.values().sum(),
-        skipped_by_reason: totals.skipped_by_reason,
+        skipped: totals.skipped_by_reason,
         allowed: totals.allowed,
         denied: totals.denied,
         no_path: totals.no_path,
         unknown: totals.unknown,
         connections: totals.connections,
         hits,
-        never_fired,
-        top_denied,
+        denied_flows,
         compared: totals.compared,
         disagreements_total: totals.disagreements_total,
         disagreements,
+    };
+    Ok(tally.report(policy))
+}
+
+/// A disagreement's row as the summary keeps it; what is wrong with it, if anything.
+fn disagreement(d: DisagreementRow) -> Result<Disagreement, String> {
+    let logged_decision = match d.logged_decision.as_str() {
+        "allow" => "allow",
+        "deny" => "deny",
+        other => return Err(format!("logged decision `{other}`")),
+    };
+    let secpath_decision = parse_verdict(&d.secpath_decision)
+        .ok_or_else(|| format!("verdict `{}`", d.secpath_decision))?;
+    Ok(Disagreement {
+        source: d.source,
+        flow: d.flow,
+        logged_decision,
+        logged_rule: d.logged_rule,
+        secpath_decision,
+        secpath_rule: d.secpath_rule,
     })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::engine::EngineKind;
     use crate::options::Options;
-    use crate::replay::input::RecordKind;
+    use crate::replay::conntrack::Connection;
+    use crate::replay::input::Position;
+    use crate::replay::run::{logged_decision, JudgedKind, JudgedRecord};
     use crate::resolve::tags::ServiceTags;
     use std::path::PathBuf;
 
-    /// Sums judged records as a batch engine would, then builds the report.
+    /// The disagreements of a file, as a batch engine keeps them.
+    #[derive(Default)]
+    struct Disagreements(Vec<DisagreementRow>);
+
+    impl Witness for Disagreements {
+        fn skipped(&mut self, _: &Arc<Path>, _: Position, _: &str) -> crate::Result<()> {
+            Ok(())
+        }
+
+        fn judged(&mut self, r: &JudgedRecord<'_>) -> crate::Result<()> {
+            if let (Some(false), JudgedKind::FlowLog(logged)) = (r.agrees, r.kind) {
+                self.0.push(DisagreementRow {
+                    source: r.at.source(),
+                    flow: r.at.flow.to_string(),
+                    logged_decision: logged_decision(logged).into(),
+                    logged_rule: logged.rule.to_string(),
+                    secpath_decision: verdict_name(r.verdict).into(),
+                    secpath_rule: r.rule.map(RuleHit::log_name),
+                });
+            }
+            Ok(())
+        }
+
+        fn ended(&mut self, _: &Connection) -> crate::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// Replays each file with a replayer and a tally of its own (as a batch engine's tasks
+    /// do), then adds their sums up into totals, as the engine does.
     fn totals_of(policy: &Policy, files: &[PathBuf]) -> Totals {
-        let mut t = Totals::default();
-        let mut hits: BTreeMap<(String, String, bool), u64> = BTreeMap::new();
+        let engine = Arc::new(Engine::new(policy, EngineKind::Compiled));
+        let mut counts: BTreeMap<&str, u64> = BTreeMap::new();
+        let mut skipped: BTreeMap<String, u64> = BTreeMap::new();
+        let mut hits: BTreeMap<(String, &str, bool), u64> = BTreeMap::new();
         let mut denied: BTreeMap<String, u64> = BTreeMap::new();
-        let engine = Arc::new(Engine::new(policy, crate::engine::EngineKind::Compiled));
-        let mut replayer = Replayer::new(engine, ReplayOptions::default());
+        let mut kept = Disagreements::default();
         for file in files {
+            let mut replayer = Replayer::new(engine.clone(), ReplayOptions::default());
+            let mut tally = Tally::default();
             let bytes = std::fs::read(file).unwrap();
-            let name = file.to_string_lossy();
-            for item in read_bytes(&name, bytes, InputFormat::Auto) {
-                t.records_read += 1;
-                let r = match replayer.judge(item) {
-                    Judged::Skipped(s) => {
-                        let kind = crate::evaluate::reason_kind(&s.reason);
-                        *t.skipped_by_reason.entry(kind).or_default() += 1;
-                        continue;
-                    }
-                    Judged::Record(r) => r,
-                };
-                let j = &r.judgement;
-                t.evaluated += 1;
-                match j.verdict {
-                    Verdict::Allow => t.allowed += 1,
-                    Verdict::Deny => {
-                        t.denied += 1;
-                        *denied.entry(denied_key(&r.record.flow)).or_default() += 1;
-                    }
-                    Verdict::NoPath => t.no_path += 1,
-                    Verdict::Unknown => t.unknown += 1,
-                }
-                t.connections += u64::from(r.opens_connection);
-                if r.counts_hits {
-                    for h in &j.hits {
-                        let key = (h.id.to_string(), layer_name(h.layer).into(), h.is_default);
-                        *hits.entry(key).or_default() += 1;
-                    }
-                }
-                if let (Some(agree), RecordKind::FlowLog(logged)) = (r.agrees, &r.record.kind) {
-                    t.compared += 1;
-                    if !agree {
-                        t.disagreements_total += 1;
-                        t.disagreements.push(DisagreementRow {
-                            source: r.record.source.to_string(),
-                            flow: r.record.flow.to_string(),
-                            logged_decision: if logged.allowed { "allow" } else { "deny" }.into(),
-                            logged_rule: logged.rule.to_string(),
-                            secpath_decision: verdict_name(j.verdict).into(),
-                            secpath_rule: j.rule.as_ref().map(|h| h.log_name()),
-                        });
-                    }
-                }
+            let records = read_bytes(&file.to_string_lossy(), bytes, InputFormat::Auto);
+            replayer
+                .replay_file(records, &mut tally, &mut kept)
+                .unwrap();
+            for (name, n) in tally.counts() {
+                *counts.entry(name).or_default() += n;
+            }
+            for (reason, n) in tally.skipped() {
+                *skipped.entry(reason.clone()).or_default() += n;
+            }
+            for (h, n) in tally.hits() {
+                let key = (h.id.to_string(), layer_name(h.layer), h.is_default);
+                *hits.entry(key).or_default() += n;
+            }
+            for (flow, n) in tally.denied_flows() {
+                *denied.entry(denied_key(flow)).or_default() += n;
             }
         }
+        let mut t: Totals = serde_json::from_value(serde_json::json!(counts)).unwrap();
+        t.skipped_by_reason = skipped;
         t.hits = hits
             .into_iter()
             .map(|((id, layer, is_default), hits)| HitTotal {
                 id,
-                layer,
+                layer: layer.into(),
                 is_default,
                 hits,
             })
@@ -632,14 +516,69 @@ mod tests {
             .into_iter()
             .map(|(key, count)| DeniedTotal { key, count })
             .collect();
+        t.disagreements = kept.0;
         t
     }
 
-    #[test]
-    fn record_by_record_then_summed_is_the_replay_loops_report() {
+    fn contoso() -> Policy {
         let root = Path::new(env!("CARGO_MANIFEST_DIR"));
         let snapshot = crate::load::load_snapshot(&[root.join("rulesets/contoso")]).unwrap();
-        let policy = Policy::build(snapshot, Options::new(), &ServiceTags::none()).unwrap();
+        Policy::build(snapshot, Options::new(), &ServiceTags::none()).unwrap()
+    }
+
+    #[test]
+    fn totals_naming_unknown_layers_verdicts_or_keys_are_errors() {
+        let policy = contoso();
+        let error = |totals| report(&policy, totals).unwrap_err().to_string();
+        let hit = HitTotal {
+            id: "/subscriptions/s/x".into(),
+            layer: "firewall".into(),
+            is_default: false,
+            hits: 1,
+        };
+        let hits = vec![hit];
+        let key = "zz".to_string();
+        let denied_flows = vec![DeniedTotal { key, count: 1 }];
+        let row = DisagreementRow {
+            source: "f: line 1".into(),
+            flow: "tcp 10.0.0.1:5 -> 10.0.0.2:22".into(),
+            logged_decision: "allow".into(),
+            logged_rule: "r".into(),
+            secpath_decision: "maybe".into(),
+            secpath_rule: None,
+        };
+        let disagreements = vec![row];
+        for (totals, what) in [
+            (
+                Totals {
+                    hits,
+                    ..Totals::default()
+                },
+                "layer `firewall`",
+            ),
+            (
+                Totals {
+                    denied_flows,
+                    ..Totals::default()
+                },
+                "denied key `zz`",
+            ),
+            (
+                Totals {
+                    disagreements,
+                    ..Totals::default()
+                },
+                "verdict `maybe`",
+            ),
+        ] {
+            assert!(error(totals).ends_with(&format!("replay totals: {what}")));
+        }
+    }
+
+    #[test]
+    fn file_by_file_then_summed_is_the_replay_loops_report() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let policy = contoso();
         let files: Vec<PathBuf> = ["nsg-v2.json", "vnet-v4.json", "capture.pcap"]
             .iter()
             .map(|f| root.join("fixtures/replay-contoso").join(f))

@@ -398,6 +398,12 @@ pub fn open_file(path: &Path, format: InputFormat) -> FileRecords {
     if path.as_os_str() == "-" {
         return read_stream(name, Box::new(io::stdin()), format);
     }
+    open_named(name, path, format)
+}
+
+/// Opens the file at `path` (never stdin) as [`open_file`] does, calling it `name` in
+/// sources and messages (a batch engine's name for a file it found elsewhere).
+pub(super) fn open_named(name: Arc<Path>, path: &Path, format: InputFormat) -> FileRecords {
     let file = match std::fs::File::open(path) {
         Ok(file) => file,
         Err(e) => return FileRecords::failed(name, Position::File, format!("cannot read: {e}")),
@@ -409,13 +415,7 @@ pub fn open_file(path: &Path, format: InputFormat) -> FileRecords {
             size_hint_bytes: size,
         };
     }
-    match open_stream(name.clone(), Box::new(file), format, size) {
-        Ok(inner) => FileRecords {
-            inner,
-            size_hint_bytes: size,
-        },
-        Err(reason) => FileRecords::failed(name, Position::File, reason),
-    }
+    read_sized(name, Box::new(file), format, size)
 }
 
 /// A legacy pcap file, mapped into memory to be read in place (see
@@ -447,16 +447,27 @@ pub fn read_stream(
     reader: Box<dyn Read + Send>,
     format: InputFormat,
 ) -> FileRecords {
-    match open_stream(name.clone(), reader, format, None) {
+    read_sized(name, reader, format, None)
+}
+
+/// [`read_stream`] of a stream whose size is known (a file's, or bytes in memory): a flow
+/// log is then read into one allocation of that size, not grown (and copied) as it comes.
+pub(super) fn read_sized(
+    name: Arc<Path>,
+    reader: Box<dyn Read + Send>,
+    format: InputFormat,
+    size: Option<u64>,
+) -> FileRecords {
+    match open_stream(name.clone(), reader, format, size) {
         Ok(inner) => FileRecords {
             inner,
-            size_hint_bytes: None,
+            size_hint_bytes: size,
         },
         Err(reason) => FileRecords::failed(name, Position::File, reason),
     }
 }
 
-/// Opens a stream; `size` is its size on disk when it is a file.
+/// Opens a stream; `size` is its size when known (a file's, or bytes in memory).
 fn open_stream(
     name: Arc<Path>,
     reader: Box<dyn Read + Send>,

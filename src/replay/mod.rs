@@ -14,8 +14,10 @@
 //! On top of them, [`judge`] decides a record where it was observed (a flow-log tuple at the
 //! NSG or VNet point that logged it; a packet or tuple along the whole path), [`conntrack`]
 //! groups packets into connections so replies share their connection's verdict, [`tally`]
-//! counts, and [`run`] drives the loop ([`shard`] splits one large capture across threads). [`batch`] offers the same judging one record at a time,
-//! for engines that split the work by file and add up themselves (Spark).
+//! counts, and [`run`] drives the loop ([`shard`] splits one large capture across threads),
+//! telling a [`run::Witness`] of every record (`--out`'s lines). [`batch`] runs the same loop
+//! and tally file by file, for engines that split the work by file and add up themselves
+//! (Spark).
 
 pub mod batch;
 pub mod capture;

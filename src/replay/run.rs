@@ -5,9 +5,9 @@ use super::capture::PacketInfo;
 use super::conntrack::{ConnTracker, Connection, Seen};
 use super::flowlog::{FlowState, Logged};
 use super::input::{
-    self, FileRecords, InputFormat, KindRef, NextRecord, RecordLoop, RecordRef, Unit,
+    self, FileRecords, InputFormat, KindRef, NextRecord, Position, RecordLoop, RecordRef, Unit,
 };
-use super::judge::{agrees, Judge, Judgement};
+use super::judge::{agrees, Judge, RuleHit};
 use super::shard;
 use super::tally::{Disagreement, ReplayReport, Tally};
 use crate::engine::{Engine, EngineKind};
@@ -17,6 +17,7 @@ use crate::flow::Flow;
 use crate::resolve::Policy;
 use rayon::prelude::*;
 use std::io::Write;
+use std::path::Path;
 use std::sync::Arc;
 
 /// How packets are judged.
@@ -63,9 +64,14 @@ pub fn replay_units(
 ) -> Result<ReplayReport> {
     let engine = std::sync::Arc::new(Engine::new(policy, options.engine));
     let tally = match out {
-        Some(out) => replay_in_order(&engine, units, format, options, Some(out), progress)?,
+        Some(out) => {
+            let mut lines = OutLines { out };
+            let tally = replay_in_order(&engine, units, format, options, &mut lines, progress)?;
+            lines.out.flush().map_err(write_error)?;
+            tally
+        }
         None if options.threads == 1 => {
-            replay_in_order(&engine, units, format, options, None, progress)?
+            replay_in_order(&engine, units, format, options, &mut (), progress)?
         }
         None => replay_in_parallel(&engine, units, format, options, progress)?,
     };
@@ -77,19 +83,23 @@ fn replay_in_order(
     units: &[Unit],
     format: InputFormat,
     options: ReplayOptions,
-    mut out: Option<&mut dyn Write>,
+    witness: &mut impl Witness,
     progress: &(dyn Fn(u64) + Sync),
 ) -> Result<Tally> {
-    let mut tally = Tally::new(out.is_some());
+    let mut tally = Tally::default();
     let mut judge = Judge::new(engine.clone());
     let mut next_connection = 1;
     for unit in units {
         let files = input::read_inputs(unit, format)?;
-        let mut tracker = ConnTracker::new(options.idle_timeout_ms, next_connection);
-        let mut replay = Replay::new(&mut judge, &mut tracker, options, &mut tally, progress);
-        replay.out = out.as_mut().map(|w| &mut **w as &mut dyn Write);
-        replay.read_all(files)?;
-        next_connection = tracker.next_id();
+        next_connection = replay_unit(
+            &mut judge,
+            files,
+            options,
+            next_connection,
+            &mut tally,
+            witness,
+            progress,
+        )?;
     }
     Ok(tally)
 }
@@ -123,7 +133,7 @@ fn replay_in_parallel(
             })
             .collect()
     });
-    let mut total = Tally::new(false);
+    let mut total = Tally::default();
     for tally in tallies {
         total.merge(tally?);
     }
@@ -137,92 +147,236 @@ fn replay_alone(
     options: ReplayOptions,
     progress: &(dyn Fn(u64) + Sync),
 ) -> Result<Tally> {
-    let mut tally = Tally::new(false);
+    let mut tally = Tally::default();
     let mut judge = Judge::new(engine.clone());
-    let mut tracker = ConnTracker::new(options.idle_timeout_ms, 1);
-    Replay::new(&mut judge, &mut tracker, options, &mut tally, progress).read_all(files)?;
+    replay_unit(&mut judge, files, options, 1, &mut tally, &mut (), progress)?;
     Ok(tally)
+}
+
+/// Replays one unit's `files` into `tally` with `judge`, telling `witness` of every record
+/// and `progress` how many were read; connections are numbered from `first_connection`.
+/// Returns the number the next connection would take. Engines that split the work by file
+/// run this too ([`super::batch::Replayer`]).
+pub(super) fn replay_unit(
+    judge: &mut Judge,
+    files: impl Iterator<Item = FileRecords>,
+    options: ReplayOptions,
+    first_connection: u64,
+    tally: &mut Tally,
+    witness: &mut impl Witness,
+    progress: &(dyn Fn(u64) + Sync),
+) -> Result<u64> {
+    Replay {
+        judge,
+        tracker: ConnTracker::new(options.idle_timeout_ms, first_connection),
+        options,
+        tally,
+        witness,
+        progress,
+        unreported: 0,
+    }
+    .read_all(files)
 }
 
 fn write_error(e: std::io::Error) -> Error {
     Error::Usage(format!("cannot write --out: {e}"))
 }
 
+/// What the replay loop tells, record by record, besides what it tallies: `--out`'s lines,
+/// or a batch engine's rows. Every record read reaches it once, in read order, as
+/// [`Witness::skipped`] or [`Witness::judged`]; a connection reaches it when it ends. The
+/// summary alone has `()`, which hears nothing.
+pub trait Witness {
+    /// Whether it hears anything: for `()` the loop looks up nothing that only a witness
+    /// would use (a connection's rule for each of its packets).
+    const LISTENS: bool = true;
+
+    /// A record that could not be read or judged, and why.
+    fn skipped(&mut self, file: &Arc<Path>, position: Position, reason: &str) -> Result<()>;
+
+    /// A record judged.
+    fn judged(&mut self, record: &JudgedRecord<'_>) -> Result<()>;
+
+    /// A connection that ended (captures, without `--stateless`).
+    fn ended(&mut self, connection: &Connection) -> Result<()>;
+}
+
+impl Witness for () {
+    const LISTENS: bool = false;
+
+    fn skipped(&mut self, _: &Arc<Path>, _: Position, _: &str) -> Result<()> {
+        Ok(())
+    }
+
+    fn judged(&mut self, _: &JudgedRecord<'_>) -> Result<()> {
+        Ok(())
+    }
+
+    fn ended(&mut self, _: &Connection) -> Result<()> {
+        Ok(())
+    }
+}
+
+/// A judged record, as a [`Witness`] hears of it.
+pub struct JudgedRecord<'a> {
+    /// Its flow, time and place.
+    pub at: &'a At<'a>,
+    /// What was read.
+    pub kind: JudgedKind<'a>,
+    /// secpath's verdict: for a packet of a connection, the connection's (under D6 a reply
+    /// that the admin rules deny is denied).
+    pub verdict: Verdict,
+    /// The rule that decided (a connection's, for its packets).
+    pub rule: Option<&'a RuleHit>,
+    /// The rules it adds a hit to; `None` when it adds none (flow-log C and E tuples, whose
+    /// B tuple was counted, and a connection's packets after the first).
+    pub hits: Option<&'a [RuleHit]>,
+    /// For a flow-log tuple: whether secpath agrees with the logged decision and rule.
+    pub agrees: Option<bool>,
+}
+
+/// What a judged record was.
+#[derive(Clone, Copy, Debug)]
+pub enum JudgedKind<'a> {
+    /// A flow-log tuple, judged at the point that logged it.
+    FlowLog(&'a Logged<'a>),
+    /// A plain five-tuple, judged along the whole path.
+    Tuple,
+    /// A packet judged on its own (`--stateless`).
+    Packet,
+    /// A packet judged as part of its connection; `opens` for the one that opened it.
+    ConnectionPacket {
+        /// This packet opened the connection.
+        opens: bool,
+    },
+}
+
+/// `--out`: a JSON line per record, and one per connection when it ends (its packets have
+/// none of their own).
+struct OutLines<'w> {
+    out: &'w mut dyn Write,
+}
+
+impl OutLines<'_> {
+    fn line(&mut self, line: serde_json::Value) -> Result<()> {
+        writeln!(self.out, "{line}").map_err(write_error)
+    }
+}
+
+impl Witness for OutLines<'_> {
+    fn skipped(&mut self, file: &Arc<Path>, position: Position, reason: &str) -> Result<()> {
+        let source = input::RecordSource {
+            file: file.clone(),
+            position,
+        };
+        self.line(serde_json::json!({"source": source.to_string(), "skipped": reason}))
+    }
+
+    fn judged(&mut self, r: &JudgedRecord<'_>) -> Result<()> {
+        let source = r.at.source();
+        let line = match r.kind {
+            JudgedKind::ConnectionPacket { .. } => return Ok(()),
+            JudgedKind::Tuple | JudgedKind::Packet => {
+                verdict_json(&source, &r.at.flow, r.verdict, r.rule)
+            }
+            JudgedKind::FlowLog(logged) => serde_json::json!({
+                "source": source,
+                "flow": r.at.flow.to_string(),
+                "verdict": r.verdict,
+                "rule": r.rule.map(RuleHit::log_name),
+                "rule_id": r.rule.map(|r| r.id.to_string()),
+                "logged": {
+                    "decision": logged_decision(logged),
+                    "rule": &**logged.rule,
+                    "at": logged.resource_id.map(|id| &**id),
+                },
+                "agrees": r.agrees,
+            }),
+        };
+        self.line(line)
+    }
+
+    fn ended(&mut self, c: &Connection) -> Result<()> {
+        let mut line = verdict_json(
+            &format!("connection {}", c.id),
+            &c.forward,
+            c.judgement.verdict,
+            c.judgement.rule.as_ref(),
+        );
+        line["packets"] = c.packets.into();
+        line["bytes"] = c.bytes.into();
+        line["first_ms"] = c.first_ms.into();
+        line["last_ms"] = c.last_ms.into();
+        self.line(line)
+    }
+}
+
+fn verdict_json(
+    source: &str,
+    flow: &Flow,
+    verdict: Verdict,
+    rule: Option<&RuleHit>,
+) -> serde_json::Value {
+    serde_json::json!({
+        "source": source,
+        "flow": flow.to_string(),
+        "verdict": verdict,
+        "rule": rule.map(RuleHit::log_name),
+        "rule_id": rule.map(|r| r.id.to_string()),
+    })
+}
+
 /// What the replay loop works with, for [`RecordLoop::read`].
-struct Replay<'r, 'p, 'w> {
+struct Replay<'r, 'p, W: Witness> {
     judge: &'r mut Judge<'p>,
-    tracker: &'r mut ConnTracker,
+    tracker: ConnTracker,
     options: ReplayOptions,
     tally: &'r mut Tally,
-    out: Option<&'r mut (dyn Write + 'w)>,
+    witness: &'r mut W,
     progress: &'r (dyn Fn(u64) + Sync),
     /// Records read since the last progress report.
     unreported: u64,
 }
 
-impl<'r, 'p, 'w> Replay<'r, 'p, 'w> {
-    /// A loop over every record, writing no lines.
-    fn new(
-        judge: &'r mut Judge<'p>,
-        tracker: &'r mut ConnTracker,
-        options: ReplayOptions,
-        tally: &'r mut Tally,
-        progress: &'r (dyn Fn(u64) + Sync),
-    ) -> Self {
-        Replay {
-            judge,
-            tracker,
-            options,
-            tally,
-            out: None,
-            progress,
-            unreported: 0,
-        }
-    }
-
+impl<W: Witness> Replay<'_, '_, W> {
     /// The replay loop over one unit's files. Records are read borrowed ([`RecordRef`]):
-    /// the loop keeps nothing of them but counts, and builds text only for `--out` and the
-    /// kept disagreements.
-    fn read_all(mut self, files: impl Iterator<Item = FileRecords>) -> Result<()> {
+    /// the loop keeps nothing of them but counts, and builds text only for the witness and
+    /// the kept disagreements. Returns the number the next connection would take.
+    fn read_all(mut self, files: impl Iterator<Item = FileRecords>) -> Result<u64> {
         for mut file in files {
             file.read_with(&mut self)?;
         }
-        let Replay {
-            tracker,
-            tally,
-            mut out,
-            progress,
-            unreported,
-            ..
-        } = self;
-        for c in tracker.finish() {
-            ended(tally, &c, out.as_deref_mut()).map_err(write_error)?;
+        for c in self.tracker.finish() {
+            ended(self.tally, &c, self.witness)?;
         }
-        if let Some(w) = out {
-            w.flush().map_err(write_error)?;
-        }
-        progress(unreported);
-        Ok(())
+        (self.progress)(self.unreported);
+        Ok(self.tracker.next_id())
     }
 }
 
-impl RecordLoop for Replay<'_, '_, '_> {
+impl<W: Witness> RecordLoop for Replay<'_, '_, W> {
     fn read(&mut self, records: &mut impl NextRecord) -> Result<()> {
         let Replay {
             judge,
             tracker,
             options,
             tally,
-            out,
+            witness,
             progress,
             unreported,
         } = self;
         while let Some(record) = records.next_ref() {
             count_progress(unreported, *progress);
-            let line = match record {
+            match record {
                 Err(skipped) => {
-                    tally.skip(&skipped.reason);
-                    skip_line(tally, &skipped.source.to_string(), &skipped.reason)
+                    let source = &skipped.source;
+                    skip(
+                        tally,
+                        *witness,
+                        &source.file,
+                        source.position,
+                        &skipped.reason,
+                    )?;
                 }
                 // Taken apart here, so that no function is handed (and no move copies) the
                 // whole record with its enum of every kind.
@@ -240,20 +394,17 @@ impl RecordLoop for Replay<'_, '_, '_> {
                         flow,
                     };
                     match kind {
-                        KindRef::FlowLog(logged) => flow_log(judge, &at, &logged, tally),
-                        KindRef::Tuple(pins) => tuple(judge, &at, &pins, tally),
+                        KindRef::FlowLog(logged) => flow_log(judge, &at, &logged, tally, *witness),
+                        KindRef::Tuple(pins) => tuple(judge, &at, &pins, tally, *witness),
                         KindRef::Packet(info) => {
-                            packet(judge, &at, &info, tracker, *options, tally)
+                            packet(judge, &at, &info, tracker, *options, tally, *witness)
                         }
-                    }
+                    }?;
                 }
-            };
-            if let (Some(w), Some(line)) = (out.as_deref_mut(), line) {
-                writeln!(w, "{line}").map_err(write_error)?;
             }
             if tracker.has_finished() {
                 for c in tracker.take_finished() {
-                    ended(tally, &c, out.as_deref_mut()).map_err(write_error)?;
+                    ended(tally, &c, *witness)?;
                 }
             }
         }
@@ -271,16 +422,20 @@ pub(super) fn count_progress(unreported: &mut u64, progress: &(dyn Fn(u64) + Syn
 }
 
 /// A record's flow, time and place, without what its kind adds.
-pub(super) struct At<'a> {
-    pub(super) file: &'a Arc<std::path::Path>,
-    pub(super) position: input::Position,
-    pub(super) time: Option<u64>,
-    pub(super) flow: Flow,
+pub struct At<'a> {
+    /// The file it was read from.
+    pub file: &'a Arc<Path>,
+    /// The place inside it.
+    pub position: input::Position,
+    /// Unix time in milliseconds, when the input has one.
+    pub time: Option<u64>,
+    /// The five-tuple as logged or captured.
+    pub flow: Flow,
 }
 
 impl At<'_> {
-    /// Where the record was read, for messages.
-    fn source(&self) -> String {
+    /// Where the record was read, as messages name it (`file: position`).
+    pub fn source(&self) -> String {
         let source = input::RecordSource {
             file: self.file.clone(),
             position: self.position,
@@ -289,17 +444,31 @@ impl At<'_> {
     }
 }
 
-/// Counts a connection that ended, and writes its `--out` line.
-fn ended<W: Write + ?Sized>(
-    tally: &mut Tally,
-    c: &Connection,
-    out: Option<&mut W>,
-) -> std::io::Result<()> {
-    tally.connection_ended(c);
-    match out {
-        Some(w) => writeln!(w, "{}", connection_line(c)),
-        None => Ok(()),
+/// `allow` or `deny`, as logged.
+pub fn logged_decision(logged: &Logged<'_>) -> &'static str {
+    if logged.allowed {
+        "allow"
+    } else {
+        "deny"
     }
+}
+
+/// Counts a record that could not be read or judged, and tells `witness`.
+fn skip(
+    tally: &mut Tally,
+    witness: &mut impl Witness,
+    file: &Arc<Path>,
+    position: Position,
+    reason: &str,
+) -> Result<()> {
+    tally.skip(reason);
+    witness.skipped(file, position, reason)
+}
+
+/// Counts a connection that ended, and tells `witness`.
+fn ended(tally: &mut Tally, c: &Connection, witness: &mut impl Witness) -> Result<()> {
+    tally.connection_ended(c);
+    witness.ended(c)
 }
 
 fn flow_log(
@@ -307,127 +476,140 @@ fn flow_log(
     rec: &At<'_>,
     logged: &Logged<'_>,
     tally: &mut Tally,
-) -> Option<String> {
-    match judge.at_logging_point(&rec.flow, *logged) {
-        Err(reason) => {
-            tally.skip(&reason);
-            skip_line(tally, &rec.source(), &reason)
-        }
-        Ok(j) => {
-            // C and E tuples continue a flow whose B tuple was counted.
-            let continues = matches!(logged.state, Some(FlowState::Continuing | FlowState::End));
-            tally.judged(&rec.flow, j.verdict, (!continues).then_some(&j));
-            let agree = agrees(logged, &j);
-            let secpath_rule = || j.rule.as_ref().map(|r| r.log_name());
-            let logged_decision = if logged.allowed { "allow" } else { "deny" };
-            tally.compared(agree, || Disagreement {
-                source: rec.source(),
-                flow: rec.flow.to_string(),
-                logged_decision,
-                logged_rule: logged.rule.to_string(),
-                secpath_decision: j.verdict,
-                secpath_rule: secpath_rule(),
-            });
-            if !tally.writing {
-                return None;
-            }
-            let source = rec.source();
-            let secpath_rule = secpath_rule();
-            Some(
-                serde_json::json!({
-                    "source": source,
-                    "flow": rec.flow.to_string(),
-                    "verdict": j.verdict,
-                    "rule": secpath_rule,
-                    "rule_id": j.rule.as_ref().map(|r| r.id.to_string()),
-                    "logged": {"decision": logged_decision, "rule": &**logged.rule, "at": logged.resource_id.map(|id| &**id)},
-                    "agrees": agree,
-                })
-                .to_string(),
-            )
-        }
-    }
+    witness: &mut impl Witness,
+) -> Result<()> {
+    let j = match judge.at_logging_point(&rec.flow, *logged) {
+        Err(reason) => return skip(tally, witness, rec.file, rec.position, &reason),
+        Ok(j) => j,
+    };
+    // C and E tuples continue a flow whose B tuple was counted.
+    let continues = matches!(logged.state, Some(FlowState::Continuing | FlowState::End));
+    tally.judged(&rec.flow, j.verdict, (!continues).then_some(&j));
+    let agree = agrees(logged, &j);
+    tally.compared(agree, || Disagreement {
+        source: rec.source(),
+        flow: rec.flow.to_string(),
+        logged_decision: logged_decision(logged),
+        logged_rule: logged.rule.to_string(),
+        secpath_decision: j.verdict,
+        secpath_rule: j.rule.as_ref().map(RuleHit::log_name),
+    });
+    witness.judged(&JudgedRecord {
+        at: rec,
+        kind: JudgedKind::FlowLog(logged),
+        verdict: j.verdict,
+        rule: j.rule.as_ref(),
+        hits: (!continues).then_some(&j.hits[..]),
+        agrees: Some(agree),
+    })
 }
 
-fn tuple(judge: &Judge, rec: &At<'_>, pins: &Pins, tally: &mut Tally) -> Option<String> {
+fn tuple(
+    judge: &Judge,
+    rec: &At<'_>,
+    pins: &Pins,
+    tally: &mut Tally,
+    witness: &mut impl Witness,
+) -> Result<()> {
+    whole_path(judge, rec, pins, JudgedKind::Tuple, tally, witness)
+}
+
+/// Judges a record along the whole path, on its own.
+fn whole_path(
+    judge: &Judge,
+    rec: &At<'_>,
+    pins: &Pins,
+    kind: JudgedKind<'_>,
+    tally: &mut Tally,
+    witness: &mut impl Witness,
+) -> Result<()> {
     match judge.whole_path(&rec.flow, pins) {
-        Err(reason) => {
-            tally.skip(&reason);
-            skip_line(tally, &rec.source(), &reason)
-        }
+        Err(reason) => skip(tally, witness, rec.file, rec.position, &reason),
         Ok(j) => {
             tally.judged(&rec.flow, j.verdict, Some(&j));
-            let source = || rec.source();
-            tally
-                .writing
-                .then(|| verdict_json(&source(), &rec.flow, &j).to_string())
+            witness.judged(&JudgedRecord {
+                at: rec,
+                kind,
+                verdict: j.verdict,
+                rule: j.rule.as_ref(),
+                hits: Some(&j.hits),
+                agrees: None,
+            })
         }
     }
 }
 
 /// Judges a captured packet: on its own with `--stateless`, else as part of its connection.
-pub(super) fn packet(
+pub(super) fn packet<W: Witness>(
     judge: &Judge,
     rec: &At<'_>,
     info: &PacketInfo,
     tracker: &mut ConnTracker,
     options: ReplayOptions,
     tally: &mut Tally,
-) -> Option<String> {
+    witness: &mut W,
+) -> Result<()> {
     if options.stateless {
-        return tuple(judge, rec, &Pins::default(), tally);
+        return whole_path(
+            judge,
+            rec,
+            &Pins::default(),
+            JudgedKind::Packet,
+            tally,
+            witness,
+        );
     }
     let forward = match tracker.packet(&rec.flow, info, rec.time) {
-        Seen::Belongs { verdict, reply, .. } => {
+        Seen::Belongs {
+            verdict,
+            reply,
+            connection,
+        } => {
             let policy = judge.policy();
-            if reply && verdict == Verdict::Allow && policy.options.admin_stateless {
-                // D6: admin rules judge the reply again; the NSGs let it pass as state.
-                if let Ok(Some(_)) = admin_deny(policy, &rec.flow, &Pins::default()) {
-                    tally.judged(&rec.flow, Verdict::Deny, None);
-                    return None;
-                }
-            }
-            tally.judged_in_connection(verdict, None);
-            return None;
+            let verdict = if reply
+                && verdict == Verdict::Allow
+                && policy.options.admin_stateless
+                && matches!(admin_deny(policy, &rec.flow, &Pins::default()), Ok(Some(_)))
+            {
+                // D6: admin rules judge the reply again (the NSGs let it pass as state); its
+                // denied flow is its own, not its connection's.
+                tally.judged(&rec.flow, Verdict::Deny, None);
+                Verdict::Deny
+            } else {
+                tally.judged_in_connection(verdict, None);
+                verdict
+            };
+            let rule = if W::LISTENS {
+                tracker.rule_of(connection)
+            } else {
+                None
+            };
+            return witness.judged(&JudgedRecord {
+                at: rec,
+                kind: JudgedKind::ConnectionPacket { opens: false },
+                verdict,
+                rule,
+                hits: None,
+                agrees: None,
+            });
         }
         Seen::Opens { forward } => forward,
     };
     match judge.whole_path(&forward, &Pins::default()) {
-        Err(reason) => {
-            tally.skip(&reason);
-            skip_line(tally, &rec.source(), &reason)
-        }
+        Err(reason) => skip(tally, witness, rec.file, rec.position, &reason),
         Ok(j) => {
             tally.connection();
             tally.judged_in_connection(j.verdict, Some(&j));
+            witness.judged(&JudgedRecord {
+                at: rec,
+                kind: JudgedKind::ConnectionPacket { opens: true },
+                verdict: j.verdict,
+                rule: j.rule.as_ref(),
+                hits: Some(&j.hits),
+                agrees: None,
+            })?;
             tracker.open(forward, j, info, rec.time);
-            None
+            Ok(())
         }
     }
-}
-
-fn verdict_json(source: &str, flow: &Flow, j: &Judgement) -> serde_json::Value {
-    serde_json::json!({
-        "source": source,
-        "flow": flow.to_string(),
-        "verdict": j.verdict,
-        "rule": j.rule.as_ref().map(|r| r.log_name()),
-        "rule_id": j.rule.as_ref().map(|r| r.id.to_string()),
-    })
-}
-
-fn connection_line(c: &Connection) -> String {
-    let mut v = verdict_json(&format!("connection {}", c.id), &c.forward, &c.judgement);
-    v["packets"] = c.packets.into();
-    v["bytes"] = c.bytes.into();
-    v["first_ms"] = c.first_ms.into();
-    v["last_ms"] = c.last_ms.into();
-    v.to_string()
-}
-
-/// The `--out` line of a skipped record, when lines are written.
-fn skip_line(tally: &Tally, source: &str, reason: &str) -> Option<String> {
-    tally
-        .writing
-        .then(|| serde_json::json!({"source": source, "skipped": reason}).to_string())
 }

@@ -102,7 +102,7 @@ pub fn replay_split(
             pending: (0..shards).map(|_| None).collect(),
             shards: links,
             clock: SweepClock::default(),
-            tally: Tally::new(false),
+            tally: Tally::default(),
             progress,
             unreported: 0,
         };
@@ -122,7 +122,7 @@ pub fn replay_split(
             let shard = worker
                 .join()
                 .map_err(|_| Error::Usage("a replay thread failed".into()))?;
-            tally.merge(shard);
+            tally.merge(shard?);
         }
         read.map(|()| tally)
     })
@@ -134,10 +134,10 @@ fn shard(
     options: ReplayOptions,
     batches: Receiver<Batch>,
     give_back: SyncSender<Vec<Item>>,
-) -> Tally {
+) -> Result<Tally> {
     let judge = Judge::new(engine.clone());
     let mut tracker = ConnTracker::shard(options.idle_timeout_ms);
-    let mut tally = Tally::new(false);
+    let mut tally = Tally::default();
     for mut batch in batches {
         for item in batch.items.drain(..) {
             match item {
@@ -154,7 +154,15 @@ fn shard(
                         time,
                         flow,
                     };
-                    run::packet(&judge, &at, &info, &mut tracker, options, &mut tally);
+                    run::packet(
+                        &judge,
+                        &at,
+                        &info,
+                        &mut tracker,
+                        options,
+                        &mut tally,
+                        &mut (),
+                    )?;
                 }
             }
             for c in tracker.take_finished() {
@@ -167,7 +175,7 @@ fn shard(
     for c in tracker.finish() {
         tally.connection_ended(&c);
     }
-    tally
+    Ok(tally)
 }
 
 /// The reading side: batches packets for the shards and counts what it skips itself.

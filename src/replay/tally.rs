@@ -12,9 +12,9 @@ use serde::Serialize;
 use std::collections::BTreeMap;
 
 /// Disagreements kept in memory for the summary (all of them go to `--out`).
-const KEEP_DISAGREEMENTS: usize = 1000;
+pub const KEEP_DISAGREEMENTS: usize = 1000;
 /// Denied flows listed in the summary.
-const TOP_DENIED: usize = 10;
+pub const TOP_DENIED: usize = 10;
 
 /// One rule's hits.
 #[derive(Clone, Debug, Serialize)]
@@ -123,10 +123,10 @@ pub(crate) fn denied_text(f: &Flow) -> String {
 
 /// A denied flow without its source port, so that retries group.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-struct DeniedKey(Flow);
+pub(super) struct DeniedKey(Flow);
 
 impl DeniedKey {
-    fn of(flow: &Flow) -> DeniedKey {
+    pub(super) fn of(flow: &Flow) -> DeniedKey {
         DeniedKey(Flow {
             src_port: None,
             ..*flow
@@ -138,35 +138,27 @@ impl DeniedKey {
     }
 }
 
-/// Running totals.
+/// Running totals: what the replay loop counts, for the report ([`Tally::report`]), or for
+/// a batch engine to add up elsewhere (its accessors). What a batch engine added up comes
+/// back as a tally too ([`super::batch::report`]), so that one report is built one way.
 #[derive(Default)]
 pub struct Tally {
-    /// Whether per-record lines are wanted (`--out`); when not, none are built.
-    pub writing: bool,
-    read: u64,
-    evaluated: u64,
-    skipped: BTreeMap<String, u64>,
-    allowed: u64,
-    denied: u64,
-    no_path: u64,
-    unknown: u64,
-    connections: u64,
-    hits: HashMap<ResourceId, (RuleHit, u64)>,
-    denied_flows: HashMap<DeniedKey, u64>,
-    compared: u64,
-    disagreements_total: u64,
-    disagreements: Vec<Disagreement>,
+    pub(super) read: u64,
+    pub(super) evaluated: u64,
+    pub(super) skipped: BTreeMap<String, u64>,
+    pub(super) allowed: u64,
+    pub(super) denied: u64,
+    pub(super) no_path: u64,
+    pub(super) unknown: u64,
+    pub(super) connections: u64,
+    pub(super) hits: HashMap<ResourceId, (RuleHit, u64)>,
+    pub(super) denied_flows: HashMap<DeniedKey, u64>,
+    pub(super) compared: u64,
+    pub(super) disagreements_total: u64,
+    pub(super) disagreements: Vec<Disagreement>,
 }
 
 impl Tally {
-    /// Empty totals; `writing` says whether per-record lines are wanted.
-    pub fn new(writing: bool) -> Tally {
-        Tally {
-            writing,
-            ..Tally::default()
-        }
-    }
-
     /// A record that could not be judged.
     pub fn skip(&mut self, reason: &str) {
         self.read += 1;
@@ -264,6 +256,36 @@ impl Tally {
         let room = KEEP_DISAGREEMENTS.saturating_sub(self.disagreements.len());
         self.disagreements
             .extend(other.disagreements.into_iter().take(room));
+    }
+
+    /// The counts, named as the report names them, in its order.
+    pub fn counts(&self) -> [(&'static str, u64); 9] {
+        [
+            ("records_read", self.read),
+            ("evaluated", self.evaluated),
+            ("allowed", self.allowed),
+            ("denied", self.denied),
+            ("no_path", self.no_path),
+            ("unknown", self.unknown),
+            ("connections", self.connections),
+            ("compared", self.compared),
+            ("disagreements_total", self.disagreements_total),
+        ]
+    }
+
+    /// Records skipped, by the kind of reason ([`crate::evaluate::reason_kind`]).
+    pub fn skipped(&self) -> &BTreeMap<String, u64> {
+        &self.skipped
+    }
+
+    /// The rules hit and how often, in no order.
+    pub fn hits(&self) -> impl Iterator<Item = (&RuleHit, u64)> {
+        self.hits.values().map(|(hit, n)| (hit, *n))
+    }
+
+    /// The denied flows (their source port absent) and how often each was seen, in no order.
+    pub fn denied_flows(&self) -> impl Iterator<Item = (&Flow, u64)> {
+        self.denied_flows.iter().map(|(key, n)| (&key.0, *n))
     }
 
     /// The report, with never-fired rules taken from `policy`.
