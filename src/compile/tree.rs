@@ -1,50 +1,49 @@
 //! A HyperSplit-style decision tree over the IPv4 five-tuple: the fast path of
 //! [`CompiledTable`](super::CompiledTable) for tables without application security groups.
 //!
-//! Each internal node cuts one field's value range in two at a rule boundary; each leaf holds
-//! a few rules, in table order, as entries (one range per field) laid out field by field in
-//! [`Group`]s of eight, which a flow is checked against eight at a time. A rule sits in every child its ranges meet, so a field that
-//! lists several prefixes or port ranges is handled as it is; where several of a rule's
-//! ranges meet one leaf, the leaf holds one entry per combination, all with the rule's index.
-//! The split of a node is, among the cuts that leave each child fewer rules, the one that
-//! minimises the rules in both children plus those in the larger one: copies cost as much
-//! as imbalance. Measured at acl 1K with leaves of 8 entries, this cost and the larger child
-//! alone both built ~105,000 entries (the leaf size is what matters, see [`LEAF`]); the
-//! total alone carved one rule off at a time, into paths of 50 and more. Rules after one
-//! that covers a node's whole region can never be first there and are dropped.
+//! Each internal node cuts one field's value range in two at a rule boundary; each leaf holds a
+//! few rules, in table order, as entries (one range per field) laid out field by field in
+//! [`Group`]s of eight, which a flow is checked against eight at a time. A rule sits in every
+//! child its ranges meet, so a field that lists several prefixes or port ranges is handled as
+//! it is; where several of a rule's ranges meet one leaf, the leaf holds one entry per
+//! combination, all with the rule's index. The split of a node is, among the cuts that leave
+//! each child fewer rules, the one that minimises the rules in both children plus those in the
+//! larger one: copies cost as much as imbalance. Measured at acl 1K with leaves of 8 entries,
+//! this cost and the larger child alone both built ~105,000 entries (the leaf size is what
+//! matters, see [`LEAF`]); the total alone carved one rule off at a time, into paths of 50 and
+//! more. Rules after one that covers a node's whole region can never be first there and are
+//! dropped.
 //!
 //! Fields are keyed as `u32`: protocol, source address, source port, destination address,
 //! destination port. A flow without ports matches every rule's port fields (SEMANTICS §3.1):
-//! its port key is [`NO_PORT`], one past the largest port, and every rule's port list
-//! includes it, so such flows walk the tree like any other.
+//! its port key is [`NO_PORT`], one past the largest port, and every rule's port list includes
+//! it, so such flows walk the tree like any other.
 //!
-//! The builder makes a binary tree; the lookup walks it packed three levels to a
-//! [`Block`] of one cache line (seven cuts, eight children), so a walk waits for a third of
-//! the loads. Each leaf's entries end with one that holds every key and names no rule, so
-//! a leaf is known by where it starts and its scan needs no count.
+//! The builder makes a binary tree; the lookup walks it packed three levels to a [`Block`] of
+//! one cache line (seven cuts, eight children), so a walk waits for a third of the loads. Each
+//! leaf's entries end with one that holds every key and names no rule, so a leaf is known by
+//! where it starts and its scan needs no count.
 //!
-//! Leaves are checked eight entries at a time ([`Group`]), in code compiled for AVX2 where
-//! the CPU has it (checked once a batch) and for the baseline otherwise. Measured (`secpath
-//! bench --iter 5`, best of three, the previous build in the same run on a loaded 2-core
-//! machine, M lookups/s), one entry at a time with leaves of 16 → groups with leaves of 31:
-//! fw 1K 22.0 → 36.9, fw 10K 21.7 → 37.2, acl 1K 24.7 → 32.4 (tables 0.09 → 0.04 MiB and
-//! 0.50 → 0.35 MiB). The scan used to be half of a lookup, one early exit (and one
-//! mispredicted branch) an entry. Larger leaves now cost little to scan and copy rules
-//! less, see [`LEAF`]. Without AVX2 (the same code for SSE2) fw 1K ran at 18.6, as before.
-//! Measured and lost: bounds narrowed to their field (`i16` ports, `i8` protocol; 32 bytes
-//! an entry, not 48), whose mixed lane widths the compiler splits into scalar code (fw 1K
-//! 23.3 against 30.5 in the same run); and, for the sets whose one tree is over budget
-//! (ipc 1K, acl 10K, ipc 10K: wildcards copy a rule into both sides of most cuts, 1.3
-//! million entries for ipc 1K's 1,000 rules), three trees over the rules with a narrow
-//! source, a narrow destination and neither, as in CutSplit, each scan stopping once no
-//! rule of its tree could beat the best so far: 0.13–1.3 MiB, but 8.1–10.0 M lookups/s
-//! against the bit-vectors' 10.6–15.6.
+//! Measured (`secpath bench --iter 5`, best of five interleaved runs on a loaded 2-core
+//! machine, M lookups/s), binary nodes → blocks: acl 1K 16.2 → 20.9, fw 1K 17.0 → 18.1, fw 10K
+//! 17.2 → 18.2, for 3–7 % more bytes. Measured and lost: prefetching the first lines of each
+//! lane's leaf as its walk ends (16.1, 15.9, 13.7).
 //!
-//! Measured (`secpath
-//! bench --iter 5`, best of five interleaved runs on a loaded 2-core machine, M lookups/s),
-//! binary nodes → blocks: acl 1K 16.2 → 20.9, fw 1K 17.0 → 18.1, fw 10K 17.2 → 18.2, for
-//! 3–7 % more bytes. Measured and lost: prefetching the first lines of each lane's leaf as
-//! its walk ends (16.1, 15.9, 13.7).
+//! Leaves are checked eight entries at a time ([`Group`]), in code compiled for AVX2 where the
+//! CPU has it (checked once a lookup or a batch of eight) and for the baseline otherwise.
+//! Measured (`secpath bench --iter 5`, best of three, the previous build in the same run on a
+//! loaded 2-core machine, M lookups/s), one entry at a time with leaves of 16 → groups with
+//! leaves of 31: fw 1K 22.0 → 36.9, fw 10K 21.7 → 37.2, acl 1K 24.7 → 32.4 (tables 0.09 → 0.04
+//! MiB and 0.50 → 0.35 MiB). The scan used to be half of a lookup, one early exit (and one
+//! mispredicted branch) an entry. Larger leaves now cost little to scan and copy rules less,
+//! see [`LEAF`]. Without AVX2 (the same code for SSE2) fw 1K ran at 18.6, as before. Measured
+//! and lost: bounds narrowed to their field (`i16` ports, `i8` protocol; 32 bytes an entry, not
+//! 48), whose mixed lane widths the compiler splits into scalar code (fw 1K 23.3 against 30.5
+//! in the same run); and, for the sets whose one tree is over budget (ipc 1K, acl 10K, ipc 10K:
+//! wildcards copy a rule into both sides of most cuts, 1.3 million entries for ipc 1K's 1,000
+//! rules), three trees over the rules with a narrow source, a narrow destination and neither,
+//! as in CutSplit, each scan stopping once no rule of its tree could beat the best so far:
+//! 0.13–1.3 MiB, but 8.1–10.0 M lookups/s against the bit-vectors' 10.6–15.6.
 //!
 //! Bounded: a build that would exceed its byte budget (see [`Tree::build`]) gives up, and
 //! the caller keeps the bit-vector table.

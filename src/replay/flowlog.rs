@@ -37,7 +37,6 @@ use serde_json::error::Category;
 use serde_json::Value;
 use std::borrow::Cow;
 use std::collections::VecDeque;
-
 use std::ops::Range;
 use std::path::Path;
 use std::sync::Arc;
