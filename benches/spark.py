@@ -70,6 +70,23 @@ def measure_cli_and_package(cli: str, logs: str, repeat: int):
     return records, cli_s, package_s
 
 
+def _marginal(sets, spark_s) -> list:
+    """Cost per extra tuple, from the smallest and largest sets: what each run pays beyond
+    its fixed cost (for Spark, a job's listing, planning and scheduling)."""
+    if len(sets) < 2:
+        return []
+    (small, *_), (large, *_) = sets[0], sets[-1]
+    extra = sets[-1][2] - sets[0][2]
+    cli = (sets[-1][3] - sets[0][3]) / extra
+    out = ["", f"Per extra tuple, from {sets[0][2]:,} to {sets[-1][2]:,} tuples "
+           f"(the fixed cost of a run left out): `secpath replay` {cli * 1e9:,.0f} ns."]
+    for k in sorted({k for (_, k) in spark_s}):
+        spark = (spark_s[(large, k)] - spark_s[(small, k)]) * k / extra
+        out[-1] += (f" `secpath-spark replay` local[{k}] {spark * 1e9:,.0f} core-ns, "
+                    f"{spark / cli:.2f}× the CLI's.")
+    return out
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sizes", default="1000000:8,4000000:32",
@@ -146,6 +163,7 @@ def main() -> int:
                 f"{head}| `secpath-spark replay`, local[{k}] | {k} | {s:.2f} | {records / s:,.0f} "
                 f"| {per_core:,.0f} | {cli_rate / per_core:.2f} |"
             )
+    lines += _marginal(sets, spark_s)
     text = "\n".join(lines) + "\n"
     print(text)
     if args.out:

@@ -76,8 +76,8 @@ class Policy:
         ``layer``, ``is_default``, ``count``) for counts, skip reasons and rule hits; a row
         per bucket of denied flows (``bucket``, and in ``blob`` the flows and counts packed,
         for :func:`top_denied`; flows are hashed into ``denied_buckets`` buckets); and one row
-        per disagreement with its details (at most ``disagreements_per_file`` per file);
-        schema :func:`totals_schema`."""
+        per disagreement with its details (at most ``disagreements_per_file`` per file),
+        these last; schema :func:`totals_schema`."""
 
     def replay_report(self, totals_json: str) -> Tuple[str, Dict[str, Any]]:
         """``secpath replay``'s summary from totals: the text and the JSON report."""

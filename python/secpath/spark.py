@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from . import Policy, SecpathError, replay_schema, top_denied, totals_schema
 
@@ -209,14 +210,17 @@ def _replay_batches(
     prefixes: Sequence[Tuple[str, str]],
     input_format: str,
     per_record: bool,
-    disagreements_per_file: Optional[int] = None,
+    disagreements_kept: Optional[int] = None,
     denied_buckets: int = 1,
 ) -> Iterator[pa.RecordBatch]:
     """mapInArrow's function: files in (`path`, and `content` unless they are `file:` paths
-    the worker reads itself); out, the batch's totals (`Policy.replay_totals`) or, with
-    `per_record`, every judged record."""
+    the worker reads itself); out, the batch's totals (`Policy.replay_totals`, with the
+    `input` each disagreement's file came from; only the batch's first `disagreements_kept`
+    disagreements in the CLI's order when given) or, with `per_record`, every judged
+    record."""
     policy = _worker_policy(bundle, switches)
     rename = _renamer(prefixes)
+    input_of = _input_of([given for _, given in prefixes])
     for batch in batches:
         if batch.num_rows == 0:
             continue
@@ -230,16 +234,68 @@ def _replay_batches(
             local = pa.array([_local_path(p) for p in listed], pa.string())
             files = pa.RecordBatch.from_arrays([names, local], ["name", "local_path"])
         if per_record:
-            rows = policy.replay_files(files, input_format=input_format)
+            out = [policy.replay_files(files, input_format=input_format)]
         else:
-            rows = policy.replay_totals(
-                files,
-                input_format=input_format,
-                disagreements_per_file=disagreements_per_file,
-                denied_buckets=denied_buckets,
+            out = _first_disagreements(
+                policy.replay_totals(
+                    files,
+                    input_format=input_format,
+                    disagreements_per_file=disagreements_kept,
+                    denied_buckets=denied_buckets,
+                ),
+                input_of,
+                disagreements_kept,
             )
-        for start in range(0, rows.num_rows, BATCH_ROWS):
-            yield rows.slice(start, BATCH_ROWS)
+        for rows in out:
+            for start in range(0, rows.num_rows, BATCH_ROWS):
+                yield rows.slice(start, BATCH_ROWS)
+
+
+def _input_of(logs: Sequence[str]):
+    """A function from a file's name (as the CLI prints it) to the index of the input it
+    came from: the CLI reads inputs in command-line order."""
+
+    def input_of(file: str) -> int:
+        for i, given in enumerate(logs):
+            if file == given or file.startswith(given.rstrip("/") + "/"):
+                return i
+        return len(logs)
+
+    return input_of
+
+
+def _totals_schema() -> pa.Schema:
+    """The schema of :func:`_first_disagreements`' rows."""
+    return totals_schema().append(pa.field("input", pa.int32()))
+
+
+def _first_disagreements(
+    rows: pa.RecordBatch, input_of, keep: Optional[int]
+) -> List[pa.RecordBatch]:
+    """A batch's totals with each disagreement's `input`, and only the first `keep`
+    disagreements in the CLI's order (all without `keep`): the first of the whole run are
+    among each batch's first, and these are far fewer rows to move than each file's first.
+    `replay_totals` puts the disagreements last, each file's together in record order, so
+    this orders files, not rows, and slices (the denied flows' packs are not copied)."""
+    first = pc.index(rows.column("kind"), "disagreement").as_py()
+    first = rows.num_rows if first < 0 else first
+    others, kept = rows.slice(0, first), rows.slice(first)
+    files = kept.column("file").to_pylist()
+    starts = [i for i in range(len(files)) if i == 0 or files[i] != files[i - 1]]
+    runs = sorted(zip(starts, starts[1:] + [len(files)]),
+                  key=lambda run: _disagreement_order(input_of(files[run[0]]), files[run[0]], 0))
+    with_input = lambda b, i: pa.RecordBatch.from_arrays(  # noqa: E731
+        b.columns + [i], schema=_totals_schema())
+    out = [with_input(others, pa.nulls(others.num_rows, pa.int32()))]
+    left = kept.num_rows if keep is None else keep
+    for start, end in runs:
+        piece = kept.slice(start, min(end - start, left))
+        out.append(with_input(piece, pa.array([input_of(files[start])] * piece.num_rows,
+                                              pa.int32())))
+        left -= piece.num_rows
+        if left == 0:
+            break
+    return out
 
 
 def _denied_buckets(spark: Any) -> int:
@@ -342,12 +398,12 @@ def _replay_loaded(
     def records(batches):
         return _replay_batches(batches, _shipped(bundle), switches, prefixes, input_format, True)
 
-    parts = _map_files(files, totals, totals_schema())
+    parts = _map_files(files, totals, _totals_schema())
     if out:
         # Read twice: by the summary and by the `disagreements` table.
         parts = parts.persist(StorageLevel.MEMORY_AND_DISK)
     try:
-        result = _summarise(spark, loaded.policy, parts, logs, buckets, out, F)
+        result = _summarise(spark, loaded.policy, parts, buckets, out, F)
     finally:
         if out:
             parts.unpersist()
@@ -391,16 +447,6 @@ def _map_files(frames: List[Any], fn: Any, schema: pa.Schema) -> Any:
     return out
 
 
-def _input_order(logs: Sequence[str], F: Any):
-    """Which input a file came from, as a column: the CLI reads inputs in command-line order."""
-    order = F.lit(len(logs))
-    for i, given in reversed(list(enumerate(logs))):
-        g = given.rstrip("/")
-        hit = (F.col("file") == F.lit(given)) | F.col("file").startswith(g + "/")
-        order = F.when(hit, F.lit(i)).otherwise(order)
-    return order
-
-
 #: What the groups of :func:`_reduce_group` hand back to the driver.
 SUMMARY_SCHEMA = (
     "kind string, key string, layer string, is_default boolean, count long, input int, "
@@ -424,10 +470,11 @@ def _reduce_group(rows: Any) -> Any:
         blobs = pa.table({"blob": pa.array(list(rows["blob"]), pa.binary())})
         out = [{**r, "kind": "denied"} for r in top_denied(blobs, TOP_DENIED).to_pylist()]
     elif kind == "disagreement":
-        records = [_plain(r) for r in rows.to_dict("records")]
-        records.sort(key=_disagreement_order)
-        out = [{**r, "source": f"{r['file']}: {r['position']}"}
-               for r in records[:KEEP_DISAGREEMENTS]]
+        keys = zip(rows["input"], rows["file"], rows["index"])
+        order = sorted(range(len(rows)),
+                       key=lambda i, k=list(keys): _disagreement_order(*k[i]))
+        records = rows.iloc[order[:KEEP_DISAGREEMENTS]].to_dict("records")
+        out = [{**r, "source": f"{r['file']}: {r['position']}"} for r in map(_plain, records)]
     else:
         sums: Dict[Tuple[Any, ...], int] = {}
         for r in map(_plain, rows.to_dict("records")):
@@ -447,13 +494,13 @@ def _plain(record: Dict[str, Any]) -> Dict[str, Any]:
             for k, v in record.items()}
 
 
-def _disagreement_order(r: Dict[str, Any]) -> Tuple[Any, ...]:
+def _disagreement_order(input: int, file: str, index: int) -> Tuple[Any, ...]:
     """The CLI's order of disagreements: input as given, path (Spark and Python both order
     its parts as lists of strings), record in the file."""
-    return (r["input"], r["file"].split("/"), r["index"])
+    return (int(input), file.split("/"), int(index))
 
 
-def _summarise(spark, policy, parts, logs, buckets, out, F) -> ReplayResult:
+def _summarise(spark, policy, parts, buckets, out, F) -> ReplayResult:
     """Adds up the batches' totals with Spark and builds the CLI's summary from them. One
     job: every row goes to a group (counts, skips and hits; each bucket of denied flows;
     disagreements by a hash of the file) that secpath adds up on an executor, and the
@@ -466,7 +513,6 @@ def _summarise(spark, policy, parts, logs, buckets, out, F) -> ReplayResult:
     )
     rows = (
         parts.withColumn("group", group)
-        .withColumn("input", _input_order(logs, F))
         .groupBy("group")
         .applyInPandas(_reduce_group, SUMMARY_SCHEMA)
         .collect()
@@ -475,7 +521,8 @@ def _summarise(spark, policy, parts, logs, buckets, out, F) -> ReplayResult:
     denied = [r for r in rows if r["kind"] == "denied"]
     # The groups' first disagreements; the first of all.
     first = sorted(
-        (r.asDict() for r in rows if r["kind"] == "disagreement"), key=_disagreement_order
+        (r.asDict() for r in rows if r["kind"] == "disagreement"),
+        key=lambda r: _disagreement_order(r["input"], r["file"], r["index"]),
     )[:KEEP_DISAGREEMENTS]
     counts = {r["key"]: int(r["count"]) for r in sums if r["kind"] == "count"}
     totals = {

@@ -294,7 +294,8 @@ impl Policy {
     /// skip reason and rule hit of the batch (`kind`, `key`, `layer`, `is_default`,
     /// `count`), one row per bucket of denied flows (`bucket`, and in `blob` the flows and
     /// their counts packed by `replay::batch::pack_denied`; `count` is the number of flows),
-    /// plus one row per disagreement with its details. Summing `count` by (`kind`, `key`,
+    /// plus one row per disagreement with its details, these last (the Spark job slices them
+    /// off without copying the packs). Summing `count` by (`kind`, `key`,
     /// `layer`, `is_default`) over all batches gives the totals of `replay_report`, and
     /// `top_denied` of each bucket's blobs its most frequent denied flows; this is what the
     /// Spark job runs, as it moves far less data than one row per record or per flow.

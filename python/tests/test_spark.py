@@ -117,6 +117,20 @@ def test_a_million_generated_tuples_in_many_files(spark, secpath_bin, tmp_path):
     assert skipped == expected["skipped_by_reason"]
 
 
+def test_first_disagreements_in_the_cli_order_across_inputs(spark, secpath_bin, tmp_path):
+    """Without `out`, each batch hands on only its first disagreements in the CLI's order
+    (input as given, then path, then record): the summary lists the CLI's first 1000, here
+    all of the first input's (given first, named last) and then the second's."""
+    logs = []
+    for name, tuples, seed in (("b", 4_000, 1), ("a", 12_000, 2)):
+        write_logs(str(tmp_path / name), tuples, files=3, seed=seed)
+        logs.append(str(tmp_path / name))
+    expected = cli_report(secpath_bin, logs)
+    first_input = sum(d["source"].startswith(logs[0]) for d in expected["disagreements"])
+    assert 0 < first_input < 1000 < expected["disagreements_total"]
+    assert replay(spark, [CONTOSO], logs).report == expected
+
+
 def test_console_script_prints_the_cli_summary(secpath_bin):
     """What a new user runs: the same summary as `secpath replay` on the bundled samples."""
     env = {**os.environ, "PYSPARK_PYTHON": sys.executable}
