@@ -12,7 +12,8 @@ well-known destination ports), `fw` (many wildcards and port ranges, mixed proto
 `ipc` (between the two). Prefixes are drawn below a small pool of networks so that filters
 overlap the way real rule sets do. Like trace_generator, each trace header is drawn inside a
 filter picked with a Pareto skew, so some filters are hot, plus a share of random headers.
-Deterministic for a given seed.
+Like db_generator, filters are written from the most specific to the least. Deterministic
+for a given seed.
 """
 import random
 import sys
@@ -67,6 +68,14 @@ def ports(rng, kind):
     return 0, 65535
 
 
+def specificity(filt):
+    """Bits a filter pins: prefix lengths, each port range's log2(65536 / width), 8 for a
+    protocol."""
+    (_, sl), (_, dl), sp, dp, proto = filt
+    pinned = lambda lo, hi: 16 - (hi - lo + 1).bit_length() + 1  # noqa: E731
+    return sl + dl + pinned(*sp) + pinned(*dp) + (8 if proto else 0)
+
+
 def dotted(a):
     return ".".join(str((a >> s) & 255) for s in (24, 16, 8, 0))
 
@@ -83,6 +92,9 @@ def main():
         dp = ports(rng, pick(rng, dport_kind))
         proto = pick(rng, protos)
         filters.append((s, d, sp, dp, proto))
+    # db_generator writes filters from the most specific to the least, so wildcards come
+    # last; drawn in random order, a wildcard early on would hide every later rule it covers.
+    filters.sort(key=lambda f: -specificity(f))
     with open(out + ".rules", "w") as f:
         for (s, sl), (d, dl), sp, dp, proto in filters:
             mask = "0x00" if proto == 0 else "0xFF"

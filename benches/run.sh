@@ -44,7 +44,8 @@ for shape in acl fw ipc; do
   for n in 1000 10000; do
     set_name="${shape}$((n / 1000))k"
     base="$DATA/$set_name-$TRACE"
-    [ -f "$base.rules" ] || python3 benches/classbench_gen.py "$shape" "$n" "$TRACE" 1 "$base"
+    # Generated again when the generator changes.
+    [ "$base.rules" -nt benches/classbench_gen.py ] || python3 benches/classbench_gen.py "$shape" "$n" "$TRACE" 1 "$base"
     head -n "$REF_TRACE" "$base.trace" > "$base.ref.trace"
     compiled=$($BIN bench --classbench "$base.rules" --flows "$base.trace" --iter "$ITER" --format json)
     compiled_small=$($BIN bench --classbench "$base.rules" --flows "$base.ref.trace" --iter 20 --format json)
