@@ -9,6 +9,10 @@
 //!   10,000 rules). It answers flows with IPv4 addresses at both ends; other flows go to
 //!   the bit-vectors of the rules that name an IPv6 address, the only ones that can match
 //!   them. [`CompiledTable::first_match_batch`] walks eight flows' trees together.
+//!   Where no tree over every rule fits, the tree covers the longest run of rules from the
+//!   first that fits (found by halving), and bit-vectors over the rest answer the flows
+//!   none of those rules matches: every rule of the rest comes after every rule of the
+//!   tree, so the first match is still the table's first.
 //! - The bit-vector classifier below for every other table.
 //!
 //! Measured on ClassBench-shaped sets (`secpath bench --iter 5`, one core, two interleaved
@@ -29,6 +33,16 @@
 //! in each of three trees, and was 2–3× slower than the bit-vectors (ipc 10K 3.9–4.2
 //! against 7.0–7.5 M/s, even with each scan stopping at the best rule so far); measured
 //! again with the faster leaves, it still lost (module `tree`).
+//!
+//! A tree over the first rules, bit-vectors over the rest, against bit-vectors over every
+//! rule (`secpath bench --iter 3`, two interleaved runs each on a loaded 2-core machine, M
+//! lookups/s, same checksums; sets from `benches/classbench_gen.py` and from ClassBench's
+//! own db_generator and trace_generator on the published seeds): fw 1K 11.3–12.9 →
+//! 16.2–17.3 (the tree over 750 of the 1,000 rules), ipc 1K 10.5–11.8 → 20.6–21.3 (937),
+//! acl 10K 7.6–7.8 → 11.9–15.2 (8,750), ipc 10K 5.0–6.8 → 6.6–8.6 (6,250), fw 10K 5.9–6.4
+//! → 5.2–6.7 (3,437: no gain); db_generator's fw1 1K 9.5–12.6 → 12.6–13.5, ipc1 10K
+//! 8.7–10.3 → 11.4–12.8, fw1 10K 3.6–3.7 → 4.2–4.6 (a tree over only 293 of its 9,384).
+//! Tables grow to at most 3.2 MB, compile time to at most 0.38 s at 10K (the probes).
 //!
 //! The sets above were drawn in random order, so a wildcard early in the fw sets hid most
 //! of them. `benches/classbench_gen.py` now writes filters most specific first, as
@@ -554,16 +568,37 @@ impl Vectors {
 /// How a table is looked up.
 #[derive(Clone, Debug)]
 enum Lookup {
-    /// Bit-vectors over every rule: tables naming ASGs, or whose tree would be too big.
+    /// Bit-vectors over every rule: tables naming ASGs, or where no tree fits.
     Vectors(Vectors),
-    /// The tree for flows with IPv4 addresses at both ends; for other flows, the
-    /// bit-vectors of the rules that name IPv6 addresses (no other rule can match them).
+    /// The tree over the table's first rules (all of them where it fits) for flows with
+    /// IPv4 addresses at both ends; for other flows, the bit-vectors of those rules that
+    /// name IPv6 addresses (no other rule can match them). Then, for a flow none of those
+    /// rules matches, the rest of the table.
     Tree {
         tree: Tree,
         v6: Vectors,
         /// Table index of each rule of `v6`.
         v6_rules: Vec<usize>,
+        tail: Option<Box<Tail>>,
     },
+}
+
+/// The rules after a [`Lookup::Tree`]'s own, from table index `at` on, as bit-vectors.
+/// Each comes after every rule of the tree, so it is the first match only where none of
+/// those matches.
+#[derive(Clone, Debug)]
+struct Tail {
+    at: usize,
+    vectors: Vectors,
+}
+
+impl Tail {
+    /// The first rule of the tail matching `flow`, as a table index.
+    #[inline]
+    fn first_match(tail: Option<&Tail>, flow: &Flow, asgs: EndpointAsgs) -> Option<usize> {
+        let tail = tail?;
+        tail.vectors.first_match(flow, asgs).map(|i| i + tail.at)
+    }
 }
 
 /// A rule table compiled for lookup; see the module documentation.
@@ -598,22 +633,29 @@ impl CompiledTable {
         let tree = (!asgs)
             .then(|| {
                 let shapes: Vec<Shape> = rules.iter().map(|r| shape(r, any)).collect();
-                Tree::build(&shapes, tree_budget(rules.len()))
+                tree_over_first(&shapes)
             })
             .flatten();
         let lookup = match tree {
-            Some(tree) => {
-                let v6_rules: Vec<usize> = (0..rules.len())
-                    .filter(|&i| rules.get(i).is_some_and(|r| names_ipv6(r)))
+            Some((tree, at)) => {
+                let (head, rest) = rules.split_at(at.min(rules.len()));
+                let v6_rules: Vec<usize> = (0..head.len())
+                    .filter(|&i| head.get(i).is_some_and(|r| names_ipv6(r)))
                     .collect();
                 let v6: Vec<&ResolvedRule> = v6_rules
                     .iter()
-                    .filter_map(|&i| rules.get(i).copied())
+                    .filter_map(|&i| head.get(i).copied())
                     .collect();
                 Lookup::Tree {
                     tree,
                     v6: Vectors::build(&v6, any),
                     v6_rules,
+                    tail: (!rest.is_empty()).then(|| {
+                        Box::new(Tail {
+                            at,
+                            vectors: Vectors::build(rest, any),
+                        })
+                    }),
                 }
             }
             None => Lookup::Vectors(Vectors::build(rules, any)),
@@ -628,12 +670,18 @@ impl CompiledTable {
     pub fn first_match(&self, flow: &Flow, asgs: EndpointAsgs) -> Option<usize> {
         match &self.lookup {
             Lookup::Vectors(v) => v.first_match(flow, asgs),
-            Lookup::Tree { tree, v6, v6_rules } => match flow_key(flow) {
+            Lookup::Tree {
+                tree,
+                v6,
+                v6_rules,
+                tail,
+            } => match flow_key(flow) {
                 Some(key) => tree.first_match(&key),
                 None => v6
                     .first_match(flow, asgs)
                     .and_then(|i| v6_rules.get(i).copied()),
-            },
+            }
+            .or_else(|| Tail::first_match(tail.as_deref(), flow, asgs)),
         }
     }
 
@@ -641,7 +689,7 @@ impl CompiledTable {
     /// of `out` (positions past the shorter of the two are left alone). Faster than one flow
     /// at a time on a tree, whose walks are then interleaved.
     pub fn first_match_batch(&self, flows: &[Flow], asgs: EndpointAsgs, out: &mut [Option<usize>]) {
-        let Lookup::Tree { tree, .. } = &self.lookup else {
+        let Lookup::Tree { tree, tail, .. } = &self.lookup else {
             for (slot, flow) in out.iter_mut().zip(flows) {
                 *slot = self.first_match(flow, asgs);
             }
@@ -654,7 +702,10 @@ impl CompiledTable {
                 .zip(group)
                 .all(|(key, flow)| flow_key(flow).map(|k| *key = k).is_some());
             if all_v4 && group.len() == LANES && slots.len() == LANES {
-                slots.copy_from_slice(&tree.first_match_batch(&keys));
+                let found = tree.first_match_batch(&keys);
+                for ((slot, flow), hit) in slots.iter_mut().zip(group).zip(found) {
+                    *slot = hit.or_else(|| Tail::first_match(tail.as_deref(), flow, asgs));
+                }
             } else {
                 for (slot, flow) in slots.iter_mut().zip(group) {
                     *slot = self.first_match(flow, asgs);
@@ -668,8 +719,16 @@ impl CompiledTable {
         std::mem::size_of::<CompiledTable>()
             + match &self.lookup {
                 Lookup::Vectors(v) => v.bytes(),
-                Lookup::Tree { tree, v6, v6_rules } => {
-                    tree.bytes() + v6.bytes() + v6_rules.capacity() * std::mem::size_of::<usize>()
+                Lookup::Tree {
+                    tree,
+                    v6,
+                    v6_rules,
+                    tail,
+                } => {
+                    tree.bytes()
+                        + v6.bytes()
+                        + v6_rules.capacity() * std::mem::size_of::<usize>()
+                        + tail.as_ref().map_or(0, |t| t.vectors.bytes())
                 }
             }
     }
@@ -677,9 +736,44 @@ impl CompiledTable {
     /// How many distinct rule vectors the table stores.
     pub fn distinct_vectors(&self) -> usize {
         match &self.lookup {
-            Lookup::Vectors(v) | Lookup::Tree { v6: v, .. } => v.distinct_vectors(),
+            Lookup::Vectors(v) => v.distinct_vectors(),
+            Lookup::Tree { v6, tail, .. } => {
+                v6.distinct_vectors() + tail.as_ref().map_or(0, |t| t.vectors.distinct_vectors())
+            }
         }
     }
+}
+
+/// Halvings [`tree_over_first`] tries when no tree over every rule fits.
+const PREFIX_PROBES: usize = 5;
+
+/// A tree over the longest run of `shapes` from the first that fits [`tree_budget`], and
+/// how many rules it covers: all of them where they fit, else the most of the first half,
+/// quarter, ... (each probe halves the gap between a run that fits and one that does not).
+/// ClassBench's sets, like most rule lists, put their specific rules first and the wide
+/// ones, which copy rules into both sides of most cuts, last; flows that none of the
+/// first rules matches go on to bit-vectors over the rest.
+fn tree_over_first(shapes: &[Shape]) -> Option<(Tree, usize)> {
+    let n = shapes.len();
+    if let Some(tree) = Tree::build(shapes, tree_budget(n)) {
+        return Some((tree, n));
+    }
+    let (mut fits, mut over) = (None, n);
+    let mut at = 0;
+    for _ in 0..PREFIX_PROBES {
+        let mid = (at + over) / 2;
+        if mid <= at {
+            break;
+        }
+        match Tree::build(shapes.get(..mid)?, tree_budget(mid)) {
+            Some(tree) => {
+                at = mid;
+                fits = Some((tree, mid));
+            }
+            None => over = mid,
+        }
+    }
+    fits
 }
 
 /// Bytes a tree over `rules` rules may take: 128 KiB and 384 bytes a rule, which keeps a
@@ -824,14 +918,20 @@ mod tests {
 
     /// One address block (/0 to /32 in 0–3.x.x.x), sometimes with an ASG.
     fn side(r: &mut Lcg) -> AddrMatch {
-        let mut m = AddrMatch::default();
         let len = [0u8, 8, 16, 24, 32][r.below(5) as usize];
+        let mut m = block(len, r);
+        if r.below(10) == 0 {
+            m.asgs.push(r.below(3) as usize);
+        }
+        m
+    }
+
+    /// One address block of `len` bits in 0–3.x.x.x.
+    fn block(len: u8, r: &mut Lcg) -> AddrMatch {
+        let mut m = AddrMatch::default();
         let base = (r.below(4) as u32) << 24 | r.below(1 << 24) as u32;
         if let Ok(net) = ipnet::Ipv4Net::new(base.into(), len) {
             m.set.insert_net(net.trunc().into());
-        }
-        if r.below(10) == 0 {
-            m.asgs.push(r.below(3) as usize);
         }
         m
     }
@@ -942,6 +1042,62 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn a_tree_over_the_first_rules_and_bit_vectors_over_the_rest_agree_with_the_scan() {
+        use crate::eval::matching::first_match;
+        let mut r = Lcg(5);
+        // Host-to-host rules, then rules from one host to anywhere and from anywhere to
+        // one host: every cut on one address copies the rules wild in it, so no tree over
+        // all of them fits, but one over the first ones does.
+        let mut rules: Vec<ResolvedRule> = (0..900).map(|i| rule(i, &mut r)).collect();
+        for (i, rule) in rules.iter_mut().enumerate() {
+            let (src, dst) = match i {
+                0..300 => (32, 32),
+                _ if i % 2 == 0 => (32, 0),
+                _ => (0, 32),
+            };
+            (rule.sources, rule.destinations) = (block(src, &mut r), block(dst, &mut r));
+        }
+        let any_v6: ipnet::IpNet = "::/0".parse().unwrap();
+        rules[5].destinations.set.insert_net(any_v6);
+        rules[600].sources.set.insert_net(any_v6);
+        let mut flows: Vec<Flow> = flows(&rules, &mut r).into_iter().map(|f| f.0).collect();
+        let first = |m: &AddrMatch| m.set.to_cidrs().first().map(|n| n.network());
+        for (flow, rule) in flows.iter_mut().step_by(2).zip(rules.iter().cycle()) {
+            // Between the hosts of a host-to-host rule.
+            (flow.src, flow.dst) = (
+                first(&rule.sources).unwrap(),
+                first(&rule.destinations).unwrap(),
+            );
+        }
+        for flow in flows.iter_mut().step_by(29) {
+            flow.src = IpAddr::from([0x2001u16, 0xdb8, 0, 0, 0, 0, 0, 1]);
+            flow.dst = IpAddr::from([0x2001u16, 0xdb8, 0, 0, 0, 0, 0, 2]);
+        }
+        let table = CompiledTable::new(&rules, AnyProtocol::All);
+        let Lookup::Tree {
+            tail: Some(tail), ..
+        } = &table.lookup
+        else {
+            panic!("expected a tree and a tail: {:?}", table.bytes());
+        };
+        assert!((300..rules.len()).contains(&tail.at), "tail at {}", tail.at);
+        let none = EndpointAsgs::default();
+        let mut batch = vec![None; flows.len()];
+        table.first_match_batch(&flows, none, &mut batch);
+        let mut decided = [0; 3];
+        for (flow, got) in flows.iter().zip(&batch) {
+            let want = first_match(&rules, flow, none, AnyProtocol::All);
+            assert_eq!(table.first_match(flow, none), want, "{flow}");
+            assert_eq!(*got, want, "batch: {flow}");
+            decided[want.map_or(2, |i| usize::from(i >= tail.at))] += 1;
+        }
+        assert!(
+            decided.iter().all(|&n| n > 100),
+            "head, tail, none: {decided:?}"
+        );
     }
 
     #[test]
