@@ -665,3 +665,67 @@ fn diff_finds_what_a_change_opens_and_gates_ci() {
     );
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn a_rule_reaching_a_subnet_through_its_vnet_and_a_subnet_group_is_listed_once() {
+    // SEMANTICS §2.3: a point's admin rules are the union of the collections that reach it.
+    let snapshot = r#"subscription 11111111-0000-4000-8000-000000000001 name sub1 {
+  resource-group rg {
+    vnet v1 region westeurope {
+      address-space 10.0.0.0/16
+      subnet s1 prefix 10.0.1.0/24
+    }
+  }
+  resource-group rg-avnm {
+    network-manager avnm scope subscription 11111111-0000-4000-8000-000000000001 access SecurityAdmin {
+      group vnets static v1
+      group subnets member-type subnet static v1/s1
+      security-admin-config cfg {
+        collection c applies-to vnets,subnets {
+          inbound 10 deny tcp to * ports 22 name Deny22
+          inbound 20 allow tcp to * ports 23 name Allow23
+        }
+      }
+    }
+  }
+}
+"#;
+    let dir = std::env::temp_dir().join(format!("secpath-union-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("union.secpath");
+    std::fs::write(&path, snapshot).unwrap();
+    let path = path.to_str().unwrap();
+    let explain = json_of(&secpath([
+        "explain",
+        "--snapshot",
+        path,
+        "--format",
+        "json",
+        "tcp 1.2.3.4:1 -> 10.0.1.4:23",
+    ]));
+    assert_eq!(explain["verdict"], "allow");
+    let consulted: Vec<&str> = explain["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["layer"] == "admin")
+        .flat_map(|s| s["rules"].as_array().unwrap())
+        .map(|r| r["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(consulted, ["Deny22", "Allow23"]);
+    let effective = json_of(&secpath([
+        "effective",
+        "--snapshot",
+        path,
+        "--format",
+        "json",
+    ]));
+    let names: Vec<&str> = effective["vnets"][0]["subnets"][0]["admin_rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["Deny22", "Allow23"]);
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -437,7 +437,10 @@ impl ResolveContext<'_> {
     }
 
     /// The members of VNet `v` (the VNet itself or some of its subnets) that a rule
-    /// collection targets, each once.
+    /// collection targets, each once. A collection that targets the VNet (through any of
+    /// its groups) targets none of its subnets besides: the VNet's rules already reach
+    /// every subnet, and the list of rules a point gets is a union (SEMANTICS §2.3), so a
+    /// rule must not be listed twice because a subnet group also names its subnet.
     fn collection_targets(
         &self,
         mi: usize,
@@ -461,6 +464,9 @@ impl ResolveContext<'_> {
                     out.insert(*m);
                 }
             }
+        }
+        if out.contains(&Member::Vnet(v)) {
+            out.retain(|m| *m == Member::Vnet(v));
         }
         out
     }
