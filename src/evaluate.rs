@@ -89,10 +89,15 @@ pub fn run(
     for record in records {
         summary.read += 1;
         line.clear();
-        match record
-            .map_err(|s| (s.line, s.reason))
-            .and_then(|r| decide(&r).map(|d| (r, d)).map_err(|e| (0, e.to_string())))
-        {
+        let decided = match record {
+            Ok(r) => match decide(&r) {
+                Ok(d) => Ok((r, d)),
+                // Numbered by the record's own line, as skips while reading are.
+                Err(e) => Err((r.line, e.to_string())),
+            },
+            Err(s) => Err((s.line, s.reason)),
+        };
+        match decided {
             Ok((record, decided)) => {
                 summary.evaluated += 1;
                 match decided.verdict {
@@ -105,7 +110,6 @@ pub fn run(
             }
             Err((n, reason)) => {
                 summary.skip(&reason);
-                let n = if n == 0 { summary.read as usize } else { n };
                 skipped_line(&mut line, n, &reason, format);
             }
         }

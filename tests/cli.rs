@@ -729,3 +729,36 @@ fn a_rule_reaching_a_subnet_through_its_vnet_and_a_subnet_group_is_listed_once()
     assert_eq!(names, ["Deny22", "Allow23"]);
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn eval_numbers_a_flow_it_cannot_decide_by_its_line() {
+    let dir = std::env::temp_dir().join(format!("secpath-eval-lines-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let flows = dir.join("flows.csv");
+    std::fs::write(
+        &flows,
+        "# a comment, the header, a blank line, then an unknown pin\n\
+         protocol,src,src_port,dst,dst_port,to\n\
+         \n\
+         tcp,10.1.1.4,1,10.1.2.4,22,/subscriptions/x/nope\n\
+         tcp,10.1.1.4,1,10.1.2.4,22,\n",
+    )
+    .unwrap();
+    let out = secpath([
+        "eval",
+        "--snapshot",
+        "rulesets/contoso",
+        "--flows",
+        flows.to_str().unwrap(),
+    ]);
+    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    assert_eq!(lines[0]["line"], 4);
+    assert!(lines[0]["skipped"].as_str().unwrap().contains("pin"));
+    assert_eq!(lines[1]["line"], 5);
+    assert_eq!(lines[1]["verdict"], "deny");
+    std::fs::remove_dir_all(&dir).ok();
+}
