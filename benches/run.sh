@@ -3,6 +3,8 @@
 #
 #   benches/run.sh            # full run (about 10 minutes on 2 cores)
 #   QUICK=1 benches/run.sh    # smaller traces, for a smoke test
+#   CLASSBENCH_DIR=DIR benches/run.sh   # also the published ClassBench sets in DIR (NAME and
+#                             # NAME_trace, as ClassBench's db_generator and trace_generator write them)
 #
 # Baselines, all measured in this run on this machine: the reference linear scan, DPDK's
 # rte_acl through dpdk-test-acl (Debian's dpdk-dev, unpacked into target/ without installing;
@@ -54,6 +56,24 @@ for shape in acl fw ipc; do
     record "$set_name" "{\"compiled\": $compiled, \"compiled_small\": $compiled_small, \"reference\": $reference, \"rte_acl\": ${acl:-null}}"
     echo "$set_name done"
   done
+done
+
+# --- Published ClassBench sets, when given -------------------------------------------------
+# CLASSBENCH_DIR: filter sets made by ClassBench's own db_generator (from the published seeds),
+# each with its trace_generator trace beside it (NAME and NAME_trace), run as the sets above.
+for trace in ${CLASSBENCH_DIR:+"$CLASSBENCH_DIR"/*_trace}; do
+  rules=${trace%_trace}
+  [ -f "$rules" ] || continue
+  name="published-$(basename "$rules")"
+  head -n "$REF_TRACE" "$trace" > "$DATA/$name.ref.trace"
+  lines=$(wc -l < "$trace")
+  iter=$(( 1000000 / lines > ITER ? 1000000 / lines : ITER )) # a million lookups at least
+  compiled=$($BIN bench --classbench "$rules" --flows "$trace" --iter "$iter" --format json)
+  compiled_small=$($BIN bench --classbench "$rules" --flows "$DATA/$name.ref.trace" --iter 20 --format json)
+  reference=$($BIN bench --classbench "$rules" --flows "$DATA/$name.ref.trace" --iter 1 --engine reference --format json)
+  acl=$(ITER=$iter dpdk_acl "$rules" "$trace")
+  record "$name" "{\"compiled\": $compiled, \"compiled_small\": $compiled_small, \"reference\": $reference, \"rte_acl\": ${acl:-null}}"
+  echo "$name done"
 done
 
 # --- Enterprise snapshot: 20 admin rules, 100 NSGs of 200 rules, 5,000 NICs ----------------

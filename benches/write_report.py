@@ -54,6 +54,16 @@ def replay_section(w, by):
             w(f"| {t} | {r['ms'] / 1000:.2f} s | {one / r['ms']:.2f}× |")
 
 
+def classbench_row(w, name, r):
+    """One row of a ClassBench table: secpath against rte_acl and the linear scan."""
+    c, small, ref, acl = r["compiled"], r["compiled_small"], r["reference"], r["rte_acl"]
+    vs_acl = "—" if not acl else f"{c['lookups_per_sec'] / acl:.2f}×"
+    vs_scan = small["lookups_per_sec"] / ref["lookups_per_sec"]
+    agree = "yes" if small["checksum"] == ref["checksum"] else "**NO**"
+    w(f"| {name} | {c['rules']} | {fmt_rate(c['lookups_per_sec'])} | {c['ns_per_lookup']:.0f} | {fmt_rate(acl)} | {vs_acl} "
+      f"| {fmt_rate(ref['lookups_per_sec'])} | {vs_scan:.0f}× | {c['compile_ms']:.1f} ms | {c['table_bytes'] / 2**20:.2f} MiB | {agree} |")
+
+
 def main():
     rows = [json.loads(line) for line in open(sys.argv[1])]
     by = {r["name"]: r for r in rows}
@@ -63,7 +73,8 @@ def main():
     w("# Benchmarks")
     w("")
     w("Written by `benches/run.sh` from what it measured in one run; rerun it to reproduce")
-    w("(`QUICK=1 benches/run.sh` for a smoke test). Every figure is set against baselines measured")
+    w("(`QUICK=1 benches/run.sh` for a smoke test; `CLASSBENCH_DIR=DIR` adds the published ClassBench")
+    w("sets in DIR). Every figure is set against baselines measured")
     w("in the same run on the same machine, because these machines are noisy: read the ratios.")
     w("")
     w(f"Machine: {os.cpu_count()} cores, {cpu}. Commit `{sh('git rev-parse --short HEAD')}`.")
@@ -81,15 +92,18 @@ def main():
     w("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
     for shape in ("acl", "fw", "ipc"):
         for k in ("1k", "10k"):
-            r = by.get(f"{shape}{k}")
-            if not r:
-                continue
-            c, small, ref, acl = r["compiled"], r["compiled_small"], r["reference"], r["rte_acl"]
-            vs_acl = "—" if not acl else f"{c['lookups_per_sec'] / acl:.2f}×"
-            vs_scan = small["lookups_per_sec"] / ref["lookups_per_sec"]
-            agree = "yes" if small["checksum"] == ref["checksum"] else "**NO**"
-            w(f"| {shape}{k} | {c['rules']} | {fmt_rate(c['lookups_per_sec'])} | {c['ns_per_lookup']:.0f} | {fmt_rate(acl)} | {vs_acl} "
-              f"| {fmt_rate(ref['lookups_per_sec'])} | {vs_scan:.0f}× | {c['compile_ms']:.1f} ms | {c['table_bytes'] / 2**20:.2f} MiB | {agree} |")
+            if f"{shape}{k}" in by:
+                classbench_row(w, f"{shape}{k}", by[f"{shape}{k}"])
+    published = sorted(n for n in by if n.startswith("published-"))
+    if published:
+        w("")
+        w("Published sets (`CLASSBENCH_DIR`: made by ClassBench's own db_generator from its seeds,")
+        w("with trace_generator's traces; at least a million lookups each):")
+        w("")
+        w("| set | rules | secpath | ns/lookup | rte_acl | secpath / rte_acl | linear scan | secpath / scan | compile | tables | agree |")
+        w("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
+        for name in published:
+            classbench_row(w, name[len("published-"):], by[name])
     e = by.get("enterprise")
     if e:
         c, small, ref = e["compiled"], e["compiled_small"], e["reference"]
