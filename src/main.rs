@@ -149,7 +149,9 @@ struct ReplayArgs {
     /// Seconds after which an idle connection (UDP, ICMP, idle TCP) ends.
     #[arg(long, default_value_t = 240, value_name = "SECONDS")]
     idle_timeout: u64,
-    /// Write one JSON line per record (flow logs, tuples) or connection (captures).
+    /// Write one JSON line per record (flow logs, tuples) or connection (captures); a
+    /// connection whose replies admin rules denied (--admin-stateless) adds
+    /// replies_denied, reply_rule and reply_rule_id.
     #[arg(long, value_name = "FILE.jsonl")]
     out: Option<PathBuf>,
     /// Write per-rule hit counts for `secpath audit --hits`.

@@ -145,6 +145,125 @@ fn a_capture_is_tracked_by_connection() {
 }
 
 #[test]
+fn admin_stateless_denied_replies_show_on_their_connection_line_and_hits() {
+    // A at 10.0.1.4 may reach B at 10.0.2.4:80; the fixture's admin rule DenyReplyish denies
+    // B's replies when judged per packet (D6 --admin-stateless): a handshake and an ACK each
+    // way, then a SYN from B that the rule denies on its own.
+    let dir = std::env::temp_dir().join(format!("secpath-replay-d6-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (pcap, out) = (dir.join("handshake.pcap"), dir.join("out.jsonl"));
+    let (a, b) = ([10, 0, 1, 4], [10, 0, 2, 4]);
+    let (request, reply) = ((6, a, 5000, b, 80), (6, b, 80, a, 5000));
+    let packets = [
+        (request, SYN),
+        (reply, SYN | ACK),
+        (request, ACK),
+        (reply, ACK),
+        ((6, b, 80, a, 5001), SYN),
+    ];
+    let timed = packets
+        .into_iter()
+        .enumerate()
+        .map(|(i, (flow, flags))| (i as u64 * 1_000_000, flow, flags));
+    std::fs::write(&pcap, pcap_bytes(timed)).unwrap();
+    let snapshot = "fixtures/replay-admin-stateless/snapshot.secpath";
+    let run = |extra: &[&str]| {
+        let mut args = vec![
+            "replay",
+            "--snapshot",
+            snapshot,
+            "--format",
+            "json",
+            "--quiet",
+            "--out",
+            out.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        args.push(pcap.to_str().unwrap());
+        let report = crate::support::json_of(&secpath(&args));
+        let lines: Vec<serde_json::Value> = std::fs::read_to_string(&out)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        (report, lines)
+    };
+    let hits = |report: &serde_json::Value, name: &str| {
+        report["hits"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|h| h["name"] == name)
+            .map(|h| h["hits"].clone())
+    };
+
+    let (report, lines) = run(&["--admin-stateless"]);
+    assert_eq!(
+        (report["allowed"].as_u64(), report["denied"].as_u64()),
+        (Some(2), Some(3))
+    );
+    let first = &lines[0];
+    assert_eq!(first["source"], "connection 1");
+    assert_eq!(
+        (&first["verdict"], &first["rule"], &first["packets"]),
+        (&"allow".into(), &"UserRule_AllowAto80".into(), &4.into()),
+        "the connection's own verdict is kept: {first}"
+    );
+    assert_eq!(first["replies_denied"], 2, "{first}");
+    assert_eq!(first["reply_rule"], "DenyReplyish");
+    assert!(first["reply_rule_id"]
+        .as_str()
+        .unwrap()
+        .ends_with("/ruleCollections/c/rules/DenyReplyish"));
+    // The lines split the packets as the summary counts them.
+    let (mut allowed, mut denied) = (0, 0);
+    for line in &lines {
+        let packets = line["packets"].as_u64().unwrap();
+        let replies_denied = line["replies_denied"].as_u64().unwrap_or(0);
+        denied += replies_denied;
+        match line["verdict"].as_str().unwrap() {
+            "allow" => allowed += packets - replies_denied,
+            _ => denied += packets - replies_denied,
+        }
+    }
+    assert_eq!(
+        (Some(allowed), Some(denied)),
+        (report["allowed"].as_u64(), report["denied"].as_u64())
+    );
+    assert_eq!(
+        hits(&report, "DenyReplyish"),
+        Some(2.into()),
+        "connection 1's replies and connection 2"
+    );
+    assert_eq!(hits(&report, "UserRule_AllowAto80"), Some(1.into()));
+    let parallel = crate::support::json_of(&secpath([
+        "replay",
+        "--snapshot",
+        snapshot,
+        "--format",
+        "json",
+        "--quiet",
+        "--admin-stateless",
+        "--threads",
+        "2",
+        pcap.to_str().unwrap(),
+    ]));
+    assert_eq!(report, parallel, "the same report without --out");
+
+    let (stateful, lines) = run(&[]);
+    assert_eq!(
+        (stateful["allowed"].as_u64(), stateful["denied"].as_u64()),
+        (Some(4), Some(1))
+    );
+    assert_eq!(hits(&stateful, "DenyReplyish"), Some(1.into()));
+    assert!(
+        lines.iter().all(|l| l.get("replies_denied").is_none()),
+        "{lines:?}"
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
 fn out_and_hits_files_are_written() {
     let dir = std::env::temp_dir().join(format!("secpath-replay-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();

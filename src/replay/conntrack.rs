@@ -5,8 +5,11 @@
 //! end on RST or on FIN from both ends; UDP, ICMP and other protocols (and TCP left idle) end
 //! after an idle timeout (Azure's default flow timeout is 4 minutes). A TCP packet seen
 //! first as SYN+ACK opened in the other direction, so the connection's forward flow is its
-//! reverse. Finished connections are handed back so memory stays bounded by the connections
-//! open at once, not by the capture's length.
+//! reverse. Under `--admin-stateless` the admin rules judge every reply of an allowed
+//! connection again: a connection counts the replies they deny, and the rule that denied
+//! them, beside its own verdict ([`ConnTracker::deny_reply`]). Finished connections are
+//! handed back so memory stays bounded by the connections open at once, not by the
+//! capture's length.
 
 use super::capture::PacketInfo;
 use super::judge::{Judgement, RuleHit};
@@ -93,6 +96,11 @@ pub struct Connection {
     pub packets: u64,
     /// Of those, packets from the responder to the initiator.
     pub replies: u64,
+    /// Of the replies, those an admin rule denied although the connection was allowed (D6
+    /// `--admin-stateless`); `packets - replies_denied` packets had the connection's verdict.
+    pub replies_denied: u64,
+    /// The admin rule that denied them (every reply is the same flow, so one rule).
+    pub reply_rule: Option<RuleHit>,
     /// Bytes on the wire in both directions.
     pub bytes: u64,
 }
@@ -170,6 +178,8 @@ struct Cold {
     forward: Flow,
     judgement: Judgement,
     first_ms: Option<u64>,
+    replies_denied: u64,
+    reply_rule: Option<RuleHit>,
 }
 
 /// What the tracker made of a packet.
@@ -343,6 +353,8 @@ impl ConnTracker {
             forward,
             judgement,
             first_ms: time_ms,
+            replies_denied: 0,
+            reply_rule: None,
         };
         let slot = match self.free.pop() {
             Some(slot) => {
@@ -375,6 +387,25 @@ impl ConnTracker {
     pub fn rule_of(&self, connection: ConnectionRef) -> Option<&RuleHit> {
         let cold = self.slots.get(connection.0 as usize)?.as_ref()?;
         cold.judgement.rule.as_ref()
+    }
+
+    /// Counts a reply of a live connection that the admin rule `rule` denied (D6
+    /// `--admin-stateless`). Whether it is the connection's first denied reply: that one adds
+    /// the rule's hit, once per connection as the rule that decided the connection did.
+    pub fn deny_reply(&mut self, connection: ConnectionRef, rule: Option<&RuleHit>) -> bool {
+        let Some(cold) = self
+            .slots
+            .get_mut(connection.0 as usize)
+            .and_then(Option::as_mut)
+        else {
+            return false;
+        };
+        cold.replies_denied += 1;
+        if cold.replies_denied > 1 {
+            return false;
+        }
+        cold.reply_rule = rule.cloned();
+        true
     }
 
     /// The id the next connection will get.
@@ -424,6 +455,8 @@ impl ConnTracker {
             last_ms: live.last_ms(),
             packets: forward + replies,
             replies,
+            replies_denied: cold.replies_denied,
+            reply_rule: cold.reply_rule,
             bytes: live.bytes,
         });
     }

@@ -16,7 +16,9 @@ use crate::compile::{CompiledPolicy, CompiledTable};
 use crate::engine::Engine;
 use crate::eval::locate::{locate, Endpoint};
 use crate::eval::matching::{match_rule, EndpointAsgs};
-use crate::eval::{explain, explain_side, Decision, Layer, Outcome, Pins, Side, Stage, Verdict};
+use crate::eval::{
+    admin_deny, explain, explain_side, Decision, Layer, Outcome, Pins, Side, Stage, Verdict,
+};
 use crate::flow::Flow;
 use crate::model::{Access, AddrSet, Direction, ResourceId};
 use crate::options::AnyProtocol;
@@ -226,6 +228,19 @@ impl<'p> Judge<'p> {
             Engine::Reference(policy) => whole_path_reference(policy, flow, pins),
             Engine::Compiled(compiled) => whole_path_compiled(compiled, flow, pins),
         }
+    }
+
+    /// D6 `--admin-stateless`: the admin rules of both sides judge `reply`, a reply of an
+    /// allowed connection that the NSGs let pass as state. `Some` when one denies it: the
+    /// deny, with that rule as its rule and its one hit.
+    pub fn admin_denial(&self, reply: &Flow) -> Option<Judgement> {
+        let decision = admin_deny(self.policy, reply, &Pins::default()).ok()??;
+        let rule = RuleHit::of_decision(&decision);
+        Some(Judgement {
+            verdict: Verdict::Deny,
+            hits: rule.iter().cloned().collect(),
+            rule,
+        })
     }
 
     /// Judges a flow-log tuple at the point that logged it.

@@ -13,7 +13,8 @@
 //!
 //! On top of them, [`judge`] decides a record where it was observed (a flow-log tuple at the
 //! NSG or VNet point that logged it; a packet or tuple along the whole path), [`conntrack`]
-//! groups packets into connections so replies share their connection's verdict, [`tally`]
+//! groups packets into connections so replies share their connection's verdict (unless, under
+//! D6 `--admin-stateless`, an admin rule denies them: the connection counts those), [`tally`]
 //! counts, and [`run`] drives the loop ([`shard`] splits one large capture across threads),
 //! telling a [`run::Witness`] of every record (`--out`'s lines). [`batch`] runs the same loop
 //! and tally file by file, for engines that split the work by file and add up themselves

@@ -12,7 +12,7 @@ use super::shard;
 use super::tally::{Disagreement, ReplayReport, Tally};
 use crate::engine::{Engine, EngineKind};
 use crate::error::{Error, Result};
-use crate::eval::{admin_deny, Pins, Verdict};
+use crate::eval::{Pins, Verdict};
 use crate::flow::Flow;
 use crate::resolve::Policy;
 use rayon::prelude::*;
@@ -226,10 +226,12 @@ pub struct JudgedRecord<'a> {
     /// secpath's verdict: for a packet of a connection, the connection's (under D6 a reply
     /// that the admin rules deny is denied).
     pub verdict: Verdict,
-    /// The rule that decided (a connection's, for its packets).
+    /// The rule that decided (a connection's, for its packets; the admin rule, for a reply
+    /// it denied).
     pub rule: Option<&'a RuleHit>,
     /// The rules it adds a hit to; `None` when it adds none (flow-log C and E tuples, whose
-    /// B tuple was counted, and a connection's packets after the first).
+    /// B tuple was counted, and a connection's packets after the first, except its first
+    /// reply that an admin rule denied under D6).
     pub hits: Option<&'a [RuleHit]>,
     /// For a flow-log tuple: whether secpath agrees with the logged decision and rule.
     pub agrees: Option<bool>,
@@ -252,7 +254,11 @@ pub enum JudgedKind<'a> {
 }
 
 /// `--out`: a JSON line per record, and one per connection when it ends (its packets have
-/// none of their own).
+/// none of their own). A connection's `verdict`, `rule` and `rule_id` are its first packet's,
+/// judged on the whole path; when admin rules denied some of its replies (D6
+/// `--admin-stateless`), `replies_denied` counts them and `reply_rule`, `reply_rule_id` name
+/// the rule, so that its `packets` split as the summary counts them: `replies_denied`
+/// denied, the rest with `verdict`. Without such replies the line has none of these fields.
 struct OutLines<'w> {
     out: &'w mut dyn Write,
 }
@@ -307,6 +313,12 @@ impl Witness for OutLines<'_> {
         line["bytes"] = c.bytes.into();
         line["first_ms"] = c.first_ms.into();
         line["last_ms"] = c.last_ms.into();
+        if c.replies_denied > 0 {
+            let rule = c.reply_rule.as_ref();
+            line["replies_denied"] = c.replies_denied.into();
+            line["reply_rule"] = rule.map(RuleHit::log_name).into();
+            line["reply_rule_id"] = rule.map(|r| r.id.to_string()).into();
+        }
         self.line(line)
     }
 }
@@ -565,31 +577,39 @@ pub(super) fn packet<W: Witness>(
             reply,
             connection,
         } => {
-            let policy = judge.policy();
-            let verdict = if reply
-                && verdict == Verdict::Allow
-                && policy.options.admin_stateless
-                && matches!(admin_deny(policy, &rec.flow, &Pins::default()), Ok(Some(_)))
-            {
-                // D6: admin rules judge the reply again (the NSGs let it pass as state); its
-                // denied flow is its own, not its connection's.
-                tally.judged(&rec.flow, Verdict::Deny, None);
-                Verdict::Deny
-            } else {
-                tally.judged_in_connection(verdict, None);
-                verdict
-            };
-            let rule = if W::LISTENS {
-                tracker.rule_of(connection)
-            } else {
-                None
+            // D6: admin rules judge the reply again (the NSGs let it pass as state). A denied
+            // reply's flow is its own, not its connection's; its rule adds a hit once per
+            // connection, and the connection counts its denied replies for `--out`.
+            let judged_again =
+                reply && verdict == Verdict::Allow && judge.policy().options.admin_stateless;
+            let denial = judged_again
+                .then(|| judge.admin_denial(&rec.flow))
+                .flatten();
+            let first_denial = denial
+                .as_ref()
+                .is_some_and(|j| tracker.deny_reply(connection, j.rule.as_ref()));
+            let hits = denial.as_ref().filter(|_| first_denial);
+            let (verdict, rule) = match &denial {
+                Some(j) => {
+                    tally.judged(&rec.flow, Verdict::Deny, hits);
+                    (Verdict::Deny, j.rule.as_ref())
+                }
+                None => {
+                    tally.judged_in_connection(verdict, None);
+                    let rule = if W::LISTENS {
+                        tracker.rule_of(connection)
+                    } else {
+                        None
+                    };
+                    (verdict, rule)
+                }
             };
             return witness.judged(&JudgedRecord {
                 at: rec,
                 kind: JudgedKind::ConnectionPacket { opens: false },
                 verdict,
                 rule,
-                hits: None,
+                hits: hits.map(|j| &j.hits[..]),
                 agrees: None,
             });
         }
@@ -611,5 +631,135 @@ pub(super) fn packet<W: Witness>(
             tracker.open(forward, j, info, rec.time);
             Ok(())
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::options::Options;
+    use crate::replay::conntrack::reverse;
+    use crate::resolve::tags::ServiceTags;
+
+    /// What a witness hears: each packet's verdict, rule and hits, and each connection.
+    #[derive(Default)]
+    struct Heard {
+        packets: Vec<(Verdict, Option<String>, usize)>,
+        connections: Vec<Connection>,
+    }
+
+    impl Witness for Heard {
+        fn skipped(&mut self, _: &Arc<Path>, _: Position, reason: &str) -> Result<()> {
+            panic!("skipped: {reason}")
+        }
+
+        fn judged(&mut self, r: &JudgedRecord<'_>) -> Result<()> {
+            let rule = r.rule.map(RuleHit::log_name);
+            self.packets
+                .push((r.verdict, rule, r.hits.map_or(0, <[RuleHit]>::len)));
+            Ok(())
+        }
+
+        fn ended(&mut self, c: &Connection) -> Result<()> {
+            self.connections.push(c.clone());
+            Ok(())
+        }
+    }
+
+    /// Replays a handshake from A to B's port 80 and an ACK each way against the fixture
+    /// whose admin rule denies B's replies, with D6 `--admin-stateless` as given.
+    fn replay_handshake(admin_stateless: bool) -> (Tally, Heard) {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let snapshot = root.join("fixtures/replay-admin-stateless/snapshot.secpath");
+        let snapshot = crate::load::load_snapshot(&[snapshot]).unwrap();
+        let options = Options {
+            admin_stateless,
+            ..Options::new()
+        };
+        let policy = Policy::build(snapshot, options, &ServiceTags::none()).unwrap();
+        let judge = Judge::new(Arc::new(Engine::new(&policy, EngineKind::Compiled)));
+        let mut tracker = ConnTracker::new(240_000, 1);
+        let (mut tally, mut heard) = (Tally::default(), Heard::default());
+        let file: Arc<Path> = Path::new("handshake.pcap").into();
+        let request = Flow::parse("tcp 10.0.1.4:5000 -> 10.0.2.4:80").unwrap();
+        let reply = reverse(&request);
+        let (syn, ack) = (0x02, 0x10);
+        let packets = [
+            (request, syn),
+            (reply, syn | ack),
+            (request, ack),
+            (reply, ack),
+        ];
+        for (i, (flow, flags)) in packets.into_iter().enumerate() {
+            let at = At {
+                file: &file,
+                position: Position::Line(i + 1),
+                time: Some(i as u64),
+                flow,
+            };
+            let info = PacketInfo {
+                tcp_flags: Some(flags),
+                length: 54,
+                fragment: false,
+            };
+            let options = ReplayOptions::default();
+            packet(
+                &judge,
+                &at,
+                &info,
+                &mut tracker,
+                options,
+                &mut tally,
+                &mut heard,
+            )
+            .unwrap();
+        }
+        for c in tracker.finish() {
+            ended(&mut tally, &c, &mut heard).unwrap();
+        }
+        (tally, heard)
+    }
+
+    #[test]
+    fn replies_an_admin_rule_denies_are_counted_on_their_connection_and_hit_it_once() {
+        let (tally, heard) = replay_handshake(true);
+        let allow = |rule: &str, hits| (Verdict::Allow, Some(rule.to_string()), hits);
+        let deny = |hits| (Verdict::Deny, Some("DenyReplyish".to_string()), hits);
+        assert_eq!(
+            heard.packets,
+            [
+                allow("UserRule_AllowAto80", 2),
+                deny(1),
+                allow("UserRule_AllowAto80", 0),
+                deny(0)
+            ],
+            "a denied reply names the admin rule; the first adds its hit"
+        );
+        let c = &heard.connections[0];
+        assert_eq!((c.judgement.verdict, c.packets), (Verdict::Allow, 4));
+        assert_eq!(c.replies_denied, 2);
+        assert_eq!(
+            c.reply_rule.as_ref().map(RuleHit::log_name).as_deref(),
+            Some("DenyReplyish")
+        );
+        assert_eq!((tally.allowed, tally.denied), (2, 2));
+        let hits = |name: &str| {
+            tally
+                .hits()
+                .find(|(h, _)| h.log_name() == name)
+                .map(|(_, n)| n)
+        };
+        assert_eq!(hits("DenyReplyish"), Some(1), "once per connection");
+        assert_eq!(hits("UserRule_AllowAto80"), Some(1));
+
+        let (tally, heard) = replay_handshake(false);
+        let c = &heard.connections[0];
+        assert_eq!((c.replies_denied, c.reply_rule.as_ref()), (0, None));
+        assert_eq!(
+            (tally.allowed, tally.denied),
+            (4, 0),
+            "stateful: replies pass"
+        );
+        assert!(tally.hits().all(|(h, _)| h.log_name() != "DenyReplyish"));
     }
 }
