@@ -43,6 +43,10 @@
 //! → 5.2–6.7 (3,437: no gain); db_generator's fw1 1K 9.5–12.6 → 12.6–13.5, ipc1 10K
 //! 8.7–10.3 → 11.4–12.8, fw1 10K 3.6–3.7 → 4.2–4.6 (a tree over only 293 of its 9,384).
 //! Tables grow to at most 3.2 MB, compile time to at most 0.38 s at 10K (the probes).
+//! Measured and lost: the rest compiled the same way again, up to four trees in a chain
+//! (fw 1K 15.1–15.6 → 11.9–12.4, ipc 10K 5.8–7.5 → 4.1–4.7, fw 10K 3.8–3.9 → 3.1): a flow
+//! that the first tree misses then walks more trees before the bit-vectors, and most of the
+//! rest is wide rules whose trees cover little.
 //!
 //! The sets above were drawn in random order, so a wildcard early in the fw sets hid most
 //! of them. `benches/classbench_gen.py` now writes filters most specific first, as
