@@ -58,7 +58,11 @@ impl Flow {
         let (_, (protocol, (src, src_port), (dst, dst_port))) = all_consuming(flow_syntax)
             .parse(text.trim())
             .map_err(|_| {
-                err("expected `PROTO SRC[:PORT] -> DST[:PORT]`, e.g. `tcp 10.0.1.4:50000 -> 10.1.0.5:443` (IPv6 with a port in brackets: `[2001:db8::1]:53`)".to_string())
+                let shape = "expected `PROTO SRC[:PORT] -> DST[:PORT]`, e.g. `tcp 10.0.1.4:50000 -> 10.1.0.5:443` (IPv6 with a port in brackets: `[2001:db8::1]:53`)";
+                err(match endpoint_problem(text) {
+                    Some(problem) => format!("{problem}; {shape}"),
+                    None => shape.to_string(),
+                })
             })?;
         let protocol = protocol_number(protocol).ok_or_else(|| {
             err(format!("`{protocol}` is not a protocol: expected tcp, udp, icmp, icmpv6, esp, ah or a number 0-255"))
@@ -173,6 +177,39 @@ fn endpoint(input: &str) -> IResult<&str, Endpoint> {
     alt((bracketed, v4, bare_v6)).parse(input)
 }
 
+/// What is wrong with one end of a flow that does not parse, where the shape
+/// `PROTO SRC -> DST` is right but an end is not: a port out of range, a prefix, or
+/// something that is not an address. `None` when no end is to blame.
+fn endpoint_problem(text: &str) -> Option<String> {
+    let (_, ends) = text.trim().split_once(char::is_whitespace)?;
+    let (src, dst) = ends.split_once("->")?;
+    [src.trim(), dst.trim()].into_iter().find_map(|end| {
+        if endpoint(end).is_ok_and(|(rest, _)| rest.is_empty()) {
+            return None;
+        }
+        let (address, port) = match end.strip_prefix('[') {
+            Some(v6) => {
+                let (address, rest) = v6.split_once(']')?;
+                (address, rest.strip_prefix(':'))
+            }
+            None if end.matches(':').count() == 1 => {
+                end.split_once(':').map(|(a, p)| (a, Some(p)))?
+            }
+            None => (end, None),
+        };
+        if address.contains('/') {
+            Some(format!(
+                "`{address}` is a prefix: a flow names one address at each end"
+            ))
+        } else if address.parse::<IpAddr>().is_err() {
+            Some(format!("`{address}` is not an IP address"))
+        } else {
+            port.filter(|p| p.parse::<u16>().is_err())
+                .map(|p| format!("`{p}` is not a port: expected a number 0-65535"))
+        }
+    })
+}
+
 /// A dotted-quad IPv4 address, as strict as `Ipv4Addr::from_str` (no leading zeros), in
 /// one pass over the bytes (two addresses a tuple: splitting each into parts first cost
 /// more than the rest of the tuple's fields).
@@ -215,6 +252,40 @@ pub(crate) fn address(field: &[u8]) -> Option<IpAddr> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_bad_end_of_a_flow_is_named() {
+        for (text, problem) in [
+            (
+                "tcp 10.0.1.5:5000 -> 10.0.1.4:65536",
+                "`65536` is not a port",
+            ),
+            (
+                "tcp 010.0.2.4:5000 -> 10.0.1.4:80",
+                "`010.0.2.4` is not an IP address",
+            ),
+            (
+                "tcp 10.0.2.0/24:5000 -> 10.0.1.4:80",
+                "`10.0.2.0/24` is a prefix",
+            ),
+            (
+                "udp [2001:db8::1]:70000 -> [2001:db8::2]:53",
+                "`70000` is not a port",
+            ),
+            (
+                "icmp 10.0.0.1 -> 10.0.0.x",
+                "`10.0.0.x` is not an IP address",
+            ),
+        ] {
+            let message = Flow::parse(text).unwrap_err().to_string();
+            assert!(message.contains(problem), "{text}: {message}");
+            assert!(message.contains("expected `PROTO SRC[:PORT]"), "{message}");
+        }
+        let shape = Flow::parse("tcp 10.0.0.1:1 10.0.0.2:2")
+            .unwrap_err()
+            .to_string();
+        assert!(!shape.contains("is not"), "{shape}");
+    }
 
     #[test]
     fn address_parsing_agrees_with_the_standard_library() {
