@@ -762,3 +762,36 @@ fn eval_numbers_a_flow_it_cannot_decide_by_its_line() {
     assert_eq!(lines[1]["verdict"], "deny");
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn a_nic_outside_its_subnet_is_placed_as_written_with_a_warning() {
+    let snapshot = "subscription 11111111-0000-4000-8000-000000000001 name sub1 {
+  resource-group rg {
+    vnet v1 region westeurope {
+      address-space 10.0.0.0/16
+      subnet s1 prefix 10.0.1.0/24
+    }
+    nic n1 ip 10.0.9.4 subnet v1/s1
+  }
+}
+";
+    let dir = std::env::temp_dir().join(format!("secpath-nic-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("nic.secpath");
+    std::fs::write(&path, snapshot).unwrap();
+    let got = json_of(&secpath([
+        "explain",
+        "--snapshot",
+        path.to_str().unwrap(),
+        "--format",
+        "json",
+        "tcp 10.0.9.4:1000 -> 10.0.1.5:80",
+    ]));
+    assert_eq!(got["source"]["kind"], "nic", "{got}");
+    let warnings = got["warnings"].to_string();
+    assert!(
+        warnings.contains("NIC `n1` has address 10.0.9.4 outside its subnet `s1` (10.0.1.0/24)"),
+        "{warnings}"
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -280,6 +280,22 @@ fn link_nics(r: &mut Records, s: &mut Snapshot) -> Result<()> {
                 .subnet_index(subnet_id)
                 .ok_or_else(|| dangling(loc, "subnet", subnet_id))?;
             let asgs = cfg.asgs.iter().map(|a| asg_index(&mut s.asgs, a)).collect();
+            let prefixes = &s.subnets[subnet].prefixes;
+            if !prefixes.iter().any(|p| p.contains(&cfg.address)) {
+                // Azure allocates a NIC's address from its subnet; secpath still places
+                // the NIC where the snapshot says, but says so.
+                r.warnings.push(format!(
+                    "{loc}: NIC `{}` has address {} outside its subnet `{}` ({})",
+                    raw.name,
+                    cfg.address,
+                    s.subnets[subnet].name,
+                    prefixes
+                        .iter()
+                        .map(ToString::to_string)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ));
+            }
             if let Some(pip) = &cfg.public_ip {
                 if r.standard_public_ips.contains(pip) {
                     standard_public_ip = true;
