@@ -153,7 +153,7 @@ rm -f "$DATA/spark.md"
 if [ -x target/pyenv/bin/python ] && target/pyenv/bin/python -c "import secpath, pyspark" 2>/dev/null; then
   SPARK_SIZES=${SPARK_SIZES:-1000000:8,4000000:32}
   [ -n "${QUICK:-}" ] && SPARK_SIZES=100000:8
-  target/pyenv/bin/python benches/spark.py --sizes "$SPARK_SIZES" --cores 1,2 --repeat 2 \
+  target/pyenv/bin/python benches/spark.py --sizes "$SPARK_SIZES" --cores 1,2 --repeat 3 \
     --out "$DATA/spark.md" > /dev/null || echo "Spark benchmark failed: its section left out"
 else
   echo "target/pyenv missing (run python/setup.sh): Spark section left out"
