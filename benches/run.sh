@@ -42,39 +42,37 @@ if [ ! -x "$DPDK/root/usr/bin/dpdk-test-acl" ]; then
     >/dev/null 2>&1 && for d in *.deb; do dpkg -x "$d" root; done) || echo "dpdk-test-acl unavailable: rte_acl column left empty"
 fi
 
-# --- ClassBench-shaped sets: acl, fw, ipc at ~1K and ~10K rules ---------------------------
+# --- ClassBench sets -------------------------------------------------------------------------
+classbench_set() { # name rules trace iterations: secpath, the linear scan and rte_acl, recorded
+  local ref="$DATA/$1.ref.trace" compiled compiled_small reference acl
+  head -n "$REF_TRACE" "$3" > "$ref"
+  compiled=$($BIN bench --classbench "$2" --flows "$3" --iter "$4" --format json)
+  compiled_small=$($BIN bench --classbench "$2" --flows "$ref" --iter 20 --format json)
+  reference=$($BIN bench --classbench "$2" --flows "$ref" --iter 1 --engine reference --format json)
+  acl=$(ITER=$4 dpdk_acl "$2" "$3" "$(wc -l < "$3")")
+  record "$1" "{\"compiled\": $compiled, \"compiled_small\": $compiled_small, \"reference\": $reference, \"rte_acl\": ${acl:-null}}"
+  echo "$1 done"
+}
+
+# ClassBench-shaped sets: acl, fw, ipc at ~1K and ~10K rules.
 for shape in acl fw ipc; do
   for n in 1000 10000; do
     set_name="${shape}$((n / 1000))k"
     base="$DATA/$set_name-$TRACE"
     # Generated again when the generator changes.
     [ "$base.rules" -nt benches/classbench_gen.py ] || python3 benches/classbench_gen.py "$shape" "$n" "$TRACE" 1 "$base"
-    head -n "$REF_TRACE" "$base.trace" > "$base.ref.trace"
-    compiled=$($BIN bench --classbench "$base.rules" --flows "$base.trace" --iter "$ITER" --format json)
-    compiled_small=$($BIN bench --classbench "$base.rules" --flows "$base.ref.trace" --iter 20 --format json)
-    reference=$($BIN bench --classbench "$base.rules" --flows "$base.ref.trace" --iter 1 --engine reference --format json)
-    acl=$(dpdk_acl "$base.rules" "$base.trace")
-    record "$set_name" "{\"compiled\": $compiled, \"compiled_small\": $compiled_small, \"reference\": $reference, \"rte_acl\": ${acl:-null}}"
-    echo "$set_name done"
+    classbench_set "$set_name" "$base.rules" "$base.trace" "$ITER"
   done
 done
 
-# --- Published ClassBench sets, when given -------------------------------------------------
-# CLASSBENCH_DIR: filter sets made by ClassBench's own db_generator (from the published seeds),
-# each with its trace_generator trace beside it (NAME and NAME_trace), run as the sets above.
+# Published sets, when given. CLASSBENCH_DIR: filter sets made by ClassBench's own
+# db_generator (from the published seeds), each with its trace_generator trace beside it
+# (NAME and NAME_trace); at least a million lookups each.
 for trace in ${CLASSBENCH_DIR:+"$CLASSBENCH_DIR"/*_trace}; do
   rules=${trace%_trace}
   [ -f "$rules" ] || continue
-  name="published-$(basename "$rules")"
-  head -n "$REF_TRACE" "$trace" > "$DATA/$name.ref.trace"
   lines=$(wc -l < "$trace")
-  iter=$(( 1000000 / lines > ITER ? 1000000 / lines : ITER )) # a million lookups at least
-  compiled=$($BIN bench --classbench "$rules" --flows "$trace" --iter "$iter" --format json)
-  compiled_small=$($BIN bench --classbench "$rules" --flows "$DATA/$name.ref.trace" --iter 20 --format json)
-  reference=$($BIN bench --classbench "$rules" --flows "$DATA/$name.ref.trace" --iter 1 --engine reference --format json)
-  acl=$(ITER=$iter dpdk_acl "$rules" "$trace" "$lines")
-  record "$name" "{\"compiled\": $compiled, \"compiled_small\": $compiled_small, \"reference\": $reference, \"rte_acl\": ${acl:-null}}"
-  echo "$name done"
+  classbench_set "published-$(basename "$rules")" "$rules" "$trace" $(( 1000000 / lines > ITER ? 1000000 / lines : ITER ))
 done
 
 # --- Enterprise snapshot: 20 admin rules, 100 NSGs of 200 rules, 5,000 NICs ----------------
