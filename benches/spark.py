@@ -75,10 +75,12 @@ def _marginal(sets, spark_s) -> list:
     its fixed cost (for Spark, a job's listing, planning and scheduling)."""
     if len(sets) < 2:
         return []
-    (small, *_), (large, *_) = sets[0], sets[-1]
-    extra = sets[-1][2] - sets[0][2]
-    cli = (sets[-1][3] - sets[0][3]) / extra
-    out = ["", f"Per extra tuple, from {sets[0][2]:,} to {sets[-1][2]:,} tuples "
+    # Each set is (logs, blobs, records, CLI seconds, package seconds).
+    small, _, small_records, small_cli, _ = sets[0]
+    large, _, large_records, large_cli, _ = sets[-1]
+    extra = large_records - small_records
+    cli = (large_cli - small_cli) / extra
+    out = ["", f"Per extra tuple, from {small_records:,} to {large_records:,} tuples "
            f"(the fixed cost of a run left out): `secpath replay` {cli * 1e9:,.0f} ns."]
     for k in sorted({k for (_, k) in spark_s}):
         spark = (spark_s[(large, k)] - spark_s[(small, k)]) * k / extra

@@ -284,8 +284,11 @@ def _first_disagreements(
     starts = [i for i in range(len(files)) if i == 0 or files[i] != files[i - 1]]
     runs = sorted(zip(starts, starts[1:] + [len(files)]),
                   key=lambda run: _disagreement_order(input_of(files[run[0]]), files[run[0]], 0))
-    with_input = lambda b, i: pa.RecordBatch.from_arrays(  # noqa: E731
-        b.columns + [i], schema=_totals_schema())
+    schema = _totals_schema()
+
+    def with_input(batch: pa.RecordBatch, inputs: pa.Array) -> pa.RecordBatch:
+        return pa.RecordBatch.from_arrays(batch.columns + [inputs], schema=schema)
+
     out = [with_input(others, pa.nulls(others.num_rows, pa.int32()))]
     left = kept.num_rows if keep is None else keep
     for start, end in runs:
