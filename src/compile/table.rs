@@ -25,8 +25,9 @@
 //! checked eight entries at a time have since doubled the tree's rate on fw: see module
 //! `tree`.) The ipc 1K, acl 10K and ipc 10K sets outgrow any budget (wildcards in one
 //! address field copy rules into every subtree of the other: ipc 1K's 1,000 rules had
-//! made 1.3 million entries when a 64 MB budget ran out) and keep the bit-vectors; the
-//! abandoned build is most of their compile time (ipc 1K 19 ms, acl 10K 200 ms).
+//! made 1.3 million entries when a 64 MB budget ran out) and kept the bit-vectors until
+//! the tree over their first rules below; the abandoned build was most of their compile
+//! time (ipc 1K 19 ms, acl 10K 200 ms).
 //!
 //! Measured and lost: one tree per group of rules (narrow source / narrow destination /
 //! neither, as in CutSplit) fits every set in 0.05–0.62 MB, but a lookup then scans a leaf
