@@ -123,6 +123,15 @@ def main():
           f"checksums {'equal' if small['checksum'] == ref['checksum'] else '**DIFFERENT**'}.")
         w(f"`secpath eval` end to end (load, compile, read CSV, decide, write CSV) on {e['eval_flows']:,} flows: "
           f"{e['eval_ms'] / 1000:.2f} s.")
+    ev = by.get("eval-contoso")
+    if ev:
+        w("")
+        w("## `secpath eval` on the bundled example")
+        w("")
+        w(f"`secpath eval --snapshot rulesets/contoso --format csv` on {ev['flows']:,} flows from")
+        w("`benches/flows_gen.py` (NIC and Internet sources, NIC destinations, CSV in, CSV out), end to")
+        w(f"end (load, compile, read, decide, write), one thread: **{ev['ms'] / 1000:.2f} s** wall, best of 3;")
+        w(f"{ev['cpu_ms'] / 1000:.2f} s of CPU.")
     audits = [r for n, r in by.items() if n.startswith("audit-")]
     if audits:
         w("")
