@@ -3,8 +3,8 @@
 //!
 //! Layout: a vector is cut into blocks of [`BLOCK`] words (512 rules, one 64-byte cache
 //! line; a table of fewer rules has one narrower block); every distinct block is stored once, and a vector is the list of its blocks' ids.
-//! A lookup ANDs five vectors block by block, word by word, and stops at the first non-zero
-//! word; a block that is all zeros in any of the five is skipped without reading it.
+//! A lookup ANDs five vectors block by block and stops at the first block with a common
+//! bit; a block that is all zeros in any of the five is skipped without reading it.
 //!
 //! Why blocks: the intervals of one field differ from their neighbours by a few rules, so
 //! their vectors differ in a block or two and share the rest. Stored whole, ClassBench-shaped
@@ -243,7 +243,7 @@ impl Intersect for Arena {
             + self.blocks.capacity() * std::mem::size_of::<u64>()
     }
 
-    /// Block by block, word by word; a block that is zero in any vector is not read.
+    /// Block by block; a block that is zero in any vector is not read.
     #[inline]
     fn first_common(&self, ids: [usize; 5]) -> Option<usize> {
         let v = ids.map(|id| self.get(id).blocks);
@@ -253,12 +253,8 @@ impl Intersect for Arena {
                 continue;
             }
             let [p, q, r, s, t] = at.map(|x| self.block(x));
-            let words = p.iter().zip(q).zip(r).zip(s).zip(t);
-            for (w, ((((p, q), r), s), t)) in words.enumerate() {
-                let x = p & q & r & s & t;
-                if x != 0 {
-                    return Some((b * BLOCK + w) * WORD + x.trailing_zeros() as usize);
-                }
+            if let Some(bit) = first_in_block([p, q, r, s, t]) {
+                return Some(b * BLOCK * WORD + bit);
             }
         }
         None
@@ -288,6 +284,34 @@ impl Intersect for Arena {
         }
         None
     }
+}
+
+/// The lowest bit set in all five blocks (as slices of equal length), or `None`.
+///
+/// Full blocks are ANDed whole, with no branch per word, so that the compiler ANDs them in
+/// vector registers, and only then searched for the first non-zero word. Measured against
+/// an early exit at each word (`secpath bench`, two interleaved runs, M lookups/s):
+/// db_generator's fw1 10K, whose wide rules leave most lookups to the bit-vectors, 9.1 →
+/// 9.8–10.0; the other 10K sets within the noise.
+#[inline(always)]
+fn first_in_block(blocks: [&[u64]; 5]) -> Option<usize> {
+    let full = blocks.map(|b| <&[u64; BLOCK]>::try_from(b).ok());
+    let x = match full {
+        [Some(p), Some(q), Some(r), Some(s), Some(t)] => {
+            std::array::from_fn::<u64, BLOCK, _>(|w| p[w] & q[w] & r[w] & s[w] & t[w])
+        }
+        _ => {
+            let [p, q, r, s, t] = blocks;
+            let words = p.iter().zip(q).zip(r).zip(s).zip(t);
+            let mut x = [0; BLOCK];
+            for (slot, ((((p, q), r), s), t)) in x.iter_mut().zip(words) {
+                *slot = p & q & r & s & t;
+            }
+            x
+        }
+    };
+    let w = x.iter().position(|&word| word != 0)?;
+    Some(w * WORD + x[w].trailing_zeros() as usize)
 }
 
 /// Builds an [`Arena`], handing out one id per distinct vector.

@@ -44,6 +44,14 @@
 //! → 5.2–6.7 (3,437: no gain); db_generator's fw1 1K 9.5–12.6 → 12.6–13.5, ipc1 10K
 //! 8.7–10.3 → 11.4–12.8, fw1 10K 3.6–3.7 → 4.2–4.6 (a tree over only 293 of its 9,384).
 //! Tables grow to at most 3.2 MB, compile time to at most 0.38 s at 10K (the probes).
+//! The tree over a run first had the budget of the run's own rules; given the whole
+//! table's, it covers more (`secpath bench --iter 10`, M lookups/s, tables; same
+//! checksums): db_generator's fw1 10K 9.3–9.9 → 13.9 (1.6 → 3.2 MiB), ipc1 10K 18.1–18.4 →
+//! 18.8–19.2 (2.6 → 3.6 MiB), fw 10K 11.5–12.7 → 11.5–13.5 (2.2 → 3.6 MiB), ipc 10K
+//! 16.7–17.9 → 17.3–18.0 (3.0 → 3.7 MiB); acl 10K unchanged (3.0 MiB), compile time at most
+//! 0.21 s. Seven probes rather than five found longer runs still, but fw 10K's table grew
+//! to 4.5 MiB.
+//!
 //! Measured and lost: the rest compiled the same way again, up to four trees in a chain
 //! (fw 1K 15.1–15.6 → 11.9–12.4, ipc 10K 5.8–7.5 → 4.1–4.7, fw 10K 3.8–3.9 → 3.1): a flow
 //! that the first tree misses then walks more trees before the bit-vectors, and most of the
@@ -752,9 +760,12 @@ impl CompiledTable {
 /// Halvings [`tree_over_first`] tries when no tree over every rule fits.
 const PREFIX_PROBES: usize = 5;
 
-/// A tree over the longest run of `shapes` from the first that fits [`tree_budget`], and
-/// how many rules it covers: all of them where they fit, else the most of the first half,
-/// quarter, ... (each probe halves the gap between a run that fits and one that does not).
+/// A tree over the longest run of `shapes` from the first that fits the whole table's
+/// [`tree_budget`], and how many rules it covers: all of them where they fit, else the most
+/// of the first half, quarter, ... (each probe halves the gap between a run that fits and
+/// one that does not). A run gets the budget of every rule, not of its own, because the
+/// tree is where lookups are fast; the rest's bit-vectors come on top (every set measured in
+/// the module documentation stays under 4 MiB in all).
 /// ClassBench's sets, like most rule lists, put their specific rules first and the wide
 /// ones, which copy rules into both sides of most cuts, last; flows that none of the
 /// first rules matches go on to bit-vectors over the rest.
@@ -770,7 +781,7 @@ fn tree_over_first(shapes: &[Shape]) -> Option<(Tree, usize)> {
         if mid <= at {
             break;
         }
-        match Tree::build(shapes.get(..mid)?, tree_budget(mid)) {
+        match Tree::build(shapes.get(..mid)?, tree_budget(n)) {
             Some(tree) => {
                 at = mid;
                 fits = Some((tree, mid));
