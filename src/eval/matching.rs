@@ -1,6 +1,6 @@
 //! Matching one flow against one resolved rule, field by field (SEMANTICS §3.1).
 //!
-//! The five booleans are the ones Network Watcher's NSG diagnostics report [S34], so a
+//! The five booleans are the ones Network Watcher's NSG diagnostics report \[S34\], so a
 //! trace says not just *that* a rule missed but *which field* made it miss.
 
 use crate::flow::{proto, Flow};

@@ -17,7 +17,7 @@ pub enum Member {
 
 /// The members of `group` that the manager's scope reaches (`reach[v]` per VNet).
 /// Members outside the scope, and static members not in the snapshot, are reported in
-/// `warnings`: they receive nothing (SEMANTICS §2.1, [S05]).
+/// `warnings`: they receive nothing (SEMANTICS §2.1, \[S05\]).
 pub fn members(
     snapshot: &Snapshot,
     group: &NetworkGroup,

@@ -635,7 +635,7 @@ impl ResolveContext<'_> {
     }
 
     /// A network group as an address: its members' prefixes, IPv4 only when it mixes
-    /// families ([S08]).
+    /// families (\[S08\]).
     fn group_prefixes(&self, manager: Option<usize>, group: &ResourceId) -> AddrSet {
         let mut set = AddrSet::new();
         let members = manager.and_then(|m| self.facts.members.get(&(m, group.clone())));
