@@ -15,7 +15,7 @@
 //! }
 //! ```
 //!
-//! **Design.** The DSL is another spelling of ARM JSON, not another model: [`parse`]
+//! **Design.** The DSL is another spelling of ARM JSON, not another model: [`parse()`]
 //! compiles text to the ARM resource objects the loader reads (`crate::load`), and
 //! [`to_dsl`] writes ARM resources back as text. A `.secpath` file therefore goes through the
 //! same loader as JSON, and every command gives the same answer on both forms by
@@ -24,13 +24,13 @@
 //! with resources in the same order. What the DSL cannot say (an unknown resource type, a
 //! value the loader would reject) is kept verbatim as an `arm {...}` line.
 //!
-//! **Pipeline.** [`lex`] splits a line into tokens (nom); [`parse`] reads statements line by
+//! **Pipeline.** [`lex`] splits a line into tokens (nom); [`mod@parse`] reads statements line by
 //! line into items, resolves names to ids ([`refs`]) and writes ARM JSON ([`item`]); [`read`]
-//! reads ARM JSON into the same items and [`print`] writes them as canonical text.
+//! reads ARM JSON into the same items and [`mod@print`] writes them as canonical text.
 //!
 //! **Guarantees.** Parsing never panics; every line that can be checked on its own is, and
 //! each bad line gives an error with file, line, column, the offending text and what was
-//! expected ([`DslError`]). [`format`] is canonical and idempotent:
+//! expected ([`DslError`]). [`format()`] is canonical and idempotent:
 //! `format(format(x)) == format(x)`.
 
 pub mod cond;
@@ -66,7 +66,7 @@ pub fn to_dsl(resources: &[Value]) -> String {
     )
 }
 
-/// Rewrites DSL text in canonical form: what [`to_dsl`] writes for what [`parse`] reads,
+/// Rewrites DSL text in canonical form: what [`to_dsl`] writes for what [`parse()`] reads,
 /// keeping the file's comments, its blank lines between statements, and its `include`s
 /// (the included files are read for the names they declare, not rewritten). Without
 /// comments and includes, `format(text) == to_dsl(parse(text))`.
