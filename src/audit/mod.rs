@@ -220,13 +220,24 @@ fn table_votes(
                     .collect::<Vec<_>>();
                 (FindingKind::Shadowed, message, ("covered-by", ids), witness)
             }
-            Some(Outcome::Redundant { decider, decided }) => {
-                let then = decider.map_or_else(
-                    || "no rule (the stage passes them on)".to_string(),
-                    |j| admin::describe(table.rules[j]),
+            Some(Outcome::Redundant {
+                deciders,
+                passes,
+                decided,
+            }) => {
+                let mut then: Vec<String> = deciders
+                    .iter()
+                    .map(|&j| admin::describe(table.rules[j]))
+                    .collect();
+                if *passes {
+                    then.push("no rule (the stage passes them on)".to_string());
+                }
+                let message = format!(
+                    "rule {} is redundant: without it, {} would give every flow it decides the same verdict",
+                    admin::describe(rule),
+                    then.join(", ")
                 );
-                let message = format!("rule {} is redundant: without it, {then} would give every flow it decides the same verdict", admin::describe(rule));
-                let ids = decider
+                let ids = deciders
                     .iter()
                     .map(|&j| table.rules[j].rule.id.to_string())
                     .collect::<Vec<_>>();
