@@ -429,6 +429,39 @@ fn diff_reports_exactly_what_changes() {
 }
 
 #[test]
+fn diff_follows_addresses_that_move_between_vnets() {
+    let before = policy(&["fixtures/audit/renumbered/before.secpath"]);
+    let after = policy(&["fixtures/audit/renumbered/after.secpath"]);
+    let report = audit::diff(&before, &after, &DiffOptions::default());
+    let text = audit::text::diff_text(&report);
+    assert!(!report.unverified, "{text}");
+    for flow in [
+        "tcp 203.0.113.5:40000 -> 10.0.128.5:22",
+        "tcp 203.0.113.5:40000 -> 10.0.128.5:443",
+        "tcp 203.0.113.5:40000 -> 10.0.200.5:22",
+        "tcp 10.0.200.5:40000 -> 10.0.0.5:80",
+        "tcp 10.1.0.5:40000 -> 10.0.200.5:80",
+        "tcp 10.0.128.5:40000 -> 10.0.0.5:80",
+        "tcp 10.0.0.5:40000 -> 10.0.1.5:80",
+        "udp 10.1.0.5:53 -> 10.1.1.5:53",
+    ] {
+        let f = Flow::parse(flow).unwrap();
+        let b = eval::decide(&before, &f, &Pins::default()).unwrap();
+        let a = eval::decide(&after, &f, &Pins::default()).unwrap();
+        let inside = report
+            .changes
+            .iter()
+            .flat_map(|c| &c.regions)
+            .any(|r| r.region.cube.contains(&f));
+        assert_eq!(
+            inside,
+            b.verdict != a.verdict,
+            "{flow}: {b:?} -> {a:?}\n{text}"
+        );
+    }
+}
+
+#[test]
 fn contoso_diff_with_itself_is_empty() {
     let p = policy(&["rulesets/contoso"]);
     let t = Instant::now();

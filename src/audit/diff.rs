@@ -4,8 +4,9 @@
 //! The two snapshots may differ in topology as well as rules, so each is cut into its own
 //! zones (see `audit::zones`) and the address space into *atoms*: the non-empty
 //! intersections of a zone of the first with a zone of the second (zones of two different
-//! VNets pair only when one of the VNets is missing from the other snapshot, so
-//! overlapping address spaces don't mix). For every (source atom, destination atom) pair
+//! VNets pair on the addresses that left the first VNet and joined the second, or wholly
+//! when one of the VNets is missing from the other snapshot, so overlapping address
+//! spaces don't mix). For every (source atom, destination atom) pair
 //! — skipping pairs outside Azure at both ends in both snapshots, where no path exists —
 //! the verdict sets of both policies are compared; where they differ, both policies'
 //! classes (verdict and deciding rule) are intersected, and each non-empty intersection
@@ -253,18 +254,26 @@ fn intersect(a: &AddrSet, b: &AddrSet) -> AddrSet {
 fn atoms(eb: &Engine, ea: &Engine) -> Vec<Atom> {
     let (sb, sa) = (&eb.spaces.policy.snapshot, &ea.spaces.policy.snapshot);
     let mut out = Vec::new();
+    let space = |s: &crate::model::Snapshot, v: usize| {
+        let mut set = AddrSet::new();
+        s.vnets[v]
+            .address_space
+            .iter()
+            .for_each(|n| set.insert_net(*n));
+        set
+    };
     for (i, zb) in eb.zones.iter().enumerate() {
         for (j, za) in ea.zones.iter().enumerate() {
-            let compatible = match (zb.vnet_id(sb), za.vnet_id(sa)) {
-                (Some(x), Some(y)) => {
-                    x == y || sb.vnet_index(y).is_none() || sa.vnet_index(x).is_none()
+            let mut addrs = intersect(&zb.addrs, &za.addrs);
+            if let (Some(x), Some(y)) = (zb.vnet_id(sb), za.vnet_id(sa)) {
+                // Two VNets present in both snapshots share only the addresses that moved
+                // from the first to the second (a renumbering); where their spaces
+                // overlap, each address is compared with itself in the same VNet.
+                if let (true, Some(xa), Some(yb)) = (x != y, sa.vnet_index(x), sb.vnet_index(y)) {
+                    addrs.subtract(&space(sa, xa));
+                    addrs.subtract(&space(sb, yb));
                 }
-                _ => true,
-            };
-            if !compatible {
-                continue;
             }
-            let addrs = intersect(&zb.addrs, &za.addrs);
             if !addrs.is_empty() {
                 out.push(Atom {
                     before: i,
