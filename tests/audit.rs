@@ -169,6 +169,24 @@ fn nsg_tables_shadowed_and_redundant() {
 }
 
 #[test]
+fn a_rule_that_matches_nothing_says_so_instead_of_naming_no_covering_rule() {
+    let p = policy(&["fixtures/audit/unmatchable/network.secpath"]);
+    let report = audit::audit(&p, &AuditOptions::default());
+    assert_eq!(kinds(&report, "AllowEmptyAsg"), [FindingKind::Shadowed]);
+    let f = finding(&report, FindingKind::Shadowed, "AllowEmptyAsg");
+    assert!(f.related.is_empty(), "{f:?}");
+    assert!(
+        f.message.contains("matches no flow") && !f.message.contains("decide every"),
+        "{}",
+        f.message
+    );
+    assert!(
+        kinds(&report, "DenyNone").is_empty(),
+        "an empty list means any (D4 default)"
+    );
+}
+
+#[test]
 fn admin_overrides_ties_and_semantic_exposure() {
     let p = policy(&["fixtures/audit/admin"]);
     let report = audit::audit(&p, &AuditOptions::default());

@@ -208,12 +208,20 @@ fn table_votes(
                     .iter()
                     .map(|&j| admin::describe(table.rules[j]))
                     .collect();
-                let message = format!(
-                    "rule {} is never reached: {} decide{} every flow it matches first",
-                    admin::describe(rule),
-                    names.join(", "),
-                    if names.len() == 1 { "s" } else { "" }
-                );
+                // Only a rule that matches nothing at all is covered by no earlier rule.
+                let message = if names.is_empty() {
+                    format!(
+                        "rule {} matches no flow (an empty address or port list, an application security group without members, or a service tag that resolves to no address), so it never takes effect",
+                        admin::describe(rule)
+                    )
+                } else {
+                    format!(
+                        "rule {} is never reached: {} decide{} every flow it matches first",
+                        admin::describe(rule),
+                        names.join(", "),
+                        if names.len() == 1 { "s" } else { "" }
+                    )
+                };
                 let ids = covering
                     .iter()
                     .map(|&j| table.rules[j].rule.id.to_string())
