@@ -187,6 +187,26 @@ fn a_rule_that_matches_nothing_says_so_instead_of_naming_no_covering_rule() {
 }
 
 #[test]
+fn each_address_of_a_nic_has_its_exposure() {
+    let p = policy(&["fixtures/audit/multi-ip/network.secpath"]);
+    let report = audit::audit(&p, &AuditOptions::default());
+    let text = audit::text::audit_text(&report);
+    for ip in ["10.0.1.4", "10.0.1.5"] {
+        let flow = Flow::parse(&format!("tcp 203.0.113.7:50000 -> {ip}:22")).unwrap();
+        assert!(
+            report
+                .findings
+                .iter()
+                .any(|f| f.kind == FindingKind::Exposure
+                    && f.message.contains(&format!("({ip})"))
+                    && f.regions.iter().any(|r| r.cube.contains(&flow))),
+            "{ip}: {text}"
+        );
+    }
+    check_witnesses(&p, &report);
+}
+
+#[test]
 fn admin_overrides_ties_and_semantic_exposure() {
     let p = policy(&["fixtures/audit/admin"]);
     let report = audit::audit(&p, &AuditOptions::default());

@@ -274,8 +274,9 @@ fn table_votes(
     out
 }
 
-/// One finding per (kind, resource, related): the same NSG in two VNets, or the same admin
-/// rules at two points, say the same thing twice.
+/// One finding per (kind, resource, related, message): the same NSG in two VNets, or the
+/// same admin rules at two points, say the same thing twice. The message keeps apart what
+/// differs only there: the exposure of each private address of one NIC.
 fn dedupe(findings: Vec<Finding>) -> Vec<Finding> {
     let mut seen = HashSet::new();
     findings
@@ -286,6 +287,7 @@ fn dedupe(findings: Vec<Finding>) -> Vec<Finding> {
                 f.kind,
                 f.resource.to_ascii_lowercase(),
                 related.join("|").to_ascii_lowercase(),
+                f.message.clone(),
             ))
         })
         .collect()
