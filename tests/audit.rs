@@ -207,6 +207,51 @@ fn each_address_of_a_nic_has_its_exposure() {
 }
 
 #[test]
+fn shadowed_by_one_rule_or_several_with_the_same_effect_or_another() {
+    let p = policy(&["fixtures/audit/shadowing/network.secpath"]);
+    let report = audit::audit(&p, &AuditOptions::default());
+    let text = audit::text::audit_text(&report);
+    let shadowed = |name: &str| {
+        assert_eq!(
+            kinds(&report, name),
+            [FindingKind::Shadowed],
+            "{name}: {text}"
+        );
+        finding(&report, FindingKind::Shadowed, name)
+    };
+    let covered_by = |f: &Finding| -> Vec<String> {
+        f.related
+            .iter()
+            .map(|r| ResourceId::new(&r.id).name().to_string())
+            .collect()
+    };
+    let same = shadowed("DenyShadowedSame");
+    assert_eq!(
+        same.severity,
+        Severity::Note,
+        "dead weight: {}",
+        same.message
+    );
+    assert!(same.message.contains("removing it changes nothing"));
+    assert_eq!(covered_by(same), ["DenyLow"]);
+    let opposite = shadowed("AllowShadowedOpp");
+    assert_eq!(opposite.severity, Severity::Warning);
+    assert_eq!(covered_by(opposite), ["DenyLow"]);
+    let union = shadowed("DenyUnion");
+    assert_eq!(union.severity, Severity::Warning);
+    assert_eq!(covered_by(union), ["AllowA", "AllowB"]);
+    let partial = shadowed("AllowSsh");
+    assert_eq!(
+        partial.severity,
+        Severity::Warning,
+        "DenySshFromOne decides part of it first: {}",
+        partial.message
+    );
+    assert_eq!(covered_by(partial), ["AllowLow"]);
+    check_witnesses(&p, &report);
+}
+
+#[test]
 fn admin_overrides_ties_and_semantic_exposure() {
     let p = policy(&["fixtures/audit/admin"]);
     let report = audit::audit(&p, &AuditOptions::default());

@@ -98,7 +98,7 @@ impl FindingKind {
     /// One sentence: what the kind means.
     pub fn description(self) -> &'static str {
         match self {
-            FindingKind::Shadowed => "A rule that no flow can reach: the rules before it decide every flow it matches.",
+            FindingKind::Shadowed => "A rule that no flow can reach: the rules before it decide every flow it matches (a note when they all have its effect, a warning when the rule does not do what it says).",
             FindingKind::Redundant => "A rule whose removal changes no verdict: the rules after it would decide its flows the same way.",
             FindingKind::Overridden => "An NSG rule whose flows are all decided first by a security admin rule (Deny or AlwaysAllow), so the NSG rule never takes effect.",
             FindingKind::Tie => "Two security admin rules with the same priority in different rule collections or managers that both match some flow; Azure does not document which wins (SEMANTICS §2.3).",

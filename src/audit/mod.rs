@@ -4,7 +4,8 @@
 //! [`AuditReport`] of [`Finding`]s:
 //!
 //! - per rule table (each NSG per VNet and direction, each admin rule list per VNet and
-//!   direction): **shadowed** rules (no flow reaches them; the covering rules are named),
+//!   direction): **shadowed** rules (no flow reaches them; the covering rules are named; a
+//!   note when those rules give their flows the same effect, a warning when not),
 //!   **redundant** rules (the rules after them would decide their flows the same way),
 //!   **overridden** NSG rules (admin Deny/AlwaysAllow decides their flows first) and
 //!   admin priority **ties** across collections or managers (SEMANTICS §2.3);
@@ -203,7 +204,11 @@ fn table_votes(
             None => continue,
         }
         let (kind, message, related, witness_set) = match outcome {
-            Some(Outcome::Shadowed { covering, witness }) => {
+            Some(Outcome::Shadowed {
+                covering,
+                same_effect,
+                witness,
+            }) => {
                 let names: Vec<String> = covering
                     .iter()
                     .map(|&j| admin::describe(table.rules[j]))
@@ -216,10 +221,15 @@ fn table_votes(
                     )
                 } else {
                     format!(
-                        "rule {} is never reached: {} decide{} every flow it matches first",
+                        "rule {} is never reached: {} decide{} every flow it matches first, {}",
                         admin::describe(rule),
                         names.join(", "),
-                        if names.len() == 1 { "s" } else { "" }
+                        if names.len() == 1 { "s" } else { "" },
+                        if *same_effect {
+                            "with its effect (it is dead weight: removing it changes nothing)"
+                        } else {
+                            "not all with its effect (it does not do what it says)"
+                        }
                     )
                 };
                 let ids = covering
@@ -260,6 +270,16 @@ fn table_votes(
         };
         let mut f = Finding::new(kind, rule.rule.id.to_string(), message)
             .with_related(related.0, related.1);
+        if let Some(Outcome::Shadowed {
+            covering,
+            same_effect: true,
+            ..
+        }) = outcome
+        {
+            if !covering.is_empty() {
+                f.severity = Severity::Note;
+            }
+        }
         f.point = Some(table.label(s));
         f.witness = table.witness(s, witness_set).map(|(flow, pin)| match pin {
             Some(pin) => admin::pinned(flow, pin, table.direction),

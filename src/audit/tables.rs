@@ -44,9 +44,12 @@ pub(crate) struct Table<'p> {
 #[derive(Clone, Debug)]
 pub(crate) enum Outcome {
     /// No flow reaches it; `covering` are the earlier rules (table indices) that decide
-    /// its flows; `witness` is a flow it matches.
+    /// its flows; `same_effect` is true when the rules that decide them first all have its
+    /// effect (it is dead weight, not a rule that fails to do what it says); `witness` is
+    /// a flow it matches.
     Shadowed {
         covering: Vec<usize>,
+        same_effect: bool,
         witness: FlowSet,
     },
     /// Removing it changes nothing; `deciders` are the later rules that would then decide
@@ -272,29 +275,27 @@ pub(crate) fn outcome(t: &Ordered, i: usize) -> Outcome {
 }
 
 /// The shadowed outcome, naming the earlier rules that cover rule `i`: one that covers it
-/// alone if there is one, else each earlier rule that takes a part of it, in order.
+/// alone if there is one, else each earlier rule that takes a part of it, in order. The
+/// effects compared are those of the rules that take a part first (a rule covering it
+/// alone may come after one that takes a part with another effect).
 fn shadowed(t: &Ordered, i: usize) -> Outcome {
     let me = t.set(i);
+    let mut rest = me.clone();
+    let mut parts = Vec::new();
+    for j in t.earlier(i) {
+        if rest.is_empty() {
+            break;
+        }
+        if rest.overlaps(t.set(j)) {
+            rest = rest.minus(t.set(j));
+            parts.push(j);
+        }
+    }
+    let same_effect = parts.iter().all(|&j| t.effects[j] == t.effects[i]);
     let single = t.earlier(i).find(|&j| me.is_subset(t.set(j)));
-    let covering = single.map_or_else(
-        || {
-            let mut rest = me.clone();
-            let mut out = Vec::new();
-            for j in t.earlier(i) {
-                if rest.is_empty() {
-                    break;
-                }
-                if rest.overlaps(t.set(j)) {
-                    rest = rest.minus(t.set(j));
-                    out.push(j);
-                }
-            }
-            out
-        },
-        |j| vec![j],
-    );
     Outcome::Shadowed {
-        covering,
+        covering: single.map_or(parts, |j| vec![j]),
+        same_effect,
         witness: me.clone(),
     }
 }
