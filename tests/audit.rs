@@ -252,6 +252,27 @@ fn shadowed_by_one_rule_or_several_with_the_same_effect_or_another() {
 }
 
 #[test]
+fn an_nsg_rule_guarding_a_private_endpoint_is_not_overridden() {
+    let p = policy(&["fixtures/audit/private-endpoint/network.secpath"]);
+    let report = audit::audit(&p, &AuditOptions::default());
+    let text = audit::text::audit_text(&report);
+    assert!(
+        !kinds(&report, "AllowRdp").contains(&FindingKind::Overridden),
+        "admin rules skip nic-pe, so AllowRdp admits RDP to it: {text}"
+    );
+    assert!(
+        kinds(&report, "AllowRdpApp").contains(&FindingKind::Overridden),
+        "{text}"
+    );
+    let exposure = finding(&report, FindingKind::Exposure, "nic-pe");
+    assert!(
+        exposure.related.iter().any(|r| r.id.ends_with("/AllowRdp")),
+        "{exposure:?}"
+    );
+    check_witnesses(&p, &report);
+}
+
+#[test]
 fn admin_overrides_ties_and_semantic_exposure() {
     let p = policy(&["fixtures/audit/admin"]);
     let report = audit::audit(&p, &AuditOptions::default());

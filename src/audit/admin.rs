@@ -163,15 +163,25 @@ fn attachments(policy: &Policy, nsg: usize, vnet: usize, direction: Direction) -
             .prefixes
             .iter()
             .for_each(|p| addrs.insert_net(*p));
-        for c in s
-            .nics
-            .iter()
-            .flat_map(|n| &n.ip_configs)
-            .filter(|c| c.subnet == x)
-        {
-            addrs.insert_net(ipnet::IpNet::from(c.address));
-        }
         let exempt = policy.subnet_admin[x].exempt.is_some();
+        for nic in &s.nics {
+            for c in nic.ip_configs.iter().filter(|c| c.subnet == x) {
+                let ip = crate::model::AddrSet::from_net(ipnet::IpNet::from(c.address));
+                if nic.private_endpoint {
+                    // Admin rules skip a private endpoint (SEMANTICS §2.5): the subnet's
+                    // NSG decides its flows whatever they say.
+                    addrs.subtract(&ip);
+                    out.push(Attachment {
+                        seen: seen(&ip),
+                        subnet: x,
+                        exempt: true,
+                        pin: nic.id.clone(),
+                    });
+                } else {
+                    addrs.extend(&ip);
+                }
+            }
+        }
         out.push(Attachment {
             seen: seen(&addrs),
             subnet: x,
