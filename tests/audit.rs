@@ -204,6 +204,33 @@ fn each_address_of_a_nic_has_its_exposure() {
         );
     }
     check_witnesses(&p, &report);
+    let addresses: Vec<Option<&str>> = report
+        .findings
+        .iter()
+        .map(|f| f.address.as_deref())
+        .collect();
+    assert_eq!(addresses, [Some("10.0.1.4"), Some("10.0.1.5")]);
+    assert_unique_fingerprints(&report);
+}
+
+/// SARIF consumers track alerts by fingerprint: two findings must never share one.
+fn assert_unique_fingerprints(report: &AuditReport) {
+    let log = audit::sarif::sarif(report);
+    let mut prints: Vec<String> = log["runs"][0]["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            r["partialFingerprints"]["secpath/v1"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    let n = prints.len();
+    prints.sort();
+    prints.dedup();
+    assert_eq!(prints.len(), n, "{prints:#?}");
 }
 
 #[test]
@@ -414,6 +441,12 @@ fn sarif_has_one_run_with_rules_levels_and_logical_locations() {
     }
     let json = serde_json::to_value(&report).unwrap();
     assert_eq!(json["schema"], "secpath.audit/v1");
+    assert_unique_fingerprints(&report);
+    let cross = audit::audit(
+        &policy(&["fixtures/cases/sem-2.1-scope-cross-tenant/snapshot"]),
+        &AuditOptions::default(),
+    );
+    assert_unique_fingerprints(&cross);
 }
 
 #[test]

@@ -224,6 +224,10 @@ pub struct Finding {
     /// inbound`), when the finding is about a rule table.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub point: Option<String>,
+    /// The private address, when the finding is about one address of a NIC (a NIC may
+    /// hold several, each with its own exposure).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub address: Option<String>,
     /// One line for people.
     pub message: String,
     /// Other resources involved.
@@ -254,6 +258,7 @@ impl Finding {
             severity: kind.default_severity(),
             resource: resource.into(),
             point: None,
+            address: None,
             message: message.into(),
             related: Vec::new(),
             witness: None,
