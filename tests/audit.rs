@@ -599,6 +599,42 @@ fn diff_follows_addresses_that_move_between_vnets() {
 }
 
 #[test]
+fn diff_compares_addresses_that_join_an_overlapping_vnet_with_where_they_were() {
+    let before = policy(&["fixtures/audit/renumbered/before.secpath"]);
+    let after = policy(&["fixtures/audit/renumbered/overlap.secpath"]);
+    let report = audit::diff(&before, &after, &DiffOptions::default());
+    let text = audit::text::diff_text(&report);
+    assert!(!report.unverified, "{text}");
+    let b1 = &after.snapshot.subnets[after
+        .snapshot
+        .subnets
+        .iter()
+        .position(|x| x.name == "b1")
+        .unwrap()]
+    .id;
+    let ssh = Flow::parse("tcp 203.0.113.5:40000 -> 10.0.128.5:22").unwrap();
+    let change = report
+        .changes
+        .iter()
+        .find(|c| {
+            c.destination.id.as_deref() == Some(&b1.to_string())
+                && c.regions.iter().any(|r| r.region.cube.contains(&ssh))
+        })
+        .unwrap_or_else(|| panic!("SSH to 10.0.128.5 in vnet-b is new: {text}"));
+    assert_eq!(
+        (change.before.verdict, change.after.verdict),
+        (Verdict::Allow, Verdict::Deny)
+    );
+    assert!(
+        !report.changes.iter().any(|c| {
+            c.destination.name.contains("a1")
+                && c.regions.iter().any(|r| r.region.cube.contains(&ssh))
+        }),
+        "in vnet-a nothing changed: {text}"
+    );
+}
+
+#[test]
 fn contoso_diff_with_itself_is_empty() {
     let p = policy(&["rulesets/contoso"]);
     let t = Instant::now();

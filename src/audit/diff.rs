@@ -4,9 +4,10 @@
 //! The two snapshots may differ in topology as well as rules, so each is cut into its own
 //! zones (see `audit::zones`) and the address space into *atoms*: the non-empty
 //! intersections of a zone of the first with a zone of the second (zones of two different
-//! VNets pair on the addresses that left the first VNet and joined the second, or wholly
-//! when one of the VNets is missing from the other snapshot, so overlapping address
-//! spaces don't mix). For every (source atom, destination atom) pair
+//! VNets pair except on addresses that stay in the first VNet and were already in the
+//! second, so overlapping address spaces don't mix, while addresses that leave a VNet, or
+//! join one, are compared with where they were, or are, in the other snapshot). For every
+//! (source atom, destination atom) pair
 //! — skipping pairs outside Azure at both ends in both snapshots, where no path exists —
 //! the verdict sets of both policies are compared; where they differ, both policies'
 //! classes (verdict and deciding rule) are intersected, and each non-empty intersection
@@ -266,12 +267,11 @@ fn atoms(eb: &Engine, ea: &Engine) -> Vec<Atom> {
         for (j, za) in ea.zones.iter().enumerate() {
             let mut addrs = intersect(&zb.addrs, &za.addrs);
             if let (Some(x), Some(y)) = (zb.vnet_id(sb), za.vnet_id(sa)) {
-                // Two VNets present in both snapshots share only the addresses that moved
-                // from the first to the second (a renumbering); where their spaces
-                // overlap, each address is compared with itself in the same VNet.
+                // An address in VNet x after and in VNet y before is compared in x and in
+                // y, each with itself; any other address of x before and y after has no
+                // better counterpart (it left x, or it joined y).
                 if let (true, Some(xa), Some(yb)) = (x != y, sa.vnet_index(x), sb.vnet_index(y)) {
-                    addrs.subtract(&space(sa, xa));
-                    addrs.subtract(&space(sb, yb));
+                    addrs.subtract(&intersect(&space(sa, xa), &space(sb, yb)));
                 }
             }
             if !addrs.is_empty() {
