@@ -299,6 +299,26 @@ fn an_nsg_rule_guarding_a_private_endpoint_is_not_overridden() {
     check_witnesses(&p, &report);
 }
 
+/// `fixtures/plans/network.tfplan.json` with the NSG rules known and the admin Deny turned
+/// to port 22 with an unknown source: it may or may not decide SSH before `allow-ssh-in`.
+#[test]
+fn an_admin_rule_the_plan_does_not_know_overrides_nothing() {
+    let p = policy(&["fixtures/audit/unknown-admin/tfplan.json"]);
+    let report = audit::audit(&p, &AuditOptions::default());
+    let text = audit::text::audit_text(&report);
+    assert!(
+        !report
+            .findings
+            .iter()
+            .any(|f| f.kind == FindingKind::Overridden),
+        "{text}"
+    );
+    assert!(
+        kinds(&report, "deny-https-from-partner").contains(&FindingKind::CannotDecide),
+        "{text}"
+    );
+}
+
 #[test]
 fn admin_overrides_ties_and_semantic_exposure() {
     let p = policy(&["fixtures/audit/admin"]);

@@ -209,7 +209,9 @@ fn attachments(policy: &Policy, nsg: usize, vnet: usize, direction: Direction) -
 }
 
 /// The first-match partition of every flow by subnet `x`'s admin rules in `direction`,
-/// keeping the Deny and AlwaysAllow parts.
+/// keeping the Deny and AlwaysAllow parts. A rule a plan does not know in full ends the
+/// walk for its flows with an unknown verdict (as in `eval`): they are decided by no rule
+/// we can name, so they never make an NSG rule overridden.
 fn decisive_at<'p>(
     policy: &'p Policy,
     spaces: &super::spaces::Spaces<'p>,
@@ -230,7 +232,7 @@ fn decisive_at<'p>(
             continue;
         }
         rest = rest.minus(&hit);
-        if rule.rule.access != Access::Allow {
+        if rule.rule.access != Access::Allow && policy.snapshot.unknown(&rule.rule.id).is_none() {
             all = all.union(&hit);
             parts.push((rule, hit));
         }
