@@ -169,6 +169,157 @@ fn nsg_tables_shadowed_and_redundant() {
 }
 
 #[test]
+fn a_rule_that_matches_nothing_says_so_instead_of_naming_no_covering_rule() {
+    let p = policy(&["fixtures/audit/unmatchable/network.secpath"]);
+    let report = audit::audit(&p, &AuditOptions::default());
+    assert_eq!(kinds(&report, "AllowEmptyAsg"), [FindingKind::Shadowed]);
+    let f = finding(&report, FindingKind::Shadowed, "AllowEmptyAsg");
+    assert!(f.related.is_empty(), "{f:?}");
+    assert!(
+        f.message.contains("matches no flow") && !f.message.contains("decide every"),
+        "{}",
+        f.message
+    );
+    assert!(
+        kinds(&report, "DenyNone").is_empty(),
+        "an empty list means any (D4 default)"
+    );
+}
+
+#[test]
+fn each_address_of_a_nic_has_its_exposure() {
+    let p = policy(&["fixtures/audit/multi-ip/network.secpath"]);
+    let report = audit::audit(&p, &AuditOptions::default());
+    let text = audit::text::audit_text(&report);
+    for ip in ["10.0.1.4", "10.0.1.5"] {
+        let flow = Flow::parse(&format!("tcp 203.0.113.7:50000 -> {ip}:22")).unwrap();
+        assert!(
+            report
+                .findings
+                .iter()
+                .any(|f| f.kind == FindingKind::Exposure
+                    && f.message.contains(&format!("({ip})"))
+                    && f.regions.iter().any(|r| r.cube.contains(&flow))),
+            "{ip}: {text}"
+        );
+    }
+    check_witnesses(&p, &report);
+    let addresses: Vec<Option<&str>> = report
+        .findings
+        .iter()
+        .map(|f| f.address.as_deref())
+        .collect();
+    assert_eq!(addresses, [Some("10.0.1.4"), Some("10.0.1.5")]);
+    assert_unique_fingerprints(&report);
+}
+
+/// SARIF consumers track alerts by fingerprint: two findings must never share one.
+fn assert_unique_fingerprints(report: &AuditReport) {
+    let log = audit::sarif::sarif(report);
+    let mut prints: Vec<String> = log["runs"][0]["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            r["partialFingerprints"]["secpath/v1"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    let n = prints.len();
+    prints.sort();
+    prints.dedup();
+    assert_eq!(prints.len(), n, "{prints:#?}");
+}
+
+#[test]
+fn shadowed_by_one_rule_or_several_with_the_same_effect_or_another() {
+    let p = policy(&["fixtures/audit/shadowing/network.secpath"]);
+    let report = audit::audit(&p, &AuditOptions::default());
+    let text = audit::text::audit_text(&report);
+    let shadowed = |name: &str| {
+        assert_eq!(
+            kinds(&report, name),
+            [FindingKind::Shadowed],
+            "{name}: {text}"
+        );
+        finding(&report, FindingKind::Shadowed, name)
+    };
+    let covered_by = |f: &Finding| -> Vec<String> {
+        f.related
+            .iter()
+            .map(|r| ResourceId::new(&r.id).name().to_string())
+            .collect()
+    };
+    let same = shadowed("DenyShadowedSame");
+    assert_eq!(
+        same.severity,
+        Severity::Note,
+        "dead weight: {}",
+        same.message
+    );
+    assert!(same.message.contains("removing it changes nothing"));
+    assert_eq!(covered_by(same), ["DenyLow"]);
+    let opposite = shadowed("AllowShadowedOpp");
+    assert_eq!(opposite.severity, Severity::Warning);
+    assert_eq!(covered_by(opposite), ["DenyLow"]);
+    let union = shadowed("DenyUnion");
+    assert_eq!(union.severity, Severity::Warning);
+    assert_eq!(covered_by(union), ["AllowA", "AllowB"]);
+    let partial = shadowed("AllowSsh");
+    assert_eq!(
+        partial.severity,
+        Severity::Warning,
+        "DenySshFromOne decides part of it first: {}",
+        partial.message
+    );
+    assert_eq!(covered_by(partial), ["AllowLow"]);
+    check_witnesses(&p, &report);
+}
+
+#[test]
+fn an_nsg_rule_guarding_a_private_endpoint_is_not_overridden() {
+    let p = policy(&["fixtures/audit/private-endpoint/network.secpath"]);
+    let report = audit::audit(&p, &AuditOptions::default());
+    let text = audit::text::audit_text(&report);
+    assert!(
+        !kinds(&report, "AllowRdp").contains(&FindingKind::Overridden),
+        "admin rules skip nic-pe, so AllowRdp admits RDP to it: {text}"
+    );
+    assert!(
+        kinds(&report, "AllowRdpApp").contains(&FindingKind::Overridden),
+        "{text}"
+    );
+    let exposure = finding(&report, FindingKind::Exposure, "nic-pe");
+    assert!(
+        exposure.related.iter().any(|r| r.id.ends_with("/AllowRdp")),
+        "{exposure:?}"
+    );
+    check_witnesses(&p, &report);
+}
+
+/// `fixtures/plans/network.tfplan.json` with the NSG rules known and the admin Deny turned
+/// to port 22 with an unknown source: it may or may not decide SSH before `allow-ssh-in`.
+#[test]
+fn an_admin_rule_the_plan_does_not_know_overrides_nothing() {
+    let p = policy(&["fixtures/audit/unknown-admin/tfplan.json"]);
+    let report = audit::audit(&p, &AuditOptions::default());
+    let text = audit::text::audit_text(&report);
+    assert!(
+        !report
+            .findings
+            .iter()
+            .any(|f| f.kind == FindingKind::Overridden),
+        "{text}"
+    );
+    assert!(
+        kinds(&report, "deny-https-from-partner").contains(&FindingKind::CannotDecide),
+        "{text}"
+    );
+}
+
+#[test]
 fn admin_overrides_ties_and_semantic_exposure() {
     let p = policy(&["fixtures/audit/admin"]);
     let report = audit::audit(&p, &AuditOptions::default());
@@ -310,6 +461,12 @@ fn sarif_has_one_run_with_rules_levels_and_logical_locations() {
     }
     let json = serde_json::to_value(&report).unwrap();
     assert_eq!(json["schema"], "secpath.audit/v1");
+    assert_unique_fingerprints(&report);
+    let cross = audit::audit(
+        &policy(&["fixtures/cases/sem-2.1-scope-cross-tenant/snapshot"]),
+        &AuditOptions::default(),
+    );
+    assert_unique_fingerprints(&cross);
 }
 
 #[test]
@@ -426,6 +583,75 @@ fn diff_reports_exactly_what_changes() {
                 .all(|c| c.destination.kind == audit::ZoneKind::Nic)
     );
     assert!(Selector::parse("nonsense").is_err());
+}
+
+#[test]
+fn diff_follows_addresses_that_move_between_vnets() {
+    let before = policy(&["fixtures/audit/renumbered/before.secpath"]);
+    let after = policy(&["fixtures/audit/renumbered/after.secpath"]);
+    let report = audit::diff(&before, &after, &DiffOptions::default());
+    let text = audit::text::diff_text(&report);
+    assert!(!report.unverified, "{text}");
+    for flow in [
+        "tcp 203.0.113.5:40000 -> 10.0.128.5:22",
+        "tcp 203.0.113.5:40000 -> 10.0.128.5:443",
+        "tcp 203.0.113.5:40000 -> 10.0.200.5:22",
+        "tcp 10.0.200.5:40000 -> 10.0.0.5:80",
+        "tcp 10.1.0.5:40000 -> 10.0.200.5:80",
+        "tcp 10.0.128.5:40000 -> 10.0.0.5:80",
+        "tcp 10.0.0.5:40000 -> 10.0.1.5:80",
+        "udp 10.1.0.5:53 -> 10.1.1.5:53",
+    ] {
+        let f = Flow::parse(flow).unwrap();
+        let b = eval::decide(&before, &f, &Pins::default()).unwrap();
+        let a = eval::decide(&after, &f, &Pins::default()).unwrap();
+        let inside = report
+            .changes
+            .iter()
+            .flat_map(|c| &c.regions)
+            .any(|r| r.region.cube.contains(&f));
+        assert_eq!(
+            inside,
+            b.verdict != a.verdict,
+            "{flow}: {b:?} -> {a:?}\n{text}"
+        );
+    }
+}
+
+#[test]
+fn diff_compares_addresses_that_join_an_overlapping_vnet_with_where_they_were() {
+    let before = policy(&["fixtures/audit/renumbered/before.secpath"]);
+    let after = policy(&["fixtures/audit/renumbered/overlap.secpath"]);
+    let report = audit::diff(&before, &after, &DiffOptions::default());
+    let text = audit::text::diff_text(&report);
+    assert!(!report.unverified, "{text}");
+    let b1 = &after.snapshot.subnets[after
+        .snapshot
+        .subnets
+        .iter()
+        .position(|x| x.name == "b1")
+        .unwrap()]
+    .id;
+    let ssh = Flow::parse("tcp 203.0.113.5:40000 -> 10.0.128.5:22").unwrap();
+    let change = report
+        .changes
+        .iter()
+        .find(|c| {
+            c.destination.id.as_deref() == Some(&b1.to_string())
+                && c.regions.iter().any(|r| r.region.cube.contains(&ssh))
+        })
+        .unwrap_or_else(|| panic!("SSH to 10.0.128.5 in vnet-b is new: {text}"));
+    assert_eq!(
+        (change.before.verdict, change.after.verdict),
+        (Verdict::Allow, Verdict::Deny)
+    );
+    assert!(
+        !report.changes.iter().any(|c| {
+            c.destination.name.contains("a1")
+                && c.regions.iter().any(|r| r.region.cube.contains(&ssh))
+        }),
+        "in vnet-a nothing changed: {text}"
+    );
 }
 
 #[test]

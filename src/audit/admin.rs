@@ -163,15 +163,25 @@ fn attachments(policy: &Policy, nsg: usize, vnet: usize, direction: Direction) -
             .prefixes
             .iter()
             .for_each(|p| addrs.insert_net(*p));
-        for c in s
-            .nics
-            .iter()
-            .flat_map(|n| &n.ip_configs)
-            .filter(|c| c.subnet == x)
-        {
-            addrs.insert_net(ipnet::IpNet::from(c.address));
-        }
         let exempt = policy.subnet_admin[x].exempt.is_some();
+        for nic in &s.nics {
+            for c in nic.ip_configs.iter().filter(|c| c.subnet == x) {
+                let ip = crate::model::AddrSet::from_net(ipnet::IpNet::from(c.address));
+                if nic.private_endpoint {
+                    // Admin rules skip a private endpoint (SEMANTICS §2.5): the subnet's
+                    // NSG decides its flows whatever they say.
+                    addrs.subtract(&ip);
+                    out.push(Attachment {
+                        seen: seen(&ip),
+                        subnet: x,
+                        exempt: true,
+                        pin: nic.id.clone(),
+                    });
+                } else {
+                    addrs.extend(&ip);
+                }
+            }
+        }
         out.push(Attachment {
             seen: seen(&addrs),
             subnet: x,
@@ -199,7 +209,9 @@ fn attachments(policy: &Policy, nsg: usize, vnet: usize, direction: Direction) -
 }
 
 /// The first-match partition of every flow by subnet `x`'s admin rules in `direction`,
-/// keeping the Deny and AlwaysAllow parts.
+/// keeping the Deny and AlwaysAllow parts. A rule a plan does not know in full ends the
+/// walk for its flows with an unknown verdict (as in `eval`): they are decided by no rule
+/// we can name, so they never make an NSG rule overridden.
 fn decisive_at<'p>(
     policy: &'p Policy,
     spaces: &super::spaces::Spaces<'p>,
@@ -220,7 +232,7 @@ fn decisive_at<'p>(
             continue;
         }
         rest = rest.minus(&hit);
-        if rule.rule.access != Access::Allow {
+        if rule.rule.access != Access::Allow && policy.snapshot.unknown(&rule.rule.id).is_none() {
             all = all.union(&hit);
             parts.push((rule, hit));
         }

@@ -4,8 +4,10 @@
 //! The two snapshots may differ in topology as well as rules, so each is cut into its own
 //! zones (see `audit::zones`) and the address space into *atoms*: the non-empty
 //! intersections of a zone of the first with a zone of the second (zones of two different
-//! VNets pair only when one of the VNets is missing from the other snapshot, so
-//! overlapping address spaces don't mix). For every (source atom, destination atom) pair
+//! VNets pair except on addresses that stay in the first VNet and were already in the
+//! second, so overlapping address spaces don't mix, while addresses that leave a VNet, or
+//! join one, are compared with where they were, or are, in the other snapshot). For every
+//! (source atom, destination atom) pair
 //! — skipping pairs outside Azure at both ends in both snapshots, where no path exists —
 //! the verdict sets of both policies are compared; where they differ, both policies'
 //! classes (verdict and deciding rule) are intersected, and each non-empty intersection
@@ -253,18 +255,25 @@ fn intersect(a: &AddrSet, b: &AddrSet) -> AddrSet {
 fn atoms(eb: &Engine, ea: &Engine) -> Vec<Atom> {
     let (sb, sa) = (&eb.spaces.policy.snapshot, &ea.spaces.policy.snapshot);
     let mut out = Vec::new();
+    let space = |s: &crate::model::Snapshot, v: usize| {
+        let mut set = AddrSet::new();
+        s.vnets[v]
+            .address_space
+            .iter()
+            .for_each(|n| set.insert_net(*n));
+        set
+    };
     for (i, zb) in eb.zones.iter().enumerate() {
         for (j, za) in ea.zones.iter().enumerate() {
-            let compatible = match (zb.vnet_id(sb), za.vnet_id(sa)) {
-                (Some(x), Some(y)) => {
-                    x == y || sb.vnet_index(y).is_none() || sa.vnet_index(x).is_none()
+            let mut addrs = intersect(&zb.addrs, &za.addrs);
+            if let (Some(x), Some(y)) = (zb.vnet_id(sb), za.vnet_id(sa)) {
+                // An address in VNet x after and in VNet y before is compared in x and in
+                // y, each with itself; any other address of x before and y after has no
+                // better counterpart (it left x, or it joined y).
+                if let (true, Some(xa), Some(yb)) = (x != y, sa.vnet_index(x), sb.vnet_index(y)) {
+                    addrs.subtract(&intersect(&space(sa, xa), &space(sb, yb)));
                 }
-                _ => true,
-            };
-            if !compatible {
-                continue;
             }
-            let addrs = intersect(&zb.addrs, &za.addrs);
             if !addrs.is_empty() {
                 out.push(Atom {
                     before: i,

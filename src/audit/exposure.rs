@@ -121,12 +121,21 @@ fn undecided(
     let decomposition = unknown.cubes(max_regions);
     let mut f =
         Finding::new(FindingKind::CannotDecide, id, message).with_related("unknown-rule", rules);
+    f.address = nic_address(engine, d);
     f.regions = decomposition.cubes.iter().map(Region::of).collect();
     f.regions_truncated = !decomposition.complete;
     if let (Some(flow), Some(pin)) = (unknown.witness(), zone.id.clone()) {
         f.witness = Some(pinned(flow, pin, Direction::Inbound));
     }
     f
+}
+
+/// The address of zone `d` when it is one address of a NIC.
+fn nic_address(engine: &Engine, d: usize) -> Option<String> {
+    let zone = &engine.zones[d];
+    (zone.kind == ZoneKind::Nic)
+        .then(|| zone.addrs.to_cidrs().first().map(|n| n.addr().to_string()))
+        .flatten()
 }
 
 /// NICs, and subnets that hold no NIC.
@@ -241,6 +250,7 @@ fn finding(engine: &Engine, d: usize, allowed: &FlowSet, max_regions: usize) -> 
         None => message,
     };
     let mut f = Finding::new(FindingKind::Exposure, id, message);
+    f.address = nic_address(engine, d);
     f.severity = if risky && managed.is_none() {
         Severity::Error
     } else {

@@ -98,7 +98,7 @@ impl FindingKind {
     /// One sentence: what the kind means.
     pub fn description(self) -> &'static str {
         match self {
-            FindingKind::Shadowed => "A rule that no flow can reach: the rules before it decide every flow it matches.",
+            FindingKind::Shadowed => "A rule that no flow can reach: the rules before it decide every flow it matches (a note when they all have its effect, a warning when the rule does not do what it says).",
             FindingKind::Redundant => "A rule whose removal changes no verdict: the rules after it would decide its flows the same way.",
             FindingKind::Overridden => "An NSG rule whose flows are all decided first by a security admin rule (Deny or AlwaysAllow), so the NSG rule never takes effect.",
             FindingKind::Tie => "Two security admin rules with the same priority in different rule collections or managers that both match some flow; Azure does not document which wins (SEMANTICS §2.3).",
@@ -224,6 +224,10 @@ pub struct Finding {
     /// inbound`), when the finding is about a rule table.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub point: Option<String>,
+    /// The private address, when the finding is about one address of a NIC (a NIC may
+    /// hold several, each with its own exposure).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub address: Option<String>,
     /// One line for people.
     pub message: String,
     /// Other resources involved.
@@ -254,6 +258,7 @@ impl Finding {
             severity: kind.default_severity(),
             resource: resource.into(),
             point: None,
+            address: None,
             message: message.into(),
             related: Vec::new(),
             witness: None,

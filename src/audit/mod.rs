@@ -4,7 +4,8 @@
 //! [`AuditReport`] of [`Finding`]s:
 //!
 //! - per rule table (each NSG per VNet and direction, each admin rule list per VNet and
-//!   direction): **shadowed** rules (no flow reaches them; the covering rules are named),
+//!   direction): **shadowed** rules (no flow reaches them; the covering rules are named; a
+//!   note when those rules give their flows the same effect, a warning when not),
 //!   **redundant** rules (the rules after them would decide their flows the same way),
 //!   **overridden** NSG rules (admin Deny/AlwaysAllow decides their flows first) and
 //!   admin priority **ties** across collections or managers (SEMANTICS §2.3);
@@ -203,30 +204,58 @@ fn table_votes(
             None => continue,
         }
         let (kind, message, related, witness_set) = match outcome {
-            Some(Outcome::Shadowed { covering, witness }) => {
+            Some(Outcome::Shadowed {
+                covering,
+                same_effect,
+                witness,
+            }) => {
                 let names: Vec<String> = covering
                     .iter()
                     .map(|&j| admin::describe(table.rules[j]))
                     .collect();
-                let message = format!(
-                    "rule {} is never reached: {} decide{} every flow it matches first",
-                    admin::describe(rule),
-                    names.join(", "),
-                    if names.len() == 1 { "s" } else { "" }
-                );
+                // Only a rule that matches nothing at all is covered by no earlier rule.
+                let message = if names.is_empty() {
+                    format!(
+                        "rule {} matches no flow (an empty address or port list, an application security group without members, or a service tag that resolves to no address), so it never takes effect",
+                        admin::describe(rule)
+                    )
+                } else {
+                    format!(
+                        "rule {} is never reached: {} decide{} every flow it matches first, {}",
+                        admin::describe(rule),
+                        names.join(", "),
+                        if names.len() == 1 { "s" } else { "" },
+                        if *same_effect {
+                            "with its effect (it is dead weight: removing it changes nothing)"
+                        } else {
+                            "not all with its effect (it does not do what it says)"
+                        }
+                    )
+                };
                 let ids = covering
                     .iter()
                     .map(|&j| table.rules[j].rule.id.to_string())
                     .collect::<Vec<_>>();
                 (FindingKind::Shadowed, message, ("covered-by", ids), witness)
             }
-            Some(Outcome::Redundant { decider, decided }) => {
-                let then = decider.map_or_else(
-                    || "no rule (the stage passes them on)".to_string(),
-                    |j| admin::describe(table.rules[j]),
+            Some(Outcome::Redundant {
+                deciders,
+                passes,
+                decided,
+            }) => {
+                let mut then: Vec<String> = deciders
+                    .iter()
+                    .map(|&j| admin::describe(table.rules[j]))
+                    .collect();
+                if *passes {
+                    then.push("no rule (the stage passes them on)".to_string());
+                }
+                let message = format!(
+                    "rule {} is redundant: without it, {} would give every flow it decides the same verdict",
+                    admin::describe(rule),
+                    then.join(", ")
                 );
-                let message = format!("rule {} is redundant: without it, {then} would give every flow it decides the same verdict", admin::describe(rule));
-                let ids = decider
+                let ids = deciders
                     .iter()
                     .map(|&j| table.rules[j].rule.id.to_string())
                     .collect::<Vec<_>>();
@@ -241,6 +270,16 @@ fn table_votes(
         };
         let mut f = Finding::new(kind, rule.rule.id.to_string(), message)
             .with_related(related.0, related.1);
+        if let Some(Outcome::Shadowed {
+            covering,
+            same_effect: true,
+            ..
+        }) = outcome
+        {
+            if !covering.is_empty() {
+                f.severity = Severity::Note;
+            }
+        }
         f.point = Some(table.label(s));
         f.witness = table.witness(s, witness_set).map(|(flow, pin)| match pin {
             Some(pin) => admin::pinned(flow, pin, table.direction),
@@ -255,8 +294,9 @@ fn table_votes(
     out
 }
 
-/// One finding per (kind, resource, related): the same NSG in two VNets, or the same admin
-/// rules at two points, say the same thing twice.
+/// One finding per (kind, resource, related, message): the same NSG in two VNets, or the
+/// same admin rules at two points, say the same thing twice. The message keeps apart what
+/// differs only there: the exposure of each private address of one NIC.
 fn dedupe(findings: Vec<Finding>) -> Vec<Finding> {
     let mut seen = HashSet::new();
     findings
@@ -267,6 +307,7 @@ fn dedupe(findings: Vec<Finding>) -> Vec<Finding> {
                 f.kind,
                 f.resource.to_ascii_lowercase(),
                 related.join("|").to_ascii_lowercase(),
+                f.message.clone(),
             ))
         })
         .collect()

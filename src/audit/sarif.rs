@@ -64,9 +64,25 @@ fn result(f: &Finding) -> Value {
         "level": f.severity.as_str(),
         "message": { "text": f.message },
         "locations": [location],
-        "partialFingerprints": { "secpath/v1": format!("{}:{}", f.kind.id(), f.resource.to_ascii_lowercase()) },
+        "partialFingerprints": { "secpath/v1": fingerprint(f) },
         "properties": properties,
     })
+}
+
+/// What identifies a finding from run to run: its kind, resource and, where one resource
+/// has several findings of a kind, the NIC address or the other resources that tell them
+/// apart (the rule it ties with, the manager, group or VNet); not the rules that happen to
+/// decide, which change as rules are edited.
+fn fingerprint(f: &Finding) -> String {
+    let mut parts = vec![f.kind.id().to_string(), f.resource.to_ascii_lowercase()];
+    parts.extend(f.address.clone());
+    parts.extend(
+        f.related
+            .iter()
+            .filter(|r| matches!(r.role, "tied-with" | "manager" | "group" | "vnet"))
+            .map(|r| r.id.to_ascii_lowercase()),
+    );
+    parts.join(":")
 }
 
 fn logical(id: &str, kind: &str) -> Value {

@@ -44,15 +44,20 @@ pub(crate) struct Table<'p> {
 #[derive(Clone, Debug)]
 pub(crate) enum Outcome {
     /// No flow reaches it; `covering` are the earlier rules (table indices) that decide
-    /// its flows; `witness` is a flow it matches.
+    /// its flows; `same_effect` is true when the rules that decide them first all have its
+    /// effect (it is dead weight, not a rule that fails to do what it says); `witness` is
+    /// a flow it matches.
     Shadowed {
         covering: Vec<usize>,
+        same_effect: bool,
         witness: FlowSet,
     },
-    /// Removing it changes nothing; `decider` is the later rule that would then decide
-    /// (`None`: no rule, the stage passes); `decided` is the set it decides now.
+    /// Removing it changes nothing; `deciders` are the later rules that would then decide
+    /// its flows, in order, each taking a part; `passes` is true when some of them would
+    /// meet no rule (the stage passes them on); `decided` is the set it decides now.
     Redundant {
-        decider: Option<usize>,
+        deciders: Vec<usize>,
+        passes: bool,
         decided: FlowSet,
     },
     /// Neither.
@@ -251,34 +256,46 @@ pub(crate) fn outcome(t: &Ordered, i: usize) -> Outcome {
     if !later_agrees(t, i, &decided) {
         return Outcome::Live { decided };
     }
-    let decider = t.later(i).find(|&j| decided.overlaps(t.set(j)));
-    Outcome::Redundant { decider, decided }
+    let mut rest = decided.clone();
+    let mut deciders = Vec::new();
+    for j in t.later(i) {
+        if rest.is_empty() {
+            break;
+        }
+        if rest.overlaps(t.set(j)) {
+            rest = rest.minus(t.set(j));
+            deciders.push(j);
+        }
+    }
+    Outcome::Redundant {
+        deciders,
+        passes: !rest.is_empty(),
+        decided,
+    }
 }
 
 /// The shadowed outcome, naming the earlier rules that cover rule `i`: one that covers it
-/// alone if there is one, else each earlier rule that takes a part of it, in order.
+/// alone if there is one, else each earlier rule that takes a part of it, in order. The
+/// effects compared are those of the rules that take a part first (a rule covering it
+/// alone may come after one that takes a part with another effect).
 fn shadowed(t: &Ordered, i: usize) -> Outcome {
     let me = t.set(i);
+    let mut rest = me.clone();
+    let mut parts = Vec::new();
+    for j in t.earlier(i) {
+        if rest.is_empty() {
+            break;
+        }
+        if rest.overlaps(t.set(j)) {
+            rest = rest.minus(t.set(j));
+            parts.push(j);
+        }
+    }
+    let same_effect = parts.iter().all(|&j| t.effects[j] == t.effects[i]);
     let single = t.earlier(i).find(|&j| me.is_subset(t.set(j)));
-    let covering = single.map_or_else(
-        || {
-            let mut rest = me.clone();
-            let mut out = Vec::new();
-            for j in t.earlier(i) {
-                if rest.is_empty() {
-                    break;
-                }
-                if rest.overlaps(t.set(j)) {
-                    rest = rest.minus(t.set(j));
-                    out.push(j);
-                }
-            }
-            out
-        },
-        |j| vec![j],
-    );
     Outcome::Shadowed {
-        covering,
+        covering: single.map_or(parts, |j| vec![j]),
+        same_effect,
         witness: me.clone(),
     }
 }
@@ -390,13 +407,9 @@ mod tests {
         assert!(
             matches!(outcome(&t, 1), Outcome::Shadowed { ref covering, .. } if covering == &[0])
         );
-        assert!(matches!(
-            outcome(&t, 2),
-            Outcome::Redundant {
-                decider: Some(3),
-                ..
-            }
-        ));
+        assert!(
+            matches!(outcome(&t, 2), Outcome::Redundant { ref deciders, passes: false, .. } if deciders == &[3])
+        );
         assert!(
             matches!(outcome(&t, 0), Outcome::Live { .. }),
             "without rule 0, the shadowed Pass rule 1 would admit port 22"
@@ -408,6 +421,23 @@ mod tests {
             overlaps: &overlaps,
         };
         assert!(matches!(outcome(&t, 0), Outcome::Live { .. }));
+    }
+
+    #[test]
+    fn a_redundant_rule_names_every_later_rule_that_takes_a_part() {
+        let rules = [rule((20, 30)), rule((22, 22)), rule((0, 65535))];
+        let spaces: Vec<&RuleSpace> = rules.iter().collect();
+        let overlaps = crate::flowspace::rule::overlaps(&spaces);
+        let effects = [Effect::Deny, Effect::Deny, Effect::Deny];
+        let t = Ordered {
+            spaces: &spaces,
+            effects: &effects,
+            overlaps: &overlaps,
+        };
+        assert!(
+            matches!(outcome(&t, 0), Outcome::Redundant { ref deciders, passes: false, .. } if deciders == &[1, 2]),
+            "rule 1 takes port 22 only; rule 2 takes the rest"
+        );
     }
 
     #[test]
@@ -423,7 +453,7 @@ mod tests {
         };
         assert!(matches!(
             outcome(&t, 0),
-            Outcome::Redundant { decider: None, .. }
+            Outcome::Redundant { ref deciders, passes: true, .. } if deciders.is_empty()
         ));
         assert!(matches!(outcome(&t, 1), Outcome::Live { .. }));
     }
