@@ -611,3 +611,60 @@ fn a_flow_log_gives_the_same_report_on_any_number_of_threads() {
         );
     }
 }
+
+/// An NSG version 2 log of `NSG-SNET-WEB` (rulesets/contoso) whose one group, logged under
+/// `rule`, holds `tuples`, written to a scratch file named after `name`.
+fn nsg_v2_log(name: &str, rule: &str, tuples: &[&str]) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("secpath-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let log = serde_json::json!({"records": [{
+        "resourceId": "/SUBSCRIPTIONS/8D2E4B7A-5C3F-4E19-A7D6-1F2E3D4C5B02/RESOURCEGROUPS/RG-WEB-WEU/PROVIDERS/MICROSOFT.NETWORK/NETWORKSECURITYGROUPS/NSG-SNET-WEB",
+        "properties": {"Version": 2, "flows": [{"rule": rule, "flows": [{
+            "mac": "000D3A000001", "flowTuples": tuples}]}]}}]});
+    let path = dir.join("PT1H.json");
+    std::fs::write(&path, log.to_string()).unwrap();
+    path
+}
+
+#[test]
+fn flows_that_began_before_the_log_still_hit_their_rule() {
+    // An hourly blob starts mid-flow: connections opened in the previous hour appear only
+    // as C and E tuples. Each flow is one use of its rule, whether or not its B is here.
+    let log = nsg_v2_log(
+        "continuing",
+        "UserRule_Allow-HTTPS-Internet",
+        &[
+            // Began before the log, ended in it.
+            "1764500000,203.0.113.5,10.1.1.4,50010,443,T,I,A,C,1,100,1,100",
+            "1764500060,203.0.113.5,10.1.1.4,50010,443,T,I,A,E,1,100,1,100",
+            // Began before the log and goes on past it.
+            "1764500000,203.0.113.5,10.1.1.4,50011,443,T,I,A,C,1,100,1,100",
+            "1764500060,203.0.113.5,10.1.1.4,50011,443,T,I,A,C,1,100,1,100",
+            // Began, went on and ended in the log.
+            "1764500000,203.0.113.5,10.1.1.4,50012,443,T,I,A,B,,,,",
+            "1764500060,203.0.113.5,10.1.1.4,50012,443,T,I,A,C,1,100,1,100",
+            "1764500120,203.0.113.5,10.1.1.4,50012,443,T,I,A,E,1,100,1,100",
+            // The same ports again: a new flow.
+            "1764500180,203.0.113.5,10.1.1.4,50012,443,T,I,A,B,,,,",
+        ],
+    );
+    let r = replay(&[], &[log.to_str().unwrap()]);
+    assert_eq!(
+        (r["records_read"].as_u64(), r["evaluated"].as_u64()),
+        (Some(8), Some(8))
+    );
+    assert_eq!(r["disagreements_total"], 0, "{}", r["disagreements"]);
+    let https = r["hits"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|h| h["name"] == "UserRule_Allow-HTTPS-Internet")
+        .expect("the rule fired");
+    assert_eq!(https["hits"], 4, "{}", r["hits"]);
+    assert!(!r["never_fired"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|n| n["id"] == https["id"]));
+    std::fs::remove_dir_all(log.parent().unwrap()).ok();
+}

@@ -14,8 +14,10 @@ use crate::engine::{Engine, EngineKind};
 use crate::error::{Error, Result};
 use crate::eval::{Pins, Verdict};
 use crate::flow::Flow;
+use crate::model::Direction;
 use crate::resolve::Policy;
 use rayon::prelude::*;
+use rustc_hash::FxHashSet as HashSet;
 use std::io::Write;
 use std::path::Path;
 use std::sync::Arc;
@@ -169,6 +171,7 @@ pub(super) fn replay_unit(
     Replay {
         judge,
         tracker: ConnTracker::new(options.idle_timeout_ms, first_connection),
+        logged_flows: LoggedFlows::default(),
         options,
         tally,
         witness,
@@ -342,6 +345,7 @@ fn verdict_json(
 struct Replay<'r, 'p, W: Witness> {
     judge: &'r mut Judge<'p>,
     tracker: ConnTracker,
+    logged_flows: LoggedFlows,
     options: ReplayOptions,
     tally: &'r mut Tally,
     witness: &'r mut W,
@@ -371,6 +375,7 @@ impl<W: Witness> RecordLoop for Replay<'_, '_, W> {
         let Replay {
             judge,
             tracker,
+            logged_flows,
             options,
             tally,
             witness,
@@ -406,7 +411,9 @@ impl<W: Witness> RecordLoop for Replay<'_, '_, W> {
                         flow,
                     };
                     match kind {
-                        KindRef::FlowLog(logged) => flow_log(judge, &at, &logged, tally, *witness),
+                        KindRef::FlowLog(logged) => {
+                            flow_log(judge, &at, &logged, logged_flows, tally, *witness)
+                        }
                         KindRef::Tuple(pins) => tuple(judge, &at, &pins, tally, *witness),
                         KindRef::Packet(info) => {
                             packet(judge, &at, &info, tracker, *options, tally, *witness)
@@ -483,10 +490,36 @@ fn ended(tally: &mut Tally, c: &Connection, witness: &mut impl Witness) -> Resul
     witness.ended(c)
 }
 
+/// The flows of a unit's flow logs that a B, C or E tuple has shown and no E tuple has ended
+/// yet (by logging point, direction and five-tuple), so that a flow adds its rule's hits once:
+/// at its B tuple, or at its first C or E tuple when it began before the log (an hourly blob
+/// opens with the C tuples of older connections).
+#[derive(Default)]
+struct LoggedFlows(HashSet<(Option<Arc<str>>, Direction, Flow)>);
+
+impl LoggedFlows {
+    /// True when this tuple is the first of its flow here: a B tuple, a tuple without a state
+    /// (version 1, where each tuple stands alone), a denial, or the first C or E tuple of a
+    /// flow whose B was not seen.
+    fn first_of_flow(&mut self, flow: &Flow, logged: &Logged<'_>) -> bool {
+        let key = || (logged.resource_id.cloned(), logged.direction, *flow);
+        match logged.state {
+            Some(FlowState::Begin) => {
+                self.0.insert(key());
+                true
+            }
+            Some(FlowState::Continuing) => self.0.insert(key()),
+            Some(FlowState::End) => !self.0.remove(&key()),
+            Some(FlowState::Denied) | None => true,
+        }
+    }
+}
+
 fn flow_log(
     judge: &mut Judge,
     rec: &At<'_>,
     logged: &Logged<'_>,
+    logged_flows: &mut LoggedFlows,
     tally: &mut Tally,
     witness: &mut impl Witness,
 ) -> Result<()> {
@@ -494,8 +527,8 @@ fn flow_log(
         Err(reason) => return skip(tally, witness, rec.file, rec.position, &reason),
         Ok(j) => j,
     };
-    // C and E tuples continue a flow whose B tuple was counted.
-    let continues = matches!(logged.state, Some(FlowState::Continuing | FlowState::End));
+    // C and E tuples continue a flow whose first tuple was counted.
+    let continues = !logged_flows.first_of_flow(&rec.flow, logged);
     tally.judged(&rec.flow, j.verdict, (!continues).then_some(&j));
     let agree = agrees(logged, &j);
     tally.compared(agree, || Disagreement {
