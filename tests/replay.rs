@@ -668,3 +668,58 @@ fn flows_that_began_before_the_log_still_hit_their_rule() {
         .any(|n| n["id"] == https["id"]));
     std::fs::remove_dir_all(log.parent().unwrap()).ok();
 }
+
+#[test]
+fn a_plans_unknown_rule_leaves_flow_log_tuples_unknown() {
+    // fixtures/plans/network.tfplan.json does not know allow-rdp-admin's source: RDP from
+    // 198.51.100.7 may or may not reach 10.10.1.4, at the NSG (NSG flow log) as on the VNet's
+    // destination side (VNet flow log), as `explain` says for the whole path.
+    let dir = std::env::temp_dir().join(format!("secpath-plan-logs-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let net = "/subscriptions/11111111-1111-1111-1111-111111111111/resourceGroups/rg-app/providers/Microsoft.Network";
+    let nsg_log = serde_json::json!({"records": [{
+        "resourceId": format!("{net}/networkSecurityGroups/nsg-web"),
+        "properties": {"Version": 2, "flows": [{"rule": "UserRule_allow-rdp-admin", "flows": [{
+            "mac": "000D3A000001",
+            "flowTuples": ["1764500000,198.51.100.7,10.10.1.4,50000,3389,T,I,A,B,,,,"]}]}]}}]});
+    let vnet_log = serde_json::json!({"records": [{
+        "flowLogVersion": 4,
+        "targetResourceID": format!("{net}/virtualNetworks/vnet-app"),
+        "flowRecords": {"flows": [{"aclID": "acl", "flowGroups": [{"rule": "allow-rdp-admin",
+            "flowTuples": ["1764500000000,198.51.100.7,10.10.1.4,50000,3389,6,I,B,NX,,,,"]}]}]}}]});
+    let (nsg, vnet) = (dir.join("nsg.json"), dir.join("vnet.json"));
+    std::fs::write(&nsg, nsg_log.to_string()).unwrap();
+    std::fs::write(&vnet, vnet_log.to_string()).unwrap();
+    let out = secpath([
+        "replay",
+        "--format",
+        "json",
+        "--quiet",
+        nsg.to_str().unwrap(),
+        vnet.to_str().unwrap(),
+        "--snapshot",
+        "fixtures/plans/network.tfplan.json",
+    ]);
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).expect("the report is JSON");
+    assert_eq!(
+        (&r["evaluated"], &r["allowed"], &r["unknown"]),
+        (
+            &serde_json::json!(2),
+            &serde_json::json!(0),
+            &serde_json::json!(2)
+        ),
+        "{r}"
+    );
+    // The plan cannot confirm what was logged: both are listed, with secpath's `unknown`.
+    assert_eq!(r["disagreements_total"], 2);
+    for d in r["disagreements"].as_array().unwrap() {
+        assert_eq!(d["secpath_decision"], "unknown", "{d}");
+        assert_eq!(d["secpath_rule"], serde_json::Value::Null, "{d}");
+    }
+    assert!(
+        !r["hits"].to_string().contains("allow-rdp-admin"),
+        "{}",
+        r["hits"]
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -120,7 +120,8 @@ fn whole_path_compiled(
 }
 
 impl Judgement {
-    /// A whole-path judgement from the rules that matched in walk order: Azure logs the
+    /// A judgement from the rules that matched in walk order (the whole path, or one side of
+    /// it): Azure logs the
     /// last rule that admitted an allowed flow, and the deny (the last hit) of a denied one;
     /// a flow with no path, or one a plan leaves unknown, has no deciding rule.
     fn of_walk(verdict: Verdict, hits: SmallVec<[RuleHit; 4]>) -> Judgement {
@@ -337,6 +338,11 @@ impl<'p> Judge<'p> {
         let hit = t
             .first_match(flow, asgs, any)
             .and_then(|i| t.rules.get(i).copied());
+        // A plan's rule with unknown attributes may or may not have matched: the NSG's
+        // decision is unknown, as on the whole path, and no rule is known to have fired.
+        if hit.is_some_and(|r| policy.snapshot.unknown(&r.rule.id).is_some()) {
+            return Ok(Judgement::of_walk(Verdict::Unknown, SmallVec::new()));
+        }
         let verdict = match hit.map(|r| r.rule.access) {
             Some(Access::Deny) => Verdict::Deny,
             _ => Verdict::Allow,
@@ -394,7 +400,9 @@ fn at_vnet_point(policy: &Policy, flow: &Flow, logged: Logged<'_>) -> Result<Jud
     Ok(side_judgement(&stages))
 }
 
-/// The verdict of one side's stages, the rule Azure would log for it, and every hit.
+/// The verdict of one side's stages, the rule Azure would log for it, and every hit. A walk
+/// that met a plan's unknown rule stopped there: the side is unknown, with no deciding rule
+/// (as on the whole path), and the rules that admitted the flow before it are its hits.
 fn side_judgement(stages: &[Stage]) -> Judgement {
     let decisive = |s: &&Stage| {
         matches!(
@@ -407,16 +415,15 @@ fn side_judgement(stages: &[Stage]) -> Judgement {
         .filter(decisive)
         .filter_map(|s| s.decided_by.as_ref().and_then(RuleHit::of_decision))
         .collect();
-    let denied = stages.iter().any(|s| s.outcome == Outcome::Deny);
-    Judgement {
-        verdict: if denied {
-            Verdict::Deny
-        } else {
-            Verdict::Allow
-        },
-        rule: hits.last().cloned(),
-        hits,
-    }
+    let outcome = |o: Outcome| stages.iter().any(|s| s.outcome == o);
+    let verdict = if outcome(Outcome::Deny) {
+        Verdict::Deny
+    } else if outcome(Outcome::Unknown) {
+        Verdict::Unknown
+    } else {
+        Verdict::Allow
+    };
+    Judgement::of_walk(verdict, hits)
 }
 
 /// A rule name without the NSG `UserRule_` / `DefaultRule_` prefix (matched
