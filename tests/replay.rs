@@ -723,3 +723,33 @@ fn a_plans_unknown_rule_leaves_flow_log_tuples_unknown() {
     );
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[cfg(unix)]
+#[test]
+fn an_unreadable_entry_of_a_directory_is_skipped_not_fatal() {
+    // A downloaded storage container with one dangling link among its blobs: the link is one
+    // skipped "record" (the whole file), the blobs are replayed, on one thread or several.
+    let dir = std::env::temp_dir().join(format!("secpath-dangling-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::copy("fixtures/replay-contoso/nsg-v2.json", dir.join("a.json")).unwrap();
+    std::os::unix::fs::symlink(dir.join("gone.json"), dir.join("b.json")).unwrap();
+    std::fs::copy("fixtures/replay-contoso/vnet-v4.json", dir.join("c.json")).unwrap();
+    for threads in ["1", "3"] {
+        let r = replay(&["--threads", threads], &[dir.to_str().unwrap()]);
+        assert_eq!(
+            (&r["records_read"], &r["evaluated"], &r["skipped"]),
+            (
+                &serde_json::json!(10),
+                &serde_json::json!(9),
+                &serde_json::json!(1)
+            ),
+            "{r}"
+        );
+        assert!(r["skipped_by_reason"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .any(|k| k.starts_with("cannot read")));
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}

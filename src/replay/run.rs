@@ -19,7 +19,7 @@ use crate::resolve::Policy;
 use rayon::prelude::*;
 use rustc_hash::FxHashSet as HashSet;
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 /// How packets are judged.
@@ -80,6 +80,12 @@ pub fn replay_units(
     Ok(tally.report(policy))
 }
 
+/// A unit's files, opened one after the other. They were found by [`input::units`], so they
+/// are not walked again: a file that cannot be read there is one skip, not an error.
+fn unit_files(unit: &[PathBuf], format: InputFormat) -> impl Iterator<Item = FileRecords> + '_ {
+    unit.iter().map(move |path| input::open_file(path, format))
+}
+
 fn replay_in_order(
     engine: &Arc<Engine>,
     units: &[Unit],
@@ -92,7 +98,7 @@ fn replay_in_order(
     let mut judge = Judge::new(engine.clone());
     let mut next_connection = 1;
     for unit in units {
-        let files = input::read_inputs(unit, format)?;
+        let files = unit_files(unit, format);
         next_connection = replay_unit(
             &mut judge,
             files,
@@ -127,7 +133,7 @@ fn replay_in_parallel(
         units
             .par_iter()
             .map(|unit| {
-                let files = input::read_inputs(unit, format)?;
+                let files = unit_files(unit, format);
                 if shards > 1 && shard::worth_splitting(unit, format) {
                     return shard::replay_split(engine, files, options, shards, progress);
                 }
