@@ -753,3 +753,71 @@ fn an_unreadable_entry_of_a_directory_is_skipped_not_fatal() {
     }
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn packets_after_a_close_belong_to_the_closed_connection() {
+    // Two TCP connections as captures show them: the last ACK of a FIN handshake comes after
+    // both FINs, and data in flight arrives after a RST. Neither is a new connection (which
+    // would add a connection and a hit, or judge the late packet the other way round and deny
+    // it); a SYN (or a SYN+ACK) on the same ports is one.
+    let (client, server, internet) = ([203, 0, 113, 5], [10, 1, 1, 4], [8, 8, 8, 8]);
+    let https_in: Packet = (6, client, 50000, server, 443);
+    let reply = |p: Packet| (p.0, p.3, p.4, p.1, p.2);
+    let out: Packet = (6, server, 40000, internet, 443);
+    let packets = [
+        (https_in, SYN),
+        (reply(https_in), SYN | ACK),
+        (https_in, ACK),
+        (reply(https_in), FIN | ACK),
+        (https_in, FIN | ACK),
+        (reply(https_in), ACK),
+        (out, SYN),
+        (reply(out), SYN | ACK),
+        (out, RST),
+        (reply(out), ACK),
+        (https_in, SYN),
+        (https_in, RST),
+        // The capture missed this connection's SYN.
+        (reply(https_in), SYN | ACK),
+    ];
+    let dir = std::env::temp_dir().join(format!("secpath-closed-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("closed.pcap");
+    let timed = packets
+        .iter()
+        .enumerate()
+        .map(|(i, &(p, flags))| (i as u64 * 1000, p, flags));
+    std::fs::write(&path, pcap_bytes(timed)).unwrap();
+    let r = replay(&[], &[path.to_str().unwrap()]);
+    std::fs::remove_dir_all(&dir).ok();
+    assert_eq!(
+        (&r["records_read"], &r["connections"], &r["denied"]),
+        (
+            &serde_json::json!(13),
+            &serde_json::json!(4),
+            &serde_json::json!(0)
+        ),
+        "{}",
+        r["top_denied"]
+    );
+    let hits = |name: &str, owner: &str| {
+        r["hits"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|h| h["name"] == name && h["owner"] == owner)
+            .map(|h| h["hits"].clone())
+    };
+    assert_eq!(
+        hits("UserRule_Allow-HTTPS-Internet", "nsg-snet-web"),
+        Some(serde_json::json!(3)),
+        "{}",
+        r["hits"]
+    );
+    assert_eq!(
+        hits("DefaultRule_AllowInternetOutBound", "nsg-snet-web"),
+        Some(serde_json::json!(1)),
+        "{}",
+        r["hits"]
+    );
+}
