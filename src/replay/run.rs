@@ -505,11 +505,12 @@ struct LoggedFlows(HashSet<(Option<Arc<str>>, Direction, Flow)>);
 
 impl LoggedFlows {
     /// True when this tuple is the first of its flow here: a B tuple, a tuple without a state
-    /// (version 1, where each tuple stands alone), a denial, or the first C or E tuple of a
-    /// flow whose B was not seen.
+    /// (version 1, where each tuple stands alone), a denial (which no C or E follows, so it
+    /// is not remembered), or the first C or E tuple of a flow whose B was not seen.
     fn first_of_flow(&mut self, flow: &Flow, logged: &Logged<'_>) -> bool {
         let key = || (logged.resource_id.cloned(), logged.direction, *flow);
         match logged.state {
+            _ if !logged.allowed => true,
             Some(FlowState::Begin) => {
                 self.0.insert(key());
                 true
