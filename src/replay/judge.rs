@@ -257,15 +257,13 @@ impl<'p> Judge<'p> {
     }
 
     /// Remembers where `address` is (unpinned), if it is in Azure, and says whether it is;
-    /// [`placement`] then finds it.
+    /// [`placement`] then finds it. The caller makes room first ([`Judge::at_nsg`]), so that
+    /// placing a tuple's second end never forgets its first.
     fn place(&mut self, address: IpAddr) -> bool {
         if !self.azure.contains(address) {
             return false;
         }
         if !self.places.contains_key(&address) {
-            if self.places.len() >= PLACES_CACHED {
-                self.places.clear();
-            }
             let place = locate(&self.policy.snapshot, address, None, "local").ok();
             self.places.insert(address, place);
         }
@@ -290,6 +288,9 @@ impl<'p> Judge<'p> {
             Direction::Inbound => (flow.dst, flow.src),
             Direction::Outbound => (flow.src, flow.dst),
         };
+        if self.places.len() + 2 > PLACES_CACHED {
+            self.places.clear();
+        }
         let (local_in_azure, remote_in_azure) = (self.place(local), self.place(remote));
         let (here, there) = (
             placement(&self.places, local_in_azure, local),
@@ -493,5 +494,43 @@ mod tests {
         };
         assert!(names("blockhighrisk", &admin));
         assert!(!names("UserRule_", &admin));
+    }
+
+    #[test]
+    fn a_full_placement_cache_keeps_both_ends_of_a_tuple() {
+        // nsg-snet-app (rulesets/contoso) allows 8443 from asg-web (10.1.1.4) to asg-app
+        // (10.1.2.4): only placements put the endpoints in their ASGs. When the cache fills up
+        // between placing one end and the other, the first must not be forgotten.
+        use crate::engine::EngineKind;
+        use crate::options::Options;
+        use crate::replay::flowlog::FlowState;
+        use crate::resolve::tags::ServiceTags;
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let snapshot = crate::load::load_snapshot(&[root.join("rulesets/contoso")]).unwrap();
+        let policy = Policy::build(snapshot, Options::new(), &ServiceTags::none()).unwrap();
+        let mut judge = Judge::new(Arc::new(Engine::new(&policy, EngineKind::Reference)));
+        let nsg: Arc<str> = Arc::from("/subscriptions/8d2e4b7a-5c3f-4e19-a7d6-1f2e3d4c5b02/resourceGroups/rg-web-weu/providers/Microsoft.Network/networkSecurityGroups/nsg-snet-app");
+        let rule: Arc<str> = Arc::from("UserRule_Allow-8443-From-AsgWeb");
+        let logged = Logged {
+            format: LogFormat::NsgV2,
+            resource_id: Some(&nsg),
+            acl_id: None,
+            mac: None,
+            rule: &rule,
+            direction: Direction::Inbound,
+            allowed: true,
+            state: Some(FlowState::Begin),
+            encryption: None,
+            packets_bytes: None,
+        };
+        let flow = Flow::parse("tcp 10.1.1.4:50000 -> 10.1.2.4:8443").unwrap();
+        let fresh = judge.at_logging_point(&flow, logged).unwrap();
+        assert!(agrees(&logged, &fresh), "{fresh:?}");
+        judge.places.clear();
+        for i in 0..PLACES_CACHED - 1 {
+            let filler = IpAddr::from(std::net::Ipv6Addr::from(i as u128));
+            judge.places.insert(filler, None);
+        }
+        assert_eq!(judge.at_logging_point(&flow, logged).unwrap(), fresh);
     }
 }
