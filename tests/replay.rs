@@ -821,3 +821,46 @@ fn packets_after_a_close_belong_to_the_closed_connection() {
         r["hits"]
     );
 }
+
+#[test]
+fn a_vnet_flow_log_at_the_destination_honours_always_allow_scope_path() {
+    // D5: the source side's AlwaysAllow skips the destination NSGs only with `path`. A VNet
+    // flow log's inbound tuple is judged on the destination side, so that side must know.
+    let judged = |scope: &str| {
+        let out = secpath([
+            "replay",
+            "--format",
+            "json",
+            "--quiet",
+            "--always-allow-scope",
+            scope,
+            "fixtures/replay-always-allow-path/vnet-v4.json",
+            "--snapshot",
+            "fixtures/replay-always-allow-path/snapshot.secpath",
+        ]);
+        let r: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+        (
+            r["allowed"].as_u64(),
+            r["denied"].as_u64(),
+            r["disagreements_total"].as_u64(),
+            r["hits"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|h| h["name"].as_str().unwrap().to_string())
+                .collect::<Vec<_>>(),
+        )
+    };
+    assert_eq!(
+        judged("side"),
+        (
+            Some(0),
+            Some(1),
+            Some(1),
+            vec!["UserRule_DenyAllIn".to_string()]
+        )
+    );
+    // Allowed, compared with the AlwaysAllow that admitted it; its hit is the source side's
+    // to count (at the source's outbound tuple), so this side adds none.
+    assert_eq!(judged("path"), (Some(1), Some(0), Some(0), vec![]));
+}

@@ -21,7 +21,7 @@ use crate::eval::{
 };
 use crate::flow::Flow;
 use crate::model::{Access, AddrSet, Direction, ResourceId};
-use crate::options::AnyProtocol;
+use crate::options::{AlwaysAllowScope, AnyProtocol};
 use crate::resolve::{Policy, ResolvedRule, RuleSource};
 use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 use smallvec::SmallVec;
@@ -397,8 +397,32 @@ fn at_vnet_point(policy: &Policy, flow: &Flow, logged: Logged<'_>) -> Result<Jud
             },
         ),
     };
-    let stages = explain_side(policy, flow, side, &pins).map_err(|e| e.to_string())?;
-    Ok(side_judgement(&stages))
+    let mut stages = explain_side(policy, flow, side, &pins).map_err(|e| e.to_string())?;
+    // D5 `path`: the source side's AlwaysAllow skips this side's NSGs (never its admin rules)
+    // and is the rule that admitted the flow here unless an admin rule of this side did. Its
+    // hit belongs to the source side, which logs the flow outbound.
+    let admitted_by_source = (side == Side::Destination
+        && policy.options.always_allow_scope == AlwaysAllowScope::Path)
+        .then(|| source_always_allow(policy, flow, &pins))
+        .flatten();
+    if admitted_by_source.is_some() {
+        stages.retain(|s| s.layer != Layer::Nsg);
+    }
+    let mut judgement = side_judgement(&stages);
+    if judgement.verdict == Verdict::Allow && judgement.rule.is_none() {
+        judgement.rule = admitted_by_source;
+    }
+    Ok(judgement)
+}
+
+/// The admin AlwaysAllow rule that admits `flow` on its source side, if the source is in a
+/// VNet and one does (`pins` place the destination).
+fn source_always_allow(policy: &Policy, flow: &Flow, pins: &Pins) -> Option<RuleHit> {
+    let stages = explain_side(policy, flow, Side::Source, pins).ok()?;
+    let stage = stages
+        .iter()
+        .find(|s| s.layer == Layer::Admin && s.outcome == Outcome::AlwaysAllow)?;
+    stage.decided_by.as_ref().and_then(RuleHit::of_decision)
 }
 
 /// The verdict of one side's stages, the rule Azure would log for it, and every hit. A walk
