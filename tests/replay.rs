@@ -611,3 +611,256 @@ fn a_flow_log_gives_the_same_report_on_any_number_of_threads() {
         );
     }
 }
+
+/// An NSG version 2 log of `NSG-SNET-WEB` (rulesets/contoso) whose one group, logged under
+/// `rule`, holds `tuples`, written to a scratch file named after `name`.
+fn nsg_v2_log(name: &str, rule: &str, tuples: &[&str]) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("secpath-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let log = serde_json::json!({"records": [{
+        "resourceId": "/SUBSCRIPTIONS/8D2E4B7A-5C3F-4E19-A7D6-1F2E3D4C5B02/RESOURCEGROUPS/RG-WEB-WEU/PROVIDERS/MICROSOFT.NETWORK/NETWORKSECURITYGROUPS/NSG-SNET-WEB",
+        "properties": {"Version": 2, "flows": [{"rule": rule, "flows": [{
+            "mac": "000D3A000001", "flowTuples": tuples}]}]}}]});
+    let path = dir.join("PT1H.json");
+    std::fs::write(&path, log.to_string()).unwrap();
+    path
+}
+
+#[test]
+fn flows_that_began_before_the_log_still_hit_their_rule() {
+    // An hourly blob starts mid-flow: connections opened in the previous hour appear only
+    // as C and E tuples. Each flow is one use of its rule, whether or not its B is here.
+    let log = nsg_v2_log(
+        "continuing",
+        "UserRule_Allow-HTTPS-Internet",
+        &[
+            // Began before the log, ended in it.
+            "1764500000,203.0.113.5,10.1.1.4,50010,443,T,I,A,C,1,100,1,100",
+            "1764500060,203.0.113.5,10.1.1.4,50010,443,T,I,A,E,1,100,1,100",
+            // Began before the log and goes on past it.
+            "1764500000,203.0.113.5,10.1.1.4,50011,443,T,I,A,C,1,100,1,100",
+            "1764500060,203.0.113.5,10.1.1.4,50011,443,T,I,A,C,1,100,1,100",
+            // Began, went on and ended in the log.
+            "1764500000,203.0.113.5,10.1.1.4,50012,443,T,I,A,B,,,,",
+            "1764500060,203.0.113.5,10.1.1.4,50012,443,T,I,A,C,1,100,1,100",
+            "1764500120,203.0.113.5,10.1.1.4,50012,443,T,I,A,E,1,100,1,100",
+            // The same ports again: a new flow.
+            "1764500180,203.0.113.5,10.1.1.4,50012,443,T,I,A,B,,,,",
+        ],
+    );
+    let r = replay(&[], &[log.to_str().unwrap()]);
+    assert_eq!(
+        (r["records_read"].as_u64(), r["evaluated"].as_u64()),
+        (Some(8), Some(8))
+    );
+    assert_eq!(r["disagreements_total"], 0, "{}", r["disagreements"]);
+    let https = r["hits"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|h| h["name"] == "UserRule_Allow-HTTPS-Internet")
+        .expect("the rule fired");
+    assert_eq!(https["hits"], 4, "{}", r["hits"]);
+    assert!(!r["never_fired"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|n| n["id"] == https["id"]));
+    std::fs::remove_dir_all(log.parent().unwrap()).ok();
+}
+
+#[test]
+fn a_plans_unknown_rule_leaves_flow_log_tuples_unknown() {
+    // fixtures/plans/network.tfplan.json does not know allow-rdp-admin's source: RDP from
+    // 198.51.100.7 may or may not reach 10.10.1.4, at the NSG (NSG flow log) as on the VNet's
+    // destination side (VNet flow log), as `explain` says for the whole path.
+    let dir = std::env::temp_dir().join(format!("secpath-plan-logs-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let net = "/subscriptions/11111111-1111-1111-1111-111111111111/resourceGroups/rg-app/providers/Microsoft.Network";
+    let nsg_log = serde_json::json!({"records": [{
+        "resourceId": format!("{net}/networkSecurityGroups/nsg-web"),
+        "properties": {"Version": 2, "flows": [{"rule": "UserRule_allow-rdp-admin", "flows": [{
+            "mac": "000D3A000001",
+            "flowTuples": ["1764500000,198.51.100.7,10.10.1.4,50000,3389,T,I,A,B,,,,"]}]}]}}]});
+    let vnet_log = serde_json::json!({"records": [{
+        "flowLogVersion": 4,
+        "targetResourceID": format!("{net}/virtualNetworks/vnet-app"),
+        "flowRecords": {"flows": [{"aclID": "acl", "flowGroups": [{"rule": "allow-rdp-admin",
+            "flowTuples": ["1764500000000,198.51.100.7,10.10.1.4,50000,3389,6,I,B,NX,,,,"]}]}]}}]});
+    let (nsg, vnet) = (dir.join("nsg.json"), dir.join("vnet.json"));
+    std::fs::write(&nsg, nsg_log.to_string()).unwrap();
+    std::fs::write(&vnet, vnet_log.to_string()).unwrap();
+    let out = secpath([
+        "replay",
+        "--format",
+        "json",
+        "--quiet",
+        nsg.to_str().unwrap(),
+        vnet.to_str().unwrap(),
+        "--snapshot",
+        "fixtures/plans/network.tfplan.json",
+    ]);
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).expect("the report is JSON");
+    assert_eq!(
+        (&r["evaluated"], &r["allowed"], &r["unknown"]),
+        (
+            &serde_json::json!(2),
+            &serde_json::json!(0),
+            &serde_json::json!(2)
+        ),
+        "{r}"
+    );
+    // The plan cannot confirm what was logged: both are listed, with secpath's `unknown`.
+    assert_eq!(r["disagreements_total"], 2);
+    for d in r["disagreements"].as_array().unwrap() {
+        assert_eq!(d["secpath_decision"], "unknown", "{d}");
+        assert_eq!(d["secpath_rule"], serde_json::Value::Null, "{d}");
+    }
+    assert!(
+        !r["hits"].to_string().contains("allow-rdp-admin"),
+        "{}",
+        r["hits"]
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[cfg(unix)]
+#[test]
+fn an_unreadable_entry_of_a_directory_is_skipped_not_fatal() {
+    // A downloaded storage container with one dangling link among its blobs: the link is one
+    // skipped "record" (the whole file), the blobs are replayed, on one thread or several.
+    let dir = std::env::temp_dir().join(format!("secpath-dangling-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::copy("fixtures/replay-contoso/nsg-v2.json", dir.join("a.json")).unwrap();
+    std::os::unix::fs::symlink(dir.join("gone.json"), dir.join("b.json")).unwrap();
+    std::fs::copy("fixtures/replay-contoso/vnet-v4.json", dir.join("c.json")).unwrap();
+    for threads in ["1", "3"] {
+        let r = replay(&["--threads", threads], &[dir.to_str().unwrap()]);
+        assert_eq!(
+            (&r["records_read"], &r["evaluated"], &r["skipped"]),
+            (
+                &serde_json::json!(10),
+                &serde_json::json!(9),
+                &serde_json::json!(1)
+            ),
+            "{r}"
+        );
+        assert!(r["skipped_by_reason"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .any(|k| k.starts_with("cannot read")));
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn packets_after_a_close_belong_to_the_closed_connection() {
+    // Two TCP connections as captures show them: the last ACK of a FIN handshake comes after
+    // both FINs, and data in flight arrives after a RST. Neither is a new connection (which
+    // would add a connection and a hit, or judge the late packet the other way round and deny
+    // it); a SYN (or a SYN+ACK) on the same ports is one.
+    let (client, server, internet) = ([203, 0, 113, 5], [10, 1, 1, 4], [8, 8, 8, 8]);
+    let https_in: Packet = (6, client, 50000, server, 443);
+    let reply = |p: Packet| (p.0, p.3, p.4, p.1, p.2);
+    let out: Packet = (6, server, 40000, internet, 443);
+    let packets = [
+        (https_in, SYN),
+        (reply(https_in), SYN | ACK),
+        (https_in, ACK),
+        (reply(https_in), FIN | ACK),
+        (https_in, FIN | ACK),
+        (reply(https_in), ACK),
+        (out, SYN),
+        (reply(out), SYN | ACK),
+        (out, RST),
+        (reply(out), ACK),
+        (https_in, SYN),
+        (https_in, RST),
+        // The capture missed this connection's SYN.
+        (reply(https_in), SYN | ACK),
+    ];
+    let dir = std::env::temp_dir().join(format!("secpath-closed-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("closed.pcap");
+    let timed = packets
+        .iter()
+        .enumerate()
+        .map(|(i, &(p, flags))| (i as u64 * 1000, p, flags));
+    std::fs::write(&path, pcap_bytes(timed)).unwrap();
+    let r = replay(&[], &[path.to_str().unwrap()]);
+    std::fs::remove_dir_all(&dir).ok();
+    assert_eq!(
+        (&r["records_read"], &r["connections"], &r["denied"]),
+        (
+            &serde_json::json!(13),
+            &serde_json::json!(4),
+            &serde_json::json!(0)
+        ),
+        "{}",
+        r["top_denied"]
+    );
+    let hits = |name: &str, owner: &str| {
+        r["hits"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|h| h["name"] == name && h["owner"] == owner)
+            .map(|h| h["hits"].clone())
+    };
+    assert_eq!(
+        hits("UserRule_Allow-HTTPS-Internet", "nsg-snet-web"),
+        Some(serde_json::json!(3)),
+        "{}",
+        r["hits"]
+    );
+    assert_eq!(
+        hits("DefaultRule_AllowInternetOutBound", "nsg-snet-web"),
+        Some(serde_json::json!(1)),
+        "{}",
+        r["hits"]
+    );
+}
+
+#[test]
+fn a_vnet_flow_log_at_the_destination_honours_always_allow_scope_path() {
+    // D5: the source side's AlwaysAllow skips the destination NSGs only with `path`. A VNet
+    // flow log's inbound tuple is judged on the destination side, so that side must know.
+    let judged = |scope: &str| {
+        let out = secpath([
+            "replay",
+            "--format",
+            "json",
+            "--quiet",
+            "--always-allow-scope",
+            scope,
+            "fixtures/replay-always-allow-path/vnet-v4.json",
+            "--snapshot",
+            "fixtures/replay-always-allow-path/snapshot.secpath",
+        ]);
+        let r: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+        (
+            r["allowed"].as_u64(),
+            r["denied"].as_u64(),
+            r["disagreements_total"].as_u64(),
+            r["hits"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|h| h["name"].as_str().unwrap().to_string())
+                .collect::<Vec<_>>(),
+        )
+    };
+    assert_eq!(
+        judged("side"),
+        (
+            Some(0),
+            Some(1),
+            Some(1),
+            vec!["UserRule_DenyAllIn".to_string()]
+        )
+    );
+    // Allowed, compared with the AlwaysAllow that admitted it; its hit is the source side's
+    // to count (at the source's outbound tuple), so this side adds none.
+    assert_eq!(judged("path"), (Some(1), Some(0), Some(0), vec![]));
+}

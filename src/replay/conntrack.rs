@@ -1,9 +1,11 @@
 //! Connection tracking for packet captures (SEMANTICS D6: admin rules and NSGs are stateful).
 //!
 //! The first packet of a connection is judged; every later packet in either direction belongs
-//! to it and shares its verdict, as Azure's flow records make replies pass. TCP connections
-//! end on RST or on FIN from both ends; UDP, ICMP and other protocols (and TCP left idle) end
-//! after an idle timeout (Azure's default flow timeout is 4 minutes). A TCP packet seen
+//! to it and shares its verdict, as Azure's flow records make replies pass. A TCP connection
+//! closed by RST or by FIN from both ends ends at the next SYN on its ports; until then
+//! late packets (the last ACK, data in flight) still belong to it. Every connection (UDP,
+//! ICMP and other protocols, TCP left idle or closed) ends after an idle timeout (Azure's
+//! default flow timeout is 4 minutes). A TCP packet seen
 //! first as SYN+ACK opened in the other direction, so the connection's forward flow is its
 //! reverse. Under `--admin-stateless` the admin rules judge every reply of an allowed
 //! connection again: a connection counts the replies they deny, and the rule that denied
@@ -111,7 +113,7 @@ const FORWARD_FROM_LO: u8 = 1;
 const FIN_FORWARD: u8 = 2;
 /// [`Live::flags`]: the responder sent a FIN.
 const FIN_REVERSE: u8 = 4;
-/// [`Live::flags`]: RST, or FIN from both ends.
+/// [`Live::flags`]: an end sent a RST.
 const CLOSED: u8 = 8;
 /// [`Live::flags`]: `last_ms` holds a time.
 const TIMED: u8 = 16;
@@ -143,11 +145,16 @@ impl Live {
         self.has(TIMED).then_some(self.last_ms)
     }
 
-    /// Whether a packet arriving now ends this connection before it belongs to it.
-    fn stale(&self, fresh_syn: bool, now: Option<u64>, timeout: u64) -> bool {
+    /// Whether a packet arriving now ends this connection before it belongs to it: idle past
+    /// the timeout, or a SYN (or SYN+ACK, when the capture missed the SYN) after a FIN or RST:
+    /// the ports used again. Any other packet after a close (the last ACK of the FIN
+    /// handshake, a retransmitted FIN, data in flight behind a RST) still belongs to it, as to
+    /// a stateful firewall's closing entry; judged alone it would count a connection and its
+    /// rules again, or be judged the other way round and denied.
+    fn stale(&self, syn: bool, now: Option<u64>, timeout: u64) -> bool {
         let idle = matches!((self.last_ms(), now), (Some(last), Some(now)) if now.saturating_sub(last) > timeout);
-        let reopened = fresh_syn && self.has(CLOSED | FIN_FORWARD | FIN_REVERSE);
-        idle || self.has(CLOSED) || reopened
+        let reopened = syn && self.has(CLOSED | FIN_FORWARD | FIN_REVERSE);
+        idle || reopened
     }
 
     /// Counts a packet of `length` bytes from the `lo` end (or the `hi` end), at `now`.
@@ -306,10 +313,10 @@ impl ConnTracker {
         }
         let (key, from_lo) = Key::of(flow);
         let flags = info.tcp_flags.unwrap_or(0);
-        let fresh_syn = flow.protocol == proto::TCP && flags & (SYN | ACK) == SYN;
+        let syn = flow.protocol == proto::TCP && flags & SYN != 0;
         let timeout = self.idle_timeout_ms;
         match self.live_mut(&key) {
-            Some(c) if !c.stale(fresh_syn, time_ms, timeout) => {
+            Some(c) if !c.stale(syn, time_ms, timeout) => {
                 let reply = from_lo != c.has(FORWARD_FROM_LO);
                 c.count(from_lo, info.length, time_ms);
                 if flags & RST != 0 {
@@ -317,9 +324,6 @@ impl ConnTracker {
                 }
                 if flags & FIN != 0 {
                     c.flags |= if reply { FIN_REVERSE } else { FIN_FORWARD };
-                    if c.has(FIN_FORWARD) && c.has(FIN_REVERSE) {
-                        c.flags |= CLOSED;
-                    }
                 }
                 return Seen::Belongs {
                     verdict: c.verdict,

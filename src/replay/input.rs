@@ -289,7 +289,9 @@ const SNIFF_BYTES: usize = 64 * 1024;
 
 /// The files `paths` name, directories walked recursively with entries in name order;
 /// `-` (stdin) is kept as it is. A path that does not exist is an error here, before any
-/// record is read.
+/// record is read. An entry of a directory that cannot be looked at (a dangling link, a
+/// blob deleted during the listing) is kept as a file: reading it skips it with its reason,
+/// so one bad entry among thousands of blobs is counted rather than ending the run.
 pub fn expand_paths(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
     let mut files = Vec::new();
     for path in paths {
@@ -307,7 +309,14 @@ fn walk(path: &Path, depth: usize, files: &mut Vec<PathBuf>) -> Result<()> {
         file: path.to_path_buf(),
         source,
     };
-    let meta = std::fs::metadata(path).map_err(io)?;
+    let meta = match std::fs::metadata(path) {
+        Ok(meta) => meta,
+        Err(_) if depth > 0 => {
+            files.push(path.to_path_buf());
+            return Ok(());
+        }
+        Err(e) => return Err(io(e)),
+    };
     if !meta.is_dir() {
         files.push(path.to_path_buf());
         return Ok(());
@@ -957,9 +966,23 @@ mod tests {
         assert_eq!(read(InputFormat::VnetFlowLog).len(), 1);
         let missing = dir.join("missing");
         assert!(matches!(
-            read_inputs(&[missing], InputFormat::Auto),
+            read_inputs(std::slice::from_ref(&missing), InputFormat::Auto),
             Err(Error::Io { .. })
         ));
+        // Inside a directory, an entry that cannot be read is skipped, not fatal.
+        #[cfg(unix)]
+        {
+            let listed = dir.join("listed");
+            std::fs::create_dir(&listed).unwrap();
+            std::os::unix::fs::symlink(&missing, listed.join("dangling")).unwrap();
+            std::fs::copy(&capture, listed.join("y.pcap")).unwrap();
+            let got = summary(read_inputs(&[listed], InputFormat::Auto).unwrap().flatten());
+            assert_eq!(got.len(), 2, "{got:?}");
+            assert!(
+                got[0].starts_with("dangling skip whole file: cannot read:"),
+                "{got:?}"
+            );
+        }
         assert_eq!(
             "VNET".parse::<InputFormat>().ok(),
             Some(InputFormat::VnetFlowLog)

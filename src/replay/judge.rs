@@ -21,7 +21,7 @@ use crate::eval::{
 };
 use crate::flow::Flow;
 use crate::model::{Access, AddrSet, Direction, ResourceId};
-use crate::options::AnyProtocol;
+use crate::options::{AlwaysAllowScope, AnyProtocol};
 use crate::resolve::{Policy, ResolvedRule, RuleSource};
 use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 use smallvec::SmallVec;
@@ -120,7 +120,8 @@ fn whole_path_compiled(
 }
 
 impl Judgement {
-    /// A whole-path judgement from the rules that matched in walk order: Azure logs the
+    /// A judgement from the rules that matched in walk order (the whole path, or one side of
+    /// it): Azure logs the
     /// last rule that admitted an allowed flow, and the deny (the last hit) of a denied one;
     /// a flow with no path, or one a plan leaves unknown, has no deciding rule.
     fn of_walk(verdict: Verdict, hits: SmallVec<[RuleHit; 4]>) -> Judgement {
@@ -256,15 +257,13 @@ impl<'p> Judge<'p> {
     }
 
     /// Remembers where `address` is (unpinned), if it is in Azure, and says whether it is;
-    /// [`placement`] then finds it.
+    /// [`placement`] then finds it. The caller makes room first ([`Judge::at_nsg`]), so that
+    /// placing a tuple's second end never forgets its first.
     fn place(&mut self, address: IpAddr) -> bool {
         if !self.azure.contains(address) {
             return false;
         }
         if !self.places.contains_key(&address) {
-            if self.places.len() >= PLACES_CACHED {
-                self.places.clear();
-            }
             let place = locate(&self.policy.snapshot, address, None, "local").ok();
             self.places.insert(address, place);
         }
@@ -289,6 +288,9 @@ impl<'p> Judge<'p> {
             Direction::Inbound => (flow.dst, flow.src),
             Direction::Outbound => (flow.src, flow.dst),
         };
+        if self.places.len() + 2 > PLACES_CACHED {
+            self.places.clear();
+        }
         let (local_in_azure, remote_in_azure) = (self.place(local), self.place(remote));
         let (here, there) = (
             placement(&self.places, local_in_azure, local),
@@ -337,6 +339,11 @@ impl<'p> Judge<'p> {
         let hit = t
             .first_match(flow, asgs, any)
             .and_then(|i| t.rules.get(i).copied());
+        // A plan's rule with unknown attributes may or may not have matched: the NSG's
+        // decision is unknown, as on the whole path, and no rule is known to have fired.
+        if hit.is_some_and(|r| policy.snapshot.unknown(&r.rule.id).is_some()) {
+            return Ok(Judgement::of_walk(Verdict::Unknown, SmallVec::new()));
+        }
         let verdict = match hit.map(|r| r.rule.access) {
             Some(Access::Deny) => Verdict::Deny,
             _ => Verdict::Allow,
@@ -390,11 +397,37 @@ fn at_vnet_point(policy: &Policy, flow: &Flow, logged: Logged<'_>) -> Result<Jud
             },
         ),
     };
-    let stages = explain_side(policy, flow, side, &pins).map_err(|e| e.to_string())?;
-    Ok(side_judgement(&stages))
+    let mut stages = explain_side(policy, flow, side, &pins).map_err(|e| e.to_string())?;
+    // D5 `path`: the source side's AlwaysAllow skips this side's NSGs (never its admin rules)
+    // and is the rule that admitted the flow here unless an admin rule of this side did. Its
+    // hit belongs to the source side, which logs the flow outbound.
+    let admitted_by_source = (side == Side::Destination
+        && policy.options.always_allow_scope == AlwaysAllowScope::Path)
+        .then(|| source_always_allow(policy, flow, &pins))
+        .flatten();
+    if admitted_by_source.is_some() {
+        stages.retain(|s| s.layer != Layer::Nsg);
+    }
+    let mut judgement = side_judgement(&stages);
+    if judgement.verdict == Verdict::Allow && judgement.rule.is_none() {
+        judgement.rule = admitted_by_source;
+    }
+    Ok(judgement)
 }
 
-/// The verdict of one side's stages, the rule Azure would log for it, and every hit.
+/// The admin AlwaysAllow rule that admits `flow` on its source side, if the source is in a
+/// VNet and one does (`pins` place the destination).
+fn source_always_allow(policy: &Policy, flow: &Flow, pins: &Pins) -> Option<RuleHit> {
+    let stages = explain_side(policy, flow, Side::Source, pins).ok()?;
+    let stage = stages
+        .iter()
+        .find(|s| s.layer == Layer::Admin && s.outcome == Outcome::AlwaysAllow)?;
+    stage.decided_by.as_ref().and_then(RuleHit::of_decision)
+}
+
+/// The verdict of one side's stages, the rule Azure would log for it, and every hit. A walk
+/// that met a plan's unknown rule stopped there: the side is unknown, with no deciding rule
+/// (as on the whole path), and the rules that admitted the flow before it are its hits.
 fn side_judgement(stages: &[Stage]) -> Judgement {
     let decisive = |s: &&Stage| {
         matches!(
@@ -407,16 +440,15 @@ fn side_judgement(stages: &[Stage]) -> Judgement {
         .filter(decisive)
         .filter_map(|s| s.decided_by.as_ref().and_then(RuleHit::of_decision))
         .collect();
-    let denied = stages.iter().any(|s| s.outcome == Outcome::Deny);
-    Judgement {
-        verdict: if denied {
-            Verdict::Deny
-        } else {
-            Verdict::Allow
-        },
-        rule: hits.last().cloned(),
-        hits,
-    }
+    let outcome = |o: Outcome| stages.iter().any(|s| s.outcome == o);
+    let verdict = if outcome(Outcome::Deny) {
+        Verdict::Deny
+    } else if outcome(Outcome::Unknown) {
+        Verdict::Unknown
+    } else {
+        Verdict::Allow
+    };
+    Judgement::of_walk(verdict, hits)
 }
 
 /// A rule name without the NSG `UserRule_` / `DefaultRule_` prefix (matched
@@ -486,5 +518,43 @@ mod tests {
         };
         assert!(names("blockhighrisk", &admin));
         assert!(!names("UserRule_", &admin));
+    }
+
+    #[test]
+    fn a_full_placement_cache_keeps_both_ends_of_a_tuple() {
+        // nsg-snet-app (rulesets/contoso) allows 8443 from asg-web (10.1.1.4) to asg-app
+        // (10.1.2.4): only placements put the endpoints in their ASGs. When the cache fills up
+        // between placing one end and the other, the first must not be forgotten.
+        use crate::engine::EngineKind;
+        use crate::options::Options;
+        use crate::replay::flowlog::FlowState;
+        use crate::resolve::tags::ServiceTags;
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let snapshot = crate::load::load_snapshot(&[root.join("rulesets/contoso")]).unwrap();
+        let policy = Policy::build(snapshot, Options::new(), &ServiceTags::none()).unwrap();
+        let mut judge = Judge::new(Arc::new(Engine::new(&policy, EngineKind::Reference)));
+        let nsg: Arc<str> = Arc::from("/subscriptions/8d2e4b7a-5c3f-4e19-a7d6-1f2e3d4c5b02/resourceGroups/rg-web-weu/providers/Microsoft.Network/networkSecurityGroups/nsg-snet-app");
+        let rule: Arc<str> = Arc::from("UserRule_Allow-8443-From-AsgWeb");
+        let logged = Logged {
+            format: LogFormat::NsgV2,
+            resource_id: Some(&nsg),
+            acl_id: None,
+            mac: None,
+            rule: &rule,
+            direction: Direction::Inbound,
+            allowed: true,
+            state: Some(FlowState::Begin),
+            encryption: None,
+            packets_bytes: None,
+        };
+        let flow = Flow::parse("tcp 10.1.1.4:50000 -> 10.1.2.4:8443").unwrap();
+        let fresh = judge.at_logging_point(&flow, logged).unwrap();
+        assert!(agrees(&logged, &fresh), "{fresh:?}");
+        judge.places.clear();
+        for i in 0..PLACES_CACHED - 1 {
+            let filler = IpAddr::from(std::net::Ipv6Addr::from(i as u128));
+            judge.places.insert(filler, None);
+        }
+        assert_eq!(judge.at_logging_point(&flow, logged).unwrap(), fresh);
     }
 }

@@ -14,10 +14,12 @@ use crate::engine::{Engine, EngineKind};
 use crate::error::{Error, Result};
 use crate::eval::{Pins, Verdict};
 use crate::flow::Flow;
+use crate::model::Direction;
 use crate::resolve::Policy;
 use rayon::prelude::*;
+use rustc_hash::FxHashSet as HashSet;
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 /// How packets are judged.
@@ -78,6 +80,12 @@ pub fn replay_units(
     Ok(tally.report(policy))
 }
 
+/// A unit's files, opened one after the other. They were found by [`input::units`], so they
+/// are not walked again: a file that cannot be read there is one skip, not an error.
+fn unit_files(unit: &[PathBuf], format: InputFormat) -> impl Iterator<Item = FileRecords> + '_ {
+    unit.iter().map(move |path| input::open_file(path, format))
+}
+
 fn replay_in_order(
     engine: &Arc<Engine>,
     units: &[Unit],
@@ -90,7 +98,7 @@ fn replay_in_order(
     let mut judge = Judge::new(engine.clone());
     let mut next_connection = 1;
     for unit in units {
-        let files = input::read_inputs(unit, format)?;
+        let files = unit_files(unit, format);
         next_connection = replay_unit(
             &mut judge,
             files,
@@ -125,7 +133,7 @@ fn replay_in_parallel(
         units
             .par_iter()
             .map(|unit| {
-                let files = input::read_inputs(unit, format)?;
+                let files = unit_files(unit, format);
                 if shards > 1 && shard::worth_splitting(unit, format) {
                     return shard::replay_split(engine, files, options, shards, progress);
                 }
@@ -169,6 +177,7 @@ pub(super) fn replay_unit(
     Replay {
         judge,
         tracker: ConnTracker::new(options.idle_timeout_ms, first_connection),
+        logged_flows: LoggedFlows::default(),
         options,
         tally,
         witness,
@@ -342,6 +351,7 @@ fn verdict_json(
 struct Replay<'r, 'p, W: Witness> {
     judge: &'r mut Judge<'p>,
     tracker: ConnTracker,
+    logged_flows: LoggedFlows,
     options: ReplayOptions,
     tally: &'r mut Tally,
     witness: &'r mut W,
@@ -371,6 +381,7 @@ impl<W: Witness> RecordLoop for Replay<'_, '_, W> {
         let Replay {
             judge,
             tracker,
+            logged_flows,
             options,
             tally,
             witness,
@@ -406,7 +417,9 @@ impl<W: Witness> RecordLoop for Replay<'_, '_, W> {
                         flow,
                     };
                     match kind {
-                        KindRef::FlowLog(logged) => flow_log(judge, &at, &logged, tally, *witness),
+                        KindRef::FlowLog(logged) => {
+                            flow_log(judge, &at, &logged, logged_flows, tally, *witness)
+                        }
                         KindRef::Tuple(pins) => tuple(judge, &at, &pins, tally, *witness),
                         KindRef::Packet(info) => {
                             packet(judge, &at, &info, tracker, *options, tally, *witness)
@@ -483,10 +496,37 @@ fn ended(tally: &mut Tally, c: &Connection, witness: &mut impl Witness) -> Resul
     witness.ended(c)
 }
 
+/// The flows of a unit's flow logs that a B, C or E tuple has shown and no E tuple has ended
+/// yet (by logging point, direction and five-tuple), so that a flow adds its rule's hits once:
+/// at its B tuple, or at its first C or E tuple when it began before the log (an hourly blob
+/// opens with the C tuples of older connections).
+#[derive(Default)]
+struct LoggedFlows(HashSet<(Option<Arc<str>>, Direction, Flow)>);
+
+impl LoggedFlows {
+    /// True when this tuple is the first of its flow here: a B tuple, a tuple without a state
+    /// (version 1, where each tuple stands alone), a denial (which no C or E follows, so it
+    /// is not remembered), or the first C or E tuple of a flow whose B was not seen.
+    fn first_of_flow(&mut self, flow: &Flow, logged: &Logged<'_>) -> bool {
+        let key = || (logged.resource_id.cloned(), logged.direction, *flow);
+        match logged.state {
+            _ if !logged.allowed => true,
+            Some(FlowState::Begin) => {
+                self.0.insert(key());
+                true
+            }
+            Some(FlowState::Continuing) => self.0.insert(key()),
+            Some(FlowState::End) => !self.0.remove(&key()),
+            Some(FlowState::Denied) | None => true,
+        }
+    }
+}
+
 fn flow_log(
     judge: &mut Judge,
     rec: &At<'_>,
     logged: &Logged<'_>,
+    logged_flows: &mut LoggedFlows,
     tally: &mut Tally,
     witness: &mut impl Witness,
 ) -> Result<()> {
@@ -494,8 +534,8 @@ fn flow_log(
         Err(reason) => return skip(tally, witness, rec.file, rec.position, &reason),
         Ok(j) => j,
     };
-    // C and E tuples continue a flow whose B tuple was counted.
-    let continues = matches!(logged.state, Some(FlowState::Continuing | FlowState::End));
+    // C and E tuples continue a flow whose first tuple was counted.
+    let continues = !logged_flows.first_of_flow(&rec.flow, logged);
     tally.judged(&rec.flow, j.verdict, (!continues).then_some(&j));
     let agree = agrees(logged, &j);
     tally.compared(agree, || Disagreement {
