@@ -603,17 +603,22 @@ fn split_inputs(args: &mut ReplayArgs) -> secpath::Result<()> {
     Ok(())
 }
 
-/// A capture, a compressed file, a flow log, a tuple file, or a directory of flow-log blobs.
+/// A capture, a compressed file, a flow log, a tuple file, or a directory of them; not a
+/// snapshot's ARM JSON, plan or `.secpath` file, nor a directory of those.
 fn looks_like_replay_input(path: &std::path::Path) -> bool {
     use std::io::Read;
     if path.as_os_str() == "-" {
         return true;
     }
+    if path.extension().is_some_and(|e| e == "secpath") {
+        return false;
+    }
     if path.is_dir() {
         let name = path.to_string_lossy();
         return name.contains("insights-logs-")
             || name.contains("resourceId=")
-            || name.contains("macAddress=");
+            || name.contains("macAddress=")
+            || first_data_file(path, &mut 1000).is_some_and(|f| looks_like_replay_input(&f));
     }
     let mut head = vec![0u8; 4096];
     let n = std::fs::File::open(path)
@@ -627,6 +632,34 @@ fn looks_like_replay_input(path: &std::path::Path) -> bool {
         || text.contains("\"records\"")
         || text.contains("\"flowRecords\"")
         || trimmed.starts_with("{\"protocol\"")
+}
+
+/// The first file under `dir`, in name order, depth first, whose extension a snapshot or an
+/// input has (a README beside a snapshot's JSON says nothing about it); `budget` bounds the
+/// directory entries looked at, since a storage container's blobs sit fifteen levels down.
+fn first_data_file(dir: &std::path::Path, budget: &mut usize) -> Option<PathBuf> {
+    const DATA: [&str; 8] = [
+        "json", "jsonl", "csv", "gz", "pcap", "pcapng", "cap", "secpath",
+    ];
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
+        .ok()?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .collect();
+    entries.sort();
+    for entry in entries {
+        *budget = budget.checked_sub(1)?;
+        if entry.is_dir() {
+            if let Some(found) = first_data_file(&entry, budget) {
+                return Some(found);
+            }
+        } else if entry
+            .extension()
+            .is_some_and(|e| DATA.iter().any(|d| e.eq_ignore_ascii_case(d)))
+        {
+            return Some(entry);
+        }
+    }
+    None
 }
 
 fn run_replay(mut args: ReplayArgs) -> secpath::Result<ExitCode> {

@@ -864,3 +864,56 @@ fn a_vnet_flow_log_at_the_destination_honours_always_allow_scope_path() {
     // to count (at the source's outbound tuple), so this side adds none.
     assert_eq!(judged("path"), (Some(1), Some(0), Some(0), vec![]));
 }
+
+#[test]
+fn inputs_named_after_the_snapshot_are_told_apart_from_its_files() {
+    // `--snapshot` takes several paths, so inputs written after it are picked out by what
+    // they hold: a second `.secpath` file belongs to the snapshot, and a plainly named
+    // directory of flow-log blobs is input.
+    let dir = std::env::temp_dir().join(format!("secpath-after-snapshot-{}", std::process::id()));
+    let logs = dir.join("logs").join("day-1");
+    std::fs::create_dir_all(&logs).unwrap();
+    std::fs::copy(
+        "fixtures/replay-contoso/nsg-v2.json",
+        logs.join("PT1H.json"),
+    )
+    .unwrap();
+    let extra = dir.join("extra.secpath");
+    std::fs::write(
+        &extra,
+        "subscription 00000000-0000-0000-0000-0000000000ee name extra tenant 00000000-0000-0000-0000-0000000000aa {\n  resource-group rg-extra {\n    nsg nsg-extra {\n      inbound 100 deny tcp from * to * ports 22 name Deny-Ssh\n    }\n  }\n}\n",
+    )
+    .unwrap();
+    let logs_dir = dir.join("logs");
+    for snapshot_then_input in [
+        vec![
+            extra.to_str().unwrap(),
+            "fixtures/replay-contoso/nsg-v2.json",
+        ],
+        vec![logs_dir.to_str().unwrap()],
+    ] {
+        let mut args = vec![
+            "replay",
+            "--format",
+            "json",
+            "--quiet",
+            "--snapshot",
+            "rulesets/contoso",
+        ];
+        args.extend(&snapshot_then_input);
+        let out = secpath(&args);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(
+            (&r["records_read"], &r["skipped"]),
+            (&serde_json::json!(6), &serde_json::json!(0)),
+            "{snapshot_then_input:?}: {r}"
+        );
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}
