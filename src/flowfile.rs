@@ -325,8 +325,12 @@ fn csv(columns: &[Column], text: &str) -> Result<(Flow, Pins), String> {
 }
 
 fn jsonl(text: &str) -> Result<(Flow, Pins), String> {
-    let v: serde_json::Value =
-        serde_json::from_str(text).map_err(|e| format!("malformed JSON: {e}"))?;
+    let v: serde_json::Value = serde_json::from_str(text).map_err(|e| {
+        // serde counts lines within the record, always one; the record's line is the skip's.
+        let message = e.to_string();
+        let message = message.rsplit_once(" at line ").map_or(&*message, |m| m.0);
+        format!("malformed JSON at column `{}`: {message}", e.column())
+    })?;
     let field = |k: &str| -> Option<String> {
         match v.get(k)? {
             serde_json::Value::String(s) => Some(s.clone()),
@@ -367,8 +371,14 @@ mod tests {
 
     #[test]
     fn jsonl_spec_and_classbench() {
-        let j = read("{\"protocol\":\"tcp\",\"src\":\"::1\",\"src_port\":1,\"dst\":\"::2\",\"dst_port\":443}\n");
+        let j = read("{\"protocol\":\"tcp\",\"src\":\"::1\",\"src_port\":1,\"dst\":\"::2\",\"dst_port\":443}\n{\"protocol\": tcp}\n");
         assert_eq!(j[0].as_ref().unwrap().flow.dst_port, Some(443));
+        // A record is one line: its error names the column, not serde's "line 1".
+        let bad = j[1].as_ref().unwrap_err();
+        assert_eq!(
+            (bad.line, bad.reason.as_str()),
+            (2, "malformed JSON at column `15`: expected ident")
+        );
         let s = read("# comment\n\ntcp 1.2.3.4:1 -> 5.6.7.8:2\n");
         assert_eq!(s[0].as_ref().unwrap().line, 3);
         let cb = read("3232235777\t167772161\t1024\t80\t6\t12\n16909060 84281096 0 0 1\n");
