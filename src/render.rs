@@ -408,6 +408,13 @@ pub fn effective(report: &EffectiveReport) -> String {
         }
         out.push('\n');
     }
+    if !report.warnings.is_empty() {
+        let _ = writeln!(
+            out,
+            "{} warning(s); --format json lists them",
+            report.warnings.len()
+        );
+    }
     out
 }
 

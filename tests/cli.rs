@@ -346,6 +346,38 @@ fn every_azure_example_holding_resources_loads() {
     assert_eq!(json_of(&out)["schema"], "secpath.effective/v1");
 }
 
+/// What was read but not used reaches `effective` too: in the JSON and, counted, in the text
+/// (SEMANTICS §1.1: unknown types are ignored and counted in a warning).
+#[test]
+fn effective_reports_what_it_ignored() {
+    let dir = crate::support::root().join("../shared/azure-examples");
+    let ip_flow = dir.join("NetworkWatcherIpFlowVerify.json");
+    if !ip_flow.exists() {
+        eprintln!("shared/azure-examples not present: skipped");
+        return;
+    }
+    let run = |format: &str| {
+        secpath([
+            "effective",
+            "--format",
+            format,
+            "--snapshot",
+            "rulesets/contoso",
+            ip_flow.to_str().unwrap(),
+        ])
+    };
+    let got = json_of(&run("json"));
+    let warnings = got["warnings"].as_array().expect("warnings listed");
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w.as_str().unwrap().contains("NetworkWatcherIpFlowVerify.json")),
+        "{warnings:?}"
+    );
+    let text = String::from_utf8_lossy(&run("text").stdout).into_owned();
+    assert!(text.contains("1 warning(s)"), "{text}");
+}
+
 #[test]
 fn eval_streams_csv_and_both_engines_agree() {
     let flows = "fixtures/flows/contoso.csv";
