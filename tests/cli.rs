@@ -251,6 +251,41 @@ fn text_output_marks_the_deciding_rule() {
     assert!(text.contains("what would have to change"), "{text}");
 }
 
+/// NSGs skipped by an AlwaysAllow are named, not shown as missing: the jump host's SSH to
+/// the web VM skips `nsg-snet-web` and `nsg-vm-web01`, which exist.
+#[test]
+fn nsgs_skipped_by_always_allow_are_named() {
+    let flow = "tcp 10.0.1.4:50000 -> 10.1.1.4:22";
+    let got = json_of(&secpath([
+        "explain",
+        "--snapshot",
+        "rulesets/contoso",
+        "--format",
+        "json",
+        flow,
+    ]));
+    let skipped: Vec<_> = got["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["outcome"] == "skipped" && s["side"] == "destination")
+        .map(|s| {
+            let name = |k: &str| s[k].as_str().unwrap_or("null").rsplit('/').next().unwrap().to_string();
+            (name("resource"), name("applied_to"))
+        })
+        .collect();
+    let want = [("nsg-snet-web", "snet-web"), ("nsg-vm-web01", "nic-vm-web01")];
+    let want: Vec<_> = want.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect();
+    assert_eq!(skipped, want);
+    let text = secpath(["explain", "--snapshot", "rulesets/contoso", flow]);
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(
+        text.contains("subnet NSG nsg-snet-web on snet-web -> skipped"),
+        "{text}"
+    );
+    assert!(!text.contains("NSG (none) -> skipped"), "{text}");
+}
+
 #[test]
 fn effective_lists_ordered_rules_with_tags_expanded() {
     let out = secpath([
