@@ -270,12 +270,25 @@ fn nsgs_skipped_by_always_allow_are_named() {
         .iter()
         .filter(|s| s["outcome"] == "skipped" && s["side"] == "destination")
         .map(|s| {
-            let name = |k: &str| s[k].as_str().unwrap_or("null").rsplit('/').next().unwrap().to_string();
+            let name = |k: &str| {
+                s[k].as_str()
+                    .unwrap_or("null")
+                    .rsplit('/')
+                    .next()
+                    .unwrap()
+                    .to_string()
+            };
             (name("resource"), name("applied_to"))
         })
         .collect();
-    let want = [("nsg-snet-web", "snet-web"), ("nsg-vm-web01", "nic-vm-web01")];
-    let want: Vec<_> = want.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect();
+    let want = [
+        ("nsg-snet-web", "snet-web"),
+        ("nsg-vm-web01", "nic-vm-web01"),
+    ];
+    let want: Vec<_> = want
+        .iter()
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .collect();
     assert_eq!(skipped, want);
     let text = secpath(["explain", "--snapshot", "rulesets/contoso", flow]);
     let text = String::from_utf8_lossy(&text.stdout);
@@ -404,9 +417,10 @@ fn effective_reports_what_it_ignored() {
     let got = json_of(&run("json"));
     let warnings = got["warnings"].as_array().expect("warnings listed");
     assert!(
-        warnings
-            .iter()
-            .any(|w| w.as_str().unwrap().contains("NetworkWatcherIpFlowVerify.json")),
+        warnings.iter().any(|w| w
+            .as_str()
+            .unwrap()
+            .contains("NetworkWatcherIpFlowVerify.json")),
         "{warnings:?}"
     );
     let text = String::from_utf8_lossy(&run("text").stdout).into_owned();
