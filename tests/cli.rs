@@ -72,6 +72,42 @@ const BAD_INPUTS: &[(&str, &[&str])] = &[
         "dangling-network-group.json",
         &["ruleCollections[0]", "dangling reference", "ng-missing"],
     ),
+    (
+        "truncated.json",
+        &[
+            "fixtures/errors/truncated.json:19:41",
+            "malformed JSON",
+            "EOF",
+        ],
+    ),
+    (
+        "nsg-priority-below-100.json",
+        &[
+            "securityRules[0].properties.priority",
+            "priority 99 is out of range",
+            "100-4096",
+        ],
+    ),
+    (
+        "admin-priority-above-4096.json",
+        &[
+            "rules[1].properties.priority",
+            "priority 4097 is out of range",
+            "1-4096",
+        ],
+    ),
+    (
+        "priority-not-a-number.json",
+        &[
+            "securityRules[0].properties.priority",
+            "`\"high\"` is not an integer",
+            "100-4096",
+        ],
+    ),
+    (
+        "properties-not-an-object.json",
+        &["value[1].properties", "expected an object"],
+    ),
 ];
 
 #[test]

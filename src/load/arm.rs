@@ -106,9 +106,14 @@ pub struct Records {
 pub const UNKNOWN_KEY: &str = "secpath:unknown";
 
 /// Where a resource's fields live: under `properties` (ARM) or at the top level (the
-/// flattened shape `az network ... show` prints).
-fn props<'a>(node: &Node<'a>) -> Node<'a> {
-    node.get("properties").unwrap_or_else(|| node.clone())
+/// flattened shape `az network ... show` prints). A `properties` that is not an object is an
+/// error: read as a resource without fields, an NSG would silently lose its rules.
+fn props<'a>(node: &Node<'a>) -> Result<Node<'a>> {
+    match node.get("properties") {
+        Some(p) if p.value.is_object() => Ok(p),
+        Some(p) => Err(p.error("expected an object of resource properties")),
+        None => Ok(node.clone()),
+    }
 }
 
 /// The resource's id, or one built from its parent and name for nested children without one.
@@ -310,7 +315,7 @@ impl Records {
 
     /// Reads children nested under `key` (in `properties` or at the top level).
     fn nested(&mut self, node: &Node, key: &str, ty: &str, parent: &ResourceId) -> Result<()> {
-        let p = props(node);
+        let p = props(node)?;
         let list = match p.get(key).or_else(|| node.get(key)) {
             Some(list) => list.elements()?,
             None => return Ok(()),
@@ -323,7 +328,7 @@ impl Records {
 
     fn management_group(&mut self, node: &Node) -> Result<()> {
         let id = id_of(node, None, "")?;
-        let parent = props(node)
+        let parent = props(node)?
             .ref_id("details.parent")?
             .map(|p| ResourceId::new(p).name().to_ascii_lowercase());
         self.management_groups.push(ManagementGroup {
@@ -335,7 +340,7 @@ impl Records {
 
     fn subscription(&mut self, node: &Node) -> Result<()> {
         let id = id_of(node, None, "")?;
-        let p = props(node);
+        let p = props(node)?;
         let subscription_id = match node
             .opt_str("subscriptionId")?
             .or(p.opt_str("subscriptionId")?)
@@ -390,7 +395,7 @@ impl Records {
 
     fn vnet(&mut self, node: &Node) -> Result<()> {
         let id = id_of(node, None, "")?;
-        let p = props(node);
+        let p = props(node)?;
         self.vnets.push(RawVnet {
             name: name_of(node, &id)?,
             location: normalise_region(node.opt_str("location")?.unwrap_or("")),
@@ -409,7 +414,7 @@ impl Records {
 
     fn subnet(&mut self, node: &Node, parent: Option<&ResourceId>) -> Result<()> {
         let id = id_of(node, parent, "subnets")?;
-        let p = props(node);
+        let p = props(node)?;
         let mut prefixes = nets(&p, "addressPrefixes")?;
         if let Some(n) = p.get("addressPrefix") {
             let text = n.as_str()?;
@@ -423,7 +428,7 @@ impl Records {
         let delegations = p
             .array("delegations")?
             .iter()
-            .map(|d| Ok(props(d).opt_str("serviceName")?.unwrap_or("").to_string()))
+            .map(|d| Ok(props(d)?.opt_str("serviceName")?.unwrap_or("").to_string()))
             .collect::<Result<_>>()?;
         let item = RawSubnet {
             name: name_of(node, &id)?,
@@ -443,7 +448,7 @@ impl Records {
 
     fn peering(&mut self, node: &Node, parent: Option<&ResourceId>) -> Result<()> {
         let id = id_of(node, parent, "virtualNetworkPeerings")?;
-        let p = props(node);
+        let p = props(node)?;
         let remote = p
             .ref_id("remoteVirtualNetwork")?
             .ok_or_else(|| node.error("missing required field `remoteVirtualNetwork.id`"))?;
@@ -463,10 +468,10 @@ impl Records {
 
     fn nic(&mut self, node: &Node) -> Result<()> {
         let id = id_of(node, None, "")?;
-        let p = props(node);
+        let p = props(node)?;
         let mut ip_configs = Vec::new();
         for cfg in p.array("ipConfigurations")? {
-            let c = props(&cfg);
+            let c = props(&cfg)?;
             let Some(addr_node) = c.get("privateIPAddress") else {
                 self.warnings.push(format!(
                     "{}: IP configuration without `privateIPAddress` was ignored",
@@ -544,7 +549,7 @@ impl Records {
             "securityRules"
         };
         let id = id_of(node, parent, segment)?;
-        let p = props(node);
+        let p = props(node)?;
         let access = p.req_str("access")?;
         let access = match Access::parse(access) {
             Some(a @ (Access::Allow | Access::Deny)) => a,
@@ -615,8 +620,8 @@ impl Records {
 
     fn gateway(&mut self, node: &Node) -> Result<()> {
         let id = id_of(node, None, "")?;
-        for cfg in props(node).array("ipConfigurations")? {
-            if let Some(subnet) = props(&cfg).ref_id("subnet")? {
+        for cfg in props(node)?.array("ipConfigurations")? {
+            if let Some(subnet) = props(&cfg)?.ref_id("subnet")? {
                 self.gateways.push((id.clone(), ResourceId::new(subnet)));
             }
         }
@@ -625,13 +630,13 @@ impl Records {
 
     fn local_gateway(&mut self, node: &Node) -> Result<()> {
         let id = id_of(node, None, "")?;
-        let prefixes = nets(&props(node), "localNetworkAddressSpace.addressPrefixes")?;
+        let prefixes = nets(&props(node)?, "localNetworkAddressSpace.addressPrefixes")?;
         self.local_gateways.push((id, prefixes));
         Ok(())
     }
 
     fn connection(&mut self, node: &Node) -> Result<()> {
-        let p = props(node);
+        let p = props(node)?;
         if let (Some(vgw), Some(lgw)) = (
             p.ref_id("virtualNetworkGateway1")?,
             p.ref_id("localNetworkGateway2")?,
@@ -644,7 +649,7 @@ impl Records {
 
     fn manager(&mut self, node: &Node) -> Result<()> {
         let id = id_of(node, None, "")?;
-        let p = props(node);
+        let p = props(node)?;
         let mut scopes = Vec::new();
         for key in [
             "networkManagerScopes.subscriptions",
@@ -690,7 +695,7 @@ impl Records {
 
     fn group(&mut self, node: &Node, parent: Option<&ResourceId>) -> Result<()> {
         let id = id_of(node, parent, "networkGroups")?;
-        let member_type = match props(node).opt_str("memberType")? {
+        let member_type = match props(node)?.opt_str("memberType")? {
             Some(t) if t.eq_ignore_ascii_case("subnet") => MemberType::Subnet,
             _ => MemberType::VirtualNetwork,
         };
@@ -715,7 +720,7 @@ impl Records {
 
     fn static_member(&mut self, node: &Node, parent: Option<&ResourceId>) -> Result<()> {
         let id = id_of(node, parent, "staticMembers")?;
-        let item = ResourceId::new(props(node).req_str("resourceId")?);
+        let item = ResourceId::new(props(node)?.req_str("resourceId")?);
         let parent = parent_of(node, &id, parent)?;
         self.static_members.push(Child {
             parent,
@@ -727,7 +732,7 @@ impl Records {
 
     fn scope_connection(&mut self, node: &Node, parent: Option<&ResourceId>) -> Result<()> {
         let id = id_of(node, parent, "scopeConnections")?;
-        let p = props(node);
+        let p = props(node)?;
         let target_text = p.req_str("resourceId")?;
         let target = ScopeRef::parse(target_text).ok_or_else(|| {
             node.error(format!(
@@ -750,7 +755,7 @@ impl Records {
 
     fn config(&mut self, node: &Node, parent: Option<&ResourceId>) -> Result<()> {
         let id = id_of(node, parent, "securityAdminConfigurations")?;
-        let settings = props(node).str_list("applyOnNetworkIntentPolicyBasedServices")?;
+        let settings = props(node)?.str_list("applyOnNetworkIntentPolicyBasedServices")?;
         let intent_policy = if settings.iter().any(|s| s.eq_ignore_ascii_case("all")) {
             IntentPolicySetting::All
         } else if settings
@@ -782,7 +787,7 @@ impl Records {
 
     fn collection(&mut self, node: &Node, parent: Option<&ResourceId>) -> Result<()> {
         let id = id_of(node, parent, "ruleCollections")?;
-        let applies_to = props(node)
+        let applies_to = props(node)?
             .array("appliesToGroups")?
             .iter()
             .map(|g| Ok(ResourceId::new(g.req_str("networkGroupId")?)))
@@ -819,7 +824,7 @@ impl Records {
             ));
             return Ok(());
         }
-        let p = props(node);
+        let p = props(node)?;
         let access_text = p.req_str("access")?;
         let access = Access::parse(access_text).ok_or_else(|| {
             p.error(format!(
@@ -856,7 +861,7 @@ impl Records {
 
     fn connectivity(&mut self, node: &Node, parent: Option<&ResourceId>) -> Result<()> {
         let id = id_of(node, parent, "connectivityConfigurations")?;
-        let p = props(node);
+        let p = props(node)?;
         let topology = p.opt_str("connectivityTopology")?.unwrap_or("");
         let hubs = p
             .array("hubs")?
@@ -894,7 +899,7 @@ impl Records {
 
     fn manager_connection(&mut self, node: &Node) -> Result<()> {
         let id = id_of(node, None, "")?;
-        let p = props(node);
+        let p = props(node)?;
         let scope = ScopeRef::parse(id.as_str()).ok_or_else(|| {
             node.error("a network manager connection's id must start with its subscription or management group")
         })?;
@@ -909,7 +914,7 @@ impl Records {
 
     fn policy_definition(&mut self, node: &Node) -> Result<()> {
         let id = id_of(node, None, "")?;
-        let p = props(node);
+        let p = props(node)?;
         let mode = p.opt_str("mode")?.unwrap_or("");
         let effect = p.opt_str("policyRule.then.effect")?.unwrap_or("");
         if !mode.eq_ignore_ascii_case("Microsoft.Network.Data")
@@ -956,7 +961,7 @@ impl Records {
 
     fn policy_assignment(&mut self, node: &Node) -> Result<()> {
         let id = id_of(node, None, "")?;
-        let p = props(node);
+        let p = props(node)?;
         let mut parameters = BTreeMap::new();
         if let Some(params) = p
             .get("parameters")
@@ -1096,17 +1101,20 @@ fn priority(p: &Node, range: std::ops::RangeInclusive<u32>) -> Result<u32> {
     let n = p
         .get("priority")
         .ok_or_else(|| p.error("missing required field `priority`"))?;
-    let value = n
+    // ARM writes an integer; some exports quote it. A float or a word is not a priority.
+    let integer = n
         .value
-        .as_u64()
-        .or_else(|| n.value.as_str().and_then(|s| s.parse().ok()));
-    match value.and_then(|v| u32::try_from(v).ok()) {
-        Some(v) if range.contains(&v) => Ok(v),
-        _ => Err(n.error(format!(
-            "priority {} is out of range: expected an integer {}-{}",
-            n.value,
-            range.start(),
-            range.end()
+        .as_i64()
+        .map(i128::from)
+        .or_else(|| n.value.as_u64().map(i128::from))
+        .or_else(|| n.value.as_str().and_then(|s| s.trim().parse::<i128>().ok()));
+    let expected = format!("expected an integer {}-{}", range.start(), range.end());
+    match integer {
+        Some(v) if u32::try_from(v).is_ok_and(|v| range.contains(&v)) => Ok(v as u32),
+        Some(v) => Err(n.error(format!("priority {v} is out of range: {expected}"))),
+        None => Err(n.error(format!(
+            "priority `{}` is not an integer: {expected}",
+            n.value
         ))),
     }
 }
