@@ -74,15 +74,19 @@ pub fn explanation(e: &Explanation, style: Style) -> String {
     let why = match &e.decided_by {
         None => "every stage passed".to_string(),
         Some(d) if d.rule.is_some() => format!(
-            "by {} rule {} ({}priority {}) at the {}",
+            "by {} rule {} ({}) at the {}",
             match d.layer {
                 crate::eval::Layer::Admin => "admin",
                 _ => "NSG",
             },
             style.bold(d.rule.as_deref().unwrap_or("")),
-            d.access.map_or(String::new(), |a| format!("{a}, ")),
-            d.priority
-                .map_or_else(|| "-".to_string(), |p| p.to_string()),
+            // The D7 deny has neither a priority nor a rule of its own.
+            d.access
+                .map(|a| a.to_string())
+                .into_iter()
+                .chain(d.priority.map(|p| format!("priority {p}")))
+                .collect::<Vec<_>>()
+                .join(", "),
             d.side
                 .map_or("path", |s| if s == crate::eval::Side::Source {
                     "source"

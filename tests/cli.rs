@@ -335,6 +335,24 @@ fn nsgs_skipped_by_always_allow_are_named() {
     assert!(!text.contains("NSG (none) -> skipped"), "{text}");
 }
 
+/// The D7 deny has no rule of its own, so no priority: the verdict line leaves it out.
+#[test]
+fn the_closed_public_ip_verdict_shows_no_priority() {
+    let out = secpath([
+        "explain",
+        "--snapshot",
+        "fixtures/cases/sem-4-d7-no-nsg/snapshot",
+        "--no-nsg",
+        "deny",
+        "tcp 203.0.113.5:50000 -> 10.140.1.4:443",
+    ]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("StandardPublicIpClosedWithoutNsg (Deny) at the destination"),
+        "{text}"
+    );
+}
+
 #[test]
 fn effective_lists_ordered_rules_with_tags_expanded() {
     let out = secpath([
