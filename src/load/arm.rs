@@ -156,7 +156,7 @@ fn nets(node: &Node, dotted: &str) -> Result<Vec<IpNet>> {
 impl Records {
     /// Reads every resource in one file.
     pub fn read_file(&mut self, root: Node) -> Result<()> {
-        for item in container_items(root)? {
+        for item in container_items(root, &mut self.warnings)? {
             self.read_item(item, None, None)?;
         }
         Ok(())
@@ -1036,26 +1036,43 @@ fn drop_child<T>(
     });
 }
 
-/// The resources a file holds, whatever its container shape.
-fn container_items(node: Node) -> Result<Vec<Node>> {
+/// The keys under which a list says it continues on another page: ARM's `nextLink`, Resource
+/// Graph's `$skipToken` (REST) or `skip_token` (az CLI), `skipToken` (`list-deploy-status`).
+const MORE_PAGES: [&str; 4] = ["nextLink", "$skipToken", "skip_token", "skipToken"];
+
+/// The resources a file holds, whatever its container shape. A list with more pages is only
+/// part of the estate: `warnings` says so (its resources are read).
+fn container_items<'a>(node: Node<'a>, warnings: &mut Vec<String>) -> Result<Vec<Node<'a>>> {
     if node.value.is_array() {
         return node.elements();
     }
     if node.value.get("type").is_none() {
         for key in ["value", "data"] {
             if let Some(list) = node.get(key).filter(|n| n.value.is_array()) {
+                // The last page has no token, or an empty one.
+                if let Some(more) = MORE_PAGES
+                    .iter()
+                    .filter_map(|k| node.get(k))
+                    .find(|n| n.value.as_str() != Some(""))
+                {
+                    warnings.push(format!(
+                        "{}: the list has more pages (`{}` is set): the resources on them are not in the snapshot; export every page",
+                        more.location(),
+                        more.path.rsplit('.').next().unwrap_or_default()
+                    ));
+                }
                 return list.elements();
             }
         }
         if let Some(responses) = node.get("responses") {
-            return rest_example_body(responses);
+            return rest_example_body(responses, warnings);
         }
     }
     Ok(vec![node])
 }
 
 /// The first 2xx response body of a REST API example file.
-fn rest_example_body(responses: Node) -> Result<Vec<Node>> {
+fn rest_example_body<'a>(responses: Node<'a>, warnings: &mut Vec<String>) -> Result<Vec<Node<'a>>> {
     let obj = responses
         .value
         .as_object()
@@ -1064,7 +1081,7 @@ fn rest_example_body(responses: Node) -> Result<Vec<Node>> {
     codes.sort();
     for code in codes {
         if let Some(body) = responses.get(code).and_then(|r| r.get("body")) {
-            return container_items(body);
+            return container_items(body, warnings);
         }
     }
     Ok(Vec::new())

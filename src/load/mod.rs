@@ -363,3 +363,53 @@ fn without_included(files: Vec<PathBuf>) -> Vec<PathBuf> {
         .filter(|f| !included.contains(&f.canonicalize().unwrap_or_else(|_| f.clone())))
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const VNET: &str = r#"{"id": "/subscriptions/s/resourceGroups/g/providers/Microsoft.Network/virtualNetworks/v",
+        "type": "Microsoft.Network/virtualNetworks", "location": "westeurope",
+        "properties": {"addressSpace": {"addressPrefixes": ["10.0.0.0/16"]}}}"#;
+
+    fn warnings(text: String) -> Vec<String> {
+        load_texts(&[(PathBuf::from("page.json"), text)])
+            .expect("loads")
+            .warnings
+    }
+
+    /// A list that continues on another page (ARM's `nextLink`, Resource Graph's
+    /// `skip_token`/`$skipToken`) is only part of the estate: say so, naming the file.
+    #[test]
+    fn a_list_with_more_pages_is_reported_incomplete() {
+        for (key, more) in [
+            (
+                "nextLink",
+                r#""https://management.azure.com/x?$skiptoken=abc""#,
+            ),
+            ("skip_token", r#""ew0KICAiJGlkIjogIjEiLA0K""#),
+            ("$skipToken", r#""ew0KICAiJGlkIjogIjEiLA0K""#),
+            ("skipToken", r#""abc""#),
+        ] {
+            let container = if key == "nextLink" { "value" } else { "data" };
+            let got = warnings(format!(r#"{{"{container}": [{VNET}], "{key}": {more}}}"#));
+            assert!(
+                got.iter().any(|w| w.starts_with("page.json: ")
+                    && w.contains(key)
+                    && w.contains("more pages")),
+                "{key}: {got:?}"
+            );
+        }
+        // The last page: no token (null, or empty as `list-deploy-status` writes it).
+        for last in [
+            r#""nextLink": null"#,
+            r#""skipToken": """#,
+            r#""skip_token": null"#,
+        ] {
+            assert_eq!(
+                warnings(format!(r#"{{"value": [{VNET}], {last}}}"#)),
+                Vec::<String>::new()
+            );
+        }
+    }
+}
