@@ -335,6 +335,28 @@ fn nsgs_skipped_by_always_allow_are_named() {
     assert!(!text.contains("NSG (none) -> skipped"), "{text}");
 }
 
+/// Admin rules skipped where they don't apply (AzureBastionSubnet) name the subnet, as an
+/// evaluated admin stage does.
+#[test]
+fn an_exempt_admin_stage_names_its_subnet() {
+    let got = json_of(&secpath([
+        "explain",
+        "--snapshot",
+        "rulesets/contoso",
+        "--format",
+        "json",
+        "tcp 10.0.0.68:50000 -> 10.0.1.4:22",
+    ]));
+    let first = &got["stages"][0];
+    assert_eq!(first["outcome"], "skipped");
+    assert!(
+        first["applied_to"]
+            .as_str()
+            .is_some_and(|s| s.ends_with("/subnets/AzureBastionSubnet")),
+        "{first}"
+    );
+}
+
 /// The D7 deny has no rule of its own, so no priority: the verdict line leaves it out.
 #[test]
 fn the_closed_public_ip_verdict_shows_no_priority() {

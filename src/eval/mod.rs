@@ -260,6 +260,9 @@ impl<'a> Walk<'a> {
         if let Some(reason) = exempt {
             let mut stage = Stage::skipped(side, Layer::Admin, Level::Vnet, reason);
             stage.resource = Some(vnet_id.to_string());
+            stage.applied_to = endpoint
+                .subnet
+                .map(|s| self.policy.snapshot.subnets[s].id.to_string());
             self.stages.push(stage);
             return SideResult::Pass;
         }
