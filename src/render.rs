@@ -193,6 +193,13 @@ fn stage_text(out: &mut String, n: usize, stage: &Stage, style: Style) {
         let _ = writeln!(out, "   {}", style.dim(r));
     }
     if stage.rules.is_empty() {
+        if stage.layer == crate::eval::Layer::Admin && stage.outcome == Outcome::NoMatch {
+            let _ = writeln!(
+                out,
+                "   {}",
+                style.dim("no admin rule applies here in this direction")
+            );
+        }
         return;
     }
     let width = stage

@@ -357,6 +357,24 @@ fn an_exempt_admin_stage_names_its_subnet() {
     );
 }
 
+/// An admin stage that consulted no rule says so, rather than ending at its heading.
+#[test]
+fn an_admin_stage_without_rules_says_none_apply() {
+    let out = secpath([
+        "explain",
+        "--snapshot",
+        "fixtures/cases/sem-3.1-networkgroup-address/snapshot",
+        "tcp 10.106.1.4:50000 -> 10.105.1.4:22",
+    ]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains(
+            "admin rules of VNet vnet-spoke-a -> no-match\n   no admin rule applies here in this direction\n"
+        ),
+        "{text}"
+    );
+}
+
 /// The D7 deny has no rule of its own, so no priority: the verdict line leaves it out.
 #[test]
 fn the_closed_public_ip_verdict_shows_no_priority() {
