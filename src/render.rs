@@ -408,6 +408,13 @@ pub fn effective(report: &EffectiveReport) -> String {
         if n.nsgs.is_empty() {
             let _ = writeln!(out, "  no NSG at the subnet or the NIC");
         }
+        if n.nsgs.len() > 1 {
+            // Listed subnet first; the outbound walk meets them the other way round.
+            let _ = writeln!(
+                out,
+                "  inbound meets the subnet NSG first, outbound the NIC NSG first; both must allow"
+            );
+        }
         for nsg in &n.nsgs {
             let _ = writeln!(
                 out,

@@ -375,6 +375,23 @@ fn an_admin_stage_without_rules_says_none_apply() {
     );
 }
 
+/// A NIC behind two NSGs: `effective` says in which order each direction meets them.
+#[test]
+fn effective_says_the_order_of_two_nsgs() {
+    let out = secpath([
+        "effective",
+        "--snapshot",
+        "rulesets/contoso",
+        "--nic",
+        "/subscriptions/8d2e4b7a-5c3f-4e19-a7d6-1f2e3d4c5b02/resourceGroups/rg-web-weu/providers/Microsoft.Network/networkInterfaces/nic-vm-web01",
+    ]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("inbound meets the subnet NSG first, outbound the NIC NSG first"),
+        "{text}"
+    );
+}
+
 /// The D7 deny has no rule of its own, so no priority: the verdict line leaves it out.
 #[test]
 fn the_closed_public_ip_verdict_shows_no_priority() {
