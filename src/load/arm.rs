@@ -643,6 +643,14 @@ impl Records {
         ) {
             self.connections
                 .push((ResourceId::new(vgw), ResourceId::new(lgw)));
+        } else {
+            // Read but not used: its remote prefixes are declared nowhere secpath reads.
+            let id = id_of(node, None, "")?;
+            self.warnings.push(format!(
+                "{}: connection `{}` joins no local network gateway to a virtual network gateway (ExpressRoute, VNet-to-VNet): the prefixes behind it are not known as on-premises and it was ignored",
+                node.location(),
+                id.name()
+            ));
         }
         Ok(())
     }

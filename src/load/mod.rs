@@ -412,4 +412,22 @@ mod tests {
             );
         }
     }
+
+    /// A connection secpath cannot use (ExpressRoute, VNet-to-VNet: no local network gateway
+    /// declares the prefixes behind it) is read but not used: a warning says so.
+    #[test]
+    fn a_connection_without_a_local_gateway_is_reported() {
+        let er = r#"{"id": "/subscriptions/s/resourceGroups/g/providers/Microsoft.Network/connections/er",
+            "type": "Microsoft.Network/connections",
+            "properties": {"connectionType": "ExpressRoute",
+                "virtualNetworkGateway1": {"id": "/subscriptions/s/resourceGroups/g/providers/Microsoft.Network/virtualNetworkGateways/gw"},
+                "peer": {"id": "/subscriptions/s/resourceGroups/g/providers/Microsoft.ExpressRoute/circuits/c"}}}"#;
+        let got = warnings(format!("[{VNET}, {er}]"));
+        assert!(
+            got.iter().any(|w| w.starts_with("page.json: [1]: ")
+                && w.contains("`er`")
+                && w.contains("local network gateway")),
+            "{got:?}"
+        );
+    }
 }
