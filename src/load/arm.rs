@@ -703,9 +703,17 @@ impl Records {
 
     fn group(&mut self, node: &Node, parent: Option<&ResourceId>) -> Result<()> {
         let id = id_of(node, parent, "networkGroups")?;
-        let member_type = match props(node)?.opt_str("memberType")? {
+        let p = props(node)?;
+        let member_type = match p.opt_str("memberType")? {
+            None => MemberType::VirtualNetwork,
+            Some(t) if t.eq_ignore_ascii_case("virtualnetwork") => MemberType::VirtualNetwork,
             Some(t) if t.eq_ignore_ascii_case("subnet") => MemberType::Subnet,
-            _ => MemberType::VirtualNetwork,
+            // Read as the default, a misspelt `Subnet` group would take in whole VNets.
+            Some(t) => {
+                return Err(p.get("memberType").unwrap_or(p).error(format!(
+                    "`{t}` is not a network group member type: expected VirtualNetwork or Subnet"
+                )))
+            }
         };
         let item = NetworkGroup {
             id: id.clone(),
@@ -763,7 +771,16 @@ impl Records {
 
     fn config(&mut self, node: &Node, parent: Option<&ResourceId>) -> Result<()> {
         let id = id_of(node, parent, "securityAdminConfigurations")?;
-        let settings = props(node)?.str_list("applyOnNetworkIntentPolicyBasedServices")?;
+        let key = "applyOnNetworkIntentPolicyBasedServices";
+        for setting in props(node)?.array(key)? {
+            let text = setting.as_str()?;
+            if !["none", "all", "allowrulesonly"].contains(&text.to_ascii_lowercase().as_str()) {
+                return Err(setting.error(format!(
+                    "`{text}` is not a network intent policy setting: expected None, All or AllowRulesOnly"
+                )));
+            }
+        }
+        let settings = props(node)?.str_list(key)?;
         let intent_policy = if settings.iter().any(|s| s.eq_ignore_ascii_case("all")) {
             IntentPolicySetting::All
         } else if settings
@@ -821,10 +838,15 @@ impl Records {
 
     fn admin_rule(&mut self, node: &Node, parent: Option<&ResourceId>) -> Result<()> {
         let id = id_of(node, parent, "rules")?;
-        if node
-            .opt_str("kind")?
-            .is_some_and(|k| k.eq_ignore_ascii_case("default"))
+        let kind = node.opt_str("kind")?;
+        if let Some(k) =
+            kind.filter(|k| !k.eq_ignore_ascii_case("custom") && !k.eq_ignore_ascii_case("default"))
         {
+            return Err(node.get("kind").unwrap_or(node.clone()).error(format!(
+                "`{k}` is not an admin rule kind: expected Custom or Default"
+            )));
+        }
+        if kind.is_some_and(|k| k.eq_ignore_ascii_case("default")) {
             self.warnings.push(format!(
                 "{}: admin rule `{}` has kind Default, which secpath does not support; it was skipped",
                 node.location(),

@@ -430,4 +430,59 @@ mod tests {
             "{got:?}"
         );
     }
+
+    fn load_error(text: String) -> String {
+        match load_texts(&[(PathBuf::from("avnm.json"), text)]) {
+            Ok(_) => "loaded".to_string(),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    /// A value outside the few Azure defines is an error naming the expected ones, never
+    /// read as the default (a misspelt `Subnet` group would apply to whole VNets).
+    #[test]
+    fn avnm_enumerations_outside_azures_values_are_errors() {
+        const M: &str =
+            "/subscriptions/s/resourceGroups/g/providers/Microsoft.Network/networkManagers/m";
+        let group = |t: &str| {
+            format!(
+                r#"[{{"id": "{M}/networkGroups/ng", "type": "Microsoft.Network/networkManagers/networkGroups", "properties": {{"memberType": "{t}"}}}}]"#
+            )
+        };
+        assert_eq!(load_error(group("subnet")), "loaded");
+        let got = load_error(group("Subnets"));
+        assert!(
+            got.contains("avnm.json: [0].properties.memberType")
+                && got.contains("`Subnets`")
+                && got.contains("VirtualNetwork or Subnet"),
+            "{got}"
+        );
+        let config = |v: &str| {
+            format!(
+                r#"[{{"id": "{M}/securityAdminConfigurations/c", "type": "Microsoft.Network/networkManagers/securityAdminConfigurations", "properties": {{"applyOnNetworkIntentPolicyBasedServices": ["{v}"]}}}}]"#
+            )
+        };
+        assert_eq!(load_error(config("AllowRulesOnly")), "loaded");
+        let got = load_error(config("Everything"));
+        assert!(
+            got.contains("applyOnNetworkIntentPolicyBasedServices[0]")
+                && got.contains("`Everything`")
+                && got.contains("None, All or AllowRulesOnly"),
+            "{got}"
+        );
+        let rule = |kind: &str| {
+            format!(
+                r#"[{{"id": "{M}/securityAdminConfigurations/c/ruleCollections/rc/rules/r", "type": "Microsoft.Network/networkManagers/securityAdminConfigurations/ruleCollections/rules", "kind": "{kind}",
+                "properties": {{"protocol": "Tcp", "access": "Deny", "priority": 1, "direction": "Inbound"}}}}]"#
+            )
+        };
+        assert_eq!(load_error(rule("Custom")), "loaded");
+        let got = load_error(rule("Custon"));
+        assert!(
+            got.contains("[0].kind")
+                && got.contains("`Custon`")
+                && got.contains("Custom or Default"),
+            "{got}"
+        );
+    }
 }
