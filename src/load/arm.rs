@@ -893,6 +893,12 @@ impl Records {
         let id = id_of(node, parent, "connectivityConfigurations")?;
         let p = props(node)?;
         let topology = p.opt_str("connectivityTopology")?.unwrap_or("");
+        // Read as a mesh, a misspelt hub-and-spoke would connect every spoke to every other.
+        if !["", "hubandspoke", "mesh"].contains(&topology.to_ascii_lowercase().as_str()) {
+            return Err(p.get("connectivityTopology").unwrap_or(p).error(format!(
+                "`{topology}` is not a connectivity topology: expected HubAndSpoke or Mesh"
+            )));
+        }
         let hubs = p
             .array("hubs")?
             .iter()

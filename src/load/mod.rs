@@ -477,6 +477,18 @@ mod tests {
             )
         };
         assert_eq!(load_error(rule("Custom")), "loaded");
+        let connectivity = |t: &str| {
+            format!(
+                r#"[{{"id": "{M}/connectivityConfigurations/cc", "type": "Microsoft.Network/networkManagers/connectivityConfigurations", "properties": {{"connectivityTopology": "{t}"}}}}]"#
+            )
+        };
+        assert_eq!(load_error(connectivity("Mesh")), "loaded");
+        let got = load_error(connectivity("HubAndSpokes"));
+        assert!(
+            got.contains("[0].properties.connectivityTopology")
+                && got.contains("HubAndSpoke or Mesh"),
+            "{got}"
+        );
         let got = load_error(rule("Custon"));
         assert!(
             got.contains("[0].kind")
