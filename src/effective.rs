@@ -99,6 +99,9 @@ pub struct EffectiveReport {
     pub vnets: Vec<EffectiveVnet>,
     /// NICs.
     pub nics: Vec<EffectiveNic>,
+    /// What was read but not used, and why (as `explain` reports them): without them an
+    /// ignored resource would vanish from `effective` without a trace.
+    pub warnings: Vec<String>,
 }
 
 /// What to report on.
@@ -143,6 +146,7 @@ pub fn effective(policy: &Policy, selection: &Selection) -> Option<EffectiveRepo
         schema: "secpath.effective/v1",
         vnets,
         nics,
+        warnings: policy.warnings.clone(),
     })
 }
 

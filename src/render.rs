@@ -74,15 +74,19 @@ pub fn explanation(e: &Explanation, style: Style) -> String {
     let why = match &e.decided_by {
         None => "every stage passed".to_string(),
         Some(d) if d.rule.is_some() => format!(
-            "by {} rule {} ({}priority {}) at the {}",
+            "by {} rule {} ({}) at the {}",
             match d.layer {
                 crate::eval::Layer::Admin => "admin",
                 _ => "NSG",
             },
             style.bold(d.rule.as_deref().unwrap_or("")),
-            d.access.map_or(String::new(), |a| format!("{a}, ")),
-            d.priority
-                .map_or_else(|| "-".to_string(), |p| p.to_string()),
+            // The D7 deny has neither a priority nor a rule of its own.
+            d.access
+                .map(|a| a.to_string())
+                .into_iter()
+                .chain(d.priority.map(|p| format!("priority {p}")))
+                .collect::<Vec<_>>()
+                .join(", "),
             d.side
                 .map_or("path", |s| if s == crate::eval::Side::Source {
                     "source"
@@ -189,6 +193,13 @@ fn stage_text(out: &mut String, n: usize, stage: &Stage, style: Style) {
         let _ = writeln!(out, "   {}", style.dim(r));
     }
     if stage.rules.is_empty() {
+        if stage.layer == crate::eval::Layer::Admin && stage.outcome == Outcome::NoMatch {
+            let _ = writeln!(
+                out,
+                "   {}",
+                style.dim("no admin rule applies here in this direction")
+            );
+        }
         return;
     }
     let width = stage
@@ -397,6 +408,13 @@ pub fn effective(report: &EffectiveReport) -> String {
         if n.nsgs.is_empty() {
             let _ = writeln!(out, "  no NSG at the subnet or the NIC");
         }
+        if n.nsgs.len() > 1 {
+            // Listed subnet first; the outbound walk meets them the other way round.
+            let _ = writeln!(
+                out,
+                "  inbound meets the subnet NSG first, outbound the NIC NSG first; both must allow"
+            );
+        }
         for nsg in &n.nsgs {
             let _ = writeln!(
                 out,
@@ -407,6 +425,13 @@ pub fn effective(report: &EffectiveReport) -> String {
             rules_table(&mut out, &nsg.rules);
         }
         out.push('\n');
+    }
+    if !report.warnings.is_empty() {
+        let _ = writeln!(
+            out,
+            "{} warning(s); --format json lists them",
+            report.warnings.len()
+        );
     }
     out
 }

@@ -72,6 +72,42 @@ const BAD_INPUTS: &[(&str, &[&str])] = &[
         "dangling-network-group.json",
         &["ruleCollections[0]", "dangling reference", "ng-missing"],
     ),
+    (
+        "truncated.json",
+        &[
+            "fixtures/errors/truncated.json:19:41",
+            "malformed JSON",
+            "EOF",
+        ],
+    ),
+    (
+        "nsg-priority-below-100.json",
+        &[
+            "securityRules[0].properties.priority",
+            "priority 99 is out of range",
+            "100-4096",
+        ],
+    ),
+    (
+        "admin-priority-above-4096.json",
+        &[
+            "rules[1].properties.priority",
+            "priority 4097 is out of range",
+            "1-4096",
+        ],
+    ),
+    (
+        "priority-not-a-number.json",
+        &[
+            "securityRules[0].properties.priority",
+            "`\"high\"` is not an integer",
+            "100-4096",
+        ],
+    ),
+    (
+        "properties-not-an-object.json",
+        &["value[1].properties", "expected an object"],
+    ),
 ];
 
 #[test]
@@ -251,6 +287,129 @@ fn text_output_marks_the_deciding_rule() {
     assert!(text.contains("what would have to change"), "{text}");
 }
 
+/// NSGs skipped by an AlwaysAllow are named, not shown as missing: the jump host's SSH to
+/// the web VM skips `nsg-snet-web` and `nsg-vm-web01`, which exist.
+#[test]
+fn nsgs_skipped_by_always_allow_are_named() {
+    let flow = "tcp 10.0.1.4:50000 -> 10.1.1.4:22";
+    let got = json_of(&secpath([
+        "explain",
+        "--snapshot",
+        "rulesets/contoso",
+        "--format",
+        "json",
+        flow,
+    ]));
+    let skipped: Vec<_> = got["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["outcome"] == "skipped" && s["side"] == "destination")
+        .map(|s| {
+            let name = |k: &str| {
+                s[k].as_str()
+                    .unwrap_or("null")
+                    .rsplit('/')
+                    .next()
+                    .unwrap()
+                    .to_string()
+            };
+            (name("resource"), name("applied_to"))
+        })
+        .collect();
+    let want = [
+        ("nsg-snet-web", "snet-web"),
+        ("nsg-vm-web01", "nic-vm-web01"),
+    ];
+    let want: Vec<_> = want
+        .iter()
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .collect();
+    assert_eq!(skipped, want);
+    let text = secpath(["explain", "--snapshot", "rulesets/contoso", flow]);
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(
+        text.contains("subnet NSG nsg-snet-web on snet-web -> skipped"),
+        "{text}"
+    );
+    assert!(!text.contains("NSG (none) -> skipped"), "{text}");
+}
+
+/// Admin rules skipped where they don't apply (AzureBastionSubnet) name the subnet, as an
+/// evaluated admin stage does.
+#[test]
+fn an_exempt_admin_stage_names_its_subnet() {
+    let got = json_of(&secpath([
+        "explain",
+        "--snapshot",
+        "rulesets/contoso",
+        "--format",
+        "json",
+        "tcp 10.0.0.68:50000 -> 10.0.1.4:22",
+    ]));
+    let first = &got["stages"][0];
+    assert_eq!(first["outcome"], "skipped");
+    assert!(
+        first["applied_to"]
+            .as_str()
+            .is_some_and(|s| s.ends_with("/subnets/AzureBastionSubnet")),
+        "{first}"
+    );
+}
+
+/// An admin stage that consulted no rule says so, rather than ending at its heading.
+#[test]
+fn an_admin_stage_without_rules_says_none_apply() {
+    let out = secpath([
+        "explain",
+        "--snapshot",
+        "fixtures/cases/sem-3.1-networkgroup-address/snapshot",
+        "tcp 10.106.1.4:50000 -> 10.105.1.4:22",
+    ]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains(
+            "admin rules of VNet vnet-spoke-a -> no-match\n   no admin rule applies here in this direction\n"
+        ),
+        "{text}"
+    );
+}
+
+/// A NIC behind two NSGs: `effective` says in which order each direction meets them.
+#[test]
+fn effective_says_the_order_of_two_nsgs() {
+    let out = secpath([
+        "effective",
+        "--snapshot",
+        "rulesets/contoso",
+        "--nic",
+        "/subscriptions/8d2e4b7a-5c3f-4e19-a7d6-1f2e3d4c5b02/resourceGroups/rg-web-weu/providers/Microsoft.Network/networkInterfaces/nic-vm-web01",
+    ]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("inbound meets the subnet NSG first, outbound the NIC NSG first"),
+        "{text}"
+    );
+}
+
+/// The D7 deny has no rule of its own, so no priority: the verdict line leaves it out.
+#[test]
+fn the_closed_public_ip_verdict_shows_no_priority() {
+    let out = secpath([
+        "explain",
+        "--snapshot",
+        "fixtures/cases/sem-4-d7-no-nsg/snapshot",
+        "--no-nsg",
+        "deny",
+        "tcp 203.0.113.5:50000 -> 10.140.1.4:443",
+    ]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("StandardPublicIpClosedWithoutNsg (Deny) at the destination"),
+        "{text}"
+    );
+}
+
 #[test]
 fn effective_lists_ordered_rules_with_tags_expanded() {
     let out = secpath([
@@ -344,6 +503,39 @@ fn every_azure_example_holding_resources_loads() {
         nsg.to_str().unwrap(),
     ]);
     assert_eq!(json_of(&out)["schema"], "secpath.effective/v1");
+}
+
+/// What was read but not used reaches `effective` too: in the JSON and, counted, in the text
+/// (SEMANTICS §1.1: unknown types are ignored and counted in a warning).
+#[test]
+fn effective_reports_what_it_ignored() {
+    let dir = crate::support::root().join("../shared/azure-examples");
+    let ip_flow = dir.join("NetworkWatcherIpFlowVerify.json");
+    if !ip_flow.exists() {
+        eprintln!("shared/azure-examples not present: skipped");
+        return;
+    }
+    let run = |format: &str| {
+        secpath([
+            "effective",
+            "--format",
+            format,
+            "--snapshot",
+            "rulesets/contoso",
+            ip_flow.to_str().unwrap(),
+        ])
+    };
+    let got = json_of(&run("json"));
+    let warnings = got["warnings"].as_array().expect("warnings listed");
+    assert!(
+        warnings.iter().any(|w| w
+            .as_str()
+            .unwrap()
+            .contains("NetworkWatcherIpFlowVerify.json")),
+        "{warnings:?}"
+    );
+    let text = String::from_utf8_lossy(&run("text").stdout).into_owned();
+    assert!(text.contains("1 warning(s)"), "{text}");
 }
 
 #[test]

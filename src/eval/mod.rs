@@ -190,9 +190,12 @@ impl<'a> Walk<'a> {
             Side::Destination => [(Level::Subnet, subnet_nsg), (Level::Nic, nic_nsg)],
         };
         if let Some(reason) = reason {
-            for (level, _) in levels {
-                self.stages
-                    .push(Stage::skipped(side, Layer::Nsg, level, reason.clone()));
+            // Named as in an evaluated stage, so a skipped NSG is not taken for a missing one.
+            for (level, nsg) in levels {
+                let mut stage = Stage::skipped(side, Layer::Nsg, level, reason.clone());
+                stage.resource = nsg.map(|n| self.policy.snapshot.nsgs[n].id.to_string());
+                stage.applied_to = self.applied_to(side, level);
+                self.stages.push(stage);
             }
             return admin;
         }
@@ -257,6 +260,9 @@ impl<'a> Walk<'a> {
         if let Some(reason) = exempt {
             let mut stage = Stage::skipped(side, Layer::Admin, Level::Vnet, reason);
             stage.resource = Some(vnet_id.to_string());
+            stage.applied_to = endpoint
+                .subnet
+                .map(|s| self.policy.snapshot.subnets[s].id.to_string());
             self.stages.push(stage);
             return SideResult::Pass;
         }
@@ -287,14 +293,21 @@ impl<'a> Walk<'a> {
         SideResult::of(outcome)
     }
 
-    /// One NSG level: first match by priority; no NSG passes (D7 default).
-    fn nsg_stage(&mut self, side: Side, level: Level, nsg: Option<usize>) -> SideResult {
+    /// The subnet or NIC of this side's endpoint where `level`'s NSG is enforced.
+    fn applied_to(&self, side: Side, level: Level) -> Option<String> {
         let endpoint = self.endpoint(side);
         let s = &self.policy.snapshot;
-        let applied_to = match level {
+        match level {
             Level::Nic => endpoint.nic.map(|n| s.nics[n].id.to_string()),
             _ => endpoint.subnet.map(|x| s.subnets[x].id.to_string()),
-        };
+        }
+    }
+
+    /// One NSG level: first match by priority; no NSG passes (D7 default).
+    fn nsg_stage(&mut self, side: Side, level: Level, nsg: Option<usize>) -> SideResult {
+        let applied_to = self.applied_to(side, level);
+        let endpoint = self.endpoint(side);
+        let s = &self.policy.snapshot;
         let Some(nsg) = nsg else {
             let what = if applied_to.is_some() {
                 "no NSG is associated"

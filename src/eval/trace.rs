@@ -348,7 +348,8 @@ impl Explanation {
             .filter(|s| matches!(s.outcome, Outcome::Allow | Outcome::AlwaysAllow))
             .filter_map(|s| s.decided_by.clone())
             .collect();
-        let hints = hints(verdict, decided_by.as_ref(), &stages);
+        let outside = src.vnet.is_none() && dst.vnet.is_none();
+        let hints = hints(verdict, decided_by.as_ref(), &stages, outside);
         Explanation {
             schema: "secpath.explain/v1",
             flow: FlowView {
@@ -389,7 +390,13 @@ fn view(policy: &Policy, e: &Endpoint) -> EndpointView {
 }
 
 /// What would have to change: one or two sentences naming the resource to edit.
-fn hints(verdict: Verdict, decided: Option<&Decision>, stages: &[Stage]) -> Vec<String> {
+/// `outside`: neither endpoint is in a VNet of the snapshot (no VNets to peer).
+fn hints(
+    verdict: Verdict,
+    decided: Option<&Decision>,
+    stages: &[Stage],
+    outside: bool,
+) -> Vec<String> {
     let Some(d) = decided else { return Vec::new() };
     let short = |id: &Option<String>| {
         id.as_deref()
@@ -406,6 +413,9 @@ fn hints(verdict: Verdict, decided: Option<&Decision>, stages: &[Stage]) -> Vec<
             d.unknown.iter().map(|a| format!("`{a}`")).collect::<Vec<_>>().join(", "),
             d.rule.as_deref().unwrap_or("")
         )),
+        (Verdict::NoPath, _) if outside => out.push(
+            "neither address is in a VNet of the snapshot, so no Azure layer sees this flow: check the addresses, or add the VNets (and NICs) that hold them to the snapshot".to_string(),
+        ),
         (Verdict::NoPath, _) => out.push(
             "peer the two VNets (both sides Connected), or put both in a deployed AVNM connectivity configuration (mesh, or hub-and-spoke with the hub); peering is not transitive".to_string(),
         ),
@@ -419,12 +429,20 @@ fn hints(verdict: Verdict, decided: Option<&Decision>, stages: &[Stage]) -> Vec<
         ),
         (_, Layer::Nsg) => {
             let nsg = short(&stage.and_then(|s| s.resource.clone()));
+            let rule = d.rule.as_deref().unwrap_or("");
             let is_default = stage.and_then(|s| s.rules.last()).is_some_and(|r| r.default);
-            let lowest = if is_default { 4096 } else { d.priority.unwrap_or(100).saturating_sub(1).max(100) };
-            out.push(format!(
-                "add an Allow rule for this flow to NSG `{nsg}` with a priority of {lowest} or lower (a smaller number wins){}",
-                if is_default { String::new() } else { format!(", or narrow `{}`", d.rule.as_deref().unwrap_or("")) }
-            ));
+            let lowest = if is_default { Some(4096) } else { d.priority.and_then(|p| p.checked_sub(1)).filter(|&p| p >= 100) };
+            out.push(match lowest {
+                Some(lowest) => format!(
+                    "add an Allow rule for this flow to NSG `{nsg}` with a priority of {lowest} or lower (a smaller number wins){}",
+                    if is_default { String::new() } else { format!(", or narrow `{rule}`") }
+                ),
+                // Custom priorities start at 100: nothing can be placed before this deny.
+                None => format!(
+                    "narrow or remove `{rule}` in NSG `{nsg}`: at priority {}, no Allow rule can come before it (custom priorities are 100-4096)",
+                    d.priority.unwrap_or(100)
+                ),
+            });
         }
         (_, Layer::Path) => {}
     }
@@ -434,4 +452,59 @@ fn hints(verdict: Verdict, decided: Option<&Decision>, stages: &[Stage]) -> Vec<
         );
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A deny by the NSG rule `name` at `priority`, the last rule of its stage.
+    fn nsg_deny(name: &str, priority: u32) -> (Decision, Vec<Stage>) {
+        let d = Decision {
+            layer: Layer::Nsg,
+            side: Some(Side::Destination),
+            resource: Some(format!("/subscriptions/s/resourceGroups/g/providers/Microsoft.Network/networkSecurityGroups/nsg-app/securityRules/{name}")),
+            rule: Some(name.to_string()),
+            priority: Some(priority),
+            access: Some(Access::Deny),
+            reason: None,
+            unknown: Vec::new(),
+        };
+        let mut stage = Stage::skipped(Side::Destination, Layer::Nsg, Level::Subnet, String::new());
+        stage.outcome = Outcome::Deny;
+        stage.reason = None;
+        stage.resource = Some(
+            "/subscriptions/s/resourceGroups/g/providers/Microsoft.Network/networkSecurityGroups/nsg-app"
+                .to_string(),
+        );
+        stage.decided_by = Some(d.clone());
+        (d, vec![stage])
+    }
+
+    #[test]
+    fn a_no_path_hint_asks_for_peering_only_between_two_vnets() {
+        let stages = vec![Stage::path(false, "why".to_string())];
+        let d = stages[0].decided_by.clone().unwrap();
+        let between = hints(Verdict::NoPath, Some(&d), &stages, false);
+        assert!(between[0].starts_with("peer the two VNets"), "{between:?}");
+        let outside = hints(Verdict::NoPath, Some(&d), &stages, true);
+        assert!(!outside[0].contains("peer"), "{outside:?}");
+        assert!(
+            outside[0].contains("neither address is in a VNet"),
+            "{outside:?}"
+        );
+    }
+
+    #[test]
+    fn an_nsg_deny_hint_asks_for_an_allow_only_where_one_fits() {
+        let (d, stages) = nsg_deny("Deny-Web", 300);
+        let got = hints(Verdict::Deny, Some(&d), &stages, false);
+        assert!(got[0].contains("priority of 299 or lower"), "{got:?}");
+        // 100 is the first custom priority: no Allow can come before a Deny there.
+        let (d, stages) = nsg_deny("Deny-All", 100);
+        let got = hints(Verdict::Deny, Some(&d), &stages, false);
+        assert!(!got[0].contains("priority of 100"), "{got:?}");
+        assert!(got[0].contains("narrow or remove `Deny-All`"), "{got:?}");
+        assert!(got[0].contains("nsg-app"), "{got:?}");
+    }
 }

@@ -106,9 +106,14 @@ pub struct Records {
 pub const UNKNOWN_KEY: &str = "secpath:unknown";
 
 /// Where a resource's fields live: under `properties` (ARM) or at the top level (the
-/// flattened shape `az network ... show` prints).
-fn props<'a>(node: &Node<'a>) -> Node<'a> {
-    node.get("properties").unwrap_or_else(|| node.clone())
+/// flattened shape `az network ... show` prints). A `properties` that is not an object is an
+/// error: read as a resource without fields, an NSG would silently lose its rules.
+fn props<'a>(node: &Node<'a>) -> Result<Node<'a>> {
+    match node.get("properties") {
+        Some(p) if p.value.is_object() => Ok(p),
+        Some(p) => Err(p.error("expected an object of resource properties")),
+        None => Ok(node.clone()),
+    }
 }
 
 /// The resource's id, or one built from its parent and name for nested children without one.
@@ -151,7 +156,7 @@ fn nets(node: &Node, dotted: &str) -> Result<Vec<IpNet>> {
 impl Records {
     /// Reads every resource in one file.
     pub fn read_file(&mut self, root: Node) -> Result<()> {
-        for item in container_items(root)? {
+        for item in container_items(root, &mut self.warnings)? {
             self.read_item(item, None, None)?;
         }
         Ok(())
@@ -310,7 +315,7 @@ impl Records {
 
     /// Reads children nested under `key` (in `properties` or at the top level).
     fn nested(&mut self, node: &Node, key: &str, ty: &str, parent: &ResourceId) -> Result<()> {
-        let p = props(node);
+        let p = props(node)?;
         let list = match p.get(key).or_else(|| node.get(key)) {
             Some(list) => list.elements()?,
             None => return Ok(()),
@@ -323,7 +328,7 @@ impl Records {
 
     fn management_group(&mut self, node: &Node) -> Result<()> {
         let id = id_of(node, None, "")?;
-        let parent = props(node)
+        let parent = props(node)?
             .ref_id("details.parent")?
             .map(|p| ResourceId::new(p).name().to_ascii_lowercase());
         self.management_groups.push(ManagementGroup {
@@ -335,7 +340,7 @@ impl Records {
 
     fn subscription(&mut self, node: &Node) -> Result<()> {
         let id = id_of(node, None, "")?;
-        let p = props(node);
+        let p = props(node)?;
         let subscription_id = match node
             .opt_str("subscriptionId")?
             .or(p.opt_str("subscriptionId")?)
@@ -390,7 +395,7 @@ impl Records {
 
     fn vnet(&mut self, node: &Node) -> Result<()> {
         let id = id_of(node, None, "")?;
-        let p = props(node);
+        let p = props(node)?;
         self.vnets.push(RawVnet {
             name: name_of(node, &id)?,
             location: normalise_region(node.opt_str("location")?.unwrap_or("")),
@@ -409,7 +414,7 @@ impl Records {
 
     fn subnet(&mut self, node: &Node, parent: Option<&ResourceId>) -> Result<()> {
         let id = id_of(node, parent, "subnets")?;
-        let p = props(node);
+        let p = props(node)?;
         let mut prefixes = nets(&p, "addressPrefixes")?;
         if let Some(n) = p.get("addressPrefix") {
             let text = n.as_str()?;
@@ -423,7 +428,7 @@ impl Records {
         let delegations = p
             .array("delegations")?
             .iter()
-            .map(|d| Ok(props(d).opt_str("serviceName")?.unwrap_or("").to_string()))
+            .map(|d| Ok(props(d)?.opt_str("serviceName")?.unwrap_or("").to_string()))
             .collect::<Result<_>>()?;
         let item = RawSubnet {
             name: name_of(node, &id)?,
@@ -443,7 +448,7 @@ impl Records {
 
     fn peering(&mut self, node: &Node, parent: Option<&ResourceId>) -> Result<()> {
         let id = id_of(node, parent, "virtualNetworkPeerings")?;
-        let p = props(node);
+        let p = props(node)?;
         let remote = p
             .ref_id("remoteVirtualNetwork")?
             .ok_or_else(|| node.error("missing required field `remoteVirtualNetwork.id`"))?;
@@ -463,10 +468,10 @@ impl Records {
 
     fn nic(&mut self, node: &Node) -> Result<()> {
         let id = id_of(node, None, "")?;
-        let p = props(node);
+        let p = props(node)?;
         let mut ip_configs = Vec::new();
         for cfg in p.array("ipConfigurations")? {
-            let c = props(&cfg);
+            let c = props(&cfg)?;
             let Some(addr_node) = c.get("privateIPAddress") else {
                 self.warnings.push(format!(
                     "{}: IP configuration without `privateIPAddress` was ignored",
@@ -544,7 +549,7 @@ impl Records {
             "securityRules"
         };
         let id = id_of(node, parent, segment)?;
-        let p = props(node);
+        let p = props(node)?;
         let access = p.req_str("access")?;
         let access = match Access::parse(access) {
             Some(a @ (Access::Allow | Access::Deny)) => a,
@@ -615,8 +620,8 @@ impl Records {
 
     fn gateway(&mut self, node: &Node) -> Result<()> {
         let id = id_of(node, None, "")?;
-        for cfg in props(node).array("ipConfigurations")? {
-            if let Some(subnet) = props(&cfg).ref_id("subnet")? {
+        for cfg in props(node)?.array("ipConfigurations")? {
+            if let Some(subnet) = props(&cfg)?.ref_id("subnet")? {
                 self.gateways.push((id.clone(), ResourceId::new(subnet)));
             }
         }
@@ -625,26 +630,34 @@ impl Records {
 
     fn local_gateway(&mut self, node: &Node) -> Result<()> {
         let id = id_of(node, None, "")?;
-        let prefixes = nets(&props(node), "localNetworkAddressSpace.addressPrefixes")?;
+        let prefixes = nets(&props(node)?, "localNetworkAddressSpace.addressPrefixes")?;
         self.local_gateways.push((id, prefixes));
         Ok(())
     }
 
     fn connection(&mut self, node: &Node) -> Result<()> {
-        let p = props(node);
+        let p = props(node)?;
         if let (Some(vgw), Some(lgw)) = (
             p.ref_id("virtualNetworkGateway1")?,
             p.ref_id("localNetworkGateway2")?,
         ) {
             self.connections
                 .push((ResourceId::new(vgw), ResourceId::new(lgw)));
+        } else {
+            // Read but not used: its remote prefixes are declared nowhere secpath reads.
+            let id = id_of(node, None, "")?;
+            self.warnings.push(format!(
+                "{}: connection `{}` joins no local network gateway to a virtual network gateway (ExpressRoute, VNet-to-VNet): the prefixes behind it are not known as on-premises and it was ignored",
+                node.location(),
+                id.name()
+            ));
         }
         Ok(())
     }
 
     fn manager(&mut self, node: &Node) -> Result<()> {
         let id = id_of(node, None, "")?;
-        let p = props(node);
+        let p = props(node)?;
         let mut scopes = Vec::new();
         for key in [
             "networkManagerScopes.subscriptions",
@@ -690,9 +703,17 @@ impl Records {
 
     fn group(&mut self, node: &Node, parent: Option<&ResourceId>) -> Result<()> {
         let id = id_of(node, parent, "networkGroups")?;
-        let member_type = match props(node).opt_str("memberType")? {
+        let p = props(node)?;
+        let member_type = match p.opt_str("memberType")? {
+            None => MemberType::VirtualNetwork,
+            Some(t) if t.eq_ignore_ascii_case("virtualnetwork") => MemberType::VirtualNetwork,
             Some(t) if t.eq_ignore_ascii_case("subnet") => MemberType::Subnet,
-            _ => MemberType::VirtualNetwork,
+            // Read as the default, a misspelt `Subnet` group would take in whole VNets.
+            Some(t) => {
+                return Err(p.get("memberType").unwrap_or(p).error(format!(
+                    "`{t}` is not a network group member type: expected VirtualNetwork or Subnet"
+                )))
+            }
         };
         let item = NetworkGroup {
             id: id.clone(),
@@ -715,7 +736,7 @@ impl Records {
 
     fn static_member(&mut self, node: &Node, parent: Option<&ResourceId>) -> Result<()> {
         let id = id_of(node, parent, "staticMembers")?;
-        let item = ResourceId::new(props(node).req_str("resourceId")?);
+        let item = ResourceId::new(props(node)?.req_str("resourceId")?);
         let parent = parent_of(node, &id, parent)?;
         self.static_members.push(Child {
             parent,
@@ -727,7 +748,7 @@ impl Records {
 
     fn scope_connection(&mut self, node: &Node, parent: Option<&ResourceId>) -> Result<()> {
         let id = id_of(node, parent, "scopeConnections")?;
-        let p = props(node);
+        let p = props(node)?;
         let target_text = p.req_str("resourceId")?;
         let target = ScopeRef::parse(target_text).ok_or_else(|| {
             node.error(format!(
@@ -750,7 +771,16 @@ impl Records {
 
     fn config(&mut self, node: &Node, parent: Option<&ResourceId>) -> Result<()> {
         let id = id_of(node, parent, "securityAdminConfigurations")?;
-        let settings = props(node).str_list("applyOnNetworkIntentPolicyBasedServices")?;
+        let key = "applyOnNetworkIntentPolicyBasedServices";
+        for setting in props(node)?.array(key)? {
+            let text = setting.as_str()?;
+            if !["none", "all", "allowrulesonly"].contains(&text.to_ascii_lowercase().as_str()) {
+                return Err(setting.error(format!(
+                    "`{text}` is not a network intent policy setting: expected None, All or AllowRulesOnly"
+                )));
+            }
+        }
+        let settings = props(node)?.str_list(key)?;
         let intent_policy = if settings.iter().any(|s| s.eq_ignore_ascii_case("all")) {
             IntentPolicySetting::All
         } else if settings
@@ -782,7 +812,7 @@ impl Records {
 
     fn collection(&mut self, node: &Node, parent: Option<&ResourceId>) -> Result<()> {
         let id = id_of(node, parent, "ruleCollections")?;
-        let applies_to = props(node)
+        let applies_to = props(node)?
             .array("appliesToGroups")?
             .iter()
             .map(|g| Ok(ResourceId::new(g.req_str("networkGroupId")?)))
@@ -808,10 +838,15 @@ impl Records {
 
     fn admin_rule(&mut self, node: &Node, parent: Option<&ResourceId>) -> Result<()> {
         let id = id_of(node, parent, "rules")?;
-        if node
-            .opt_str("kind")?
-            .is_some_and(|k| k.eq_ignore_ascii_case("default"))
+        let kind = node.opt_str("kind")?;
+        if let Some(k) =
+            kind.filter(|k| !k.eq_ignore_ascii_case("custom") && !k.eq_ignore_ascii_case("default"))
         {
+            return Err(node.get("kind").unwrap_or(node.clone()).error(format!(
+                "`{k}` is not an admin rule kind: expected Custom or Default"
+            )));
+        }
+        if kind.is_some_and(|k| k.eq_ignore_ascii_case("default")) {
             self.warnings.push(format!(
                 "{}: admin rule `{}` has kind Default, which secpath does not support; it was skipped",
                 node.location(),
@@ -819,7 +854,7 @@ impl Records {
             ));
             return Ok(());
         }
-        let p = props(node);
+        let p = props(node)?;
         let access_text = p.req_str("access")?;
         let access = Access::parse(access_text).ok_or_else(|| {
             p.error(format!(
@@ -856,8 +891,14 @@ impl Records {
 
     fn connectivity(&mut self, node: &Node, parent: Option<&ResourceId>) -> Result<()> {
         let id = id_of(node, parent, "connectivityConfigurations")?;
-        let p = props(node);
+        let p = props(node)?;
         let topology = p.opt_str("connectivityTopology")?.unwrap_or("");
+        // Read as a mesh, a misspelt hub-and-spoke would connect every spoke to every other.
+        if !["", "hubandspoke", "mesh"].contains(&topology.to_ascii_lowercase().as_str()) {
+            return Err(p.get("connectivityTopology").unwrap_or(p).error(format!(
+                "`{topology}` is not a connectivity topology: expected HubAndSpoke or Mesh"
+            )));
+        }
         let hubs = p
             .array("hubs")?
             .iter()
@@ -894,7 +935,7 @@ impl Records {
 
     fn manager_connection(&mut self, node: &Node) -> Result<()> {
         let id = id_of(node, None, "")?;
-        let p = props(node);
+        let p = props(node)?;
         let scope = ScopeRef::parse(id.as_str()).ok_or_else(|| {
             node.error("a network manager connection's id must start with its subscription or management group")
         })?;
@@ -909,7 +950,7 @@ impl Records {
 
     fn policy_definition(&mut self, node: &Node) -> Result<()> {
         let id = id_of(node, None, "")?;
-        let p = props(node);
+        let p = props(node)?;
         let mode = p.opt_str("mode")?.unwrap_or("");
         let effect = p.opt_str("policyRule.then.effect")?.unwrap_or("");
         if !mode.eq_ignore_ascii_case("Microsoft.Network.Data")
@@ -956,7 +997,7 @@ impl Records {
 
     fn policy_assignment(&mut self, node: &Node) -> Result<()> {
         let id = id_of(node, None, "")?;
-        let p = props(node);
+        let p = props(node)?;
         let mut parameters = BTreeMap::new();
         if let Some(params) = p
             .get("parameters")
@@ -1031,26 +1072,43 @@ fn drop_child<T>(
     });
 }
 
-/// The resources a file holds, whatever its container shape.
-fn container_items(node: Node) -> Result<Vec<Node>> {
+/// The keys under which a list says it continues on another page: ARM's `nextLink`, Resource
+/// Graph's `$skipToken` (REST) or `skip_token` (az CLI), `skipToken` (`list-deploy-status`).
+const MORE_PAGES: [&str; 4] = ["nextLink", "$skipToken", "skip_token", "skipToken"];
+
+/// The resources a file holds, whatever its container shape. A list with more pages is only
+/// part of the estate: `warnings` says so (its resources are read).
+fn container_items<'a>(node: Node<'a>, warnings: &mut Vec<String>) -> Result<Vec<Node<'a>>> {
     if node.value.is_array() {
         return node.elements();
     }
     if node.value.get("type").is_none() {
         for key in ["value", "data"] {
             if let Some(list) = node.get(key).filter(|n| n.value.is_array()) {
+                // The last page has no token, or an empty one.
+                if let Some(more) = MORE_PAGES
+                    .iter()
+                    .filter_map(|k| node.get(k))
+                    .find(|n| n.value.as_str() != Some(""))
+                {
+                    warnings.push(format!(
+                        "{}: the list has more pages (`{}` is set): the resources on them are not in the snapshot; export every page",
+                        more.location(),
+                        more.path.rsplit('.').next().unwrap_or_default()
+                    ));
+                }
                 return list.elements();
             }
         }
         if let Some(responses) = node.get("responses") {
-            return rest_example_body(responses);
+            return rest_example_body(responses, warnings);
         }
     }
     Ok(vec![node])
 }
 
 /// The first 2xx response body of a REST API example file.
-fn rest_example_body(responses: Node) -> Result<Vec<Node>> {
+fn rest_example_body<'a>(responses: Node<'a>, warnings: &mut Vec<String>) -> Result<Vec<Node<'a>>> {
     let obj = responses
         .value
         .as_object()
@@ -1059,7 +1117,7 @@ fn rest_example_body(responses: Node) -> Result<Vec<Node>> {
     codes.sort();
     for code in codes {
         if let Some(body) = responses.get(code).and_then(|r| r.get("body")) {
-            return container_items(body);
+            return container_items(body, warnings);
         }
     }
     Ok(Vec::new())
@@ -1096,17 +1154,20 @@ fn priority(p: &Node, range: std::ops::RangeInclusive<u32>) -> Result<u32> {
     let n = p
         .get("priority")
         .ok_or_else(|| p.error("missing required field `priority`"))?;
-    let value = n
+    // ARM writes an integer; some exports quote it. A float or a word is not a priority.
+    let integer = n
         .value
-        .as_u64()
-        .or_else(|| n.value.as_str().and_then(|s| s.parse().ok()));
-    match value.and_then(|v| u32::try_from(v).ok()) {
-        Some(v) if range.contains(&v) => Ok(v),
-        _ => Err(n.error(format!(
-            "priority {} is out of range: expected an integer {}-{}",
-            n.value,
-            range.start(),
-            range.end()
+        .as_i64()
+        .map(i128::from)
+        .or_else(|| n.value.as_u64().map(i128::from))
+        .or_else(|| n.value.as_str().and_then(|s| s.trim().parse::<i128>().ok()));
+    let expected = format!("expected an integer {}-{}", range.start(), range.end());
+    match integer {
+        Some(v) if u32::try_from(v).is_ok_and(|v| range.contains(&v)) => Ok(v as u32),
+        Some(v) => Err(n.error(format!("priority {v} is out of range: {expected}"))),
+        None => Err(n.error(format!(
+            "priority `{}` is not an integer: {expected}",
+            n.value
         ))),
     }
 }

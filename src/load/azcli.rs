@@ -79,13 +79,18 @@ pub fn translate(value: &Value, file: &Path) -> Result<Translation> {
             (Vec::new(), "defaultSecurityRules"),
         ];
         let n = t.resources.len();
-        for (k, rule) in entry
-            .get("effectiveSecurityRules")
-            .and_then(Value::as_array)
-            .map_or(&[][..], Vec::as_slice)
-            .iter()
-            .enumerate()
-        {
+        let rules = match entry.get("effectiveSecurityRules") {
+            None | Some(Value::Null) => &[][..],
+            Some(Value::Array(rules)) => rules.as_slice(),
+            // Read as no rules, it would make an NSG that denies everything by its defaults.
+            Some(_) => {
+                return Err(error(
+                    ".effectiveSecurityRules",
+                    "expected an array of rules".to_string(),
+                ))
+            }
+        };
+        for (k, rule) in rules.iter().enumerate() {
             let full = rule.get("name").and_then(Value::as_str).unwrap_or_default();
             let Some((kind, name)) = full.split_once('/') else {
                 t.warnings.push(format!(
@@ -105,8 +110,10 @@ pub fn translate(value: &Value, file: &Path) -> Result<Translation> {
                 continue;
             };
             let at = format!("[{n}].properties.{}[{}]", slot.1, slot.0.len());
-            t.origins
-                .add(at, format!("{path}.effectiveSecurityRules[{k}]"));
+            let original = format!("{path}.effectiveSecurityRules[{k}]");
+            // The rule's fields are flat in the file, under `properties` in the translation.
+            t.origins.add(format!("{at}.properties"), original.clone());
+            t.origins.add(at, original);
             slot.0
                 .push(json!({"name": name, "properties": rule_properties(rule, &tag_map)}));
         }
@@ -247,6 +254,42 @@ mod tests {
         let object = json!({"tagMap": {"Sql": ["10.0.0.0/8"]}});
         assert_eq!(tag_map(&object).unwrap()["Sql"], json!(["10.0.0.0/8"]));
         assert!(tag_map(&json!({"tagMap": "{'a': ["})).is_err());
+    }
+
+    fn load_error(entry: Value) -> String {
+        let text = json!({"value": [entry]}).to_string();
+        match crate::load::load_texts(&[("nic.json".into(), text)]) {
+            Ok(_) => "loaded".to_string(),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    const NSG: &str =
+        "/subscriptions/s/resourceGroups/g/providers/Microsoft.Network/networkSecurityGroups/n";
+
+    /// Errors point at the field in the file as written: the flat rule, no `properties`.
+    #[test]
+    fn a_bad_rule_field_is_located_in_the_flat_rule() {
+        let got = load_error(json!({"networkSecurityGroup": {"id": NSG},
+            "effectiveSecurityRules": [{"name": "securityRules/r", "protocol": "Tcp",
+                "sourcePortRange": "0-65535", "destinationPortRange": "22-22",
+                "sourceAddressPrefix": "0.0.0.0/0", "destinationAddressPrefix": "0.0.0.0/0",
+                "access": "Allow", "priority": 99, "direction": "Inbound"}]}));
+        assert!(
+            got.contains("nic.json: value[0].effectiveSecurityRules[0].priority: priority 99"),
+            "{got}"
+        );
+    }
+
+    /// `effectiveSecurityRules` that is not a list is an error, not an NSG without rules.
+    #[test]
+    fn rules_that_are_not_a_list_are_an_error() {
+        let got =
+            load_error(json!({"networkSecurityGroup": {"id": NSG}, "effectiveSecurityRules": {}}));
+        assert!(
+            got.contains("value[0].effectiveSecurityRules") && got.contains("expected an array"),
+            "{got}"
+        );
     }
 
     #[test]

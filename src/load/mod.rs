@@ -363,3 +363,138 @@ fn without_included(files: Vec<PathBuf>) -> Vec<PathBuf> {
         .filter(|f| !included.contains(&f.canonicalize().unwrap_or_else(|_| f.clone())))
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const VNET: &str = r#"{"id": "/subscriptions/s/resourceGroups/g/providers/Microsoft.Network/virtualNetworks/v",
+        "type": "Microsoft.Network/virtualNetworks", "location": "westeurope",
+        "properties": {"addressSpace": {"addressPrefixes": ["10.0.0.0/16"]}}}"#;
+
+    fn warnings(text: String) -> Vec<String> {
+        load_texts(&[(PathBuf::from("page.json"), text)])
+            .expect("loads")
+            .warnings
+    }
+
+    /// A list that continues on another page (ARM's `nextLink`, Resource Graph's
+    /// `skip_token`/`$skipToken`) is only part of the estate: say so, naming the file.
+    #[test]
+    fn a_list_with_more_pages_is_reported_incomplete() {
+        for (key, more) in [
+            (
+                "nextLink",
+                r#""https://management.azure.com/x?$skiptoken=abc""#,
+            ),
+            ("skip_token", r#""ew0KICAiJGlkIjogIjEiLA0K""#),
+            ("$skipToken", r#""ew0KICAiJGlkIjogIjEiLA0K""#),
+            ("skipToken", r#""abc""#),
+        ] {
+            let container = if key == "nextLink" { "value" } else { "data" };
+            let got = warnings(format!(r#"{{"{container}": [{VNET}], "{key}": {more}}}"#));
+            assert!(
+                got.iter().any(|w| w.starts_with("page.json: ")
+                    && w.contains(key)
+                    && w.contains("more pages")),
+                "{key}: {got:?}"
+            );
+        }
+        // The last page: no token (null, or empty as `list-deploy-status` writes it).
+        for last in [
+            r#""nextLink": null"#,
+            r#""skipToken": """#,
+            r#""skip_token": null"#,
+        ] {
+            assert_eq!(
+                warnings(format!(r#"{{"value": [{VNET}], {last}}}"#)),
+                Vec::<String>::new()
+            );
+        }
+    }
+
+    /// A connection secpath cannot use (ExpressRoute, VNet-to-VNet: no local network gateway
+    /// declares the prefixes behind it) is read but not used: a warning says so.
+    #[test]
+    fn a_connection_without_a_local_gateway_is_reported() {
+        let er = r#"{"id": "/subscriptions/s/resourceGroups/g/providers/Microsoft.Network/connections/er",
+            "type": "Microsoft.Network/connections",
+            "properties": {"connectionType": "ExpressRoute",
+                "virtualNetworkGateway1": {"id": "/subscriptions/s/resourceGroups/g/providers/Microsoft.Network/virtualNetworkGateways/gw"},
+                "peer": {"id": "/subscriptions/s/resourceGroups/g/providers/Microsoft.ExpressRoute/circuits/c"}}}"#;
+        let got = warnings(format!("[{VNET}, {er}]"));
+        assert!(
+            got.iter().any(|w| w.starts_with("page.json: [1]: ")
+                && w.contains("`er`")
+                && w.contains("local network gateway")),
+            "{got:?}"
+        );
+    }
+
+    fn load_error(text: String) -> String {
+        match load_texts(&[(PathBuf::from("avnm.json"), text)]) {
+            Ok(_) => "loaded".to_string(),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    /// A value outside the few Azure defines is an error naming the expected ones, never
+    /// read as the default (a misspelt `Subnet` group would apply to whole VNets).
+    #[test]
+    fn avnm_enumerations_outside_azures_values_are_errors() {
+        const M: &str =
+            "/subscriptions/s/resourceGroups/g/providers/Microsoft.Network/networkManagers/m";
+        let group = |t: &str| {
+            format!(
+                r#"[{{"id": "{M}/networkGroups/ng", "type": "Microsoft.Network/networkManagers/networkGroups", "properties": {{"memberType": "{t}"}}}}]"#
+            )
+        };
+        assert_eq!(load_error(group("subnet")), "loaded");
+        let got = load_error(group("Subnets"));
+        assert!(
+            got.contains("avnm.json: [0].properties.memberType")
+                && got.contains("`Subnets`")
+                && got.contains("VirtualNetwork or Subnet"),
+            "{got}"
+        );
+        let config = |v: &str| {
+            format!(
+                r#"[{{"id": "{M}/securityAdminConfigurations/c", "type": "Microsoft.Network/networkManagers/securityAdminConfigurations", "properties": {{"applyOnNetworkIntentPolicyBasedServices": ["{v}"]}}}}]"#
+            )
+        };
+        assert_eq!(load_error(config("AllowRulesOnly")), "loaded");
+        let got = load_error(config("Everything"));
+        assert!(
+            got.contains("applyOnNetworkIntentPolicyBasedServices[0]")
+                && got.contains("`Everything`")
+                && got.contains("None, All or AllowRulesOnly"),
+            "{got}"
+        );
+        let rule = |kind: &str| {
+            format!(
+                r#"[{{"id": "{M}/securityAdminConfigurations/c/ruleCollections/rc/rules/r", "type": "Microsoft.Network/networkManagers/securityAdminConfigurations/ruleCollections/rules", "kind": "{kind}",
+                "properties": {{"protocol": "Tcp", "access": "Deny", "priority": 1, "direction": "Inbound"}}}}]"#
+            )
+        };
+        assert_eq!(load_error(rule("Custom")), "loaded");
+        let connectivity = |t: &str| {
+            format!(
+                r#"[{{"id": "{M}/connectivityConfigurations/cc", "type": "Microsoft.Network/networkManagers/connectivityConfigurations", "properties": {{"connectivityTopology": "{t}"}}}}]"#
+            )
+        };
+        assert_eq!(load_error(connectivity("Mesh")), "loaded");
+        let got = load_error(connectivity("HubAndSpokes"));
+        assert!(
+            got.contains("[0].properties.connectivityTopology")
+                && got.contains("HubAndSpoke or Mesh"),
+            "{got}"
+        );
+        let got = load_error(rule("Custon"));
+        assert!(
+            got.contains("[0].kind")
+                && got.contains("`Custon`")
+                && got.contains("Custom or Default"),
+            "{got}"
+        );
+    }
+}
