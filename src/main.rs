@@ -16,6 +16,7 @@ use secpath::options::{
 use secpath::render::{self, Style};
 use secpath::resolve::tags::ServiceTags;
 use secpath::resolve::Policy;
+use std::ffi::OsString;
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -374,7 +375,7 @@ struct EffectiveArgs {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = Cli::parse_from(options_before_flow(std::env::args_os().collect()));
     let result = match cli.command {
         Command::Explain(args) => run_explain(args),
         Command::Effective(args) => run_effective(args),
@@ -394,6 +395,32 @@ fn main() -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+/// `explain`'s flow takes words that start with a hyphen (`->`), so clap would read options
+/// written after it (`explain --snapshot S tcp a:1 -> b:2 --format json`) as more of the
+/// flow: the words after the flow's destination are moved to just after `explain`. The
+/// destination is the word after a lone `->`, else the word holding the arrow.
+fn options_before_flow(mut argv: Vec<OsString>) -> Vec<OsString> {
+    if argv.get(1).is_none_or(|c| c != "explain") {
+        return argv;
+    }
+    let text = |w: &OsString| w.to_str().unwrap_or_default().to_string();
+    let Some(arrow) = argv.iter().skip(2).position(|w| text(w).contains("->")) else {
+        return argv;
+    };
+    let arrow = arrow + 2;
+    let end = if argv.get(arrow).is_some_and(|w| text(w).ends_with("->")) {
+        arrow + 2
+    } else {
+        arrow + 1
+    };
+    if end >= argv.len() {
+        return argv;
+    }
+    let options = argv.split_off(end);
+    argv.splice(2..2, options);
+    argv
 }
 
 fn style() -> Style {

@@ -987,3 +987,49 @@ fn a_nic_outside_its_subnet_is_placed_as_written_with_a_warning() {
     );
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn explain_options_may_follow_the_flow() {
+    // The flow's words take hyphens (`->`); options after its destination are still options,
+    // whether the flow is one word or several, and after other options or not.
+    let words: Vec<&str> = WEB_VM.split(' ').collect();
+    let mut cases: Vec<Vec<&str>> = vec![
+        vec!["--snapshot", "rulesets/contoso", WEB_VM, "--format", "json"],
+        vec![
+            "--snapshot",
+            "rulesets/contoso",
+            "--no-nsg",
+            "pass",
+            WEB_VM,
+            "--format",
+            "json",
+        ],
+    ];
+    for before in [
+        vec!["--snapshot", "rulesets/contoso"],
+        vec!["--snapshot", "rulesets/contoso", "--no-nsg", "pass"],
+    ] {
+        let mut args = before;
+        args.extend(&words);
+        args.extend(["--format", "json", "--to", "/x"]);
+        cases.push(args);
+    }
+    for case in cases {
+        let mut args = vec!["explain"];
+        args.extend(&case);
+        let out = secpath(&args);
+        let pinned = case.contains(&"--to");
+        if pinned {
+            // The pin was read as a pin: the NIC it names is not in the snapshot.
+            assert_eq!(out.status.code(), Some(2), "{case:?}");
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert!(
+                stderr.contains("destination pin `/x`"),
+                "{case:?}: {stderr}"
+            );
+        } else {
+            assert_eq!(out.status.code(), Some(1), "{case:?}");
+            assert_eq!(json_of(&out)["verdict"], "deny", "{case:?}");
+        }
+    }
+}
