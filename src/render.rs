@@ -302,10 +302,14 @@ pub fn replay(r: &crate::replay::tally::ReplayReport) -> String {
                 } else {
                     &d.logged_rule
                 },
-                format!("{:?}", d.secpath_decision).to_lowercase(),
+                crate::evaluate::verdict_name(d.secpath_decision),
                 d.secpath_rule
                     .as_deref()
-                    .unwrap_or("(no rule: the level passes)")
+                    .unwrap_or(match d.secpath_decision {
+                        Verdict::Unknown => "(a rule the plan does not know)",
+                        Verdict::NoPath => "(no path)",
+                        Verdict::Allow | Verdict::Deny => "(no rule: the level passes)",
+                    })
             );
         }
         if r.disagreements_total > 20 {

@@ -721,6 +721,18 @@ fn a_plans_unknown_rule_leaves_flow_log_tuples_unknown() {
         "{}",
         r["hits"]
     );
+    // The text report says why secpath names no rule.
+    let text = secpath([
+        "replay",
+        nsg.to_str().unwrap(),
+        "--snapshot",
+        "fixtures/plans/network.tfplan.json",
+    ]);
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(
+        text.contains("secpath unknown by (a rule the plan does not know)"),
+        "{text}"
+    );
     std::fs::remove_dir_all(&dir).ok();
 }
 
