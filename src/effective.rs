@@ -1,6 +1,6 @@
 //! `secpath effective`: the ordered admin and NSG rules at every enforcement point, tags
 //! expanded — what `listNetworkManagerEffectiveSecurityAdminRules` and a NIC's
-//! `effectiveNetworkSecurityGroups` return [S16][S23].
+//! `effectiveNetworkSecurityGroups` return \[S16\]\[S23\].
 
 use crate::model::{Access, Direction, ResourceId};
 use crate::resolve::{AddrMatch, Policy, ResolvedRule, RuleSource};

@@ -9,9 +9,9 @@
 //! deletes is removed): `--snapshot live/ --snapshot plan.json` is the network after the
 //! plan.
 //!
-//! Reading happens in two passes. [`arm`] turns every resource, wherever it sits (a single
+//! Reading happens in two passes. `arm` turns every resource, wherever it sits (a single
 //! object, an array, `{"value": [...]}`, `{"data": [...]}`, a REST example's response body,
-//! or nested inside its parent), into a flat record that names its parent by id. [`link`]
+//! or nested inside its parent), into a flat record that names its parent by id. `link`
 //! then joins children to parents and references to indices, and rejects dangling ones. So
 //! nested and flat child resources are one code path, and order across files never matters.
 

@@ -1,5 +1,5 @@
 //! Terraform plan JSON (`terraform show -json plan.out`, format 0.x and 1.x) and state JSON
-//! (`terraform show -json`), translated into the ARM resources [`super::arm`] reads.
+//! (`terraform show -json`), translated into the ARM resources `arm` reads.
 //!
 //! Which resources: `resource_changes[]` (each `change.before` or `change.after`, by
 //! [`PlanSide`]), else `planned_values` / `prior_state` / `values` (`root_module` and its
@@ -19,7 +19,7 @@
 //!
 //! Unknowns: a rule attribute that `after_unknown` marks is not guessed: the rule is read
 //! with "anything" in that field and its unknown attributes listed under
-//! [`super::arm::UNKNOWN_KEY`]; an NSG whose whole `security_rule` list is unknown gets one
+//! `arm::UNKNOWN_KEY`; an NSG whose whole `security_rule` list is unknown gets one
 //! rule that matches everything, named `unknown-security-rules`. Evaluation then says
 //! `unknown` wherever such a rule may decide.
 
