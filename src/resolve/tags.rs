@@ -40,7 +40,10 @@ pub fn azure_load_balancer() -> AddrSet {
 }
 
 /// Public unicast space: everything but the listed special-purpose blocks (SEMANTICS §3.1),
-/// and for IPv6 their equivalents: unspecified, loopback, unique-local, link-local, multicast.
+/// and for IPv6 their equivalents: global unicast `2000::/3`, the only space IANA hands out.
+/// Outside it lie the unspecified and loopback addresses, unique-local `fc00::/7`,
+/// link-local `fe80::/10`, multicast `ff00::/8`, the IPv4-compatible and IPv4-mapped
+/// `::/96` and `::ffff:0:0/96`, and the rest, reserved by the IETF as `240.0.0.0/4` is.
 pub fn public_unicast() -> AddrSet {
     let mut s = AddrSet::all();
     s.subtract(&set_of(&[
@@ -53,11 +56,9 @@ pub fn public_unicast() -> AddrSet {
         "192.168.0.0/16",
         "224.0.0.0/4",
         "240.0.0.0/4",
-        "::/128",
-        "::1/128",
-        "fc00::/7",
-        "fe80::/10",
-        "ff00::/8",
+        "::/3",
+        "4000::/2",
+        "8000::/1",
     ]));
     s
 }
@@ -119,10 +120,24 @@ mod tests {
             "224.0.0.1",
             "fd00::1",
             "fe80::1",
+            "ff02::1",
+            "::3",
+            "::ffff:8.8.8.8",
+            "fec0::1",
+            "4000::1",
+            "1fff:ffff::1",
         ] {
             assert!(!p.contains(private.parse().unwrap()), "{private}");
         }
-        for public in ["8.8.8.8", "20.38.1.1", "168.63.129.16", "2001:4860::1"] {
+        for public in [
+            "8.8.8.8",
+            "20.38.1.1",
+            "168.63.129.16",
+            "2001:4860::1",
+            "2000::",
+            "2001:db8::1",
+            "3fff:ffff:ffff:ffff:ffff:ffff:ffff:ffff",
+        ] {
             assert!(p.contains(public.parse().unwrap()), "{public}");
         }
     }
