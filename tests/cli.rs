@@ -1033,3 +1033,52 @@ fn explain_options_may_follow_the_flow() {
         }
     }
 }
+
+#[test]
+fn a_misspelt_rule_property_is_a_warning_not_a_silent_wildcard() {
+    let nsg = serde_json::json!({
+        "id": "/subscriptions/00000000-0000-0000-0000-000000000001/resourceGroups/rg/providers/Microsoft.Network/networkSecurityGroups/nsg",
+        "type": "Microsoft.Network/networkSecurityGroups",
+        "properties": {"securityRules": [{
+            "name": "rule1",
+            "properties": {
+                "protocol": "Tcp", "sourceAddressPrefixs": "10.0.0.0/8", "sourcePortRange": "*",
+                "destinationAddressPrefix": "*", "destinationPortRange": "22",
+                "access": "Allow", "priority": 100, "direction": "Inbound",
+                "description": "ssh from the office", "provisioningState": "Succeeded"
+            }
+        }]}
+    });
+    let path = std::env::temp_dir().join(format!("secpath-misspelt-{}.json", std::process::id()));
+    std::fs::write(&path, nsg.to_string()).unwrap();
+    let out = secpath([
+        "effective",
+        "--format",
+        "json",
+        "--snapshot",
+        path.to_str().unwrap(),
+    ]);
+    let warnings: Vec<String> = json_of(&out)["warnings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|w| w.as_str().map(str::to_string))
+        .filter(|w| w.contains("does not read"))
+        .collect();
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(
+        warnings[0].contains("security rule `rule1` has a property `sourceAddressPrefixs`"),
+        "{warnings:?}"
+    );
+    let out = secpath([
+        "effective",
+        "--format",
+        "json",
+        "--snapshot",
+        "rulesets/contoso",
+    ]);
+    assert!(!json_of(&out)["warnings"]
+        .to_string()
+        .contains("does not read"));
+    std::fs::remove_file(&path).ok();
+}

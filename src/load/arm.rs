@@ -550,6 +550,7 @@ impl Records {
         };
         let id = id_of(node, parent, segment)?;
         let p = props(node)?;
+        self.warn_unread_keys(&p, &id);
         let access = p.req_str("access")?;
         let access = match Access::parse(access) {
             Some(a @ (Access::Allow | Access::Deny)) => a,
@@ -586,6 +587,21 @@ impl Records {
             });
         }
         Ok(())
+    }
+
+    /// Warns of each property of an NSG rule that secpath does not read: a misspelt field
+    /// (`sourceAddressPrefixs`) would otherwise be absent, and an absent field matches
+    /// anything (D4), so the rule would be read wider than Azure, which rejects it, would.
+    fn warn_unread_keys(&mut self, p: &Node, id: &ResourceId) {
+        for key in p.keys() {
+            if !NSG_RULE_KEYS.iter().any(|k| k.eq_ignore_ascii_case(key)) {
+                self.warnings.push(format!(
+                    "{}: security rule `{}` has a property `{key}` that secpath does not read (misspelt? an absent field matches anything, D4)",
+                    p.location(),
+                    id.name()
+                ));
+            }
+        }
     }
 
     /// Reads a rule's priority and direction, and records the attributes a plan does not
@@ -1077,6 +1093,27 @@ fn drop_child<T>(
 const MORE_PAGES: [&str; 4] = ["nextLink", "$skipToken", "skip_token", "skipToken"];
 
 /// The resources a file holds, whatever its container shape. A list with more pages is only
+/// The properties of an NSG rule in ARM's `SecurityRulePropertiesFormat`: those secpath
+/// reads, and `description` and `provisioningState`, which say nothing about traffic.
+const NSG_RULE_KEYS: [&str; 16] = [
+    "description",
+    "protocol",
+    "sourcePortRange",
+    "sourcePortRanges",
+    "destinationPortRange",
+    "destinationPortRanges",
+    "sourceAddressPrefix",
+    "sourceAddressPrefixes",
+    "sourceApplicationSecurityGroups",
+    "destinationAddressPrefix",
+    "destinationAddressPrefixes",
+    "destinationApplicationSecurityGroups",
+    "access",
+    "priority",
+    "direction",
+    "provisioningState",
+];
+
 /// part of the estate: `warnings` says so (its resources are read).
 fn container_items<'a>(node: Node<'a>, warnings: &mut Vec<String>) -> Result<Vec<Node<'a>>> {
     if node.value.is_array() {

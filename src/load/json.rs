@@ -117,6 +117,14 @@ impl<'a> Node<'a> {
         (!v.is_null()).then(|| self.child(v, k.clone()))
     }
 
+    /// The keys of an object, as written (none for anything else).
+    pub fn keys(&self) -> impl Iterator<Item = &'a str> {
+        self.value
+            .as_object()
+            .into_iter()
+            .flat_map(|o| o.keys().map(String::as_str))
+    }
+
     /// Follows a dotted path of keys (`properties.addressSpace.addressPrefixes`).
     pub fn at(&self, dotted: &str) -> Option<Node<'a>> {
         dotted
