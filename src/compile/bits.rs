@@ -68,8 +68,8 @@ pub(crate) trait Intersect {
     fn first_common_with(
         &self,
         ids: [Self::Id; 5],
-        extra_1: &[Self::Id],
-        extra_3: &[Self::Id],
+        extra_1: impl Iterator<Item = Self::Id> + Clone,
+        extra_3: impl Iterator<Item = Self::Id> + Clone,
     ) -> Option<usize>;
     /// How many distinct vectors were stored.
     fn len(&self) -> usize;
@@ -124,12 +124,12 @@ impl Intersect for InlineVectors {
     fn first_common_with(
         &self,
         ids: [u128; 5],
-        extra_1: &[u128],
-        extra_3: &[u128],
+        extra_1: impl Iterator<Item = u128> + Clone,
+        extra_3: impl Iterator<Item = u128> + Clone,
     ) -> Option<usize> {
         let [a, b, c, d, e] = ids;
-        let b = extra_1.iter().fold(b, |acc, v| acc | v);
-        let d = extra_3.iter().fold(d, |acc, v| acc | v);
+        let b = extra_1.fold(b, |acc, v| acc | v);
+        let d = extra_3.fold(d, |acc, v| acc | v);
         self.first_common([a, b, c, d, e])
     }
 
@@ -263,21 +263,26 @@ impl Intersect for Arena {
     fn first_common_with(
         &self,
         ids: [usize; 5],
-        extra_1: &[usize],
-        extra_3: &[usize],
+        extra_1: impl Iterator<Item = usize> + Clone,
+        extra_3: impl Iterator<Item = usize> + Clone,
     ) -> Option<usize> {
         let [a, b, c, d, e] = ids.map(|id| self.get(id));
-        let or_at = |base: &Vector, extra: &[usize], w: usize| {
-            extra
-                .iter()
-                .fold(base.word(w), |acc, &x| acc | self.get(x).word(w))
+        let or_1 = |w: usize| {
+            extra_1
+                .clone()
+                .fold(b.word(w), |acc, x| acc | self.get(x).word(w))
+        };
+        let or_3 = |w: usize| {
+            extra_3
+                .clone()
+                .fold(d.word(w), |acc, x| acc | self.get(x).word(w))
         };
         for w in 0..self.width * BLOCK {
             let x = a.word(w) & c.word(w) & e.word(w);
             if x == 0 {
                 continue;
             }
-            let x = x & or_at(&b, extra_1, w) & or_at(&d, extra_3, w);
+            let x = x & or_1(w) & or_3(w);
             if x != 0 {
                 return Some(w * WORD + x.trailing_zeros() as usize);
             }
@@ -439,15 +444,27 @@ mod tests {
         assert_eq!(a.first_common([all, deep, all, none, all]), None);
         assert_eq!(a.first_common([all, mid, low, mid, all]), Some(9));
         assert_eq!(
-            a.first_common_with([all, deep, all, mid, all], &[low], &[]),
+            a.first_common_with(
+                [all, deep, all, mid, all],
+                [low].into_iter(),
+                None.into_iter()
+            ),
             Some(9)
         );
         assert_eq!(
-            a.first_common_with([all, none, all, mid, all], &[deep], &[none]),
+            a.first_common_with(
+                [all, none, all, mid, all],
+                [deep].into_iter(),
+                [none].into_iter()
+            ),
             Some(far)
         );
         assert_eq!(
-            a.first_common_with([all, none, all, all, all], &[], &[]),
+            a.first_common_with(
+                [all, none, all, all, all],
+                None.into_iter(),
+                None.into_iter()
+            ),
             None
         );
     }

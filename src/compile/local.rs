@@ -9,6 +9,7 @@
 //! union the per-VNet resolution makes, exactly. On the enterprise snapshot, 1,600 NSG
 //! tables (50 MB, a cache miss per field lookup) become 200.
 
+use super::table::Ends;
 use crate::eval::matching::EndpointAsgs;
 use crate::flow::Flow;
 use crate::resolve::{LocalTags, VnetPolicy};
@@ -65,33 +66,30 @@ impl LocalTagMap {
         }
     }
 
-    /// `flow`'s endpoints' ASGs and the pseudo-ASGs they are in here.
-    pub(crate) fn tagged(&self, flow: &Flow, asgs: EndpointAsgs) -> Tagged<'_> {
+    /// The pseudo-ASGs `flow`'s endpoints are in here.
+    pub(crate) fn tagged(&self, flow: &Flow) -> Tagged<'_> {
         Tagged {
             map: self,
-            src: self.with_local(asgs.src, flow.src),
-            dst: self.with_local(asgs.dst, flow.dst),
+            local: [self.local(flow.src), self.local(flow.dst)],
         }
     }
 
-    /// `nic`'s ASGs and the pseudo-ASG `ip` is in here, if any.
+    /// The pseudo-ASG `ip` is in here, if any.
     #[inline]
-    fn with_local(&self, nic: &[usize], ip: IpAddr) -> SmallVec<[usize; 4]> {
-        let mut asgs = SmallVec::from_slice(nic);
-        asgs.extend(match ip {
+    fn local(&self, ip: IpAddr) -> Option<usize> {
+        match ip {
             IpAddr::V4(a) => find(&self.v4, u32::from(a)),
             IpAddr::V6(a) => find(&self.v6, u128::from(a)),
-        });
-        asgs
+        }
     }
 }
 
-/// A flow's endpoints' ASGs with the pseudo-ASGs they are in at one VNet: worked out once
-/// a side of a walk, for both the NIC's and the subnet's NSG.
+/// The pseudo-ASGs of a flow's endpoints at one VNet: worked out once a side of a walk, for
+/// both the NIC's and the subnet's NSG.
+#[derive(Clone, Copy)]
 pub(crate) struct Tagged<'m> {
     map: &'m LocalTagMap,
-    src: SmallVec<[usize; 4]>,
-    dst: SmallVec<[usize; 4]>,
+    local: [Option<usize>; 2],
 }
 
 impl Tagged<'_> {
@@ -100,11 +98,11 @@ impl Tagged<'_> {
         std::ptr::eq(self.map, map)
     }
 
-    /// The ASGs to look tables up with.
-    pub(crate) fn asgs(&self) -> EndpointAsgs<'_> {
-        EndpointAsgs {
-            src: &self.src,
-            dst: &self.dst,
+    /// What to look tables up with: the endpoints' NIC ASGs and these.
+    pub(crate) fn ends<'a>(&self, asgs: EndpointAsgs<'a>) -> Ends<'a> {
+        Ends {
+            asgs,
+            local: self.local,
         }
     }
 }
@@ -171,14 +169,14 @@ mod tests {
                     .map(|a| IpAddr::from(a.to_be_bytes()))
             });
         for ip in v4.chain(v6) {
-            let want: SmallVec<[usize; 4]> = [
+            let want: Vec<usize> = [
                 (here.virtual_network.contains(ip), VIRTUAL_NETWORK),
                 (here.internet.contains(ip), INTERNET),
             ]
             .into_iter()
             .filter_map(|(held, tag)| held.then_some(tag))
             .collect();
-            assert_eq!(map.with_local(&[3], ip)[1..], want[..], "{ip}");
+            assert_eq!(map.local(ip).into_iter().collect::<Vec<_>>(), want, "{ip}");
         }
     }
 }

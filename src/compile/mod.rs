@@ -136,15 +136,17 @@ impl<'p> Directed<'p> {
         tagged: &mut Option<Tagged<'c>>,
     ) -> Option<(&'p ResolvedRule, &'c Outcome)> {
         let c = &*self.classifier;
-        let at = match self.here.as_deref().filter(|_| c.local) {
+        let ends = match self.here.as_deref().filter(|_| c.local) {
             Some(here) => {
-                if !tagged.as_ref().is_some_and(|t| t.at(here)) {
-                    *tagged = Some(here.tagged(flow, asgs));
-                }
-                c.table.first_match(flow, tagged.as_ref()?.asgs())
+                let t = match *tagged {
+                    Some(t) if t.at(here) => t,
+                    _ => *tagged.insert(here.tagged(flow)),
+                };
+                t.ends(asgs)
             }
-            None => c.table.first_match(flow, asgs),
-        }?;
+            None => asgs.into(),
+        };
+        let at = c.table.first_match_at(flow, ends)?;
         Some((*self.rules.get(at)?, c.outcomes.get(at)?))
     }
 }

@@ -8,12 +8,18 @@
 //! intervals as the rule tables) gives, per address, the VNets containing it and, per VNet,
 //! its first subnet containing it. Orders are kept exactly (VNets by index, then NICs by
 //! index), because the reference's choices and its ambiguity message depend on them.
+//!
+//! Without a pin, where an address is placed depends on the address alone: on the NIC
+//! configurations holding it, else on its elementary interval. So each held address and
+//! each interval keeps its answer, worked out when the index is built, and a lookup is one
+//! hash probe, plus one interval lookup for an address no NIC holds. Measured (callgrind,
+//! 100,000 enterprise decisions): placing both ends was 28% of a decision's instructions.
 
 use super::bits::{self, Interner, Intersect, Store};
 use super::table::IntervalMap;
 use crate::error::{Error, Result};
 use crate::eval::locate::EndpointKind;
-use crate::model::{AddrSet, ResourceId, Snapshot};
+use crate::model::{ResourceId, Snapshot};
 use ipnet::IpNet;
 use rustc_hash::FxHashMap;
 use smallvec::SmallVec;
@@ -50,14 +56,27 @@ struct Holder<'p> {
 
 /// What an elementary address interval lies in.
 #[derive(Clone, Debug, Default)]
-struct Cell {
+struct Cell<'p> {
     /// VNets whose address space holds it, ascending.
     vnets: SmallVec<[usize; 2]>,
     /// `(vnet, first subnet of that VNet's list whose prefixes hold it)`, by VNet.
     subnets: SmallVec<[(usize, usize); 2]>,
+    /// A VNet declares it on-premises.
+    on_premises: bool,
+    /// Where an address here that no NIC holds is placed without a pin; `None` when that
+    /// is ambiguous.
+    unpinned: Option<Place<'p>>,
 }
 
-impl Cell {
+/// The NIC configurations holding one address, and where it is placed without a pin.
+#[derive(Clone, Debug, Default)]
+struct Held<'p> {
+    holders: SmallVec<[Holder<'p>; 1]>,
+    /// `None` when ambiguous.
+    unpinned: Option<Place<'p>>,
+}
+
+impl Cell<'_> {
     fn first_subnet(&self, vnet: usize) -> Option<usize> {
         self.subnets.iter().find(|s| s.0 == vnet).map(|s| s.1)
     }
@@ -69,12 +88,10 @@ pub(crate) struct Locator<'p> {
     snapshot: &'p Snapshot,
     /// NIC configurations by private address, in NIC then configuration order. Fx rather
     /// than SipHash: two lookups a decision, on keys from our own snapshot.
-    holders: FxHashMap<IpAddr, SmallVec<[Holder<'p>; 1]>>,
+    held: FxHashMap<IpAddr, Held<'p>>,
     v4: IntervalMap<u32, usize>,
     v6: IntervalMap<u128, usize>,
-    cells: Vec<Cell>,
-    /// Every VNet's declared on-premises prefixes.
-    on_premises: AddrSet,
+    cells: Vec<Cell<'p>>,
     /// First index of each id, for pins.
     nic_ids: HashMap<&'p ResourceId, usize>,
     subnet_ids: HashMap<&'p ResourceId, usize>,
@@ -93,7 +110,7 @@ fn first_index<'p>(ids: impl Iterator<Item = &'p ResourceId>) -> HashMap<&'p Res
 impl<'p> Locator<'p> {
     /// Indexes `snapshot`.
     pub(crate) fn new(snapshot: &'p Snapshot) -> Locator<'p> {
-        let mut holders: FxHashMap<IpAddr, SmallVec<[Holder<'p>; 1]>> = FxHashMap::default();
+        let mut held: FxHashMap<IpAddr, Held<'p>> = FxHashMap::default();
         let vnet_of = |subnet: usize| snapshot.subnets.get(subnet).map_or(0, |s| s.vnet);
         for (n, nic) in snapshot.nics.iter().enumerate() {
             for cfg in &nic.ip_configs {
@@ -102,7 +119,7 @@ impl<'p> Locator<'p> {
                     .iter()
                     .find(|c| c.address == cfg.address)
                     .map_or(0, |c| c.subnet);
-                holders.entry(cfg.address).or_default().push(Holder {
+                held.entry(cfg.address).or_default().holders.push(Holder {
                     nic: n,
                     subnet: cfg.subnet,
                     vnet: vnet_of(cfg.subnet),
@@ -111,8 +128,10 @@ impl<'p> Locator<'p> {
                 });
             }
         }
-        // Items 0..V are VNet address spaces, V + s is subnet s's prefixes.
+        // Items 0..V are VNet address spaces, V + s is subnet s's prefixes, V + S the
+        // declared on-premises prefixes.
         let vnets = snapshot.vnets.len();
+        let on_premises = vnets + snapshot.subnets.len();
         let mut v4 = Vec::new();
         let mut v6 = Vec::new();
         let nets = snapshot
@@ -131,7 +150,11 @@ impl<'p> Locator<'p> {
                 IpNet::V6(n) => v6.push((u128::from(n.network()), u128::from(n.broadcast()), item)),
             }
         }
-        let mut interner = Interner::new(vnets + snapshot.subnets.len());
+        for declared in snapshot.vnets.iter().map(|v| &v.on_premises) {
+            v4.extend(declared.v4_ranges().map(|(lo, hi)| (lo, hi, on_premises)));
+            v6.extend(declared.v6_ranges().map(|(lo, hi)| (lo, hi, on_premises)));
+        }
+        let mut interner = Interner::new(on_premises + 1);
         let v4 = IntervalMap::build(&v4, &mut interner);
         let v6 = IntervalMap::build(&v6, &mut interner);
         let arena = interner.finish();
@@ -151,6 +174,10 @@ impl<'p> Locator<'p> {
                 // (vnet, position, subnet), keeping the earliest position per VNet.
                 let mut firsts: SmallVec<[(usize, usize, usize); 2]> = SmallVec::new();
                 for item in bits::ones(arena.get(id)) {
+                    if item == on_premises {
+                        cell.on_premises = true;
+                        continue;
+                    }
                     if item < vnets {
                         cell.vnets.push(item);
                         continue;
@@ -166,40 +193,37 @@ impl<'p> Locator<'p> {
                 }
                 firsts.sort_unstable();
                 cell.subnets = firsts.iter().map(|f| (f.0, f.2)).collect();
+                cell.unpinned = unpinned(&[], &cell);
                 cell
             })
             .collect();
-        let mut on_premises = AddrSet::new();
-        for vnet in &snapshot.vnets {
-            on_premises.extend(&vnet.on_premises);
-        }
-        Locator {
+        let mut locator = Locator {
             snapshot,
-            holders,
+            held: FxHashMap::default(),
             v4,
             v6,
             cells,
-            on_premises,
             nic_ids: first_index(snapshot.nics.iter().map(|n| &n.id)),
             subnet_ids: first_index(snapshot.subnets.iter().map(|s| &s.id)),
             vnet_ids: first_index(snapshot.vnets.iter().map(|v| &v.id)),
+        };
+        for (&address, h) in &mut held {
+            let cell = locator.cell(address).cloned().unwrap_or_default();
+            h.unpinned = unpinned(&h.holders, &cell);
         }
+        locator.held = held;
+        locator
     }
 
     /// Heap bytes of the indexes (approximate for the hash maps).
     pub(crate) fn bytes(&self) -> usize {
-        self.holders.capacity()
-            * (std::mem::size_of::<IpAddr>() + std::mem::size_of::<SmallVec<[Holder; 1]>>())
+        self.held.capacity() * (std::mem::size_of::<IpAddr>() + std::mem::size_of::<Held>())
             + self.v4.bytes()
             + self.v6.bytes()
             + self.cells.capacity() * std::mem::size_of::<Cell>()
     }
 
-    fn holders(&self, address: IpAddr) -> &[Holder<'p>] {
-        self.holders.get(&address).map_or(&[], |h| h.as_slice())
-    }
-
-    fn cell(&self, address: IpAddr) -> Option<&Cell> {
+    fn cell(&self, address: IpAddr) -> Option<&Cell<'p>> {
         let id = match address {
             IpAddr::V4(a) => self.v4.get(u32::from(a)),
             IpAddr::V6(a) => self.v6.get(u128::from(a)),
@@ -208,60 +232,40 @@ impl<'p> Locator<'p> {
     }
 
     /// Locates `address`, honouring a pin; `which` is `source` or `destination`.
+    #[inline]
     pub(crate) fn locate(
         &self,
         address: IpAddr,
         pin: Option<&ResourceId>,
         which: &str,
     ) -> Result<Place<'p>> {
-        let holders = self.holders(address);
-        let cell = self.cell(address);
+        let held = self.held.get(&address);
+        let holders = held.map_or(&[][..], |h| h.holders.as_slice());
         if let Some(pin) = pin {
-            return self.pinned(address, holders, cell, pin, which);
+            return self.pinned(address, holders, self.cell(address), pin, which);
         }
-        // The candidate VNets in the reference's order: address spaces holding the address,
-        // then the VNets of NICs holding it, each once. Walked lazily: no list is built
-        // unless the address is ambiguous.
-        let in_space = cell.map_or(&[][..], |c| c.vnets.as_slice());
-        let from_nics = holders.iter().enumerate().filter(|&(i, h)| {
-            !in_space.contains(&h.first_vnet)
-                && !holders[..i].iter().any(|g| g.first_vnet == h.first_vnet)
-        });
-        let candidates = in_space
-            .iter()
-            .copied()
-            .chain(from_nics.map(|(_, h)| h.first_vnet));
-        let mut first_two = candidates.clone();
-        match (first_two.next(), first_two.next()) {
-            (None, _) => Ok(self.outside(address)),
-            (Some(v), None) => Ok(in_vnet(holders, cell, v, None)),
-            _ => {
-                let names: Vec<String> = candidates
-                    .filter_map(|v| self.snapshot.vnets.get(v))
-                    .map(|v| v.id.to_string())
-                    .collect();
-                Err(Error::Endpoint(format!(
-                    "the {which} address {address} is ambiguous: it lies in {} VNets; pin it with --{} ID, one of:\n  {}",
-                    names.len(),
-                    if which == "source" { "from" } else { "to" },
-                    names.join("\n  ")
-                )))
-            }
-        }
+        let unpinned = match held {
+            Some(h) => h.unpinned,
+            None => self.cell(address).and_then(|c| c.unpinned),
+        };
+        unpinned.ok_or_else(|| self.ambiguous(address, holders, which))
     }
 
-    fn outside(&self, address: IpAddr) -> Place<'p> {
-        Place {
-            kind: if self.on_premises.contains(address) {
-                EndpointKind::OnPremises
-            } else {
-                EndpointKind::Internet
-            },
-            vnet: None,
-            subnet: None,
-            nic: None,
-            asgs: &[],
-        }
+    /// The error for an address that lies in several VNets, naming them in the
+    /// reference's order.
+    #[cold]
+    fn ambiguous(&self, address: IpAddr, holders: &[Holder], which: &str) -> Error {
+        let cell = self.cell(address).cloned().unwrap_or_default();
+        let names: Vec<String> = candidates(holders, &cell)
+            .filter_map(|v| self.snapshot.vnets.get(v))
+            .map(|v| v.id.to_string())
+            .collect();
+        Error::Endpoint(format!(
+            "the {which} address {address} is ambiguous: it lies in {} VNets; pin it with --{} ID, one of:\n  {}",
+            names.len(),
+            if which == "source" { "from" } else { "to" },
+            names.join("\n  ")
+        ))
     }
 
     fn pinned(
@@ -314,6 +318,44 @@ impl<'p> Locator<'p> {
         Err(Error::Usage(format!(
             "the {which} pin `{pin}` is not a NIC, subnet or VNet in the snapshot"
         )))
+    }
+}
+
+/// The candidate VNets of an address held by `holders` in `cell`, in the reference's order:
+/// address spaces holding the address, then the VNets of NICs holding it, each once.
+fn candidates<'a>(
+    holders: &'a [Holder],
+    cell: &'a Cell,
+) -> impl Iterator<Item = usize> + Clone + 'a {
+    let in_space = cell.vnets.as_slice();
+    let from_nics = holders.iter().enumerate().filter(move |&(i, h)| {
+        !in_space.contains(&h.first_vnet)
+            && !holders[..i].iter().any(|g| g.first_vnet == h.first_vnet)
+    });
+    in_space
+        .iter()
+        .copied()
+        .chain(from_nics.map(|(_, h)| h.first_vnet))
+}
+
+/// Where an address held by `holders` in `cell` is placed without a pin; `None` when it
+/// lies in several VNets.
+fn unpinned<'p>(holders: &[Holder<'p>], cell: &Cell) -> Option<Place<'p>> {
+    let mut first_two = candidates(holders, cell);
+    match (first_two.next(), first_two.next()) {
+        (None, _) => Some(Place {
+            kind: if cell.on_premises {
+                EndpointKind::OnPremises
+            } else {
+                EndpointKind::Internet
+            },
+            vnet: None,
+            subnet: None,
+            nic: None,
+            asgs: &[],
+        }),
+        (Some(v), None) => Some(in_vnet(holders, Some(cell), v, None)),
+        _ => None,
     }
 }
 

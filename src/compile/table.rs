@@ -96,8 +96,26 @@ use crate::flow::Flow;
 use crate::model::{AddrSet, PortRange};
 use crate::options::AnyProtocol;
 use crate::resolve::{AddrMatch, ResolvedRule};
-use smallvec::SmallVec;
 use std::net::IpAddr;
+
+/// What a lookup knows of a flow's endpoints beyond their addresses: their NICs' ASGs, and
+/// the pseudo-ASG (module `local`) each is in at the point, if the table is a template's.
+/// Kept apart from the NIC's list so that nothing is copied to add it.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Ends<'a> {
+    pub(crate) asgs: EndpointAsgs<'a>,
+    /// `[source, destination]` pseudo-ASGs.
+    pub(crate) local: [Option<usize>; 2],
+}
+
+impl<'a> From<EndpointAsgs<'a>> for Ends<'a> {
+    fn from(asgs: EndpointAsgs<'a>) -> Ends<'a> {
+        Ends {
+            asgs,
+            local: [None, None],
+        }
+    }
+}
 
 /// A value type that can be cut into intervals: ports, IPv4 and IPv6 addresses.
 pub(crate) trait Key: Copy + Ord {
@@ -490,9 +508,9 @@ impl<I: Intersect> VectorTable<I> {
         }
     }
 
-    /// The index of the first rule matching `flow` (whose endpoints' NICs are in `asgs`).
+    /// The index of the first rule matching `flow` (whose endpoints are in `ends`' ASGs).
     #[inline]
-    fn first_match(&self, flow: &Flow, asgs: EndpointAsgs) -> Option<usize> {
+    fn first_match<'t>(&'t self, flow: &Flow, ends: Ends<'t>) -> Option<usize> {
         let ports = |map: &IntervalMap<u16, I::Id>, port: Option<u16>| match port {
             Some(p) => map.get(p),
             None => self.all,
@@ -511,13 +529,15 @@ impl<I: Intersect> VectorTable<I> {
         if self.source.asgs.is_empty() && self.destination.asgs.is_empty() {
             return self.vectors.first_common(fields);
         }
-        let named = |field: &AddrField<I::Id>, nic: &[usize]| -> SmallVec<[I::Id; 4]> {
-            nic.iter().filter_map(|&a| field.asg(a)).collect()
+        let named = |field: &'t AddrField<I::Id>, nic: &'t [usize], local: Option<usize>| {
+            let asgs = nic.iter().copied().chain(local);
+            asgs.filter_map(move |a| field.asg(a))
         };
+        let [src, dst] = ends.local;
         self.vectors.first_common_with(
             fields,
-            &named(&self.source, asgs.src),
-            &named(&self.destination, asgs.dst),
+            named(&self.source, ends.asgs.src, src),
+            named(&self.destination, ends.asgs.dst, dst),
         )
     }
 
@@ -552,12 +572,12 @@ impl Vectors {
         }
     }
 
-    /// The index of the first rule matching `flow` (whose endpoints' NICs are in `asgs`).
+    /// The index of the first rule matching `flow` (whose endpoints are in `ends`' ASGs).
     #[inline]
-    fn first_match(&self, flow: &Flow, asgs: EndpointAsgs) -> Option<usize> {
+    fn first_match(&self, flow: &Flow, ends: Ends) -> Option<usize> {
         match self {
-            Vectors::Narrow(t) => t.first_match(flow, asgs),
-            Vectors::Wide(t) => t.first_match(flow, asgs),
+            Vectors::Narrow(t) => t.first_match(flow, ends),
+            Vectors::Wide(t) => t.first_match(flow, ends),
         }
     }
 
@@ -608,9 +628,9 @@ struct Tail {
 impl Tail {
     /// The first rule of the tail matching `flow`, as a table index.
     #[inline]
-    fn first_match(tail: Option<&Tail>, flow: &Flow, asgs: EndpointAsgs) -> Option<usize> {
+    fn first_match(tail: Option<&Tail>, flow: &Flow, ends: Ends) -> Option<usize> {
         let tail = tail?;
-        tail.vectors.first_match(flow, asgs).map(|i| i + tail.at)
+        tail.vectors.first_match(flow, ends).map(|i| i + tail.at)
     }
 }
 
@@ -681,8 +701,14 @@ impl CompiledTable {
     /// on the rules this table was built from.
     #[inline]
     pub fn first_match(&self, flow: &Flow, asgs: EndpointAsgs) -> Option<usize> {
+        self.first_match_at(flow, asgs.into())
+    }
+
+    /// [`first_match`](Self::first_match) with the endpoints' pseudo-ASGs as well.
+    #[inline]
+    pub(crate) fn first_match_at(&self, flow: &Flow, ends: Ends) -> Option<usize> {
         match &self.lookup {
-            Lookup::Vectors(v) => v.first_match(flow, asgs),
+            Lookup::Vectors(v) => v.first_match(flow, ends),
             Lookup::Tree {
                 tree,
                 v6,
@@ -691,10 +717,10 @@ impl CompiledTable {
             } => match flow_key(flow) {
                 Some(key) => tree.first_match(&key),
                 None => v6
-                    .first_match(flow, asgs)
+                    .first_match(flow, ends)
                     .and_then(|i| v6_rules.get(i).copied()),
             }
-            .or_else(|| Tail::first_match(tail.as_deref(), flow, asgs)),
+            .or_else(|| Tail::first_match(tail.as_deref(), flow, ends)),
         }
     }
 
@@ -717,7 +743,7 @@ impl CompiledTable {
             if all_v4 && group.len() == LANES && slots.len() == LANES {
                 let found = tree.first_match_batch(&keys);
                 for ((slot, flow), hit) in slots.iter_mut().zip(group).zip(found) {
-                    *slot = hit.or_else(|| Tail::first_match(tail.as_deref(), flow, asgs));
+                    *slot = hit.or_else(|| Tail::first_match(tail.as_deref(), flow, asgs.into()));
                 }
             } else {
                 for (slot, flow) in slots.iter_mut().zip(group) {
@@ -860,6 +886,7 @@ fn merged(ranges: impl Iterator<Item = (u32, u32)>) -> Ranges {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use smallvec::SmallVec;
     use std::collections::BTreeSet;
 
     #[test]
