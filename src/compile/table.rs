@@ -408,6 +408,14 @@ impl<V: Copy + Default + PartialEq> AddrField<V> {
         }
     }
 
+    /// The vector of the rules naming the pseudo-ASG `tag` (module `local`), if any does:
+    /// pseudo-ASGs are the two largest indexes, so they end `asgs` and no search is needed.
+    #[inline]
+    fn local(&self, tag: usize) -> Option<V> {
+        let last = self.asgs.get(self.asgs.len().saturating_sub(2)..)?;
+        last.iter().find(|a| a.0 == tag).map(|a| a.1)
+    }
+
     /// The vector of the rules naming `asg`, if any does.
     #[inline]
     fn asg(&self, asg: usize) -> Option<V> {
@@ -530,8 +538,8 @@ impl<I: Intersect> VectorTable<I> {
             return self.vectors.first_common(fields);
         }
         let named = |field: &'t AddrField<I::Id>, nic: &'t [usize], local: Option<usize>| {
-            let asgs = nic.iter().copied().chain(local);
-            asgs.filter_map(move |a| field.asg(a))
+            let nic = nic.iter().filter_map(move |&a| field.asg(a));
+            nic.chain(local.and_then(|t| field.local(t)))
         };
         let [src, dst] = ends.local;
         self.vectors.first_common_with(
