@@ -6,9 +6,14 @@ use crate::support::{json_of, secpath};
 /// `explain --format json` of `flow` on the DSL `snapshot` (written to a temp file named
 /// after `name`), with `extra` arguments.
 fn explain(name: &str, snapshot: &str, flow: &str, extra: &[&str]) -> serde_json::Value {
-    let dir = std::env::temp_dir().join(format!("secpath-resolve-{name}-{}", std::process::id()));
+    explain_file(&format!("{name}.secpath"), snapshot, flow, extra)
+}
+
+/// As [`explain`], the snapshot written to a temp file called `file` (`.json` for ARM).
+fn explain_file(file: &str, snapshot: &str, flow: &str, extra: &[&str]) -> serde_json::Value {
+    let dir = std::env::temp_dir().join(format!("secpath-resolve-{file}-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join("snapshot.secpath");
+    let path = dir.join(file);
     std::fs::write(&path, snapshot).unwrap();
     let mut args = vec!["explain", "--snapshot", path.to_str().unwrap()];
     args.extend(extra);
@@ -58,4 +63,48 @@ in subscription 11111111-0000-4000-8000-000000000001 {
         let got = explain("undeclared", snapshot, &flow, &[]);
         assert_eq!(decided(&got), rule, "{got}");
     }
+}
+
+/// A policy assignment without `properties.scope` is scoped by its id, whatever the case of
+/// the provider in it (Resource Graph writes `microsoft.authorization`).
+#[test]
+fn an_assignment_without_scope_is_scoped_by_its_lower_cased_id() {
+    let sub = "/subscriptions/11111111-0000-4000-8000-000000000001";
+    let manager = format!("{sub}/resourceGroups/rg/providers/Microsoft.Network/networkManagers/m");
+    let snapshot = serde_json::json!({"data": [
+        {"id": format!("{sub}/resourceGroups/rg/providers/Microsoft.Network/virtualNetworks/v1"),
+         "type": "microsoft.network/virtualnetworks", "location": "westeurope",
+         "tags": {"env": "prod"},
+         "properties": {"addressSpace": {"addressPrefixes": ["10.1.0.0/16"]},
+           "subnets": [{"name": "a", "properties": {"addressPrefix": "10.1.1.0/24"}}]}},
+        {"id": manager, "type": "microsoft.network/networkmanagers",
+         "properties": {"networkManagerScopes": {"subscriptions": [sub]},
+           "networkManagerScopeAccesses": ["SecurityAdmin"]}},
+        {"id": format!("{manager}/networkGroups/g"), "type": "microsoft.network/networkmanagers/networkgroups",
+         "properties": {}},
+        {"id": format!("{manager}/securityAdminConfigurations/c/ruleCollections/rc"),
+         "type": "microsoft.network/networkmanagers/securityadminconfigurations/rulecollections",
+         "properties": {"appliesToGroups": [{"networkGroupId": format!("{manager}/networkGroups/g")}],
+           "rules": [{"name": "Deny22", "kind": "Custom", "properties": {"priority": 10,
+             "direction": "Inbound", "access": "Deny", "protocol": "Tcp",
+             "destinationPortRanges": ["22"]}}]}},
+        {"id": format!("{manager}/securityAdminConfigurations/c"),
+         "type": "microsoft.network/networkmanagers/securityadminconfigurations", "properties": {}},
+        {"id": format!("{sub}/providers/microsoft.authorization/policydefinitions/d"),
+         "type": "microsoft.authorization/policydefinitions",
+         "properties": {"mode": "Microsoft.Network.Data", "policyRule": {
+           "if": {"field": "tags['env']", "equals": "prod"},
+           "then": {"effect": "addToNetworkGroup",
+             "details": {"networkGroupId": format!("{manager}/networkGroups/g")}}}}},
+        {"id": format!("{sub}/providers/microsoft.authorization/policyassignments/a"),
+         "type": "microsoft.authorization/policyassignments",
+         "properties": {"policyDefinitionId": format!("{sub}/providers/microsoft.authorization/policydefinitions/d")}}
+    ]});
+    let got = explain_file(
+        "rg-policy.json",
+        &snapshot.to_string(),
+        "tcp 203.0.113.5:5000 -> 10.1.1.4:22",
+        &[],
+    );
+    assert_eq!(decided(&got), "Deny22", "{got}");
 }
