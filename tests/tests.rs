@@ -9,4 +9,5 @@ mod fuzz;
 mod limits;
 mod plan;
 mod replay;
+mod resolve;
 mod support;

@@ -1025,13 +1025,16 @@ impl Records {
         }
         let scope = match p.opt_str("scope")? {
             Some(s) => ResourceId::new(s),
-            // The assignment's own id starts with its scope.
-            None => ResourceId::new(
-                id.as_str()
-                    .split("/providers/Microsoft.Authorization")
-                    .next()
-                    .unwrap_or(""),
-            ),
+            // The assignment's own id starts with its scope (any case: Resource Graph
+            // lower-cases the provider).
+            None => {
+                let text = id.as_str();
+                let at = text
+                    .to_ascii_lowercase()
+                    .find("/providers/microsoft.authorization/")
+                    .unwrap_or(text.len());
+                ResourceId::new(&text[..at])
+            }
         };
         self.policy_assignments.push(PolicyAssignment {
             definition: ResourceId::new(p.req_str("policyDefinitionId")?),

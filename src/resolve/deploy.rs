@@ -42,8 +42,48 @@ pub fn deployed(
         .deployments
         .iter()
         .filter(|d| d.deployed && d.kind == kind && d.region == region && belongs_to(d, manager))
-        .max_by(|a, b| (&a.commit_time, a.order).cmp(&(&b.commit_time, b.order)));
+        .max_by_key(|d| (instant(&d.commit_time), d.order));
     Deployed::Only(latest.map_or_else(Vec::new, |d| d.configuration_ids.clone()))
+}
+
+/// A commit time as (seconds since 1970, nanoseconds), so that `…:38.25Z` is later than
+/// `…:38.2Z` and `+01:00` offsets count (no zone is UTC); `None` (absent or not RFC 3339)
+/// is earliest. Text comparison got both wrong.
+fn instant(text: &str) -> Option<(i64, u32)> {
+    let num = |s: &str| s.parse::<i64>().ok();
+    let (date, time) = text.trim().split_once(['T', 't', ' '])?;
+    let mut ymd = date.splitn(3, '-').map(num);
+    let (y, mo, d) = (ymd.next()??, ymd.next()??, ymd.next()??);
+    let zone_at = time.rfind(['Z', 'z', '+', '-']).unwrap_or(time.len());
+    let (clock, zone) = time.split_at(zone_at);
+    let offset = match zone {
+        "" | "Z" | "z" => 0,
+        _ => {
+            let (h, m) = zone[1..].split_once(':')?;
+            let secs = num(h)? * 3600 + num(m)? * 60;
+            if zone.starts_with('-') {
+                -secs
+            } else {
+                secs
+            }
+        }
+    };
+    let (hms, frac) = clock.split_once('.').unwrap_or((clock, ""));
+    let mut parts = hms.splitn(3, ':').map(num);
+    let (h, mi, sec) = (parts.next()??, parts.next()??, parts.next()??);
+    let nanos = format!("{frac:0<9}").get(..9)?.parse::<u32>().ok()?;
+    let days = days_from_civil(y, mo, d);
+    Some((days * 86400 + h * 3600 + mi * 60 + sec - offset, nanos))
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
+fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * (m + if m > 2 { -3 } else { 9 }) + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146097 + doe - 719468
 }
 
 /// A status belongs to the manager whose configurations it names.
@@ -136,6 +176,32 @@ mod tests {
         assert_eq!(
             deployed(&s, &m, "westeurope", "connectivity", true),
             Deployed::Only(vec![])
+        );
+    }
+
+    #[test]
+    fn commit_times_compare_as_instants() {
+        assert_eq!(instant("1970-01-02T00:00:01Z"), Some((86401, 0)));
+        assert!(instant("2025-03-14T09:12:44.25Z") > instant("2025-03-14T09:12:44.2Z"));
+        assert!(instant("2025-03-14T09:12:44.5Z") > instant("2025-03-14T09:12:44Z"));
+        assert!(instant("2025-03-14T09:30:00Z") > instant("2025-03-14T10:00:00+01:00"));
+        assert!(instant("2024-02-29T00:00:00Z") > instant("2024-02-28T23:59:59-00:00"));
+        assert_eq!(
+            instant("2025-03-14T09:12:44"),
+            instant("2025-03-14T09:12:44Z")
+        );
+        assert_eq!(instant(""), None);
+        let s = Snapshot {
+            deployments: vec![
+                status("westeurope", true, &["b"], "2026-02-01T00:00:00.5Z", 0),
+                status("westeurope", true, &["a"], "2026-02-01T00:00:00Z", 1),
+            ],
+            ..Snapshot::default()
+        };
+        let we = deployed(&s, &manager(), "westeurope", "securityadmin", true);
+        assert!(
+            we.includes(&s.deployments[0].configuration_ids[0]),
+            "half a second later, though it sorts first as text"
         );
     }
 }

@@ -108,6 +108,22 @@ fn within_assignment(
     covers(scope) && !not_scopes.iter().any(covers)
 }
 
+/// The start of `id` up to the segment after `word` (`/subscriptions/S` of a VNet's id): the
+/// id of a container the snapshot does not declare, which Azure Policy still knows.
+fn id_through<'i>(id: &'i str, word: &str) -> &'i str {
+    let mut end = 0;
+    let mut segments = id.split('/');
+    let mut found = false;
+    for segment in segments.by_ref() {
+        end += segment.len() + 1;
+        if found {
+            return &id[..end - 1];
+        }
+        found = !segment.is_empty() && segment.eq_ignore_ascii_case(word);
+    }
+    ""
+}
+
 fn context<'a>(
     snapshot: &'a Snapshot,
     v: usize,
@@ -128,15 +144,40 @@ fn context<'a>(
         resource_type: "Microsoft.Network/virtualNetworks",
         tags: &vnet.tags,
         subscription: ContainerFields {
-            name: sub.map_or("", |s| s.name.as_str()),
-            id: sub.map_or("", |s| s.id.as_str()),
+            name: sub.map_or(vnet.id.subscription().unwrap_or(""), |s| s.name.as_str()),
+            id: sub.map_or(id_through(vnet.id.as_str(), "subscriptions"), |s| {
+                s.id.as_str()
+            }),
             tags: sub.map_or(empty, |s| &s.tags),
         },
         resource_group: ContainerFields {
             name: rg.map_or(rg_name, |g| g.name.as_str()),
-            id: rg.map_or("", |g| g.id.as_str()),
+            id: rg.map_or(id_through(vnet.id.as_str(), "resourceGroups"), |g| {
+                g.id.as_str()
+            }),
             tags: rg.map_or(empty, |g| &g.tags),
         },
         parameters,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn undeclared_containers_take_their_ids_from_the_vnets() {
+        let vnet =
+            "/subscriptions/S1/resourceGroups/rg-Net/providers/Microsoft.Network/virtualNetworks/v";
+        assert_eq!(id_through(vnet, "subscriptions"), "/subscriptions/S1");
+        assert_eq!(
+            id_through(vnet, "resourcegroups"),
+            "/subscriptions/S1/resourceGroups/rg-Net"
+        );
+        assert_eq!(
+            id_through("subscriptions/S1/x", "subscriptions"),
+            "subscriptions/S1"
+        );
+        assert_eq!(id_through("/subscriptions", "subscriptions"), "");
     }
 }

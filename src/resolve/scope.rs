@@ -33,8 +33,23 @@ pub fn ancestors(snapshot: &Snapshot, subscription: &str) -> Vec<String> {
         .subscriptions
         .iter()
         .find(|s| s.subscription_id.eq_ignore_ascii_case(subscription));
+    mg_chain(snapshot, sub.and_then(|s| s.parent.clone()))
+}
+
+/// The management groups above management group `mg`, nearest first.
+fn mg_ancestors(snapshot: &Snapshot, mg: &str) -> Vec<String> {
+    let parent = snapshot
+        .management_groups
+        .iter()
+        .find(|g| g.name == mg)
+        .and_then(|g| g.parent.clone());
+    mg_chain(snapshot, parent)
+}
+
+/// `first` and the management groups above it, nearest first.
+fn mg_chain(snapshot: &Snapshot, first: Option<String>) -> Vec<String> {
     let mut chain = Vec::new();
-    let mut next = sub.and_then(|s| s.parent.clone());
+    let mut next = first;
     while let Some(name) = next {
         if chain.contains(&name) {
             break; // a cycle in bad input: stop rather than loop
@@ -84,10 +99,14 @@ pub fn reach(snapshot: &Snapshot, manager: &NetworkManager, subscription: &str) 
             tier,
             cross_tenant: true,
         });
+    // A VNet the manager's own scope reaches is not a cross-tenant VNet (dynamic membership
+    // still counts), even where a connection reaches it through a higher element.
     match (own, cross) {
-        (Some(a), Some(b)) if b.tier < a.tier => Some(b),
-        (Some(a), _) => Some(a),
-        (None, b) => b,
+        (Some(a), Some(b)) => Some(Reach {
+            tier: a.tier.min(b.tier),
+            cross_tenant: false,
+        }),
+        (a, b) => a.or(b),
     }
 }
 
@@ -100,17 +119,19 @@ fn connection_state(
     target: &ScopeRef,
     reported: Option<&str>,
 ) -> (String, String) {
-    let covering = |scope: &ScopeRef| match (scope, target) {
-        (a, b) if a == b => true,
-        (ScopeRef::ManagementGroup(g), ScopeRef::Subscription(s)) => {
-            ancestors(snapshot, s).contains(g)
-        }
-        _ => false,
-    };
-    let managed = snapshot
+    let mut managed: Vec<_> = snapshot
         .manager_connections
         .iter()
-        .find(|c| c.manager == manager.id && covering(&c.scope));
+        .filter(|c| c.manager == manager.id && covers(snapshot, &c.scope, target))
+        .collect();
+    // Several connections may cover the target (its own and an ancestor MG's): one that
+    // is connected is enough.
+    managed.sort_by_key(|c| {
+        c.state
+            .as_deref()
+            .is_some_and(|s| !s.eq_ignore_ascii_case("connected"))
+    });
+    let managed = managed.first();
     let Some(managed) = managed else {
         return (
             "Pending".to_string(),
@@ -123,6 +144,18 @@ fn connection_state(
         }
     }
     ("Connected".to_string(), "both sides exist".to_string())
+}
+
+/// True when `outer` is `inner` or a management group above it (a network manager
+/// connection there connects every scope below it, SEMANTICS §2.1).
+fn covers(snapshot: &Snapshot, outer: &ScopeRef, inner: &ScopeRef) -> bool {
+    let ScopeRef::ManagementGroup(g) = outer else {
+        return outer == inner;
+    };
+    match inner {
+        ScopeRef::Subscription(s) => ancestors(snapshot, s).contains(g),
+        ScopeRef::ManagementGroup(m) => m == g || mg_ancestors(snapshot, m).contains(g),
+    }
 }
 
 /// Every cross-tenant connection with its state (both halves, either side missing).
@@ -147,7 +180,10 @@ pub fn connection_reports(snapshot: &Snapshot) -> Vec<ConnectionReport> {
     }
     for mc in &snapshot.manager_connections {
         let has_scope_connection = snapshot.managers.iter().any(|m| {
-            m.id == mc.manager && m.scope_connections.iter().any(|c| c.target == mc.scope)
+            m.id == mc.manager
+                && m.scope_connections
+                    .iter()
+                    .any(|c| covers(snapshot, &mc.scope, &c.target))
         });
         if !has_scope_connection {
             out.push(ConnectionReport {
@@ -261,6 +297,68 @@ mod tests {
         assert_eq!(
             connection_state(&s, &m, &ScopeRef::Subscription("s1".into()), None).0,
             "Revoked"
+        );
+    }
+
+    fn connected_at(scope: ScopeRef, m: &NetworkManager) -> crate::model::ManagerConnection {
+        crate::model::ManagerConnection {
+            id: ResourceId::new("/x/networkManagerConnections/c"),
+            scope,
+            manager: m.id.clone(),
+            state: None,
+        }
+    }
+
+    #[test]
+    fn a_manager_connection_on_an_ancestor_mg_connects_a_management_group_target() {
+        let mut s = snapshot();
+        let mut m = manager(vec![]);
+        m.scope_connections.push(crate::model::ScopeConnection {
+            id: ResourceId::new("/x/scopeConnections/c"),
+            target: ScopeRef::ManagementGroup("corp".into()),
+            state: None,
+        });
+        s.manager_connections
+            .push(connected_at(ScopeRef::ManagementGroup("root".into()), &m));
+        assert_eq!(
+            reach(&s, &m, "s1"),
+            Some(Reach {
+                tier: 2,
+                cross_tenant: true
+            })
+        );
+        s.managers.push(m);
+        let states: Vec<_> = connection_reports(&s)
+            .into_iter()
+            .map(|r| r.state)
+            .collect();
+        assert_eq!(
+            states,
+            vec!["Connected"],
+            "the root's connection serves the corp scope connection; it is not a Pending half"
+        );
+    }
+
+    #[test]
+    fn a_vnet_in_the_managers_own_scope_is_not_cross_tenant() {
+        let mut s = snapshot();
+        let mut m = manager(vec![ScopeRef::Subscription("s1".into())]);
+        m.scope_connections.push(crate::model::ScopeConnection {
+            id: ResourceId::new("/x/scopeConnections/c"),
+            target: ScopeRef::ManagementGroup("platform".into()),
+            state: None,
+        });
+        s.manager_connections.push(connected_at(
+            ScopeRef::ManagementGroup("platform".into()),
+            &m,
+        ));
+        assert_eq!(
+            reach(&s, &m, "s1"),
+            Some(Reach {
+                tier: 1,
+                cross_tenant: false
+            }),
+            "the connection's higher element sets the tier; own scope keeps dynamic membership"
         );
     }
 }

@@ -1,0 +1,110 @@
+//! Which admin rules reach a VNet (SEMANTICS §2), scenario by scenario: each writes a small
+//! DSL snapshot and asks `explain` which rule decides.
+
+use crate::support::{json_of, secpath};
+
+/// `explain --format json` of `flow` on the DSL `snapshot` (written to a temp file named
+/// after `name`), with `extra` arguments.
+fn explain(name: &str, snapshot: &str, flow: &str, extra: &[&str]) -> serde_json::Value {
+    explain_file(&format!("{name}.secpath"), snapshot, flow, extra)
+}
+
+/// As [`explain`], the snapshot written to a temp file called `file` (`.json` for ARM).
+fn explain_file(file: &str, snapshot: &str, flow: &str, extra: &[&str]) -> serde_json::Value {
+    let dir = std::env::temp_dir().join(format!("secpath-resolve-{file}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(file);
+    std::fs::write(&path, snapshot).unwrap();
+    let mut args = vec!["explain", "--snapshot", path.to_str().unwrap()];
+    args.extend(extra);
+    args.extend(["--format", "json", flow]);
+    let got = json_of(&secpath(args));
+    std::fs::remove_dir_all(&dir).ok();
+    got
+}
+
+/// The deciding rule's name, or the verdict when no rule decided.
+fn decided(got: &serde_json::Value) -> String {
+    got["decided_by"]["rule"].as_str().map_or_else(
+        || got["verdict"].as_str().unwrap().to_string(),
+        String::from,
+    )
+}
+
+/// `[subscription().Id]` and `[resourceGroup().Id]` are known from the VNet's id even when
+/// the snapshot does not declare the subscription or the resource group (`in subscription`).
+#[test]
+fn dynamic_conditions_read_ids_of_undeclared_containers() {
+    let snapshot = r#"
+in subscription 11111111-0000-4000-8000-000000000001 {
+  in resource-group rg-Net {
+    vnet v1 region westeurope address-space 10.1.0.0/16 {
+      subnet a prefix 10.1.1.0/24
+    }
+  }
+  resource-group rg-avnm {
+    network-manager m scope subscription 11111111-0000-4000-8000-000000000001 access SecurityAdmin {
+      group gsub dynamic where [subscription().Id] equals /subscriptions/11111111-0000-4000-8000-000000000001
+      group grg dynamic where [resourceGroup().Id] equals /subscriptions/11111111-0000-4000-8000-000000000001/resourceGroups/rg-net
+      security-admin-config cfg {
+        collection c1 applies-to gsub {
+          inbound 11 deny tcp to * ports 11 name BySubscriptionId
+        }
+        collection c2 applies-to grg {
+          inbound 12 deny tcp to * ports 12 name ByResourceGroupId
+        }
+      }
+    }
+  }
+}
+"#;
+    for (port, rule) in [(11, "BySubscriptionId"), (12, "ByResourceGroupId")] {
+        let flow = format!("tcp 203.0.113.5:5000 -> 10.1.1.4:{port}");
+        let got = explain("undeclared", snapshot, &flow, &[]);
+        assert_eq!(decided(&got), rule, "{got}");
+    }
+}
+
+/// A policy assignment without `properties.scope` is scoped by its id, whatever the case of
+/// the provider in it (Resource Graph writes `microsoft.authorization`).
+#[test]
+fn an_assignment_without_scope_is_scoped_by_its_lower_cased_id() {
+    let sub = "/subscriptions/11111111-0000-4000-8000-000000000001";
+    let manager = format!("{sub}/resourceGroups/rg/providers/Microsoft.Network/networkManagers/m");
+    let snapshot = serde_json::json!({"data": [
+        {"id": format!("{sub}/resourceGroups/rg/providers/Microsoft.Network/virtualNetworks/v1"),
+         "type": "microsoft.network/virtualnetworks", "location": "westeurope",
+         "tags": {"env": "prod"},
+         "properties": {"addressSpace": {"addressPrefixes": ["10.1.0.0/16"]},
+           "subnets": [{"name": "a", "properties": {"addressPrefix": "10.1.1.0/24"}}]}},
+        {"id": manager, "type": "microsoft.network/networkmanagers",
+         "properties": {"networkManagerScopes": {"subscriptions": [sub]},
+           "networkManagerScopeAccesses": ["SecurityAdmin"]}},
+        {"id": format!("{manager}/networkGroups/g"), "type": "microsoft.network/networkmanagers/networkgroups",
+         "properties": {}},
+        {"id": format!("{manager}/securityAdminConfigurations/c/ruleCollections/rc"),
+         "type": "microsoft.network/networkmanagers/securityadminconfigurations/rulecollections",
+         "properties": {"appliesToGroups": [{"networkGroupId": format!("{manager}/networkGroups/g")}],
+           "rules": [{"name": "Deny22", "kind": "Custom", "properties": {"priority": 10,
+             "direction": "Inbound", "access": "Deny", "protocol": "Tcp",
+             "destinationPortRanges": ["22"]}}]}},
+        {"id": format!("{manager}/securityAdminConfigurations/c"),
+         "type": "microsoft.network/networkmanagers/securityadminconfigurations", "properties": {}},
+        {"id": format!("{sub}/providers/microsoft.authorization/policydefinitions/d"),
+         "type": "microsoft.authorization/policydefinitions",
+         "properties": {"mode": "Microsoft.Network.Data", "policyRule": {
+           "if": {"field": "tags['env']", "equals": "prod"},
+           "then": {"effect": "addToNetworkGroup",
+             "details": {"networkGroupId": format!("{manager}/networkGroups/g")}}}}},
+        {"id": format!("{sub}/providers/microsoft.authorization/policyassignments/a"),
+         "type": "microsoft.authorization/policyassignments",
+         "properties": {"policyDefinitionId": format!("{sub}/providers/microsoft.authorization/policydefinitions/d")}}
+    ]});
+    let got = explain_file(
+        "rg-policy.json",
+        &snapshot.to_string(),
+        "tcp 203.0.113.5:5000 -> 10.1.1.4:22",
+        &[],
+    );
+    assert_eq!(decided(&got), "Deny22", "{got}");
+}
