@@ -229,6 +229,12 @@ impl Arena {
         let start = block as usize * self.stride;
         self.blocks.get(start..start + self.stride).unwrap_or(&[])
     }
+
+    /// Word `w` of `base` ORed with word `w` of every vector of `extra`.
+    #[inline]
+    fn or_word(&self, base: &Vector, extra: impl Iterator<Item = usize>, w: usize) -> u64 {
+        extra.fold(base.word(w), |acc, x| acc | self.get(x).word(w))
+    }
 }
 
 impl Intersect for Arena {
@@ -267,22 +273,12 @@ impl Intersect for Arena {
         extra_3: impl Iterator<Item = usize> + Clone,
     ) -> Option<usize> {
         let [a, b, c, d, e] = ids.map(|id| self.get(id));
-        let or_1 = |w: usize| {
-            extra_1
-                .clone()
-                .fold(b.word(w), |acc, x| acc | self.get(x).word(w))
-        };
-        let or_3 = |w: usize| {
-            extra_3
-                .clone()
-                .fold(d.word(w), |acc, x| acc | self.get(x).word(w))
-        };
         for w in 0..self.width * BLOCK {
             let x = a.word(w) & c.word(w) & e.word(w);
             if x == 0 {
                 continue;
             }
-            let x = x & or_1(w) & or_3(w);
+            let x = x & self.or_word(&b, extra_1.clone(), w) & self.or_word(&d, extra_3.clone(), w);
             if x != 0 {
                 return Some(w * WORD + x.trailing_zeros() as usize);
             }

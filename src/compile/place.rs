@@ -344,11 +344,7 @@ fn unpinned<'p>(holders: &[Holder<'p>], cell: &Cell) -> Option<Place<'p>> {
     let mut first_two = candidates(holders, cell);
     match (first_two.next(), first_two.next()) {
         (None, _) => Some(Place {
-            kind: if cell.on_premises {
-                EndpointKind::OnPremises
-            } else {
-                EndpointKind::Internet
-            },
+            kind: EndpointKind::outside(cell.on_premises),
             vnet: None,
             subnet: None,
             nic: None,

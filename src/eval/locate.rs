@@ -20,6 +20,17 @@ pub enum EndpointKind {
     Internet,
 }
 
+impl EndpointKind {
+    /// The kind of an address in no VNet: on-premises where a VNet declares it so.
+    pub fn outside(on_premises: bool) -> EndpointKind {
+        if on_premises {
+            EndpointKind::OnPremises
+        } else {
+            EndpointKind::Internet
+        }
+    }
+}
+
 /// A located endpoint.
 #[derive(Clone, Debug)]
 pub struct Endpoint {
@@ -46,11 +57,7 @@ impl Endpoint {
             .any(|v| v.on_premises.contains(address));
         Endpoint {
             address,
-            kind: if on_prem {
-                EndpointKind::OnPremises
-            } else {
-                EndpointKind::Internet
-            },
+            kind: EndpointKind::outside(on_prem),
             vnet: None,
             subnet: None,
             nic: None,
