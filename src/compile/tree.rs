@@ -192,6 +192,29 @@ impl Group {
             .enumerate()
             .fold(0, |mask, (lane, &h)| mask | (h as u32 >> 31) << lane)
     }
+
+    /// [`holding`](Self::holding) in AVX2 instructions: the portable code's lane masks are
+    /// gathered into bits with shifts and shuffles, where one `vmovmskps` does it.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    #[inline]
+    fn holding_avx2(&self, key: &[i32; FIELDS]) -> u32 {
+        use std::arch::x86_64::*;
+        let mut outside = _mm256_setzero_si256();
+        for ((lo, hi), &k) in self.lo.iter().zip(&self.hi).zip(key) {
+            let k = _mm256_set1_epi32(k);
+            // SAFETY: each pointer is to eight `i32`s, the width of an unaligned load.
+            let (lo, hi) = unsafe {
+                (
+                    _mm256_loadu_si256(lo.as_ptr().cast()),
+                    _mm256_loadu_si256(hi.as_ptr().cast()),
+                )
+            };
+            let out = _mm256_or_si256(_mm256_cmpgt_epi32(lo, k), _mm256_cmpgt_epi32(k, hi));
+            outside = _mm256_or_si256(outside, out);
+        }
+        !(_mm256_movemask_ps(_mm256_castsi256_ps(outside)) as u32) & 0xff
+    }
 }
 
 /// The tree: packed blocks, the root's link and the leaves' groups.
@@ -309,24 +332,24 @@ impl Tree {
             // SAFETY: the CPU has AVX2, as checked just above.
             return unsafe { self.find_avx2(key) };
         }
-        self.find(key)
+        self.find(key, Group::holding)
     }
 
     /// [`find`](Self::find) compiled for AVX2, as [`batch_avx2`](Self::batch_avx2).
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2")]
     fn find_avx2(&self, key: &FlowKey) -> Option<usize> {
-        self.find(key)
+        self.find(key, |group, key| group.holding_avx2(key))
     }
 
     /// The walk of [`first_match`](Self::first_match).
     #[inline(always)]
-    fn find(&self, key: &FlowKey) -> Option<usize> {
+    fn find(&self, key: &FlowKey, holding: impl Fn(&Group, &[i32; FIELDS]) -> u32) -> Option<usize> {
         let mut at = self.root;
         while at & 1 == 0 {
             at = self.child(at, key);
         }
-        self.scan(at, key)
+        self.scan(at, key, &holding)
     }
 
     /// [`first_match`](Self::first_match) for [`LANES`] keys at once: the walks advance
@@ -338,7 +361,7 @@ impl Tree {
             // SAFETY: the CPU has AVX2, as checked just above.
             return unsafe { self.batch_avx2(keys) };
         }
-        self.batch(keys)
+        self.batch(keys, Group::holding)
     }
 
     /// [`batch`](Self::batch) compiled for AVX2, whose eight `i32` lanes check a whole
@@ -346,12 +369,16 @@ impl Tree {
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2")]
     fn batch_avx2(&self, keys: &[FlowKey; LANES]) -> [Option<usize>; LANES] {
-        self.batch(keys)
+        self.batch(keys, |group, key| group.holding_avx2(key))
     }
 
     /// The walks of [`first_match_batch`](Self::first_match_batch).
     #[inline(always)]
-    fn batch(&self, keys: &[FlowKey; LANES]) -> [Option<usize>; LANES] {
+    fn batch(
+        &self,
+        keys: &[FlowKey; LANES],
+        holding: impl Fn(&Group, &[i32; FIELDS]) -> u32,
+    ) -> [Option<usize>; LANES] {
         let mut at = [self.root; LANES];
         let mut walking = true;
         while walking {
@@ -365,7 +392,7 @@ impl Tree {
         }
         let mut out = [None; LANES];
         for ((slot, link), key) in out.iter_mut().zip(at).zip(keys) {
-            *slot = self.scan(link, key);
+            *slot = self.scan(link, key, &holding);
         }
         out
     }
@@ -387,7 +414,12 @@ impl Tree {
 
     /// The first rule of the leaf at `at` holding `key` (its sentinel holds every key).
     #[inline(always)]
-    fn scan(&self, at: Child, key: &FlowKey) -> Option<usize> {
+    fn scan(
+        &self,
+        at: Child,
+        key: &FlowKey,
+        holding: impl Fn(&Group, &[i32; FIELDS]) -> u32,
+    ) -> Option<usize> {
         let biased = [
             bias(key[0]),
             bias(key[1]),
@@ -399,7 +431,7 @@ impl Tree {
         // `batch_avx2` and so would lose its vector width.
         let mut at = (at >> 1) as usize;
         while let Some(group) = self.groups.get(at) {
-            let holding = group.holding(&biased);
+            let holding = holding(group, &biased);
             if holding != 0 {
                 let rule = group.rules[(holding.trailing_zeros() as usize) & (WIDTH - 1)];
                 return (rule != NO_RULE).then_some(rule as usize);
