@@ -90,7 +90,7 @@
 //! stay in the last-level cache).
 
 use super::bits::{self, Arena, Inline, InlineVectors, Interner, Intersect, Store, NARROW};
-use super::tree::{FlowKey, Ranges, Shape, Tree, LANES, NO_PORT};
+use super::tree::{FlowKey, Ranges, Shape, Tree, LANES, LEAF_SIZES, NO_PORT};
 use crate::eval::matching::{protocol_matches, EndpointAsgs};
 use crate::flow::Flow;
 use crate::model::{AddrSet, PortRange};
@@ -795,9 +795,10 @@ impl CompiledTable {
 const PREFIX_PROBES: usize = 5;
 
 /// A tree over the longest run of `shapes` from the first that fits the whole table's
-/// [`tree_budget`], and how many rules it covers: all of them where they fit, else the most
-/// of the first half, quarter, ... (each probe halves the gap between a run that fits and
-/// one that does not). A run gets the budget of every rule, not of its own, because the
+/// [`tree_budget`], and how many rules it covers: all of them where they fit (with the
+/// smallest of [`LEAF_SIZES`] that fits), else the most of the first half, quarter, ... (each
+/// probe halves the gap between a run that fits and one that does not), with the largest
+/// leaves, which copy rules least. A run gets the budget of every rule, not of its own, because the
 /// tree is where lookups are fast; the rest's bit-vectors come on top (every set measured in
 /// the module documentation stays under 4 MiB in all).
 /// ClassBench's sets, like most rule lists, put their specific rules first and the wide
@@ -805,9 +806,14 @@ const PREFIX_PROBES: usize = 5;
 /// first rules matches go on to bit-vectors over the rest.
 fn tree_over_first(shapes: &[Shape]) -> Option<(Tree, usize)> {
     let n = shapes.len();
-    if let Some(tree) = Tree::build(shapes, tree_budget(n)) {
+    let budget = tree_budget(n);
+    if let Some(tree) = LEAF_SIZES
+        .iter()
+        .find_map(|&leaf| Tree::build(shapes, budget, leaf))
+    {
         return Some((tree, n));
     }
+    let leaf = LEAF_SIZES[LEAF_SIZES.len() - 1];
     let (mut fits, mut over) = (None, n);
     let mut at = 0;
     for _ in 0..PREFIX_PROBES {
@@ -815,7 +821,7 @@ fn tree_over_first(shapes: &[Shape]) -> Option<(Tree, usize)> {
         if mid <= at {
             break;
         }
-        match Tree::build(shapes.get(..mid)?, tree_budget(n)) {
+        match Tree::build(shapes.get(..mid)?, budget, leaf) {
             Some(tree) => {
                 at = mid;
                 fits = Some((tree, mid));

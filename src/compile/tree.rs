@@ -82,12 +82,18 @@ pub(crate) type Shape = [Ranges; FIELDS];
 /// The source and destination port fields.
 const PORT_FIELDS: [usize; 2] = [2, 4];
 
-/// Entries a leaf may hold before the builder tries to split it: with its sentinel, four
-/// [`Group`]s. Measured (best of three, M lookups/s, tables): fw 1K 33.2 / 36.9 / 30.9 and
-/// acl 1K 20.9 / 32.4 / 24.9 at 23 / 31 / 39 entries, acl 1K's tree taking 0.48 / 0.35 /
-/// 0.28 MiB. With one entry checked at a time, 8 had built 7.5× the entries of 16 on the
-/// acl 1K set for the same lookup rate.
-const LEAF: usize = 31;
+/// Entries a leaf may hold before the builder tries to split it, as [`Tree::build`] is
+/// asked for: with its sentinel, two or four [`Group`]s. The smaller leaves scan faster and
+/// the larger copy rules less, so a table takes the smaller where its tree fits the budget
+/// (see `tree_over_first` in the table module). Measured with scalar cuts (best of three, M
+/// lookups/s, tables): fw 1K 33.2 / 36.9 / 30.9 and acl 1K 20.9 / 32.4 / 24.9 at 23 / 31 /
+/// 39 entries, acl 1K's tree taking 0.48 / 0.35 / 0.28 MiB; with vector cuts (published
+/// sets, best of two), 15 / 23 / 31 entries: acl1 1K 60.9 / 54.0 / 47.9, ipc1 1K 65.7 / 56.5 /
+/// 51.1, acl1 10K 49.5 / 47.7 / 44.5, ipc1 10K 39.4 / 37.6 / 35.8; fw1 1K 34.5 / 37.0 / 43.5,
+/// whose tree over every rule fits at none of them and over fewer rules the smaller the
+/// leaves. With one entry checked at a time, 8 had built 7.5× the entries of 16 on the acl
+/// 1K set for the same lookup rate.
+pub(crate) const LEAF_SIZES: [usize; 2] = [15, 31];
 
 /// Deepest path; a node there becomes a leaf whatever it holds.
 const MAX_DEPTH: usize = 64;
@@ -273,11 +279,13 @@ const SPACE: Region = [
 ];
 
 impl Tree {
-    /// Builds the tree over `shapes` (in table order), or `None` when its nodes and entries
-    /// would take more than `budget` bytes.
-    pub(crate) fn build(shapes: &[Shape], budget: usize) -> Option<Tree> {
+    /// Builds the tree over `shapes` (in table order) with leaves of up to `leaf` entries
+    /// (one of [`LEAF_SIZES`]), or `None` when its nodes and entries would take more than
+    /// `budget` bytes.
+    pub(crate) fn build(shapes: &[Shape], budget: usize, leaf: usize) -> Option<Tree> {
         let mut builder = Builder {
             shapes,
+            leaf,
             tree: Binary {
                 nodes: vec![Node { split: 0, link: 0 }],
                 entries: Vec::new(),
@@ -523,6 +531,8 @@ mod vector {
 /// Builds a [`Tree`] depth first.
 struct Builder<'s> {
     shapes: &'s [Shape],
+    /// Entries a leaf may hold before the builder tries to split it.
+    leaf: usize,
     tree: Binary,
     /// Bytes left for nodes and entries.
     budget: usize,
@@ -545,7 +555,7 @@ impl Builder<'_> {
     fn node(&mut self, at: usize, rules: Vec<u32>, region: Region, depth: usize) -> Option<()> {
         let rules = self.reachable(rules, &region);
         let entries: usize = rules.iter().map(|&r| self.combinations(r, &region)).sum();
-        let split = (entries > LEAF && depth < MAX_DEPTH)
+        let split = (entries > self.leaf && depth < MAX_DEPTH)
             .then(|| self.best_split(&rules, &region))
             .flatten();
         let Some((field, point)) = split else {
@@ -757,7 +767,7 @@ mod tests {
             ]));
         }
         shapes.push(shape([&[(0, 255)], any, ports, any, ports]));
-        let tree = Tree::build(&shapes, 1 << 20).expect("within budget");
+        let tree = Tree::build(&shapes, 1 << 20, LEAF_SIZES[1]).expect("within budget");
         for a in (0..45_000u32).step_by(37) {
             for (proto, dport) in [(6, 80), (17, 3), (1, NO_PORT), (6, 39), (6, 41)] {
                 let key = [proto, a, NO_PORT, 7, dport, 0, 0, 0];
@@ -822,8 +832,12 @@ mod tests {
         /// answer, both as dispatched (AVX2 where the CPU has it) and as compiled for the
         /// baseline.
         #[test]
-        fn trees_agree_with_a_scan(shapes in shapes(), keys in keys()) {
-            let tree = Tree::build(&shapes, 1 << 24).expect("within budget");
+        fn trees_agree_with_a_scan(
+            shapes in shapes(),
+            keys in keys(),
+            leaf in prop::sample::select(LEAF_SIZES.to_vec()),
+        ) {
+            let tree = Tree::build(&shapes, 1 << 24, leaf).expect("within budget");
             for group in keys.chunks_exact(LANES) {
                 let lanes: [FlowKey; LANES] = group.try_into().expect("a group of lanes");
                 let batches = [tree.first_match_batch(&lanes), tree.batch(&lanes)];
@@ -842,7 +856,7 @@ mod tests {
     #[test]
     fn a_spent_budget_gives_up() {
         let s: Shape = [(); FIELDS].map(|_| smallvec![(0, 0)]);
-        assert!(Tree::build(std::slice::from_ref(&s), 4).is_none());
-        assert!(Tree::build(&[s], 1024).is_some());
+        assert!(Tree::build(std::slice::from_ref(&s), 4, LEAF_SIZES[0]).is_none());
+        assert!(Tree::build(&[s], 1024, LEAF_SIZES[0]).is_some());
     }
 }
