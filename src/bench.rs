@@ -2,9 +2,10 @@
 //! `dpdk-test-acl` answers it for DPDK.
 //!
 //! Loading and compiling happen once and are timed apart; then only classification of the
-//! in-memory trace is timed, repeated `iter` times. The checksum folds every flow's deciding
-//! rule with its position by wrapping addition, so it is the same whatever the thread count
-//! and chunking, and two engines agree exactly when their checksums do.
+//! in-memory trace is timed, repeated `iter` times, each flow's answer written to a buffer.
+//! The checksum, taken from the buffer once the clock has stopped, folds every flow's
+//! deciding rule with its position by wrapping addition, so it is the same whatever the
+//! thread count and chunking, and two engines agree exactly when their checksums do.
 
 use crate::engine::{Engine, EngineKind, TableEngine};
 use crate::eval::matching::EndpointAsgs;
@@ -74,24 +75,24 @@ fn decision_value(d: &crate::Result<Decided>) -> u64 {
     hasher.finish()
 }
 
-/// Runs `classify` (returning the checksum terms of a run of flows, summed) over `n` flows
-/// in runs of [`CHUNK`], `iter` times on `threads` threads; returns the elapsed time and the
-/// checksum. Runs let an engine classify several flows at once.
-fn timed(
+/// Runs `classify` over `n` flows in runs of [`CHUNK`], each writing its flows' answers to
+/// its part of one buffer, `iter` times on `threads` threads; returns the elapsed time and
+/// the checksum of the answers, taken after the clock stops (as `dpdk-test-acl` leaves its
+/// results in an array). Runs let an engine classify several flows at once.
+fn timed<T: Clone + Default + Send>(
     n: usize,
     iter: usize,
     threads: usize,
-    classify: impl Fn(Range<usize>) -> u64 + Sync,
+    classify: impl Fn(Range<usize>, &mut [T]) + Sync,
+    value: impl Fn(&T) -> u64,
 ) -> (Duration, u64) {
-    let run = |start: usize| classify(start..(start + CHUNK).min(n));
-    let pass = || -> u64 {
+    let mut answers = vec![T::default(); n];
+    let run = |(c, out): (usize, &mut [T])| classify(c * CHUNK..c * CHUNK + out.len(), out);
+    let pass = |answers: &mut [T]| {
         if threads <= 1 {
-            (0..n).step_by(CHUNK).map(run).fold(0, u64::wrapping_add)
+            answers.chunks_mut(CHUNK).enumerate().for_each(run);
         } else {
-            (0..n.div_ceil(CHUNK))
-                .into_par_iter()
-                .map(|c| run(c * CHUNK))
-                .reduce(|| 0, u64::wrapping_add)
+            answers.par_chunks_mut(CHUNK).enumerate().for_each(run);
         }
     };
     // One thread runs here, with no pool to hand work to; more get a pool of exactly K.
@@ -104,14 +105,16 @@ fn timed(
         })
         .flatten();
     let started = Instant::now();
-    let mut sum = 0;
     for _ in 0..iter.max(1) {
-        sum = match &pool {
-            Some(pool) => pool.install(pass),
-            None => pass(),
-        };
+        match &pool {
+            Some(pool) => pool.install(|| pass(&mut answers)),
+            None => pass(&mut answers),
+        }
     }
-    (started.elapsed(), sum)
+    let elapsed = started.elapsed();
+    let terms = answers.iter().enumerate();
+    let sum = terms.fold(0, |sum: u64, (i, a)| sum.wrapping_add(mix(i, value(a))));
+    (elapsed, sum)
 }
 
 /// What is known about an engine before timing it.
@@ -154,25 +157,21 @@ pub fn bench_table(
     } else {
         Duration::ZERO
     };
-    let run = timed(flows.len(), iter, threads, |run| {
-        let start = run.start;
-        let mut hits = vec![None; run.len()];
+    let classify = |run: Range<usize>, hits: &mut [Option<usize>]| {
+        let flows = flows.get(run).unwrap_or(&[]);
         match &engine {
             TableEngine::Compiled(table) => {
-                let flows = flows.get(run).unwrap_or(&[]);
-                table.first_match_batch(flows, EndpointAsgs::default(), &mut hits);
+                table.first_match_batch(flows, EndpointAsgs::default(), hits);
             }
             TableEngine::Reference(_) => {
-                for (hit, flow) in hits.iter_mut().zip(&flows[run]) {
+                for (hit, flow) in hits.iter_mut().zip(flows) {
                     *hit = engine.first_match(flow);
                 }
             }
         }
-        let terms = hits.iter().enumerate();
-        terms.fold(0, |sum, (i, hit)| {
-            sum.wrapping_add(mix(start + i, hit.map_or(0, |r| r as u64 + 1)))
-        })
-    });
+    };
+    let value = |hit: &Option<usize>| hit.map_or(0, |r| r as u64 + 1);
+    let run = timed(flows.len(), iter, threads, classify, value);
     report(
         Prepared {
             engine: kind,
@@ -209,12 +208,13 @@ pub fn bench_policy(
             (EngineKind::Compiled, s.rules, s.compile_time, s.bytes)
         }
     };
-    let run = timed(flows.len(), iter, threads, |run| {
-        run.fold(0, |sum, i| {
-            let (flow, pins) = &flows[i];
-            sum.wrapping_add(mix(i, decision_value(&engine.decide(flow, pins))))
-        })
-    });
+    let classify = |run: Range<usize>, values: &mut [u64]| {
+        let flows = flows.get(run).unwrap_or(&[]);
+        for (value, (flow, pins)) in values.iter_mut().zip(flows) {
+            *value = decision_value(&engine.decide(flow, pins));
+        }
+    };
+    let run = timed(flows.len(), iter, threads, classify, |&value| value);
     report(
         Prepared {
             engine: kind,
@@ -235,13 +235,17 @@ mod tests {
 
     #[test]
     fn checksum_ignores_thread_count() {
-        let sum = |m: u64| {
-            move |r: Range<usize>| r.fold(0u64, |s, i| s.wrapping_add(mix(i, i as u64 % m)))
+        let answers = |m: u64| {
+            move |r: Range<usize>, out: &mut [u64]| {
+                for (a, i) in out.iter_mut().zip(r) {
+                    *a = i as u64 % m;
+                }
+            }
         };
-        let (_, one) = timed(10_000, 1, 1, sum(7));
-        let (_, two) = timed(10_000, 2, 2, sum(7));
+        let (_, one) = timed(10_000, 1, 1, answers(7), |&a| a);
+        let (_, two) = timed(10_000, 2, 2, answers(7), |&a| a);
         assert_eq!(one, two);
-        let (_, other) = timed(10_000, 1, 1, sum(5));
+        let (_, other) = timed(10_000, 1, 1, answers(5), |&a| a);
         assert_ne!(one, other);
     }
 }
