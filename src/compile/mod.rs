@@ -17,6 +17,7 @@
 //! Compiling cannot fail: a `Policy` that was built is valid input.
 
 mod bits;
+mod forest;
 mod local;
 mod place;
 pub mod table;

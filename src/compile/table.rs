@@ -9,10 +9,11 @@
 //!   10,000 rules). It answers flows with IPv4 addresses at both ends; other flows go to
 //!   the bit-vectors of the rules that name an IPv6 address, the only ones that can match
 //!   them. [`CompiledTable::first_match_batch`] walks eight flows' trees together.
-//!   Where no tree over every rule fits, the tree covers the longest run of rules from the
-//!   first that fits (found by halving), and bit-vectors over the rest answer the flows
-//!   none of those rules matches: every rule of the rest comes after every rule of the
-//!   tree, so the first match is still the table's first.
+//!   Where no tree over every rule fits, a head tree covers the longest run of rules from
+//!   the first that fits (found by halving), and trees over the rest by breadth class
+//!   (module `forest`) or, where those do not fit or would not pay, bit-vectors over the
+//!   rest answer the flows none of the head's rules matches: every rule of the rest comes
+//!   after every rule of the head, so the first match is still the table's first.
 //! - The bit-vector classifier below for every other table.
 //!
 //! Measured on ClassBench-shaped sets (`secpath bench --iter 5`, one core, two interleaved
@@ -90,7 +91,8 @@
 //! stay in the last-level cache).
 
 use super::bits::{self, Arena, Inline, InlineVectors, Interner, Intersect, Store, NARROW};
-use super::tree::{FlowKey, Ranges, Shape, Tree, LANES, LEAF_SIZES, NO_PORT};
+use super::forest::Forest;
+use super::tree::{FlowKey, Ranges, Shape, LANES, NO_PORT};
 use crate::eval::matching::{protocol_matches, EndpointAsgs};
 use crate::flow::Flow;
 use crate::model::{AddrSet, PortRange};
@@ -616,7 +618,7 @@ enum Lookup {
     /// name IPv6 addresses (no other rule can match them). Then, for a flow none of those
     /// rules matches, the rest of the table.
     Tree {
-        tree: Tree,
+        forest: Forest,
         v6: Vectors,
         /// Table index of each rule of `v6`.
         v6_rules: Vec<usize>,
@@ -639,6 +641,42 @@ impl Tail {
     fn first_match(tail: Option<&Tail>, flow: &Flow, ends: Ends) -> Option<usize> {
         let tail = tail?;
         tail.vectors.first_match(flow, ends).map(|i| i + tail.at)
+    }
+}
+
+/// Flows of a batch that missed a forest's head, gathered for its tail trees.
+#[derive(Default)]
+struct Missed {
+    keys: [FlowKey; LANES],
+    at: [usize; LANES],
+    n: usize,
+}
+
+impl Missed {
+    fn push(&mut self, key: FlowKey, at: usize) {
+        if let (Some(k), Some(a)) = (self.keys.get_mut(self.n), self.at.get_mut(self.n)) {
+            (*k, *a) = (key, at);
+            self.n += 1;
+        }
+    }
+
+    fn full(&self) -> bool {
+        self.n == LANES
+    }
+
+    /// Walks the gathered flows down `forest`'s tail trees and writes their answers to
+    /// their places in `out`.
+    fn flush(&mut self, forest: &Forest, out: &mut [Option<usize>]) {
+        if self.n == 0 {
+            return;
+        }
+        let found = forest.tail_batch(&self.keys);
+        for (&at, hit) in self.at.iter().zip(found).take(self.n) {
+            if let Some(slot) = out.get_mut(at) {
+                *slot = hit;
+            }
+        }
+        self.n = 0;
     }
 }
 
@@ -671,14 +709,15 @@ impl CompiledTable {
         let asgs = rules
             .iter()
             .any(|r| !r.sources.asgs.is_empty() || !r.destinations.asgs.is_empty());
-        let tree = (!asgs)
+        let forest = (!asgs)
             .then(|| {
                 let shapes: Vec<Shape> = rules.iter().map(|r| shape(r, any)).collect();
-                tree_over_first(&shapes)
+                Forest::build(&shapes, tree_budget(rules.len()))
             })
             .flatten();
-        let lookup = match tree {
-            Some((tree, at)) => {
+        let lookup = match forest {
+            Some(forest) => {
+                let at = forest.covers();
                 let (head, rest) = rules.split_at(at.min(rules.len()));
                 let v6_rules: Vec<usize> = (0..head.len())
                     .filter(|&i| head.get(i).is_some_and(|r| names_ipv6(r)))
@@ -688,7 +727,7 @@ impl CompiledTable {
                     .filter_map(|&i| head.get(i).copied())
                     .collect();
                 Lookup::Tree {
-                    tree,
+                    forest,
                     v6: Vectors::build(&v6, any),
                     v6_rules,
                     tail: (!rest.is_empty()).then(|| {
@@ -718,12 +757,12 @@ impl CompiledTable {
         match &self.lookup {
             Lookup::Vectors(v) => v.first_match(flow, ends),
             Lookup::Tree {
-                tree,
+                forest,
                 v6,
                 v6_rules,
                 tail,
             } => match flow_key(flow) {
-                Some(key) => tree.first_match(&key),
+                Some(key) => forest.first_match(&key),
                 None => v6
                     .first_match(flow, ends)
                     .and_then(|i| v6_rules.get(i).copied()),
@@ -736,29 +775,52 @@ impl CompiledTable {
     /// of `out` (positions past the shorter of the two are left alone). Faster than one flow
     /// at a time on a tree, whose walks are then interleaved.
     pub fn first_match_batch(&self, flows: &[Flow], asgs: EndpointAsgs, out: &mut [Option<usize>]) {
-        let Lookup::Tree { tree, tail, .. } = &self.lookup else {
+        let Lookup::Tree { forest, tail, .. } = &self.lookup else {
             for (slot, flow) in out.iter_mut().zip(flows) {
                 *slot = self.first_match(flow, asgs);
             }
             return;
         };
-        for (slots, group) in out.chunks_mut(LANES).zip(flows.chunks(LANES)) {
+        let mut missed = Missed::default();
+        let n = flows.len().min(out.len());
+        for start in (0..n).step_by(LANES) {
+            let (Some(slots), Some(group)) = (out.get_mut(start..n), flows.get(start..n)) else {
+                break;
+            };
             let mut keys = [FlowKey::default(); LANES];
             let all_v4 = keys
                 .iter_mut()
                 .zip(group)
                 .all(|(key, flow)| flow_key(flow).map(|k| *key = k).is_some());
-            if all_v4 && group.len() == LANES && slots.len() == LANES {
-                let found = tree.first_match_batch(&keys);
-                for ((slot, flow), hit) in slots.iter_mut().zip(group).zip(found) {
-                    *slot = hit.or_else(|| Tail::first_match(tail.as_deref(), flow, asgs.into()));
-                }
-            } else {
+            if !all_v4 || group.len() < LANES {
                 for (slot, flow) in slots.iter_mut().zip(group) {
                     *slot = self.first_match(flow, asgs);
                 }
+                continue;
+            }
+            let found = forest.head_batch(&keys);
+            // Slices and plain loops: zipping the arrays' own iterators kept every answer on
+            // the stack (measured: a third of the instructions of a lookup at acl1 1K).
+            if let Some(slots) = slots.get_mut(..LANES) {
+                slots.copy_from_slice(&found);
+            }
+            if found.iter().all(Option::is_some) {
+                continue;
+            }
+            for lane in (0..LANES).filter(|&lane| found[lane].is_none()) {
+                if forest.has_tail() {
+                    missed.push(keys[lane], start + lane);
+                    if missed.full() {
+                        missed.flush(forest, out);
+                    }
+                } else if let (Some(slot), Some(flow)) =
+                    (out.get_mut(start + lane), flows.get(start + lane))
+                {
+                    *slot = Tail::first_match(tail.as_deref(), flow, asgs.into());
+                }
             }
         }
+        missed.flush(forest, out);
     }
 
     /// Heap and inline bytes of the compiled form.
@@ -767,12 +829,12 @@ impl CompiledTable {
             + match &self.lookup {
                 Lookup::Vectors(v) => v.bytes(),
                 Lookup::Tree {
-                    tree,
+                    forest,
                     v6,
                     v6_rules,
                     tail,
                 } => {
-                    tree.bytes()
+                    forest.bytes()
                         + v6.bytes()
                         + v6_rules.capacity() * std::mem::size_of::<usize>()
                         + tail.as_ref().map_or(0, |t| t.vectors.bytes())
@@ -789,47 +851,6 @@ impl CompiledTable {
             }
         }
     }
-}
-
-/// Halvings [`tree_over_first`] tries when no tree over every rule fits.
-const PREFIX_PROBES: usize = 5;
-
-/// A tree over the longest run of `shapes` from the first that fits the whole table's
-/// [`tree_budget`], and how many rules it covers: all of them where they fit (with the
-/// smallest of [`LEAF_SIZES`] that fits), else the most of the first half, quarter, ... (each
-/// probe halves the gap between a run that fits and one that does not), with the largest
-/// leaves, which copy rules least. A run gets the budget of every rule, not of its own, because the
-/// tree is where lookups are fast; the rest's bit-vectors come on top (every set measured in
-/// the module documentation stays under 4 MiB in all).
-/// ClassBench's sets, like most rule lists, put their specific rules first and the wide
-/// ones, which copy rules into both sides of most cuts, last; flows that none of the
-/// first rules matches go on to bit-vectors over the rest.
-fn tree_over_first(shapes: &[Shape]) -> Option<(Tree, usize)> {
-    let n = shapes.len();
-    let budget = tree_budget(n);
-    if let Some(tree) = LEAF_SIZES
-        .iter()
-        .find_map(|&leaf| Tree::build(shapes, budget, leaf))
-    {
-        return Some((tree, n));
-    }
-    let leaf = LEAF_SIZES[LEAF_SIZES.len() - 1];
-    let (mut fits, mut over) = (None, n);
-    let mut at = 0;
-    for _ in 0..PREFIX_PROBES {
-        let mid = (at + over) / 2;
-        if mid <= at {
-            break;
-        }
-        match Tree::build(shapes.get(..mid)?, budget, leaf) {
-            Some(tree) => {
-                at = mid;
-                fits = Some((tree, mid));
-            }
-            None => over = mid,
-        }
-    }
-    fits
 }
 
 /// Bytes a tree over `rules` rules may take: 128 KiB and 384 bytes a rule, which keeps a
@@ -1101,17 +1122,29 @@ mod tests {
         }
     }
 
+    /// Most rules wide: a head tree over the first ones and tail trees over the rest.
+    #[test]
+    fn a_tree_over_the_first_rules_and_trees_over_the_rest_agree_with_the_scan() {
+        head_and_tail_agree_with_the_scan(300, true);
+    }
+
+    /// Few rules wide: a head tree over the first ones and bit-vectors over the rest.
     #[test]
     fn a_tree_over_the_first_rules_and_bit_vectors_over_the_rest_agree_with_the_scan() {
+        head_and_tail_agree_with_the_scan(750, false);
+    }
+
+    /// Host-to-host rules up to `specific`, then rules from one host to anywhere and from
+    /// anywhere to one host: every cut on one address copies the rules wild in it, so no
+    /// tree over all of them fits, but one over the first ones does. The rest get trees of
+    /// their own or not, as `tail_trees` expects.
+    fn head_and_tail_agree_with_the_scan(specific: usize, tail_trees: bool) {
         use crate::eval::matching::first_match;
         let mut r = Lcg(5);
-        // Host-to-host rules, then rules from one host to anywhere and from anywhere to
-        // one host: every cut on one address copies the rules wild in it, so no tree over
-        // all of them fits, but one over the first ones does.
         let mut rules: Vec<ResolvedRule> = (0..900).map(|i| rule(i, &mut r)).collect();
         for (i, rule) in rules.iter_mut().enumerate() {
             let (src, dst) = match i {
-                0..300 => (32, 32),
+                _ if i < specific => (32, 32),
                 _ if i % 2 == 0 => (32, 0),
                 _ => (0, 32),
             };
@@ -1134,13 +1167,12 @@ mod tests {
             flow.dst = IpAddr::from([0x2001u16, 0xdb8, 0, 0, 0, 0, 0, 2]);
         }
         let table = CompiledTable::new(&rules, AnyProtocol::All);
-        let Lookup::Tree {
-            tail: Some(tail), ..
-        } = &table.lookup
-        else {
-            panic!("expected a tree and a tail: {:?}", table.bytes());
+        let Lookup::Tree { forest, tail, .. } = &table.lookup else {
+            panic!("expected a tree: {:?}", table.bytes());
         };
-        assert!((300..rules.len()).contains(&tail.at), "tail at {}", tail.at);
+        assert_eq!(forest.has_tail(), tail_trees, "{:?} bytes", table.bytes());
+        assert_eq!(tail.is_some(), !tail_trees, "{:?} bytes", table.bytes());
+        let tail_at = forest.covers().min(specific);
         let none = EndpointAsgs::default();
         let mut batch = vec![None; flows.len()];
         table.first_match_batch(&flows, none, &mut batch);
@@ -1149,10 +1181,10 @@ mod tests {
             let want = first_match(&rules, flow, none, AnyProtocol::All);
             assert_eq!(table.first_match(flow, none), want, "{flow}");
             assert_eq!(*got, want, "batch: {flow}");
-            decided[want.map_or(2, |i| usize::from(i >= tail.at))] += 1;
+            decided[want.map_or(2, |i| usize::from(i >= tail_at))] += 1;
         }
         assert!(
-            decided.iter().all(|&n| n > 100),
+            decided.iter().all(|&n| n > 40),
             "head, tail, none: {decided:?}"
         );
     }

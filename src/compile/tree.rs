@@ -85,7 +85,7 @@ const PORT_FIELDS: [usize; 2] = [2, 4];
 /// Entries a leaf may hold before the builder tries to split it, as [`Tree::build`] is
 /// asked for: with its sentinel, two or four [`Group`]s. The smaller leaves scan faster and
 /// the larger copy rules less, so a table takes the smaller where its tree fits the budget
-/// (see `tree_over_first` in the table module). Measured with scalar cuts (best of three, M
+/// (see `Forest::build`). Measured with scalar cuts (best of three, M
 /// lookups/s, tables): fw 1K 33.2 / 36.9 / 30.9 and acl 1K 20.9 / 32.4 / 24.9 at 23 / 31 /
 /// 39 entries, acl 1K's tree taking 0.48 / 0.35 / 0.28 MiB; with vector cuts (published
 /// sets, best of two), 15 / 23 / 31 entries: acl1 1K 60.9 / 54.0 / 47.9, ipc1 1K 65.7 / 56.5 /

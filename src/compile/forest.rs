@@ -1,0 +1,303 @@
+//! The decision trees of one rule table: one over its first rules and, where that one
+//! cannot hold them all, one more per breadth class of the rest.
+//!
+//! A single tree over every rule is the fastest lookup (module `tree`), but wide rules copy
+//! themselves into both sides of most cuts, so on some sets (ClassBench's fw shape above
+//! all) no tree over every rule fits the byte budget. Such sets, like most rule lists, put
+//! their specific rules first, so the *head* tree covers the longest run of rules from the
+//! first that fits. The rest (the *tail*) are split by how wide their addresses are, as in
+//! CutSplit: a rule's source and destination are each narrow (more specific than a /8) or
+//! wide, which makes four classes; within a class the rules share which fields are worth
+//! cutting, and each class's tree stays small. A flow that no head rule matches walks every
+//! tail tree, and the first match is the lowest table index among their answers; a batch
+//! gathers the flows that missed the head and walks them eight at a time, so a tail walk
+//! costs as much as a head walk.
+//!
+//! Where even the tail trees do not fit the budget, the forest is the head alone, over as
+//! many rules as the whole budget allows, and the table's bit-vectors answer the rest.
+//!
+//! Measured (`secpath bench --classbench`, sets from ClassBench's db_generator on the
+//! published seeds, best of two, M lookups/s), head tree and bit-vectors → head and tail
+//! trees: fw1 10K 13.9–14.6 → 17.2–17.4 (39 % of its flows miss the head).
+
+use super::tree::{FlowKey, Ranges, Shape, Tree, LANES, LEAF_SIZES};
+
+/// The share of the rules a head alone must hold to be kept without tail trees: flows that
+/// miss a head are few when it holds most rules, and the head's quarter of the budget that
+/// tail trees would take costs more than they save. Measured (published sets, M lookups/s,
+/// head alone → head and tail trees): fw1 1K (head alone over 90 % of the rules) 44.8 →
+/// 33.7, ipc1 10K (97 %) 36.7 → 29.6, fw1 10K (59 %) 14.0 → 17.1.
+const HEAD_ENOUGH: f64 = 0.875;
+
+/// A source or destination narrower than this many addresses is narrow (a /8 holds 2^24).
+const NARROW_BELOW: u64 = 1 << 24;
+
+/// The head tree over a table's first rules, and the tail's trees over the rest.
+#[derive(Clone, Debug)]
+pub(crate) struct Forest {
+    head: Tree,
+    /// Rules the forest answers for: table indices `0..covers`.
+    covers: usize,
+    /// The tail's trees, by their first rule.
+    tail: Vec<TailTree>,
+}
+
+/// One breadth class of the tail.
+#[derive(Clone, Debug)]
+struct TailTree {
+    tree: Tree,
+    /// The table index of each of the tree's rules, ascending.
+    rules: Vec<u32>,
+}
+
+impl Forest {
+    /// The forest over `shapes` (in table order) within `budget` bytes: one tree over every
+    /// rule where one fits; else the longest head that fits alone, where it holds
+    /// [`HEAD_ENOUGH`] of the rules; else a head and tail trees where they fit together, the
+    /// head given three quarters of the budget; else that longest head. `None` when not
+    /// even a head over a few rules fits.
+    pub(crate) fn build(shapes: &[Shape], budget: usize) -> Option<Forest> {
+        let n = shapes.len();
+        let alone = |head, covers| Forest {
+            head,
+            covers,
+            tail: Vec::new(),
+        };
+        if let Some(head) = LEAF_SIZES
+            .iter()
+            .find_map(|&l| Tree::build(shapes, budget, l))
+        {
+            return Some(alone(head, n));
+        }
+        let longest = head_over_first(shapes, budget);
+        let enough = |&(_, at): &(Tree, usize)| at as f64 >= n as f64 * HEAD_ENOUGH;
+        if longest.as_ref().is_some_and(enough) {
+            return longest.map(|(head, at)| alone(head, at));
+        }
+        let with_tail = head_over_first(shapes, budget / 4 * 3).and_then(|(head, at)| {
+            let left = budget.checked_sub(head.bytes())?;
+            let tail = tail_trees(shapes, at, left)?;
+            Some(Forest {
+                head,
+                covers: n,
+                tail,
+            })
+        });
+        with_tail.or_else(|| longest.map(|(head, at)| alone(head, at)))
+    }
+
+    /// Rules the forest answers for, from the first: a flow none of them matches goes on to
+    /// the rules after.
+    pub(crate) fn covers(&self) -> usize {
+        self.covers
+    }
+
+    /// The table index of the first rule, of those the forest covers, holding `key`.
+    pub(crate) fn first_match(&self, key: &FlowKey) -> Option<usize> {
+        self.head.first_match(key).or_else(|| {
+            let best = self.tail.iter().fold(u32::MAX, |best, t| {
+                t.tree
+                    .first_match(key)
+                    .map_or(best, |i| best.min(t.rule(i)))
+            });
+            (best != u32::MAX).then_some(best as usize)
+        })
+    }
+
+    /// The head's answers for [`LANES`] keys at once (its walks interleaved).
+    #[inline]
+    pub(crate) fn head_batch(&self, keys: &[FlowKey; LANES]) -> [Option<usize>; LANES] {
+        self.head.first_match_batch(keys)
+    }
+
+    /// Whether the forest has tail trees, for the flows that miss the head.
+    #[inline]
+    pub(crate) fn has_tail(&self) -> bool {
+        !self.tail.is_empty()
+    }
+
+    /// The tail's answers for [`LANES`] keys that missed the head.
+    pub(crate) fn tail_batch(&self, keys: &[FlowKey; LANES]) -> [Option<usize>; LANES] {
+        let mut best = [u32::MAX; LANES];
+        for t in &self.tail {
+            for (best, hit) in best.iter_mut().zip(t.tree.first_match_batch(keys)) {
+                *best = hit.map_or(*best, |i| (*best).min(t.rule(i)));
+            }
+        }
+        best.map(|b| (b != u32::MAX).then_some(b as usize))
+    }
+
+    /// Heap bytes.
+    pub(crate) fn bytes(&self) -> usize {
+        self.head.bytes()
+            + self
+                .tail
+                .iter()
+                .map(|t| t.tree.bytes() + t.rules.capacity() * 4)
+                .sum::<usize>()
+    }
+}
+
+impl TailTree {
+    /// The table index of the tree's rule `i`.
+    #[inline]
+    fn rule(&self, i: usize) -> u32 {
+        self.rules.get(i).copied().unwrap_or(u32::MAX)
+    }
+}
+
+/// A tree over the longest run of `shapes` from the first that fits `budget`, and how many
+/// rules it holds: the most of the first half, quarter, ... (each probe halves the gap
+/// between a run that fits and one that does not), with the largest leaves, which copy
+/// rules least.
+fn head_over_first(shapes: &[Shape], budget: usize) -> Option<(Tree, usize)> {
+    let leaf = LEAF_SIZES[LEAF_SIZES.len() - 1];
+    let (mut fits, mut over) = (None, shapes.len());
+    let mut at = 0;
+    for _ in 0..PREFIX_PROBES {
+        let mid = (at + over) / 2;
+        if mid <= at {
+            break;
+        }
+        match Tree::build(shapes.get(..mid)?, budget, leaf) {
+            Some(tree) => {
+                at = mid;
+                fits = Some((tree, mid));
+            }
+            None => over = mid,
+        }
+    }
+    fits
+}
+
+/// Halvings [`head_over_first`] tries.
+const PREFIX_PROBES: usize = 5;
+
+/// Trees over `shapes[at..]`, one per breadth class, together within `budget`; each with
+/// the smallest of [`LEAF_SIZES`] that fits what is left. `None` where they do not fit.
+fn tail_trees(shapes: &[Shape], at: usize, mut budget: usize) -> Option<Vec<TailTree>> {
+    let mut classes: [(Vec<Shape>, Vec<u32>); 4] = Default::default();
+    for (i, shape) in shapes.iter().enumerate().skip(at) {
+        let class = usize::from(narrow(&shape[1])) * 2 + usize::from(narrow(&shape[3]));
+        let (shapes, rules) = classes.get_mut(class)?;
+        shapes.push(shape.clone());
+        rules.push(u32::try_from(i).ok()?);
+    }
+    let mut trees = Vec::new();
+    for (shapes, rules) in classes.into_iter().filter(|c| !c.0.is_empty()) {
+        let tree = LEAF_SIZES
+            .iter()
+            .find_map(|&l| Tree::build(&shapes, budget, l))?;
+        budget = budget.checked_sub(tree.bytes() + rules.len() * 4)?;
+        trees.push(TailTree { tree, rules });
+    }
+    trees.sort_by_key(|t| t.rules.first().copied());
+    Some(trees)
+}
+
+/// Whether an address field spans fewer than [`NARROW_BELOW`] addresses.
+fn narrow(ranges: &Ranges) -> bool {
+    let width: u64 = ranges.iter().map(|&(lo, hi)| u64::from(hi - lo) + 1).sum();
+    width < NARROW_BELOW
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::compile::tree::{FIELDS, NO_PORT};
+    use proptest::prelude::*;
+    use smallvec::smallvec;
+
+    fn scan(shapes: &[Shape], key: &FlowKey) -> Option<usize> {
+        shapes.iter().position(|s| {
+            s.iter()
+                .zip(key)
+                .all(|(f, &k)| f.iter().any(|r| r.0 <= k && k <= r.1))
+        })
+    }
+
+    /// A rule over a /`len` address (wide below 8) at `base`, any protocol and ports.
+    fn rule(src: (u32, u32), dst: (u32, u32), port: u32) -> Shape {
+        let prefix = |(base, len): (u32, u32)| {
+            let span = if len == 0 {
+                u32::MAX
+            } else {
+                (1u32 << (32 - len)) - 1
+            };
+            smallvec![(base & !span, (base & !span) | span)]
+        };
+        [
+            smallvec![(0, 255)],
+            prefix(src),
+            smallvec![(0, NO_PORT)],
+            prefix(dst),
+            smallvec![(port, port), (NO_PORT, NO_PORT)],
+        ]
+    }
+
+    fn shapes() -> impl Strategy<Value = Vec<Shape>> {
+        let len = prop_oneof![Just(0u32), Just(4), 8..33u32];
+        let end = (0..16u32, len).prop_map(|(b, l)| (b << 28, l));
+        let shape = (end.clone(), end, 0..4u32).prop_map(|(s, d, p)| rule(s, d, p));
+        prop::collection::vec(shape, 1..300)
+    }
+
+    fn keys() -> impl Strategy<Value = Vec<FlowKey>> {
+        let address = (0..16u32, 0..4u32).prop_map(|(b, low)| b << 28 | low);
+        let port = prop_oneof![0..5u32, Just(NO_PORT)];
+        let key = (0..3u32, address.clone(), port.clone(), address, port)
+            .prop_map(|(a, b, c, d, e)| [a, b, c, d, e, 0, 0, 0]);
+        prop::collection::vec(key, LANES..8 * LANES)
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+        /// Whatever the budget, a forest answers the scan's first match among the rules it
+        /// covers, one key or a block at a time.
+        #[test]
+        fn forests_agree_with_a_scan(
+            shapes in shapes(),
+            keys in keys(),
+            budget in prop_oneof![Just(4096usize), Just(16 << 10), Just(64 << 10), Just(1 << 24)],
+        ) {
+            let Some(forest) = Forest::build(&shapes, budget) else { return Ok(()) };
+            prop_assert!(forest.bytes() <= budget);
+            let covered = shapes.get(..forest.covers()).expect("covers at most every rule");
+            for lanes in keys.chunks_exact(LANES) {
+                let lanes: &[FlowKey; LANES] = lanes.try_into().expect("a batch");
+                let head = forest.head_batch(lanes);
+                let tail = forest.tail_batch(lanes);
+                for ((key, head), tail) in lanes.iter().zip(head).zip(tail) {
+                    let want = scan(covered, key);
+                    prop_assert_eq!(forest.first_match(key), want, "{:?}", key);
+                    prop_assert_eq!(head.or(tail), want, "{:?}", key);
+                }
+            }
+        }
+    }
+
+    /// Specific rules first, then many wide ones: the head cannot hold them all in a small
+    /// budget, and the tail trees take the rest.
+    #[test]
+    fn a_wide_tail_gets_its_own_trees() {
+        let mut shapes: Vec<Shape> = (0..64u32)
+            .map(|i| rule((i << 24, 24), (i << 20, 24), i % 4))
+            .collect();
+        for i in 0..200u32 {
+            let wide = (i % 16) << 28;
+            shapes.push(match i % 3 {
+                0 => rule((wide, 4), (i << 20, 16), i % 5),
+                1 => rule((i << 20, 16), (wide, 0), i % 5),
+                _ => rule((0, 0), (wide, 4), i % 5),
+            });
+        }
+        assert_eq!(shapes[0].len(), FIELDS);
+        let whole = Forest::build(&shapes, 1 << 24).expect("fits");
+        assert!(whole.tail.is_empty());
+        assert_eq!(whole.covers(), shapes.len());
+        let budget = whole.bytes() / 8;
+        let forest = Forest::build(&shapes, budget).expect("fits");
+        assert!(!forest.tail.is_empty(), "{} bytes", forest.bytes());
+        assert_eq!(forest.covers(), shapes.len());
+    }
+}
