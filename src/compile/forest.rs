@@ -148,9 +148,20 @@ impl TailTree {
 
 /// A tree over the longest run of `shapes` from the first that fits `budget`, and how many
 /// rules it holds: the most of the first half, quarter, ... (each probe halves the gap
-/// between a run that fits and one that does not), with the largest leaves, which copy
-/// rules least.
+/// between a run that fits and one that does not) with the largest leaves, which copy rules
+/// least; then over the same run with smaller leaves, which scan faster, where they fit.
+/// Measured (published sets, M lookups/s): ipc1 10K, whose 9,255 rules also fit with
+/// leaves of 15 (3.4 MiB against 2.0), 35.8 → 39.4.
 fn head_over_first(shapes: &[Shape], budget: usize) -> Option<(Tree, usize)> {
+    let (largest, at) = longest_run(shapes, budget)?;
+    let run = shapes.get(..at)?;
+    let mut smaller = LEAF_SIZES.iter().rev().skip(1).rev();
+    let tree = smaller.find_map(|&leaf| Tree::build(run, budget, leaf));
+    Some((tree.unwrap_or(largest), at))
+}
+
+/// The probes of [`head_over_first`], with the largest leaves.
+fn longest_run(shapes: &[Shape], budget: usize) -> Option<(Tree, usize)> {
     let leaf = LEAF_SIZES[LEAF_SIZES.len() - 1];
     let (mut fits, mut over) = (None, shapes.len());
     let mut at = 0;
