@@ -195,7 +195,8 @@ fn tail_trees(shapes: &[Shape], at: usize, mut budget: usize) -> Option<Vec<Tail
         rules.push(u32::try_from(i).ok()?);
     }
     let mut trees = Vec::new();
-    for (shapes, rules) in classes.into_iter().filter(|c| !c.0.is_empty()) {
+    for (shapes, mut rules) in classes.into_iter().filter(|c| !c.0.is_empty()) {
+        rules.shrink_to_fit();
         let tree = LEAF_SIZES
             .iter()
             .find_map(|&l| Tree::build(&shapes, budget, l))?;
