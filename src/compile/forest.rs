@@ -13,21 +13,27 @@
 //! gathers the flows that missed the head and walks them eight at a time, so a tail walk
 //! costs as much as a head walk.
 //!
-//! Where even the tail trees do not fit the budget, the forest is the head alone, over as
-//! many rules as the whole budget allows, and the table's bit-vectors answer the rest.
+//! A class whose tree does not fit what is left of the budget (rules wide at both ends, on
+//! the sets measured) has none, and where no class has one, the forest is the head alone,
+//! over as many rules as the whole budget allows. The table's bit-vectors answer for the
+//! rules the forest does not [`cover`](Forest::covers), and a flow that misses the head
+//! takes the earliest of the tail trees' answer and theirs.
 //!
-//! Measured (`secpath bench --classbench`, sets from ClassBench's db_generator on the
-//! published seeds, best of two, M lookups/s), head tree and bit-vectors → head and tail
-//! trees: fw1 10K 13.9–14.6 → 17.2–17.4 (39 % of its flows miss the head).
+//! Measured (`secpath bench --classbench`, best of two, M lookups/s), head tree and
+//! bit-vectors over the rest → head and tail trees: db_generator's fw1 10K 13.9–14.6 →
+//! 17.2–17.4 (39 % of its flows miss the head); `benches/classbench_gen.py`'s fw 10K 10.0 →
+//! 12.1 and ipc 10K 13.7 → 16.2, with their rules wide at both ends left to bit-vectors.
 
 use super::tree::{FlowKey, Ranges, Shape, Tree, LANES, LEAF_SIZES};
 
 /// The share of the rules a head alone must hold to be kept without tail trees: flows that
 /// miss a head are few when it holds most rules, and the head's quarter of the budget that
-/// tail trees would take costs more than they save. Measured (published sets, M lookups/s,
-/// head alone → head and tail trees): fw1 1K (head alone over 90 % of the rules) 44.8 →
-/// 33.7, ipc1 10K (97 %) 36.7 → 29.6, fw1 10K (59 %) 14.0 → 17.1.
-const HEAD_ENOUGH: f64 = 0.875;
+/// tail trees would take costs more than they save. Measured (M lookups/s, head alone →
+/// head and tail trees; published sets, then `benches/classbench_gen.py`'s): fw1 1K (head
+/// alone over 90 % of the rules) 44.8 → 33.7, ipc1 10K (97 %) 36.7 → 29.6, fw1 10K (59 %)
+/// 14.0 → 17.1; fw 1K (78 %) 30.2 → 26.4, ipc 10K (66 %) 13.7 → 16.2, fw 10K (44 %) 10.0
+/// → 12.1.
+const HEAD_ENOUGH: f64 = 0.75;
 
 /// A source or destination narrower than this many addresses is narrow (a /8 holds 2^24).
 const NARROW_BELOW: u64 = 1 << 24;
@@ -36,8 +42,8 @@ const NARROW_BELOW: u64 = 1 << 24;
 #[derive(Clone, Debug)]
 pub(crate) struct Forest {
     head: Tree,
-    /// Rules the forest answers for: table indices `0..covers`.
-    covers: usize,
+    /// Rules the head holds: table indices `0..head_rules`.
+    head_rules: usize,
     /// The tail's trees, by their first rule.
     tail: Vec<TailTree>,
 }
@@ -53,14 +59,15 @@ struct TailTree {
 impl Forest {
     /// The forest over `shapes` (in table order) within `budget` bytes: one tree over every
     /// rule where one fits; else the longest head that fits alone, where it holds
-    /// [`HEAD_ENOUGH`] of the rules; else a head and tail trees where they fit together, the
-    /// head given three quarters of the budget; else that longest head. `None` when not
-    /// even a head over a few rules fits.
+    /// [`HEAD_ENOUGH`] of the rules; else a head given three quarters of the budget and a
+    /// tree for each breadth class of the rest that fits what is left, where one does; else
+    /// that longest head. `None` when not even a head over a few rules fits. The rules it
+    /// does not [`cover`](Self::covers) are left to the table's bit-vectors.
     pub(crate) fn build(shapes: &[Shape], budget: usize) -> Option<Forest> {
         let n = shapes.len();
-        let alone = |head, covers| Forest {
+        let alone = |head, head_rules| Forest {
             head,
-            covers,
+            head_rules,
             tail: Vec::new(),
         };
         if let Some(head) = LEAF_SIZES
@@ -76,44 +83,45 @@ impl Forest {
         }
         let with_tail = head_over_first(shapes, budget / 4 * 3).and_then(|(head, at)| {
             let left = budget.checked_sub(head.bytes())?;
-            let tail = tail_trees(shapes, at, left)?;
-            Some(Forest {
+            let tail = tail_trees(shapes, at, left);
+            (!tail.is_empty()).then_some(Forest {
                 head,
-                covers: n,
+                head_rules: at,
                 tail,
             })
         });
         with_tail.or_else(|| longest.map(|(head, at)| alone(head, at)))
     }
 
-    /// Rules the forest answers for, from the first: a flow none of them matches goes on to
-    /// the rules after.
-    pub(crate) fn covers(&self) -> usize {
-        self.covers
+    /// Whether the forest answers for the table's rule `rule`: every rule it does not
+    /// comes after the head's, and a flow that misses the head must be checked against them
+    /// too.
+    pub(crate) fn covers(&self, rule: usize) -> bool {
+        let tail =
+            |t: &TailTree| u32::try_from(rule).is_ok_and(|r| t.rules.binary_search(&r).is_ok());
+        rule < self.head_rules || self.tail.iter().any(tail)
     }
 
-    /// The table index of the first rule, of those the forest covers, holding `key`.
-    pub(crate) fn first_match(&self, key: &FlowKey) -> Option<usize> {
-        self.head.first_match(key).or_else(|| {
-            let best = self.tail.iter().fold(u32::MAX, |best, t| {
-                t.tree
-                    .first_match(key)
-                    .map_or(best, |i| best.min(t.rule(i)))
-            });
-            (best != u32::MAX).then_some(best as usize)
-        })
+    /// The head's first rule holding `key`.
+    #[inline]
+    pub(crate) fn head_match(&self, key: &FlowKey) -> Option<usize> {
+        self.head.first_match(key)
+    }
+
+    /// The tail trees' first rule holding `key`.
+    pub(crate) fn tail_match(&self, key: &FlowKey) -> Option<usize> {
+        let best = self.tail.iter().fold(u32::MAX, |best, t| {
+            t.tree
+                .first_match(key)
+                .map_or(best, |i| best.min(t.rule(i)))
+        });
+        (best != u32::MAX).then_some(best as usize)
     }
 
     /// The head's answers for [`LANES`] keys at once (its walks interleaved).
     #[inline]
     pub(crate) fn head_batch(&self, keys: &[FlowKey; LANES]) -> [Option<usize>; LANES] {
         self.head.first_match_batch(keys)
-    }
-
-    /// Whether the forest has tail trees, for the flows that miss the head.
-    #[inline]
-    pub(crate) fn has_tail(&self) -> bool {
-        !self.tail.is_empty()
     }
 
     /// The tail's answers for [`LANES`] keys that missed the head.
@@ -184,27 +192,34 @@ fn longest_run(shapes: &[Shape], budget: usize) -> Option<(Tree, usize)> {
 /// Halvings [`head_over_first`] tries.
 const PREFIX_PROBES: usize = 5;
 
-/// Trees over `shapes[at..]`, one per breadth class, together within `budget`; each with
-/// the smallest of [`LEAF_SIZES`] that fits what is left. `None` where they do not fit.
-fn tail_trees(shapes: &[Shape], at: usize, mut budget: usize) -> Option<Vec<TailTree>> {
+/// Trees over the breadth classes of `shapes[at..]`, narrowest first, each with the
+/// smallest of [`LEAF_SIZES`] that fits what is left of `budget`; a class whose tree does
+/// not fit gets none. The class of rules wide at both ends is the one that does not, on
+/// the sets measured: ClassBench-shaped fw 10K's 1,526 such rules outgrow 256 MiB.
+fn tail_trees(shapes: &[Shape], at: usize, mut budget: usize) -> Vec<TailTree> {
     let mut classes: [(Vec<Shape>, Vec<u32>); 4] = Default::default();
-    for (i, shape) in shapes.iter().enumerate().skip(at) {
+    for (i, shape) in (0u32..).zip(shapes).skip(at) {
         let class = usize::from(narrow(&shape[1])) * 2 + usize::from(narrow(&shape[3]));
-        let (shapes, rules) = classes.get_mut(class)?;
-        shapes.push(shape.clone());
-        rules.push(u32::try_from(i).ok()?);
+        if let Some((shapes, rules)) = classes.get_mut(class) {
+            shapes.push(shape.clone());
+            rules.push(i);
+        }
     }
     let mut trees = Vec::new();
-    for (shapes, mut rules) in classes.into_iter().filter(|c| !c.0.is_empty()) {
+    for (shapes, mut rules) in classes.into_iter().rev().filter(|c| !c.0.is_empty()) {
         rules.shrink_to_fit();
-        let tree = LEAF_SIZES
+        let room = budget.saturating_sub(rules.len() * 4);
+        let Some(tree) = LEAF_SIZES
             .iter()
-            .find_map(|&l| Tree::build(&shapes, budget, l))?;
-        budget = budget.checked_sub(tree.bytes() + rules.len() * 4)?;
+            .find_map(|&l| Tree::build(&shapes, room, l))
+        else {
+            continue;
+        };
+        budget = budget.saturating_sub(tree.bytes() + rules.len() * 4);
         trees.push(TailTree { tree, rules });
     }
     trees.sort_by_key(|t| t.rules.first().copied());
-    Some(trees)
+    trees
 }
 
 /// Whether an address field spans fewer than [`NARROW_BELOW`] addresses.
@@ -274,14 +289,19 @@ mod tests {
         ) {
             let Some(forest) = Forest::build(&shapes, budget) else { return Ok(()) };
             prop_assert!(forest.bytes() <= budget);
-            let covered = shapes.get(..forest.covers()).expect("covers at most every rule");
+            // The scan over the rules the forest covers; the others never match.
+            let never: Shape = Default::default();
+            let covered: Vec<Shape> = (0..shapes.len())
+                .map(|i| if forest.covers(i) { shapes[i].clone() } else { never.clone() })
+                .collect();
             for lanes in keys.chunks_exact(LANES) {
                 let lanes: &[FlowKey; LANES] = lanes.try_into().expect("a batch");
                 let head = forest.head_batch(lanes);
                 let tail = forest.tail_batch(lanes);
                 for ((key, head), tail) in lanes.iter().zip(head).zip(tail) {
-                    let want = scan(covered, key);
-                    prop_assert_eq!(forest.first_match(key), want, "{:?}", key);
+                    let want = scan(&covered, key);
+                    let one = forest.head_match(key).or_else(|| forest.tail_match(key));
+                    prop_assert_eq!(one, want, "{:?}", key);
                     prop_assert_eq!(head.or(tail), want, "{:?}", key);
                 }
             }
@@ -306,10 +326,11 @@ mod tests {
         assert_eq!(shapes[0].len(), FIELDS);
         let whole = Forest::build(&shapes, 1 << 24).expect("fits");
         assert!(whole.tail.is_empty());
-        assert_eq!(whole.covers(), shapes.len());
+        assert!((0..shapes.len()).all(|i| whole.covers(i)));
         let budget = whole.bytes() / 8;
         let forest = Forest::build(&shapes, budget).expect("fits");
         assert!(!forest.tail.is_empty(), "{} bytes", forest.bytes());
-        assert_eq!(forest.covers(), shapes.len());
+        assert!(forest.head_rules < shapes.len());
+        assert!((0..shapes.len()).all(|i| forest.covers(i)));
     }
 }

@@ -613,34 +613,44 @@ impl Vectors {
 enum Lookup {
     /// Bit-vectors over every rule: tables naming ASGs, or where no tree fits.
     Vectors(Vectors),
-    /// The tree over the table's first rules (all of them where it fits) for flows with
-    /// IPv4 addresses at both ends; for other flows, the bit-vectors of those rules that
-    /// name IPv6 addresses (no other rule can match them). Then, for a flow none of those
-    /// rules matches, the rest of the table.
+    /// The forest over the table's rules (all of them where it fits) for flows with IPv4
+    /// addresses at both ends; for other flows, the bit-vectors of those of its rules that
+    /// name IPv6 addresses (no other rule can match them). Then, for a flow none of the
+    /// head's rules matches, the rules the forest does not cover.
     Tree {
         forest: Forest,
         v6: Vectors,
         /// Table index of each rule of `v6`.
         v6_rules: Vec<usize>,
-        tail: Option<Box<Tail>>,
+        rest: Option<Box<Rest>>,
     },
 }
 
-/// The rules after a [`Lookup::Tree`]'s own, from table index `at` on, as bit-vectors.
-/// Each comes after every rule of the tree, so it is the first match only where none of
-/// those matches.
+/// The rules a [`Lookup::Tree`]'s forest does not cover, as bit-vectors. Each comes after
+/// every rule of the forest's head, so it is the first match only where none of those
+/// matches.
 #[derive(Clone, Debug)]
-struct Tail {
-    at: usize,
+struct Rest {
+    /// Table index of each rule of `vectors`.
+    rules: Vec<usize>,
     vectors: Vectors,
 }
 
-impl Tail {
-    /// The first rule of the tail matching `flow`, as a table index.
+impl Rest {
+    /// The first rule of the rest matching `flow`, as a table index.
     #[inline]
-    fn first_match(tail: Option<&Tail>, flow: &Flow, ends: Ends) -> Option<usize> {
-        let tail = tail?;
-        tail.vectors.first_match(flow, ends).map(|i| i + tail.at)
+    fn first_match(rest: Option<&Rest>, flow: &Flow, ends: Ends) -> Option<usize> {
+        let rest = rest?;
+        let i = rest.vectors.first_match(flow, ends)?;
+        rest.rules.get(i).copied()
+    }
+}
+
+/// The earlier of two rules, either perhaps missing.
+fn earliest(a: Option<usize>, b: Option<usize>) -> Option<usize> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
     }
 }
 
@@ -664,16 +674,24 @@ impl Missed {
         self.n == LANES
     }
 
-    /// Walks the gathered flows down `forest`'s tail trees and writes their answers to
-    /// their places in `out`.
-    fn flush(&mut self, forest: &Forest, out: &mut [Option<usize>]) {
+    /// Walks the gathered flows down `forest`'s tail trees, checks them against the
+    /// `rest`, and writes their answers to their places in `out` (flows are `flows`' at the
+    /// same places).
+    fn flush(
+        &mut self,
+        forest: &Forest,
+        rest: Option<&Rest>,
+        flows: &[Flow],
+        ends: Ends,
+        out: &mut [Option<usize>],
+    ) {
         if self.n == 0 {
             return;
         }
         let found = forest.tail_batch(&self.keys);
         for (&at, hit) in self.at.iter().zip(found).take(self.n) {
-            if let Some(slot) = out.get_mut(at) {
-                *slot = hit;
+            if let (Some(slot), Some(flow)) = (out.get_mut(at), flows.get(at)) {
+                *slot = earliest(hit, Rest::first_match(rest, flow, ends));
             }
         }
         self.n = 0;
@@ -717,23 +735,20 @@ impl CompiledTable {
             .flatten();
         let lookup = match forest {
             Some(forest) => {
-                let at = forest.covers();
-                let (head, rest) = rules.split_at(at.min(rules.len()));
-                let v6_rules: Vec<usize> = (0..head.len())
-                    .filter(|&i| head.get(i).is_some_and(|r| names_ipv6(r)))
-                    .collect();
-                let v6: Vec<&ResolvedRule> = v6_rules
-                    .iter()
-                    .filter_map(|&i| head.get(i).copied())
-                    .collect();
+                let numbered = || rules.iter().copied().enumerate();
+                let (covered, rest): (Vec<_>, Vec<_>) =
+                    numbered().partition(|(i, _)| forest.covers(*i));
+                let (v6_rules, v6): (Vec<usize>, Vec<&ResolvedRule>) =
+                    covered.into_iter().filter(|(_, r)| names_ipv6(r)).unzip();
+                let (rest_rules, rest): (Vec<usize>, Vec<&ResolvedRule>) = rest.into_iter().unzip();
                 Lookup::Tree {
                     forest,
                     v6: Vectors::build(&v6, any),
                     v6_rules,
-                    tail: (!rest.is_empty()).then(|| {
-                        Box::new(Tail {
-                            at,
-                            vectors: Vectors::build(rest, any),
+                    rest: (!rest.is_empty()).then(|| {
+                        Box::new(Rest {
+                            rules: rest_rules,
+                            vectors: Vectors::build(&rest, any),
                         })
                     }),
                 }
@@ -760,14 +775,19 @@ impl CompiledTable {
                 forest,
                 v6,
                 v6_rules,
-                tail,
-            } => match flow_key(flow) {
-                Some(key) => forest.first_match(&key),
-                None => v6
-                    .first_match(flow, ends)
-                    .and_then(|i| v6_rules.get(i).copied()),
+                rest,
+            } => {
+                let rest = || Rest::first_match(rest.as_deref(), flow, ends);
+                match flow_key(flow) {
+                    Some(key) => forest
+                        .head_match(&key)
+                        .or_else(|| earliest(forest.tail_match(&key), rest())),
+                    None => {
+                        let v6 = v6.first_match(flow, ends);
+                        earliest(v6.and_then(|i| v6_rules.get(i).copied()), rest())
+                    }
+                }
             }
-            .or_else(|| Tail::first_match(tail.as_deref(), flow, ends)),
         }
     }
 
@@ -775,7 +795,7 @@ impl CompiledTable {
     /// of `out` (positions past the shorter of the two are left alone). Faster than one flow
     /// at a time on a tree, whose walks are then interleaved.
     pub fn first_match_batch(&self, flows: &[Flow], asgs: EndpointAsgs, out: &mut [Option<usize>]) {
-        let Lookup::Tree { forest, tail, .. } = &self.lookup else {
+        let Lookup::Tree { forest, rest, .. } = &self.lookup else {
             for (slot, flow) in out.iter_mut().zip(flows) {
                 *slot = self.first_match(flow, asgs);
             }
@@ -808,19 +828,13 @@ impl CompiledTable {
                 continue;
             }
             for lane in (0..LANES).filter(|&lane| found[lane].is_none()) {
-                if forest.has_tail() {
-                    missed.push(keys[lane], start + lane);
-                    if missed.full() {
-                        missed.flush(forest, out);
-                    }
-                } else if let (Some(slot), Some(flow)) =
-                    (out.get_mut(start + lane), flows.get(start + lane))
-                {
-                    *slot = Tail::first_match(tail.as_deref(), flow, asgs.into());
+                missed.push(keys[lane], start + lane);
+                if missed.full() {
+                    missed.flush(forest, rest.as_deref(), flows, asgs.into(), out);
                 }
             }
         }
-        missed.flush(forest, out);
+        missed.flush(forest, rest.as_deref(), flows, asgs.into(), out);
     }
 
     /// Heap and inline bytes of the compiled form.
@@ -832,12 +846,15 @@ impl CompiledTable {
                     forest,
                     v6,
                     v6_rules,
-                    tail,
+                    rest,
                 } => {
+                    let index = std::mem::size_of::<usize>();
                     forest.bytes()
                         + v6.bytes()
-                        + v6_rules.capacity() * std::mem::size_of::<usize>()
-                        + tail.as_ref().map_or(0, |t| t.vectors.bytes())
+                        + v6_rules.capacity() * index
+                        + rest
+                            .as_ref()
+                            .map_or(0, |r| r.vectors.bytes() + r.rules.capacity() * index)
                 }
             }
     }
@@ -846,8 +863,8 @@ impl CompiledTable {
     pub fn distinct_vectors(&self) -> usize {
         match &self.lookup {
             Lookup::Vectors(v) => v.distinct_vectors(),
-            Lookup::Tree { v6, tail, .. } => {
-                v6.distinct_vectors() + tail.as_ref().map_or(0, |t| t.vectors.distinct_vectors())
+            Lookup::Tree { v6, rest, .. } => {
+                v6.distinct_vectors() + rest.as_ref().map_or(0, |r| r.vectors.distinct_vectors())
             }
         }
     }
@@ -1167,12 +1184,15 @@ mod tests {
             flow.dst = IpAddr::from([0x2001u16, 0xdb8, 0, 0, 0, 0, 0, 2]);
         }
         let table = CompiledTable::new(&rules, AnyProtocol::All);
-        let Lookup::Tree { forest, tail, .. } = &table.lookup else {
+        let Lookup::Tree { forest, rest, .. } = &table.lookup else {
             panic!("expected a tree: {:?}", table.bytes());
         };
-        assert_eq!(forest.has_tail(), tail_trees, "{:?} bytes", table.bytes());
-        assert_eq!(tail.is_some(), !tail_trees, "{:?} bytes", table.bytes());
-        let tail_at = forest.covers().min(specific);
+        let rest = rest.as_ref().map_or(0, |r| r.rules.len());
+        assert_eq!(rest == 0, tail_trees, "{rest} rules left to bit-vectors");
+        assert!(
+            !forest.covers(rules.len() - 1) || tail_trees,
+            "a forest over every rule"
+        );
         let none = EndpointAsgs::default();
         let mut batch = vec![None; flows.len()];
         table.first_match_batch(&flows, none, &mut batch);
@@ -1181,7 +1201,7 @@ mod tests {
             let want = first_match(&rules, flow, none, AnyProtocol::All);
             assert_eq!(table.first_match(flow, none), want, "{flow}");
             assert_eq!(*got, want, "batch: {flow}");
-            decided[want.map_or(2, |i| usize::from(i >= tail_at))] += 1;
+            decided[want.map_or(2, |i| usize::from(i >= specific))] += 1;
         }
         assert!(
             decided.iter().all(|&n| n > 40),
