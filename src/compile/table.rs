@@ -5,8 +5,8 @@
 //! Two lookups, chosen per table when it is compiled:
 //!
 //! - A decision tree (module `tree`, HyperSplit-style) for tables where no rule names an
-//!   ASG and the tree fits a byte budget of 128 KiB + 384 bytes a rule (under 4 MiB at
-//!   10,000 rules). It answers flows with IPv4 addresses at both ends; other flows go to
+//!   ASG and the tree fits a byte budget of 128 KiB + 384 bytes a rule, 1 MiB at least
+//!   (under 4 MiB at 10,000 rules). It answers flows with IPv4 addresses at both ends; other flows go to
 //!   the bit-vectors of the rules that name an IPv6 address, the only ones that can match
 //!   them. [`CompiledTable::first_match_batch`] walks eight flows' trees together.
 //!   Where no tree over every rule fits, a head tree covers the longest run of rules from
@@ -871,9 +871,13 @@ impl CompiledTable {
 }
 
 /// Bytes a tree over `rules` rules may take: 128 KiB and 384 bytes a rule, which keeps a
-/// table of 10,000 rules under 4 MiB (see the module documentation for what fits).
+/// table of 10,000 rules under 4 MiB (see the module documentation for what fits), and at
+/// least 1 MiB, which small tables fill with smaller leaves or more rules in the head and
+/// still stay in a core's L2 cache. Measured (M lookups/s, 128 KiB + 384 bytes a rule →
+/// at least 1 MiB): published acl1 1K 68.5 → 72.1, fw1 1K 43.2 → 48.6, ipc1 1K 73.1 →
+/// 76.1; generated acl 1K 52.3 → 55.0 (0.34 → 0.88 MiB), ipc 1K 39.1 → 45.8, fw 1K 28.5 → 29.3.
 fn tree_budget(rules: usize) -> usize {
-    (128 << 10) + rules * 384
+    ((128 << 10) + rules * 384).max(1 << 20)
 }
 
 /// The tree's key for `flow`, if both its addresses are IPv4.
@@ -1142,23 +1146,23 @@ mod tests {
     /// Most rules wide: a head tree over the first ones and tail trees over the rest.
     #[test]
     fn a_tree_over_the_first_rules_and_trees_over_the_rest_agree_with_the_scan() {
-        head_and_tail_agree_with_the_scan(300, true);
+        head_and_tail_agree_with_the_scan(900, 300, true);
     }
 
     /// Few rules wide: a head tree over the first ones and bit-vectors over the rest.
     #[test]
     fn a_tree_over_the_first_rules_and_bit_vectors_over_the_rest_agree_with_the_scan() {
-        head_and_tail_agree_with_the_scan(750, false);
+        head_and_tail_agree_with_the_scan(3000, 2400, false);
     }
 
     /// Host-to-host rules up to `specific`, then rules from one host to anywhere and from
     /// anywhere to one host: every cut on one address copies the rules wild in it, so no
     /// tree over all of them fits, but one over the first ones does. The rest get trees of
     /// their own or not, as `tail_trees` expects.
-    fn head_and_tail_agree_with_the_scan(specific: usize, tail_trees: bool) {
+    fn head_and_tail_agree_with_the_scan(total: usize, specific: usize, tail_trees: bool) {
         use crate::eval::matching::first_match;
         let mut r = Lcg(5);
-        let mut rules: Vec<ResolvedRule> = (0..900).map(|i| rule(i, &mut r)).collect();
+        let mut rules: Vec<ResolvedRule> = (0..total).map(|i| rule(i, &mut r)).collect();
         for (i, rule) in rules.iter_mut().enumerate() {
             let (src, dst) = match i {
                 _ if i < specific => (32, 32),
@@ -1172,8 +1176,13 @@ mod tests {
         rules[600].sources.set.insert_net(any_v6);
         let mut flows: Vec<Flow> = flows(&rules, &mut r).into_iter().map(|f| f.0).collect();
         let first = |m: &AddrMatch| m.set.to_cidrs().first().map(|n| n.network());
-        for (flow, rule) in flows.iter_mut().step_by(2).zip(rules.iter().cycle()) {
-            // Between the hosts of a host-to-host rule.
+        // Every other flow between the hosts of a rule, the rules taken evenly.
+        let every = (rules.len() / (flows.len() / 2)).max(1);
+        for (flow, rule) in flows
+            .iter_mut()
+            .step_by(2)
+            .zip(rules.iter().step_by(every).cycle())
+        {
             (flow.src, flow.dst) = (
                 first(&rule.sources).unwrap(),
                 first(&rule.destinations).unwrap(),
