@@ -108,10 +108,15 @@ fn check_witnesses(p: &Policy, report: &AuditReport) {
                     .related
                     .iter()
                     .any(|r| decided.contains(&r.id.to_ascii_lowercase()));
+                // These findings are made at the rule's enforcement point, whatever can
+                // reach it: a witness from a source with no path there (a rule naming an
+                // unpeered VNet's subnet) is dropped before the point, and shows nothing
+                // more than that the rule does not decide it.
                 assert!(
-                    by || e.verdict == Verdict::Deny,
-                    "{}: {decided:?}",
-                    f.message
+                    by || matches!(e.verdict, Verdict::Deny | Verdict::NoPath),
+                    "{}: {:?} {decided:?}",
+                    f.message,
+                    e.verdict
                 );
             }
             _ => {}
@@ -1024,4 +1029,17 @@ mod scale {
         );
         assert_eq!(report.rules, 10_002);
     }
+}
+
+/// An admin Deny moved onto port 1433 overrides the data subnet's SQL rules, among them one
+/// for an unpeered VNet's subnet, whose witness has no path (found by
+/// `shadowed_rules_never_decide`).
+#[test]
+fn an_overridden_rule_for_an_unreachable_source_has_a_no_path_witness() {
+    let (s, _) = contoso();
+    let p = build(mutate(s.clone(), &[Edit::Port(17874977478657067723, 1433)]));
+    let report = audit::audit(&p, &AuditOptions::default());
+    check_witnesses(&p, &report);
+    let f = finding(&report, FindingKind::Overridden, "Allow-SQL-From-AppSubnet");
+    assert_eq!(explain_witness(&p, f).verdict, Verdict::NoPath);
 }
