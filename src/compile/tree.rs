@@ -36,7 +36,7 @@
 //! leaves of 31: fw 1K 22.0 → 36.9, fw 10K 21.7 → 37.2, acl 1K 24.7 → 32.4 (tables 0.09 → 0.04
 //! MiB and 0.50 → 0.35 MiB). The scan used to be half of a lookup, one early exit (and one
 //! mispredicted branch) an entry. Larger leaves now cost little to scan and copy rules less,
-//! see [`LEAF`]. Without AVX2 (the same code for SSE2) fw 1K ran at 18.6, as before. Measured
+//! see [`LEAF_SIZES`]. Without AVX2 (the same code for SSE2) fw 1K ran at 18.6, as before. Measured
 //! and lost: bounds narrowed to their field (`i16` ports, `i8` protocol; 32 bytes an entry, not
 //! 48), whose mixed lane widths the compiler splits into scalar code (fw 1K 23.3 against 30.5
 //! in the same run); and, for the sets whose one tree is over budget (ipc 1K, acl 10K, ipc 10K:
