@@ -10,7 +10,7 @@
 //! each child fewer rules, the one that minimises the rules in both children plus those in the
 //! larger one: copies cost as much as imbalance. Measured at acl 1K with leaves of 8 entries,
 //! this cost and the larger child alone both built ~105,000 entries (the leaf size is what
-//! matters, see [`LEAF`]); the total alone carved one rule off at a time, into paths of 50 and
+//! matters, see [`LEAF_SIZES`]); the total alone carved one rule off at a time, into paths of 50 and
 //! more. Rules after one that covers a node's whole region can never be first there and are
 //! dropped.
 //!
