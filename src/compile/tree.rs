@@ -51,7 +51,11 @@
 //! already in a leaf stepping through the root and staying put. Measured (`secpath bench
 //! --classbench`, published sets, interleaved best of three, M lookups/s), scalar cuts →
 //! vector cuts → branchless steps: acl1 1K 39.3 → 46.2 → 47.2, fw1 1K 32.2 → 39.7 → 43.5,
-//! ipc1 1K 40.0 → 48.7 → 51.4, fw1 10K 12.0 → 13.8 → 13.7.
+//! ipc1 1K 40.0 → 48.7 → 51.4, fw1 10K 12.0 → 13.8 → 13.7. Measured and lost: checking a
+//! leaf's groups two at a time, so that leaves of 15 entries take one pass without a branch
+//! (acl1 1K 65 → 48); loading a key's lanes field by field, to spare a load across the
+//! caller's narrower stores (acl1 1K 67 → 62); prefetching each lane's first leaf group
+//! when its walk ends (within the noise, also at 10K).
 //!
 //! Bounded: a build that would exceed its byte budget (see [`Tree::build`]) gives up, and
 //! the caller keeps the bit-vector table.
