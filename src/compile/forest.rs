@@ -70,10 +70,7 @@ impl Forest {
             head_rules,
             tail: Vec::new(),
         };
-        if let Some(head) = LEAF_SIZES
-            .iter()
-            .find_map(|&l| Tree::build(shapes, budget, l))
-        {
+        if let Some(head) = fitting(shapes, budget, &LEAF_SIZES) {
             return Some(alone(head, n));
         }
         let longest = head_over_first(shapes, budget);
@@ -110,12 +107,8 @@ impl Forest {
 
     /// The tail trees' first rule holding `key`.
     pub(crate) fn tail_match(&self, key: &FlowKey) -> Option<usize> {
-        let best = self.tail.iter().fold(u32::MAX, |best, t| {
-            t.tree
-                .first_match(key)
-                .map_or(best, |i| best.min(t.rule(i)))
-        });
-        (best != u32::MAX).then_some(best as usize)
+        let answers = self.tail.iter().map(|t| t.rule(t.tree.first_match(key)));
+        answers.fold(None, earliest)
     }
 
     /// The head's answers for [`LANES`] keys at once (its walks interleaved).
@@ -126,13 +119,13 @@ impl Forest {
 
     /// The tail's answers for [`LANES`] keys that missed the head.
     pub(crate) fn tail_batch(&self, keys: &[FlowKey; LANES]) -> [Option<usize>; LANES] {
-        let mut best = [u32::MAX; LANES];
+        let mut best = [None; LANES];
         for t in &self.tail {
             for (best, hit) in best.iter_mut().zip(t.tree.first_match_batch(keys)) {
-                *best = hit.map_or(*best, |i| (*best).min(t.rule(i)));
+                *best = earliest(*best, t.rule(hit));
             }
         }
-        best.map(|b| (b != u32::MAX).then_some(b as usize))
+        best
     }
 
     /// Heap bytes.
@@ -147,11 +140,26 @@ impl Forest {
 }
 
 impl TailTree {
-    /// The table index of the tree's rule `i`.
+    /// The table index of the tree's rule `hit`, if any.
     #[inline]
-    fn rule(&self, i: usize) -> u32 {
-        self.rules.get(i).copied().unwrap_or(u32::MAX)
+    fn rule(&self, hit: Option<usize>) -> Option<usize> {
+        self.rules.get(hit?).map(|&r| r as usize)
     }
+}
+
+/// The earlier of two rules, either perhaps missing.
+pub(crate) fn earliest(a: Option<usize>, b: Option<usize>) -> Option<usize> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+/// A tree over `shapes` within `budget` with the first of `leaf_sizes` that fits.
+fn fitting(shapes: &[Shape], budget: usize, leaf_sizes: &[usize]) -> Option<Tree> {
+    leaf_sizes
+        .iter()
+        .find_map(|&leaf| Tree::build(shapes, budget, leaf))
 }
 
 /// A tree over the longest run of `shapes` from the first that fits `budget`, and how many
@@ -163,9 +171,8 @@ impl TailTree {
 fn head_over_first(shapes: &[Shape], budget: usize) -> Option<(Tree, usize)> {
     let (largest, at) = longest_run(shapes, budget)?;
     let run = shapes.get(..at)?;
-    let mut smaller = LEAF_SIZES.iter().rev().skip(1).rev();
-    let tree = smaller.find_map(|&leaf| Tree::build(run, budget, leaf));
-    Some((tree.unwrap_or(largest), at))
+    let smaller = LEAF_SIZES.get(..LEAF_SIZES.len() - 1).unwrap_or(&[]);
+    Some((fitting(run, budget, smaller).unwrap_or(largest), at))
 }
 
 /// The probes of [`head_over_first`], with the largest leaves.
@@ -209,10 +216,7 @@ fn tail_trees(shapes: &[Shape], at: usize, mut budget: usize) -> Vec<TailTree> {
     for (shapes, mut rules) in classes.into_iter().rev().filter(|c| !c.0.is_empty()) {
         rules.shrink_to_fit();
         let room = budget.saturating_sub(rules.len() * 4);
-        let Some(tree) = LEAF_SIZES
-            .iter()
-            .find_map(|&l| Tree::build(&shapes, room, l))
-        else {
+        let Some(tree) = fitting(&shapes, room, &LEAF_SIZES) else {
             continue;
         };
         budget = budget.saturating_sub(tree.bytes() + rules.len() * 4);
@@ -231,17 +235,10 @@ fn narrow(ranges: &Ranges) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::compile::tree::tests::scan;
     use crate::compile::tree::{FIELDS, NO_PORT};
     use proptest::prelude::*;
     use smallvec::smallvec;
-
-    fn scan(shapes: &[Shape], key: &FlowKey) -> Option<usize> {
-        shapes.iter().position(|s| {
-            s.iter()
-                .zip(key)
-                .all(|(f, &k)| f.iter().any(|r| r.0 <= k && k <= r.1))
-        })
-    }
 
     /// A rule over a /`len` address (wide below 8) at `base`, any protocol and ports.
     fn rule(src: (u32, u32), dst: (u32, u32), port: u32) -> Shape {

@@ -6,9 +6,10 @@
 //!
 //! - A decision tree (module `tree`, HyperSplit-style) for tables where no rule names an
 //!   ASG and the tree fits a byte budget of 128 KiB + 384 bytes a rule, 1 MiB at least
-//!   (under 4 MiB at 10,000 rules). It answers flows with IPv4 addresses at both ends; other flows go to
-//!   the bit-vectors of the rules that name an IPv6 address, the only ones that can match
-//!   them. [`CompiledTable::first_match_batch`] walks eight flows' trees together.
+//!   (under 4 MiB at 10,000 rules). It answers flows with IPv4 addresses at both ends;
+//!   other flows go to the bit-vectors of the rules that name an IPv6 address, the only
+//!   ones that can match them. [`CompiledTable::first_match_batch`] walks eight flows'
+//!   trees together.
 //!   Where no tree over every rule fits, a head tree covers the longest run of rules from
 //!   the first that fits (found by halving), and trees over the rest by breadth class
 //!   (module `forest`) or, where those do not fit or would not pay, bit-vectors over the
@@ -91,7 +92,7 @@
 //! stay in the last-level cache).
 
 use super::bits::{self, Arena, Inline, InlineVectors, Interner, Intersect, Store, NARROW};
-use super::forest::Forest;
+use super::forest::{earliest, Forest};
 use super::tree::{FlowKey, Ranges, Shape, LANES, NO_PORT};
 use crate::eval::matching::{protocol_matches, EndpointAsgs};
 use crate::flow::Flow;
@@ -646,14 +647,6 @@ impl Rest {
     }
 }
 
-/// The earlier of two rules, either perhaps missing.
-fn earliest(a: Option<usize>, b: Option<usize>) -> Option<usize> {
-    match (a, b) {
-        (Some(a), Some(b)) => Some(a.min(b)),
-        (a, b) => a.or(b),
-    }
-}
-
 /// Flows of a batch that missed a forest's head, gathered for its tail trees.
 #[derive(Default)]
 struct Missed {
@@ -823,9 +816,6 @@ impl CompiledTable {
             // the stack (measured: a third of the instructions of a lookup at acl1 1K).
             if let Some(slots) = slots.get_mut(..LANES) {
                 slots.copy_from_slice(&found);
-            }
-            if found.iter().all(Option::is_some) {
-                continue;
             }
             for lane in (0..LANES).filter(|&lane| found[lane].is_none()) {
                 missed.push(keys[lane], start + lane);

@@ -500,7 +500,7 @@ impl Tree {
 /// compared with the fields they name all at once.
 #[cfg(target_arch = "x86_64")]
 mod vector {
-    use super::{Block, Child, FlowKey, Tree, EXITS, FIELDS_AT, NOWHERE};
+    use super::{Child, FlowKey, Tree, EXITS, FIELDS_AT, NOWHERE};
     use std::arch::x86_64::*;
 
     /// `key`'s fields, biased, one to a lane.
@@ -520,7 +520,6 @@ mod vector {
         let Some(block) = tree.blocks.get((at >> 1) as usize) else {
             return NOWHERE;
         };
-        let block: &Block = block;
         // SAFETY: `cuts` is eight `i32`s, the width of an unaligned load.
         let cuts = unsafe { _mm256_loadu_si256(block.cuts.as_ptr().cast()) };
         let packed = _mm256_set1_epi32(block.cuts[FIELDS_AT]);
@@ -737,7 +736,7 @@ impl Builder<'_> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use proptest::prelude::*;
     use smallvec::smallvec;
@@ -746,8 +745,8 @@ mod tests {
         fields.map(|f| f.iter().copied().collect())
     }
 
-    /// The linear scan over shapes.
-    fn scan(shapes: &[Shape], key: &FlowKey) -> Option<usize> {
+    /// The linear scan over shapes: the answer every tree must give.
+    pub(in crate::compile) fn scan(shapes: &[Shape], key: &FlowKey) -> Option<usize> {
         shapes.iter().position(|s| {
             s.iter()
                 .zip(key)
