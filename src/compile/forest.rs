@@ -165,14 +165,29 @@ fn fitting(shapes: &[Shape], budget: usize, leaf_sizes: &[usize]) -> Option<Tree
 /// A tree over the longest run of `shapes` from the first that fits `budget`, and how many
 /// rules it holds: the most of the first half, quarter, ... (each probe halves the gap
 /// between a run that fits and one that does not) with the largest leaves, which copy rules
-/// least; then over the same run with smaller leaves, which scan faster, where they fit.
+/// least; then over the same run with the smallest leaves, which scan faster, where they
+/// fit; else over one probe's step fewer rules with the smallest leaves, where that tree
+/// stays within [`SMALL_TREE`].
+///
 /// Measured (published sets, M lookups/s): ipc1 10K, whose 9,255 rules also fit with
-/// leaves of 15 (3.4 MiB against 2.0), 35.8 → 39.4.
+/// leaves of 15 (3.4 MiB against 2.0), 35.8 → 39.4. Giving up a step of rules for the
+/// smallest leaves (`secpath bench --classbench`, best of three interleaved, with the 2 MiB
+/// floor of the table's budget): `benches/classbench_gen.py`'s fw 1K 33.0 → 36.7 (812 rules
+/// with leaves of 15 against 843 with leaves of 31, both 1.0 MiB), ipc 1K 47.9 → 48.8 (937
+/// against 968). Bounding that tree matters: with no bound, acl 10K's head of 8,437 rules
+/// with leaves of 15 (3.6 MiB, more than a core's cache) ran at 22.1 against 24.9 for
+/// 8,750 rules with leaves of 31 (2.8 MiB).
 fn head_over_first(shapes: &[Shape], budget: usize) -> Option<(Tree, usize)> {
     let (largest, at) = longest_run(shapes, budget)?;
-    let run = shapes.get(..at)?;
-    let smaller = LEAF_SIZES.get(..LEAF_SIZES.len() - 1).unwrap_or(&[]);
-    Some((fitting(run, budget, smaller).unwrap_or(largest), at))
+    let smallest = &LEAF_SIZES[..1];
+    if let Some(tree) = fitting(shapes.get(..at)?, budget, smallest) {
+        return Some((tree, at));
+    }
+    let fewer = at.saturating_sub(shapes.len() >> PREFIX_PROBES);
+    let faster = (fewer > 0)
+        .then(|| fitting(shapes.get(..fewer)?, budget.min(SMALL_TREE), smallest))
+        .flatten();
+    Some(faster.map_or((largest, at), |tree| (tree, fewer)))
 }
 
 /// The probes of [`head_over_first`], with the largest leaves.
@@ -198,6 +213,11 @@ fn longest_run(shapes: &[Shape], budget: usize) -> Option<(Tree, usize)> {
 
 /// Halvings [`head_over_first`] tries.
 const PREFIX_PROBES: usize = 5;
+
+/// Bytes of a tree that stays in a core's cache on the machines measured (2 MiB of L2): a
+/// table's budget is at least this, and a head over fewer rules for smaller leaves is kept
+/// only within it.
+pub(crate) const SMALL_TREE: usize = 2 << 20;
 
 /// Trees over the breadth classes of `shapes[at..]`, narrowest first, each with the
 /// smallest of [`LEAF_SIZES`] that fits what is left of `budget`; a class whose tree does
@@ -303,6 +323,31 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// Where the smallest leaves do not fit the longest run, some budget gives up one
+    /// probe's step of rules for them, and every head found agrees with the scan.
+    #[test]
+    fn a_head_gives_up_a_step_of_rules_for_smaller_leaves() {
+        let shapes: Vec<Shape> = (0..256u32)
+            .map(|i| rule(((i % 16) << 28 | i << 12, 20), ((i % 7) << 28, 4 + i % 5), i % 4))
+            .collect();
+        let step = shapes.len() >> PREFIX_PROBES;
+        let mut gave_up = false;
+        for budget in (12..24).map(|b| 1usize << b) {
+            let Some((head, at)) = head_over_first(&shapes, budget) else {
+                continue;
+            };
+            let (_, longest) = longest_run(&shapes, budget).expect("a run fits");
+            assert!(at == longest || at + step == longest, "{at} of {longest}");
+            gave_up |= at < longest;
+            let run = &shapes[..at];
+            for i in 0..2048u32 {
+                let key = [i % 3, i.wrapping_mul(0x9E37_79B9), NO_PORT, i << 28, i % 5, 0, 0, 0];
+                assert_eq!(head.first_match(&key), scan(run, &key), "{key:?}");
+            }
+        }
+        assert!(gave_up, "no budget gave up rules for smaller leaves");
     }
 
     /// Specific rules first, then many wide ones: the head cannot hold them all in a small

@@ -5,7 +5,7 @@
 //! Two lookups, chosen per table when it is compiled:
 //!
 //! - A decision tree (module `tree`, HyperSplit-style) for tables where no rule names an
-//!   ASG and the tree fits a byte budget of 128 KiB + 384 bytes a rule, 1 MiB at least
+//!   ASG and the tree fits a byte budget of 128 KiB + 384 bytes a rule, 2 MiB at least
 //!   (under 4 MiB at 10,000 rules). It answers flows with IPv4 addresses at both ends;
 //!   other flows go to the bit-vectors of the rules that name an IPv6 address, the only
 //!   ones that can match them. [`CompiledTable::first_match_batch`] walks eight flows'
@@ -92,7 +92,7 @@
 //! stay in the last-level cache).
 
 use super::bits::{self, Arena, Inline, InlineVectors, Interner, Intersect, Store, NARROW};
-use super::forest::{earliest, Forest};
+use super::forest::{earliest, Forest, SMALL_TREE};
 use super::tree::{FlowKey, Ranges, Shape, LANES, NO_PORT};
 use crate::eval::matching::{protocol_matches, EndpointAsgs};
 use crate::flow::Flow;
@@ -862,12 +862,16 @@ impl CompiledTable {
 
 /// Bytes a tree over `rules` rules may take: 128 KiB and 384 bytes a rule, which keeps a
 /// table of 10,000 rules under 4 MiB (see the module documentation for what fits), and at
-/// least 1 MiB, which small tables fill with smaller leaves or more rules in the head and
-/// still stay in a core's L2 cache. Measured (M lookups/s, 128 KiB + 384 bytes a rule →
-/// at least 1 MiB): published acl1 1K 68.5 → 72.1, fw1 1K 43.2 → 48.6, ipc1 1K 73.1 →
-/// 76.1; generated acl 1K 52.3 → 55.0 (0.34 → 0.88 MiB), ipc 1K 39.1 → 45.8, fw 1K 28.5 → 29.3.
+/// least [`SMALL_TREE`], which small tables fill with smaller leaves or more rules in the
+/// head and still stay in a core's L2 cache. It is a bound, not an allocation: most
+/// tables' trees are far smaller. Measured (M lookups/s, 128 KiB + 384 bytes a rule → at
+/// least 1 MiB): published acl1 1K 68.5 → 72.1, fw1 1K 43.2 → 48.6, ipc1 1K 73.1 → 76.1;
+/// generated acl 1K 52.3 → 55.0 (0.34 → 0.88 MiB), ipc 1K 39.1 → 45.8, fw 1K 28.5 → 29.3.
+/// At least 1 MiB → 2 MiB (best of three interleaved): published fw1 1K 51.3 → 56.4 (its
+/// head of 811 rules with leaves of 15, 1.7 MiB, against leaves of 31), and see
+/// `head_over_first` (module `forest`) for generated fw 1K.
 fn tree_budget(rules: usize) -> usize {
-    ((128 << 10) + rules * 384).max(1 << 20)
+    ((128 << 10) + rules * 384).max(SMALL_TREE)
 }
 
 /// The tree's key for `flow`, if both its addresses are IPv4.

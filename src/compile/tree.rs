@@ -697,27 +697,38 @@ impl Builder<'_> {
     /// Makes node `at` a leaf holding `rules` over `region`.
     fn leaf(&mut self, at: usize, rules: &[u32], region: &Region) -> Option<()> {
         let start = self.tree.entries.len();
+        let shapes = self.shapes;
         for &rule in rules {
-            let shape = self.shape(rule)?.clone();
-            let mut combos: Vec<Region> = vec![*region];
+            let shape = shapes.get(rule as usize)?;
+            let entries = &mut self.tree.entries;
+            let first = entries.len();
+            entries.push(Entry {
+                ranges: *region,
+                rule,
+            });
+            // The rule's entries so far, times each range of the next field meeting the
+            // region (in place, without a copy of the shape: this loop was a third of the
+            // build's time).
             for (field, f) in shape.iter().enumerate() {
-                let ranges: SmallVec<[(u32, u32); 2]> = meeting(f, *region.get(field)?).collect();
-                combos = combos
-                    .iter()
-                    .flat_map(|c| {
-                        ranges.iter().map(move |&r| {
-                            let mut c = *c;
-                            if let Some(slot) = c.get_mut(field) {
-                                *slot = r;
-                            }
-                            c
-                        })
-                    })
-                    .collect();
+                let done = entries.len();
+                let mut ranges = meeting(f, *region.get(field)?);
+                let Some(head) = ranges.next() else {
+                    entries.truncate(first);
+                    break;
+                };
+                for range in ranges {
+                    for i in first..done {
+                        let mut e = *entries.get(i)?;
+                        *e.ranges.get_mut(field)? = range;
+                        entries.push(e);
+                    }
+                }
+                for e in entries.get_mut(first..done)? {
+                    *e.ranges.get_mut(field)? = head;
+                }
             }
-            self.spend(combos.len() * ENTRY_BYTES)?;
-            let entries = combos.iter().map(|&ranges| Entry { ranges, rule });
-            self.tree.entries.extend(entries);
+            let made = self.tree.entries.len() - first;
+            self.spend(made * ENTRY_BYTES)?;
         }
         self.spend(ENTRY_BYTES)?;
         self.tree.entries.push(SENTINEL);
