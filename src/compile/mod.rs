@@ -12,6 +12,16 @@
 //! [`Decided`] as [`eval::decide`](crate::eval::decide) — verdict, layer, side and deciding
 //! rule — for every flow and pin, errors included. `tests/differential.rs` holds the two to that.
 //!
+//! Where a decision's time goes, on the enterprise snapshot of `benches/enterprise_gen.py`
+//! (callgrind, 100,000 decisions): 1,290 instructions each, of which placing both ends ~200,
+//! 1.9 table lookups ~560 (an admin tree ~160, an NSG's bit-vectors ~400: its templates name
+//! the pseudo-ASGs, see module `local`), and the walk between them the rest. With one flow
+//! repeated the rate is 7.3 M/s; over the trace's random flows 4 M/s, the NSG tables' 6.6 MiB
+//! being more than a core's cache (a third of the bit-vector lookup's samples are its loads
+//! of interval vectors). Measured and lost: placing a batch's eight flows first and
+//! prefetching their NIC, subnet and admin records before walking them (3.9 → 3.5 M/s), and
+//! trees keyed by ASG membership for the NSG tables (module `table`).
+//!
 //! A `CompiledPolicy` borrows its `Policy` and is immutable after construction, so it is
 //! `Sync`: share one `&CompiledPolicy` across threads ([`CompiledPolicy::decide_par`]).
 //! Compiling cannot fail: a `Policy` that was built is valid input.
