@@ -16,7 +16,10 @@ mkdir -p "$DATA"
 TRACE=${TRACE:-200000}
 REF_TRACE=${REF_TRACE:-5000}
 ITER=${ITER:-5}
-[ -n "${QUICK:-}" ] && TRACE=20000 REF_TRACE=1000 ITER=2
+# Timed runs kept per figure, the fastest counting: other tenants of these machines slow a
+# run by 10-40 %, and the fastest run is the one least disturbed.
+BEST=${BEST:-3}
+[ -n "${QUICK:-}" ] && TRACE=20000 REF_TRACE=1000 ITER=2 BEST=1
 cargo build --release --quiet
 BIN=target/release/secpath
 RESULTS="$DATA/results.jsonl"
@@ -24,6 +27,14 @@ RESULTS="$DATA/results.jsonl"
 
 record() { # name json...
   python3 -c 'import json,sys; d=json.loads(sys.argv[2]); d["name"]=sys.argv[1]; print(json.dumps(d))' "$1" "$2" >> "$RESULTS"
+}
+faster() { # report report -> the one with more lookups/s (the first may be empty)
+  python3 -c 'import json,sys; a,b=sys.argv[1:]; print(b if not a or json.loads(b)["lookups_per_sec"] > json.loads(a)["lookups_per_sec"] else a)' "$1" "$2"
+}
+fastest() { # command... -> the report of the fastest of $BEST runs of a `secpath bench`
+  local best= r
+  for _ in $(seq "$BEST"); do r=$("$@"); best=$(faster "$best" "$r"); done
+  echo "$best"
 }
 cpu_ms() { # command... -> user+system CPU ms of the command
   /usr/bin/time -f '%U %S' "$@" 2> "$DATA/time.txt" > /dev/null
@@ -48,12 +59,17 @@ fi
 
 # --- ClassBench sets -------------------------------------------------------------------------
 classbench_set() { # name rules trace iterations: secpath, the linear scan and rte_acl, recorded
-  local ref="$DATA/$1.ref.trace" compiled compiled_small reference acl
+  local ref="$DATA/$1.ref.trace" compiled= compiled_small reference acl= run
   head -n "$REF_TRACE" "$3" > "$ref"
-  compiled=$($BIN bench --classbench "$2" --flows "$3" --iter "$4" --format json)
+  # secpath and rte_acl take turns, the fastest of each kept.
+  for _ in $(seq "$BEST"); do
+    run=$($BIN bench --classbench "$2" --flows "$3" --iter "$4" --format json)
+    compiled=$(faster "$compiled" "$run")
+    run=$(ITER=$4 dpdk_acl "$2" "$3" "$(wc -l < "$3")")
+    [ -n "$run" ] && acl=$(python3 -c 'import sys; print(max(float(v) for v in sys.argv[1:] if v))' "$acl" "$run")
+  done
   compiled_small=$($BIN bench --classbench "$2" --flows "$ref" --iter 20 --format json)
   reference=$($BIN bench --classbench "$2" --flows "$ref" --iter 1 --engine reference --format json)
-  acl=$(ITER=$4 dpdk_acl "$2" "$3" "$(wc -l < "$3")")
   record "$1" "{\"compiled\": $compiled, \"compiled_small\": $compiled_small, \"reference\": $reference, \"rte_acl\": ${acl:-null}}"
   echo "$1 done"
 }
@@ -83,7 +99,7 @@ done
 ENT="$DATA/enterprise"
 [ -d "$ENT/snapshot" ] || python3 benches/enterprise_gen.py "$ENT" 1000000 1
 head -n $((REF_TRACE + 1)) "$ENT/flows.csv" > "$ENT/flows.ref.csv"
-compiled=$($BIN bench --snapshot "$ENT/snapshot" --flows "$ENT/flows.csv" --iter "$ITER" --format json)
+compiled=$(fastest $BIN bench --snapshot "$ENT/snapshot" --flows "$ENT/flows.csv" --iter "$ITER" --format json)
 compiled_small=$($BIN bench --snapshot "$ENT/snapshot" --flows "$ENT/flows.ref.csv" --iter 20 --format json)
 reference=$($BIN bench --snapshot "$ENT/snapshot" --flows "$ENT/flows.ref.csv" --iter 1 --engine reference --format json)
 start=$(date +%s%N); $BIN eval --snapshot "$ENT/snapshot" --flows "$ENT/flows.csv" --format csv > /dev/null 2>&1; end=$(date +%s%N)
@@ -170,7 +186,7 @@ fi
 
 # --- Threads: scaling on the cores present ---------------------------------------------------
 for t in $(seq 1 "$(nproc)"); do
-  r=$($BIN bench --classbench "$DATA/fw10k-$TRACE.rules" --flows "$DATA/fw10k-$TRACE.trace" --iter "$ITER" --threads "$t" --format json)
+  r=$(fastest $BIN bench --classbench "$DATA/fw10k-$TRACE.rules" --flows "$DATA/fw10k-$TRACE.trace" --iter "$ITER" --threads "$t" --format json)
   record "threads-$t" "$r"
 done
 

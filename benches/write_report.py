@@ -72,7 +72,9 @@ def main():
     w = out.append
     w("# Benchmarks")
     w("")
-    w("Written by `benches/run.sh` from what it measured in one run; rerun it to reproduce")
+    w("Written by `benches/run.sh` from what it measured in one run (the ClassBench, enterprise and")
+    w("thread rates each the fastest of three timed runs, secpath's and rte_acl's taking turns);")
+    w("rerun it to reproduce")
     w("(`QUICK=1 benches/run.sh` for a smoke test; `CLASSBENCH_DIR=DIR` adds the published ClassBench")
     w("sets in DIR). Every figure is set against baselines measured")
     w("in the same run on the same machine, because these machines are noisy: read the ratios.")
