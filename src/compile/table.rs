@@ -805,7 +805,9 @@ impl CompiledTable {
         let mut missed = Missed::default();
         let n = flows.len().min(out.len());
         for start in (0..n).step_by(LANES) {
-            let (Some(slots), Some(group)) = (out.get_mut(start..n), flows.get(start..n)) else {
+            let end = (start + LANES).min(n);
+            let (Some(slots), Some(group)) = (out.get_mut(start..end), flows.get(start..end))
+            else {
                 break;
             };
             let mut keys = [FlowKey::default(); LANES];
