@@ -623,35 +623,54 @@ enum Lookup {
     /// Bit-vectors over every rule: tables naming ASGs, or where no tree fits.
     Vectors(Vectors),
     /// The forest over the table's rules (all of them where it fits) for flows with IPv4
-    /// addresses at both ends; for other flows, the bit-vectors of those of its rules that
-    /// name IPv6 addresses (no other rule can match them). Then, for a flow none of the
-    /// head's rules matches, the rules the forest does not cover.
+    /// addresses at both ends; for other flows, those of the rules it covers that name
+    /// IPv6 addresses (no other covered rule can match them). Then, for a flow none of the
+    /// head's rules matches, the rules the forest does not cover (each comes after every
+    /// rule of the head, so it is the first match only where none of those matches).
     Tree {
         forest: Forest,
-        v6: Vectors,
-        /// Table index of each rule of `v6`.
-        v6_rules: Vec<usize>,
-        rest: Option<Box<Rest>>,
+        v6: Subset,
+        rest: Option<Box<Subset>>,
     },
 }
 
-/// The rules a [`Lookup::Tree`]'s forest does not cover, as bit-vectors. Each comes after
-/// every rule of the forest's head, so it is the first match only where none of those
-/// matches.
+/// Some of a table's rules, as bit-vectors.
 #[derive(Clone, Debug)]
-struct Rest {
-    /// Table index of each rule of `vectors`.
+struct Subset {
+    /// Table index of each rule of `vectors`, ascending.
     rules: Vec<usize>,
     vectors: Vectors,
 }
 
-impl Rest {
-    /// The first rule of the rest matching `flow`, as a table index.
+impl Subset {
+    /// The rules of `numbered` (table index, rule), in order.
+    fn of<'r>(
+        numbered: impl Iterator<Item = (usize, &'r ResolvedRule)>,
+        any: AnyProtocol,
+    ) -> Subset {
+        let (rules, kept): (Vec<usize>, Vec<&ResolvedRule>) = numbered.unzip();
+        Subset {
+            rules,
+            vectors: Vectors::build(&kept, any),
+        }
+    }
+
+    /// The first of these rules matching `flow`, as a table index.
     #[inline]
-    fn first_match(rest: Option<&Rest>, flow: &Flow, ends: Ends) -> Option<usize> {
-        let rest = rest?;
-        let i = rest.vectors.first_match(flow, ends)?;
-        rest.rules.get(i).copied()
+    fn first_match(&self, flow: &Flow, ends: Ends) -> Option<usize> {
+        let i = self.vectors.first_match(flow, ends)?;
+        self.rules.get(i).copied()
+    }
+
+    /// [`first_match`](Self::first_match) of a subset that may be missing.
+    #[inline]
+    fn first_in(subset: Option<&Subset>, flow: &Flow, ends: Ends) -> Option<usize> {
+        subset?.first_match(flow, ends)
+    }
+
+    /// Heap and inline bytes.
+    fn bytes(&self) -> usize {
+        self.vectors.bytes() + self.rules.capacity() * std::mem::size_of::<usize>()
     }
 }
 
@@ -681,7 +700,7 @@ impl Missed {
     fn flush(
         &mut self,
         forest: &Forest,
-        rest: Option<&Rest>,
+        rest: Option<&Subset>,
         flows: &[Flow],
         ends: Ends,
         out: &mut [Option<usize>],
@@ -692,7 +711,7 @@ impl Missed {
         let found = forest.tail_batch(&self.keys);
         for (&at, hit) in self.at.iter().zip(found).take(self.n) {
             if let (Some(slot), Some(flow)) = (out.get_mut(at), flows.get(at)) {
-                *slot = earliest(hit, Rest::first_match(rest, flow, ends));
+                *slot = earliest(hit, Subset::first_in(rest, flow, ends));
             }
         }
         self.n = 0;
@@ -736,22 +755,16 @@ impl CompiledTable {
             .flatten();
         let lookup = match forest {
             Some(forest) => {
-                let numbered = || rules.iter().copied().enumerate();
-                let (covered, rest): (Vec<_>, Vec<_>) =
-                    numbered().partition(|(i, _)| forest.covers(*i));
-                let (v6_rules, v6): (Vec<usize>, Vec<&ResolvedRule>) =
-                    covered.into_iter().filter(|(_, r)| names_ipv6(r)).unzip();
-                let (rest_rules, rest): (Vec<usize>, Vec<&ResolvedRule>) = rest.into_iter().unzip();
+                let (covered, rest): (Vec<_>, Vec<_>) = rules
+                    .iter()
+                    .copied()
+                    .enumerate()
+                    .partition(|(i, _)| forest.covers(*i));
+                let v6 = covered.into_iter().filter(|(_, r)| names_ipv6(r));
                 Lookup::Tree {
+                    v6: Subset::of(v6, any),
+                    rest: (!rest.is_empty()).then(|| Box::new(Subset::of(rest.into_iter(), any))),
                     forest,
-                    v6: Vectors::build(&v6, any),
-                    v6_rules,
-                    rest: (!rest.is_empty()).then(|| {
-                        Box::new(Rest {
-                            rules: rest_rules,
-                            vectors: Vectors::build(&rest, any),
-                        })
-                    }),
                 }
             }
             None => Lookup::Vectors(Vectors::build(rules, any)),
@@ -772,21 +785,13 @@ impl CompiledTable {
     pub(crate) fn first_match_at(&self, flow: &Flow, ends: Ends) -> Option<usize> {
         match &self.lookup {
             Lookup::Vectors(v) => v.first_match(flow, ends),
-            Lookup::Tree {
-                forest,
-                v6,
-                v6_rules,
-                rest,
-            } => {
-                let rest = || Rest::first_match(rest.as_deref(), flow, ends);
+            Lookup::Tree { forest, v6, rest } => {
+                let rest = || Subset::first_in(rest.as_deref(), flow, ends);
                 match flow_key(flow) {
                     Some(key) => forest
                         .head_match(&key)
                         .or_else(|| earliest(forest.tail_match(&key), rest())),
-                    None => {
-                        let v6 = v6.first_match(flow, ends);
-                        earliest(v6.and_then(|i| v6_rules.get(i).copied()), rest())
-                    }
+                    None => earliest(v6.first_match(flow, ends), rest()),
                 }
             }
         }
@@ -842,19 +847,8 @@ impl CompiledTable {
         std::mem::size_of::<CompiledTable>()
             + match &self.lookup {
                 Lookup::Vectors(v) => v.bytes(),
-                Lookup::Tree {
-                    forest,
-                    v6,
-                    v6_rules,
-                    rest,
-                } => {
-                    let index = std::mem::size_of::<usize>();
-                    forest.bytes()
-                        + v6.bytes()
-                        + v6_rules.capacity() * index
-                        + rest
-                            .as_ref()
-                            .map_or(0, |r| r.vectors.bytes() + r.rules.capacity() * index)
+                Lookup::Tree { forest, v6, rest } => {
+                    forest.bytes() + v6.bytes() + rest.as_ref().map_or(0, |r| r.bytes())
                 }
             }
     }
@@ -864,7 +858,8 @@ impl CompiledTable {
         match &self.lookup {
             Lookup::Vectors(v) => v.distinct_vectors(),
             Lookup::Tree { v6, rest, .. } => {
-                v6.distinct_vectors() + rest.as_ref().map_or(0, |r| r.vectors.distinct_vectors())
+                let rest = rest.as_ref().map_or(0, |r| r.vectors.distinct_vectors());
+                v6.vectors.distinct_vectors() + rest
             }
         }
     }
