@@ -2,6 +2,7 @@
 //! expanded — what `listNetworkManagerEffectiveSecurityAdminRules` and a NIC's
 //! `effectiveNetworkSecurityGroups` return \[S16\]\[S23\].
 
+use crate::eval::admin_exemption;
 use crate::model::{Access, Direction, ResourceId};
 use crate::resolve::{AddrMatch, Policy, ResolvedRule, RuleSource};
 use serde::Serialize;
@@ -86,6 +87,11 @@ pub struct EffectiveNic {
     pub addresses: Vec<String>,
     /// Subnet id of the first IP configuration.
     pub subnet: String,
+    /// Why admin rules don't apply to this NIC, if they don't (a private endpoint, or its
+    /// subnet's exemption).
+    pub admin_exempt: Option<String>,
+    /// The admin rules that filter it (its subnet's), in evaluation order.
+    pub admin_rules: Vec<EffectiveRule>,
     /// NSGs, subnet level first.
     pub nsgs: Vec<EffectiveNsg>,
 }
@@ -193,6 +199,14 @@ fn nic_report(policy: &Policy, n: usize) -> EffectiveNic {
             nsgs.push(nsg_report(policy, "nic", nsg, v));
         }
     }
+    let point = subnet.and_then(|x| policy.subnet_admin.get(x));
+    let admin_exempt = point.and_then(|p| admin_exemption(policy, Some(n), p));
+    let admin_rules = match point {
+        Some(p) if admin_exempt.is_none() => {
+            p.rules.iter().map(|r| rule_report(policy, r)).collect()
+        }
+        _ => Vec::new(),
+    };
     EffectiveNic {
         id: nic.id.to_string(),
         addresses: nic
@@ -201,6 +215,8 @@ fn nic_report(policy: &Policy, n: usize) -> EffectiveNic {
             .map(|c| c.address.to_string())
             .collect(),
         subnet: subnet.map_or_else(String::new, |x| s.subnets[x].id.to_string()),
+        admin_exempt,
+        admin_rules,
         nsgs,
     }
 }

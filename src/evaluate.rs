@@ -210,7 +210,7 @@ impl Field<'_> {
     fn push_to(self, line: &mut String) {
         match self {
             Field::Number(n) => push_decimal(line, n),
-            Field::Text(text) => line.push_str(text),
+            Field::Text(text) => push_csv_text(line, text),
             Field::Ip(std::net::IpAddr::V4(a)) => {
                 for (i, octet) in a.octets().into_iter().enumerate() {
                     if i > 0 {
@@ -268,10 +268,22 @@ fn skipped_line(line: &mut String, n: usize, reason: &str, format: OutputFormat)
         }
         OutputFormat::Csv => {
             let _ = write!(line, "{n},,,,,,,,,,,");
-            json_string(line, reason);
+            push_csv_text(line, reason);
             line.push('\n');
         }
     }
+}
+
+/// Appends `text` as one CSV cell (RFC 4180): quoted, with quotes doubled, when it holds a
+/// comma, a quote or a line break.
+fn push_csv_text(line: &mut String, text: &str) {
+    if !text.contains([',', '"', '\n', '\r']) {
+        line.push_str(text);
+        return;
+    }
+    line.push('"');
+    line.push_str(&text.replace('"', "\"\""));
+    line.push('"');
 }
 
 /// Appends `s` as a JSON string.
@@ -356,5 +368,23 @@ mod tests {
             .next()
             .unwrap()
             .contains("`…` is not a port"));
+    }
+
+    #[test]
+    fn a_csv_skip_reason_is_one_rfc_4180_cell() {
+        let mut line = String::new();
+        skipped_line(
+            &mut line,
+            7,
+            "`\"tcp\"` is not a protocol,\n  nor this",
+            OutputFormat::Csv,
+        );
+        assert_eq!(
+            line,
+            "7,,,,,,,,,,,\"`\"\"tcp\"\"` is not a protocol,\n  nor this\"\n"
+        );
+        line.clear();
+        push_csv_text(&mut line, "DenyAllInBound");
+        assert_eq!(line, "DenyAllInBound");
     }
 }

@@ -181,7 +181,7 @@ fn detect(first: &str) -> (Layout, bool) {
         return (Layout::Jsonl, false);
     }
     if first.contains(',') {
-        let cells: Vec<&str> = first.split(',').map(str::trim).collect();
+        let cells: Vec<&str> = first.split(',').map(cell).collect();
         let header = cells.iter().any(|c| column(c) != Column::Other);
         if header {
             return (Layout::Csv(cells.iter().map(|c| column(c)).collect()), true);
@@ -301,8 +301,18 @@ fn pins(from: Option<&str>, to: Option<&str>) -> Pins {
     }
 }
 
+/// One CSV cell's value: trimmed, and unquoted where an exporter quoted it (`"tcp"`, as
+/// pandas' `QUOTE_ALL` and spreadsheets write). No flow field holds a comma or a quote, so
+/// cells are split at every comma.
+fn cell(text: &str) -> &str {
+    let text = text.trim();
+    text.strip_prefix('"')
+        .and_then(|t| t.strip_suffix('"'))
+        .map_or(text, str::trim)
+}
+
 fn csv(columns: &[Column], text: &str) -> Result<(Flow, Pins), String> {
-    let cells: SmallVec<[&str; 8]> = text.split(',').map(str::trim).collect();
+    let cells: SmallVec<[&str; 8]> = text.split(',').map(cell).collect();
     let get = |c: Column| {
         columns
             .iter()
@@ -367,6 +377,16 @@ mod tests {
         assert_eq!(rows[1].as_ref().unwrap().flow.protocol, 1);
         let plain = read("udp,1.2.3.4,53,10.0.0.1,53\n");
         assert_eq!(plain[0].as_ref().unwrap().flow.protocol, 17);
+    }
+
+    #[test]
+    fn quoted_csv_cells_are_read() {
+        let rows = read("\"protocol\",\"src\",\"src_port\",\"dst\",\"dst_port\"\n\"tcp\",\"1.2.3.4\",\"1\",\"10.0.0.6\",\"22\"\n");
+        let first = rows[0].as_ref().unwrap();
+        assert_eq!(
+            (first.line, first.flow.protocol, first.flow.dst_port),
+            (2, 6, Some(22))
+        );
     }
 
     #[test]

@@ -382,18 +382,7 @@ pub fn effective(report: &EffectiveReport) -> String {
         );
         for s in &v.subnets {
             let _ = writeln!(out, "\n  subnet {}", ResourceId::new(&s.id).name());
-            match &s.admin_exempt {
-                Some(why) => {
-                    let _ = writeln!(out, "    admin rules: none ({why})");
-                }
-                None if s.admin_rules.is_empty() => {
-                    let _ = writeln!(out, "    admin rules: none");
-                }
-                None => {
-                    let _ = writeln!(out, "    admin rules, in evaluation order:");
-                    rules_table(&mut out, &s.admin_rules);
-                }
-            }
+            admin_rules(&mut out, "    ", s.admin_exempt.as_deref(), &s.admin_rules);
             if let Some(nsg) = &s.nsg {
                 let _ = writeln!(out, "    NSG {}:", ResourceId::new(&nsg.nsg).name());
                 rules_table(&mut out, &nsg.rules);
@@ -409,6 +398,7 @@ pub fn effective(report: &EffectiveReport) -> String {
             n.addresses.join(", "),
             n.id
         );
+        admin_rules(&mut out, "  ", n.admin_exempt.as_deref(), &n.admin_rules);
         if n.nsgs.is_empty() {
             let _ = writeln!(out, "  no NSG at the subnet or the NIC");
         }
@@ -438,6 +428,22 @@ pub fn effective(report: &EffectiveReport) -> String {
         );
     }
     out
+}
+
+/// The admin rules at a subnet or NIC, or why there are none.
+fn admin_rules(out: &mut String, indent: &str, exempt: Option<&str>, rules: &[EffectiveRule]) {
+    match exempt {
+        Some(why) => {
+            let _ = writeln!(out, "{indent}admin rules: none ({why})");
+        }
+        None if rules.is_empty() => {
+            let _ = writeln!(out, "{indent}admin rules: none");
+        }
+        None => {
+            let _ = writeln!(out, "{indent}admin rules, in evaluation order:");
+            rules_table(out, rules);
+        }
+    }
 }
 
 fn rules_table(out: &mut String, rules: &[EffectiveRule]) {

@@ -105,6 +105,29 @@ const BAD_INPUTS: &[(&str, &[&str])] = &[
         ],
     ),
     (
+        "duplicate-nic-address.json",
+        &[
+            "value[2].properties.ipConfigurations[0].properties.subnet",
+            "NIC `nic-b` holds 10.50.1.4, which NIC `nic-a` also holds in VNet `vnet-app`",
+        ],
+    ),
+    (
+        "misspelt-manager-access.json",
+        &[
+            "value[1].properties.networkManagerScopeAccesses[0]",
+            "`SecurityAdmn` is not a network manager access",
+            "SecurityAdmin",
+        ],
+    ),
+    (
+        "misspelt-deployment-status.json",
+        &[
+            "value[0].deploymentStatus",
+            "`Deployd` is not a deployment status",
+            "NotStarted, Deploying, Deployed, Failed",
+        ],
+    ),
+    (
         "properties-not-an-object.json",
         &["value[1].properties", "expected an object"],
     ),
@@ -392,6 +415,43 @@ fn effective_says_the_order_of_two_nsgs() {
     );
 }
 
+/// A NIC's entry lists the admin rules that filter it, and a private endpoint's says none
+/// apply and why (§2.5), as `explain` walks it.
+#[test]
+fn effective_gives_each_nic_its_admin_rules_or_its_exemption() {
+    let nics = "/subscriptions/25000000-0000-4000-8000-000000000001/resourceGroups/rg-edge/providers/Microsoft.Network/networkInterfaces";
+    let nic = |name: &str| {
+        let got = json_of(&secpath([
+            "effective",
+            "--snapshot",
+            "fixtures/cases/sem-2.5-exempt-subnets-and-private-endpoints/snapshot",
+            "--nic",
+            &format!("{nics}/{name}"),
+            "--format",
+            "json",
+        ]));
+        got["nics"][0].clone()
+    };
+    let vm = nic("nic-vm1");
+    let names: Vec<&str> = vm["admin_rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["DenyHttpsInbound", "DenySshOutbound"], "{vm}");
+    assert!(vm["admin_exempt"].is_null(), "{vm}");
+    let pe = nic("pe-sqlserver.nic.5b6a8a7e-2f0c-4f2e-9d5e-0c8f7a1b2c3d");
+    assert_eq!(pe["admin_rules"], serde_json::json!([]), "{pe}");
+    assert!(
+        pe["admin_exempt"]
+            .as_str()
+            .unwrap()
+            .contains("private endpoints"),
+        "{pe}"
+    );
+}
+
 /// The D7 deny has no rule of its own, so no priority: the verdict line leaves it out.
 #[test]
 fn the_closed_public_ip_verdict_shows_no_priority() {
@@ -407,6 +467,29 @@ fn the_closed_public_ip_verdict_shows_no_priority() {
     assert!(
         text.contains("StandardPublicIpClosedWithoutNsg (Deny) at the destination"),
         "{text}"
+    );
+    // The subnet level (no NSG) is walked before the NIC level closes the IP.
+    let got = json_of(&secpath([
+        "explain",
+        "--snapshot",
+        "fixtures/cases/sem-4-d7-no-nsg/snapshot",
+        "--no-nsg",
+        "deny",
+        "--format",
+        "json",
+        "tcp 203.0.113.5:50000 -> 10.140.1.4:443",
+    ]));
+    let nsg_levels: Vec<(&str, &str)> = got["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["layer"] == "nsg")
+        .map(|s| (s["level"].as_str().unwrap(), s["outcome"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        nsg_levels,
+        [("subnet", "skipped"), ("nic", "deny")],
+        "{got}"
     );
 }
 

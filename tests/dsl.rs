@@ -35,10 +35,10 @@ fn arm_values(paths: &[PathBuf]) -> Vec<Value> {
         .collect()
 }
 
-/// The loaded model with what depends on the input's spelling taken out: rule locations
-/// (file and JSON path differ by form), warnings (they quote them; their number is kept),
-/// and the order of policy definitions and assignments (a `dynamic` group writes its policy
-/// next to its manager).
+/// The loaded model with what depends on the input's spelling taken out: rule and policy
+/// assignment locations (file and JSON path differ by form), warnings (they quote them; their
+/// number is kept), and the order of policy definitions and assignments (a `dynamic` group
+/// writes its policy next to its manager).
 fn normalised(s: &Snapshot) -> String {
     let mut s = s.clone();
     let blank = Location {
@@ -58,6 +58,9 @@ fn normalised(s: &Snapshot) -> String {
                 }
             }
         }
+    }
+    for a in &mut s.policy_assignments {
+        a.location = blank.clone();
     }
     let warnings = s.warnings.len();
     s.warnings.clear();

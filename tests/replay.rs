@@ -929,3 +929,41 @@ fn inputs_named_after_the_snapshot_are_told_apart_from_its_files() {
     }
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// D7's closed Standard public IP has no rule: replay names it as `explain` does
+/// (`StandardPublicIpClosedWithoutNsg`, owned by the NIC), not as an NSG rule of the NIC's id.
+#[test]
+fn the_closed_public_ip_is_named_as_explain_names_it() {
+    let dir = std::env::temp_dir().join(format!("secpath-replay-d7-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (tuples, out) = (dir.join("d7.txt"), dir.join("out.jsonl"));
+    std::fs::write(&tuples, "tcp 203.0.113.5:50000 -> 10.140.1.4:443\n").unwrap();
+    let report = secpath([
+        "replay",
+        "--snapshot",
+        "fixtures/cases/sem-4-d7-no-nsg/snapshot",
+        "--no-nsg",
+        "deny",
+        "--format",
+        "json",
+        "--quiet",
+        "--out",
+        out.to_str().unwrap(),
+        tuples.to_str().unwrap(),
+    ]);
+    let report: serde_json::Value = serde_json::from_slice(&report.stdout).unwrap();
+    assert_eq!(report["denied"], 1, "{report}");
+    let hit = &report["hits"][0];
+    assert_eq!(
+        (&hit["name"], &hit["owner"]),
+        (
+            &serde_json::json!("StandardPublicIpClosedWithoutNsg"),
+            &serde_json::json!("nic-web1")
+        ),
+        "{report}"
+    );
+    let line: serde_json::Value =
+        serde_json::from_str(std::fs::read_to_string(&out).unwrap().trim()).unwrap();
+    assert_eq!(line["rule"], "StandardPublicIpClosedWithoutNsg", "{line}");
+    std::fs::remove_dir_all(&dir).ok();
+}

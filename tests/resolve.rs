@@ -108,3 +108,140 @@ fn an_assignment_without_scope_is_scoped_by_its_lower_cased_id() {
     );
     assert_eq!(decided(&got), "Deny22", "{got}");
 }
+
+/// The ARM snapshot of [`an_assignment_without_scope_is_scoped_by_its_lower_cased_id`] with
+/// the definition's `effect`, `parameters` and condition and the assignment's properties
+/// given: VNet v1 (tag env=prod) joins group g through the policy, where rule Deny22 applies.
+fn policy_snapshot(
+    effect: &str,
+    parameters: serde_json::Value,
+    condition: serde_json::Value,
+    assignment: serde_json::Value,
+) -> String {
+    let sub = "/subscriptions/11111111-0000-4000-8000-000000000001";
+    let manager = format!("{sub}/resourceGroups/rg/providers/Microsoft.Network/networkManagers/m");
+    let definition = format!("{sub}/providers/Microsoft.Authorization/policyDefinitions/d");
+    let mut assignment = assignment;
+    assignment["policyDefinitionId"] = serde_json::json!(definition);
+    serde_json::json!({"value": [
+        {"id": format!("{sub}/resourceGroups/rg/providers/Microsoft.Network/virtualNetworks/v1"),
+         "type": "Microsoft.Network/virtualNetworks", "location": "westeurope",
+         "tags": {"env": "prod"},
+         "properties": {"addressSpace": {"addressPrefixes": ["10.1.0.0/16"]},
+           "subnets": [{"name": "a", "properties": {"addressPrefix": "10.1.1.0/24"}}]}},
+        {"id": manager, "type": "Microsoft.Network/networkManagers",
+         "properties": {"networkManagerScopes": {"subscriptions": [sub]},
+           "networkManagerScopeAccesses": ["SecurityAdmin"]}},
+        {"id": format!("{manager}/networkGroups/g"), "type": "Microsoft.Network/networkManagers/networkGroups",
+         "properties": {}},
+        {"id": format!("{manager}/securityAdminConfigurations/c"),
+         "type": "Microsoft.Network/networkManagers/securityAdminConfigurations", "properties": {
+           "ruleCollections": [{"name": "rc", "properties": {
+             "appliesToGroups": [{"networkGroupId": format!("{manager}/networkGroups/g")}],
+             "rules": [{"name": "Deny22", "kind": "Custom", "properties": {"priority": 10,
+               "direction": "Inbound", "access": "Deny", "protocol": "Tcp",
+               "destinationPortRanges": ["22"]}}]}}]}},
+        {"id": definition, "type": "Microsoft.Authorization/policyDefinitions",
+         "properties": {"mode": "Microsoft.Network.Data", "parameters": parameters, "policyRule": {
+           "if": condition,
+           "then": {"effect": effect,
+             "details": {"networkGroupId": format!("{manager}/networkGroups/g")}}}}},
+        {"id": format!("{sub}/providers/Microsoft.Authorization/policyAssignments/pa"),
+         "type": "Microsoft.Authorization/policyAssignments", "properties": assignment}
+    ]})
+    .to_string()
+}
+
+/// `explain` of SSH to v1 on `snapshot` (ARM): the command's output.
+fn explain_ssh(snapshot: &str) -> std::process::Output {
+    let dir = std::env::temp_dir().join(format!("secpath-policy-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let path = dir.join(format!("snapshot-{n}.json"));
+    std::fs::write(&path, snapshot).unwrap();
+    let out = secpath([
+        "explain",
+        "--snapshot",
+        path.to_str().unwrap(),
+        "--format",
+        "json",
+        "tcp 203.0.113.5:5000 -> 10.1.1.4:22",
+    ]);
+    std::fs::remove_file(&path).ok();
+    out
+}
+
+/// `[parameters('effect')]` is the assignment's value, else the default: `addToNetworkGroup`
+/// adds v1, `Disabled` does not; an assignment with enforcement off adds nothing either
+/// (SEMANTICS §2.2; docs/semantics.md).
+#[test]
+fn a_parameterised_effect_is_resolved_per_assignment() {
+    let parameters =
+        serde_json::json!({"effect": {"type": "String", "defaultValue": "addToNetworkGroup"}});
+    let condition = serde_json::json!({"field": "tags['env']", "equals": "prod"});
+    let cases = [
+        (serde_json::json!({}), "Deny22"),
+        (
+            serde_json::json!({"parameters": {"effect": {"value": "Disabled"}}}),
+            "allow",
+        ),
+        (
+            serde_json::json!({"enforcementMode": "DoNotEnforce"}),
+            "allow",
+        ),
+    ];
+    for (assignment, want) in cases {
+        let snapshot = policy_snapshot(
+            "[parameters('effect')]",
+            parameters.clone(),
+            condition.clone(),
+            assignment.clone(),
+        );
+        let got = json_of(&explain_ssh(&snapshot));
+        assert_eq!(decided(&got), want, "{assignment}: {got}");
+        let warned = got["warnings"].to_string().contains("DoNotEnforce");
+        assert_eq!(warned, assignment.get("enforcementMode").is_some(), "{got}");
+    }
+}
+
+/// Azure Policy refuses a definition naming an undeclared parameter and an assignment
+/// leaving a parameter without default unset: both are located errors, not a null value.
+#[test]
+fn undeclared_or_unset_policy_parameters_are_errors() {
+    let uses =
+        |p: &str| serde_json::json!({"field": "tags['env']", "in": format!("[parameters('{p}')]")});
+    let cases = [
+        (
+            serde_json::json!({}),
+            uses("envs"),
+            serde_json::json!({}),
+            "policyRule.if: parameter `envs` is not declared",
+        ),
+        (
+            serde_json::json!({"envs": {"type": "Array"}}),
+            uses("envs"),
+            serde_json::json!({}),
+            "gives no value for parameter `envs` of definition `d`, which has no defaultValue",
+        ),
+    ];
+    for (parameters, condition, assignment, message) in cases {
+        let out = explain_ssh(&policy_snapshot(
+            "addToNetworkGroup",
+            parameters,
+            condition,
+            assignment,
+        ));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{stderr}");
+        assert!(stderr.contains(message), "{stderr}");
+    }
+    // Given a value, the declared parameter decides membership.
+    let out = explain_ssh(&policy_snapshot(
+        "addToNetworkGroup",
+        serde_json::json!({"envs": {"type": "Array"}}),
+        uses("envs"),
+        serde_json::json!({"parameters": {"envs": {"value": ["prod"]}}}),
+    ));
+    assert_eq!(decided(&json_of(&out)), "Deny22");
+}

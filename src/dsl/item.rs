@@ -1256,7 +1256,7 @@ fn policy_definition(
     condition: &Value,
     defaults: &[(String, Value)],
 ) -> Value {
-    let parameters: Map<String, Value> = defaults
+    let mut parameters: Map<String, Value> = defaults
         .iter()
         .map(|(k, v)| {
             (
@@ -1265,6 +1265,18 @@ fn policy_definition(
             )
         })
         .collect();
+    // A parameter without a default is declared too: Azure Policy requires every parameter
+    // the rule names to be, and the assignments give its value.
+    let named = crate::resolve::condition::parse_condition(condition, "")
+        .map(|c| c.parameters().into_iter().map(str::to_string).collect())
+        .unwrap_or_else(|_| Vec::new());
+    for name in named {
+        if !defaults.iter().any(|(k, _)| k.eq_ignore_ascii_case(&name)) {
+            parameters
+                .entry(name)
+                .or_insert_with(|| json!({ "type": "String" }));
+        }
+    }
     let mut p = Map::new();
     put(&mut p, "policyType", json!("Custom"));
     put(&mut p, "mode", json!("Microsoft.Network.Data"));

@@ -17,7 +17,7 @@ use super::refs::{is_full_id, Decls, Unresolved};
 use crate::model::addr::parse_net;
 use crate::model::{
     normalise_region, Access, AddressItem, Direction, IntentPolicySetting, PortRange, Protocol,
-    ResourceId,
+    ResourceId, CONFIGURATION_TYPES, DEPLOYMENT_STATES,
 };
 use serde_json::Value;
 use std::collections::HashMap;
@@ -358,6 +358,19 @@ fn ports(c: &mut Cursor) -> Parsed<Vec<String>> {
 
 fn words(c: &mut Cursor, what: &str) -> Parsed<Vec<String>> {
     c.list(|c| Ok(c.text(what)?.value.clone()))
+}
+
+/// A word that must be one of `allowed` (case-insensitively, as ARM reads it), in
+/// `allowed`'s spelling; `what` names it in the error.
+fn enum_word(c: &mut Cursor, allowed: &[&'static str], what: &str) -> Parsed<String> {
+    let t = c.text(what)?;
+    match allowed.iter().find(|a| a.eq_ignore_ascii_case(&t.value)) {
+        Some(a) => Ok((*a).to_string()),
+        None => Err(Cursor::error_at(
+            t,
+            format!("`{}` is not {what}: expected {}", t.value, one_of(allowed)),
+        )),
+    }
 }
 
 /// `subscription GUID`, `management-group NAME`, or an id.
@@ -1489,7 +1502,11 @@ impl Parser {
                     match kw {
                         "id" => id_clause = Some(c.text("an id")?.value.clone()),
                         "scope" => m.scopes = c.list(scope_item)?,
-                        _ => m.accesses = words(c, "an access (SecurityAdmin or Connectivity)")?,
+                        _ => {
+                            m.accesses = c.list(|c| {
+                                enum_word(c, CONFIGURATION_TYPES, "a network manager access")
+                            })?
+                        }
                     }
                     Ok(())
                 })?;
@@ -1678,10 +1695,10 @@ impl Parser {
                             }
                             "type" => {
                                 d.kind =
-                                    Some(c.text("SecurityAdmin or Connectivity")?.value.clone())
+                                    Some(enum_word(c, CONFIGURATION_TYPES, "a deployment type")?)
                             }
                             "status" => {
-                                d.status = c.text("a status (e.g. Deployed)")?.value.clone();
+                                d.status = enum_word(c, DEPLOYMENT_STATES, "a deployment status")?;
                                 seen.1 = true;
                             }
                             "configs" => {

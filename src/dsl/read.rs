@@ -696,7 +696,8 @@ impl Reader {
             return Err(Unwritable);
         }
         let cond_node = p.at("policyRule.if").ok_or(Unwritable)?;
-        crate::resolve::condition::parse_condition(cond_node.value, "").map_err(|_| Unwritable)?;
+        let condition = crate::resolve::condition::parse_condition(cond_node.value, "")
+            .map_err(|_| Unwritable)?;
         if !cond::writable(cond_node.value) {
             return Err(Unwritable);
         }
@@ -706,11 +707,14 @@ impl Reader {
             .and_then(|n| n.value.as_object().cloned())
         {
             for (k, v) in params {
-                if let Some(d) = v.get("defaultValue") {
-                    if !cond::writable_value(d) {
-                        return Err(Unwritable);
-                    }
-                    defaults.push((k, d.clone()));
+                match v.get("defaultValue") {
+                    Some(d) if cond::writable_value(d) => defaults.push((k, d.clone())),
+                    // The DSL declares a parameter without a default where the rule names it.
+                    None if condition
+                        .parameters()
+                        .iter()
+                        .any(|n| n.eq_ignore_ascii_case(&k)) => {}
+                    _ => return Err(Unwritable),
                 }
             }
         }
@@ -729,6 +733,11 @@ impl Reader {
     fn policy_assignment(&mut self, node: &Node) -> R<()> {
         let id = id_of(node, None, "")?;
         let p = props(node);
+        if p.opt_str("enforcementMode")?
+            .is_some_and(|m| !m.eq_ignore_ascii_case("Default"))
+        {
+            return Err(Unwritable);
+        }
         let mut parameters = Vec::new();
         if let Some(params) = p
             .get("parameters")

@@ -60,11 +60,29 @@ impl Decided {
     /// The deciding rule's name, as the logs spell the ARM name (`DenyAllInBound`).
     pub fn rule_name(&self) -> Option<&str> {
         let id = self.resource.as_ref()?;
-        if id.key().contains("/networkinterfaces/") {
+        if closes_public_ip(id) {
             return Some(trace::CLOSED_PUBLIC_IP_RULE);
         }
         Some(id.name())
     }
+}
+
+/// Why admin rules don't apply to an endpoint at `point` (on NIC `nic`, if any), if they
+/// don't (SEMANTICS §2.5): a private endpoint, or the point's own exemption.
+pub fn admin_exemption(policy: &Policy, nic: Option<usize>, point: &AdminPoint) -> Option<String> {
+    let private_endpoint = nic
+        .and_then(|n| policy.snapshot.nics.get(n))
+        .is_some_and(|n| n.private_endpoint);
+    if private_endpoint {
+        return Some("admin rules don't apply to private endpoints (SEMANTICS §2.5)".to_string());
+    }
+    point.exempt.clone()
+}
+
+/// A deciding `resource` that is a NIC, not a rule: D7's closed Standard public IP, which
+/// every report names [`trace::CLOSED_PUBLIC_IP_RULE`].
+pub fn closes_public_ip(resource: &ResourceId) -> bool {
+    resource.key().contains("/networkinterfaces/")
 }
 
 impl From<&Explanation> for Decided {
@@ -200,9 +218,12 @@ impl<'a> Walk<'a> {
             return admin;
         }
         if side == Side::Destination && self.standard_ip_closed(nic_nsg, subnet_nsg) {
-            self.stages.push(Stage::closed_public_ip(
-                &self.policy.snapshot.nics[endpoint.nic.unwrap_or(0)].id,
-            ));
+            // The subnet level (without an NSG) is walked first, as on any inbound path; the
+            // closed IP is the NIC level's answer.
+            let nic = endpoint.nic.unwrap_or(0);
+            self.nsg_stage(side, Level::Subnet, subnet_nsg);
+            self.stages
+                .push(Stage::closed_public_ip(&self.policy.snapshot.nics[nic].id));
             return SideResult::Deny;
         }
         for (level, nsg) in levels {
@@ -249,15 +270,7 @@ impl<'a> Walk<'a> {
             None => &self.policy.vnets[vnet].admin,
         };
         let vnet_id = &self.policy.snapshot.vnets[vnet].id;
-        let private_endpoint = endpoint
-            .nic
-            .is_some_and(|n| self.policy.snapshot.nics[n].private_endpoint);
-        let exempt = if private_endpoint {
-            Some("admin rules don't apply to private endpoints (SEMANTICS §2.5)".to_string())
-        } else {
-            point.exempt.clone()
-        };
-        if let Some(reason) = exempt {
+        if let Some(reason) = admin_exemption(self.policy, endpoint.nic, point) {
             let mut stage = Stage::skipped(side, Layer::Admin, Level::Vnet, reason);
             stage.resource = Some(vnet_id.to_string());
             stage.applied_to = endpoint

@@ -3,7 +3,7 @@
 use super::json::Node;
 use crate::error::{Error, Location, Result};
 use crate::model::*;
-use crate::resolve::condition::parse_condition;
+use crate::resolve::condition::{parameter, parameter_reference, parse_condition};
 use ipnet::IpNet;
 use serde_json::Value;
 use smallvec::SmallVec;
@@ -688,11 +688,13 @@ impl Records {
                 })?);
             }
         }
-        let accesses = p.str_list("networkManagerScopeAccesses")?;
+        let mut security_admin = false;
+        for n in p.array("networkManagerScopeAccesses")? {
+            security_admin |=
+                n.one_of(CONFIGURATION_TYPES, "a network manager access")? == "SecurityAdmin";
+        }
         self.managers.push(RawManager {
-            security_admin: accesses
-                .iter()
-                .any(|a| a.eq_ignore_ascii_case("SecurityAdmin")),
+            security_admin,
             scopes,
             id: id.clone(),
         });
@@ -969,8 +971,10 @@ impl Records {
         let p = props(node)?;
         let mode = p.opt_str("mode")?.unwrap_or("");
         let effect = p.opt_str("policyRule.then.effect")?.unwrap_or("");
+        // `[parameters('effect')]` is decided per assignment (resolve::groups).
+        let effect_parameter = parameter_reference(effect);
         if !mode.eq_ignore_ascii_case("Microsoft.Network.Data")
-            || !effect.eq_ignore_ascii_case("addToNetworkGroup")
+            || !(effect.eq_ignore_ascii_case("addToNetworkGroup") || effect_parameter.is_some())
         {
             self.warnings.push(format!(
                 "{}: policy definition `{}` is not an AVNM membership policy (mode {mode:?}, effect {effect:?}) and was ignored",
@@ -991,21 +995,30 @@ impl Records {
                 e.message,
             )
         })?;
-        let mut parameter_defaults = BTreeMap::new();
+        let mut parameters = BTreeMap::new();
         if let Some(params) = p
             .get("parameters")
             .and_then(|n| n.value.as_object().cloned())
         {
             for (k, v) in params {
-                if let Some(d) = v.get("defaultValue") {
-                    parameter_defaults.insert(k, d.clone());
-                }
+                parameters.insert(k, v.get("defaultValue").cloned());
+            }
+        }
+        let named = condition.parameters().into_iter().map(|n| (n, &cond));
+        let effect_node = p.at("policyRule.then.effect");
+        let named = named.chain(effect_parameter.as_deref().zip(effect_node.as_ref()));
+        for (name, at) in named {
+            if parameter(&parameters, name).is_none() {
+                return Err(at.error(format!(
+                    "parameter `{name}` is not declared in the definition's `parameters`"
+                )));
             }
         }
         self.policy_definitions.push(PolicyDefinition {
             network_group: ResourceId::new(p.req_str("policyRule.then.details.networkGroupId")?),
             condition,
-            parameter_defaults,
+            parameters,
+            effect_parameter,
             id,
         });
         Ok(())
@@ -1036,8 +1049,21 @@ impl Records {
                 ResourceId::new(&text[..at])
             }
         };
+        let enforced = match p.opt_str("enforcementMode")? {
+            Some(m) if m.eq_ignore_ascii_case("DoNotEnforce") => {
+                self.warnings.push(format!(
+                    "{}: policy assignment `{}` has enforcementMode DoNotEnforce: AVNM adds no network group members through it",
+                    node.location(),
+                    id.name()
+                ));
+                false
+            }
+            _ => true,
+        };
         self.policy_assignments.push(PolicyAssignment {
             definition: ResourceId::new(p.req_str("policyDefinitionId")?),
+            enforced,
+            location: p.get("parameters").unwrap_or_else(|| p.clone()).location(),
             not_scopes: p
                 .str_list("notScopes")?
                 .into_iter()
@@ -1054,13 +1080,15 @@ impl Records {
         let order = self.deployments.len();
         self.deployments.push(DeploymentStatus {
             region: normalise_region(node.req_str("region")?),
-            kind: node
-                .opt_str("deploymentType")?
-                .unwrap_or("SecurityAdmin")
-                .to_ascii_lowercase(),
-            deployed: node
-                .req_str("deploymentStatus")?
-                .eq_ignore_ascii_case("deployed"),
+            kind: match node.get("deploymentType") {
+                Some(t) => t.one_of(CONFIGURATION_TYPES, "a deployment type")?,
+                None => "SecurityAdmin",
+            }
+            .to_ascii_lowercase(),
+            deployed: match node.get("deploymentStatus") {
+                Some(s) => s.one_of(DEPLOYMENT_STATES, "a deployment status")? == "Deployed",
+                None => return Err(node.error("missing required field `deploymentStatus`")),
+            },
             configuration_ids: node
                 .str_list("configurationIds")?
                 .into_iter()

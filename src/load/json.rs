@@ -170,6 +170,23 @@ impl<'a> Node<'a> {
             .ok_or_else(|| self.error(format!("missing required field `{dotted}`")))
     }
 
+    /// This node as one of `allowed`, matched case-insensitively as ARM does, in `allowed`'s
+    /// spelling: an enum field that gates what applies (a manager's accesses, a deployment's
+    /// type and status) must not turn a typo into "does not apply" without a word.
+    pub fn one_of(&self, allowed: &[&'static str], what: &str) -> Result<&'static str, Error> {
+        let text = self.as_str()?;
+        allowed
+            .iter()
+            .find(|a| a.eq_ignore_ascii_case(text))
+            .copied()
+            .ok_or_else(|| {
+                self.error(format!(
+                    "`{text}` is not {what}: expected {}",
+                    allowed.join(", ")
+                ))
+            })
+    }
+
     /// A list of strings: an array of strings (absent = empty).
     pub fn str_list(&self, dotted: &str) -> Result<Vec<&'a str>, Error> {
         self.array(dotted)?.iter().map(|n| n.as_str()).collect()

@@ -5,6 +5,8 @@ use super::arm::{Child, Records};
 use crate::error::{Error, Location, Result};
 use crate::model::*;
 use smallvec::smallvec;
+use std::collections::HashMap;
+use std::net::IpAddr;
 
 /// Builds the linked snapshot from everything read.
 pub fn link(mut r: Records) -> Result<Snapshot> {
@@ -23,9 +25,64 @@ pub fn link(mut r: Records) -> Result<Snapshot> {
     link_nics(&mut r, &mut s)?;
     check_nsg_asgs(&s)?;
     link_managers(&mut r, &mut s)?;
+    check_policy_assignments(&s)?;
+    if let Some(cycle) = group_cycle(&s.management_groups) {
+        r.warnings.push(format!(
+            "management groups form a cycle ({}): Azure's hierarchy is a tree; scopes and tiers follow the parents up to the repeat",
+            cycle.join(" -> ")
+        ));
+    }
     s.warnings = r.warnings;
     s.unknowns = r.unknowns;
     Ok(s)
+}
+
+/// Every parameter without a `defaultValue` needs a value in each assignment of its
+/// definition (Azure Policy refuses the assignment otherwise).
+fn check_policy_assignments(s: &Snapshot) -> Result<()> {
+    for a in &s.policy_assignments {
+        let definitions = s.policy_definitions.iter().filter(|d| d.id == a.definition);
+        for d in definitions {
+            let required = d.parameters.iter().filter(|(_, default)| default.is_none());
+            for (name, _) in required {
+                if crate::resolve::condition::parameter(&a.parameters, name).is_none() {
+                    return Err(Error::invalid(
+                        a.location.clone(),
+                        format!(
+                            "policy assignment `{}` gives no value for parameter `{name}` of definition `{}`, which has no defaultValue",
+                            a.id.name(),
+                            d.id.name()
+                        ),
+                    ));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The names along the first cycle of parents among `groups`, the repeated one at both ends.
+fn group_cycle(groups: &[ManagementGroup]) -> Option<Vec<String>> {
+    let parent = |name: &str| {
+        groups
+            .iter()
+            .find(|g| g.name.eq_ignore_ascii_case(name))
+            .and_then(|g| g.parent.as_deref())
+    };
+    groups.iter().find_map(|g| {
+        let mut path = vec![g.name.clone()];
+        let mut at = g.name.as_str();
+        while let Some(up) = parent(at) {
+            if let Some(first) = path.iter().position(|p| p.eq_ignore_ascii_case(up)) {
+                let mut cycle = path.split_off(first);
+                cycle.push(up.to_string());
+                return Some(cycle);
+            }
+            path.push(up.to_string());
+            at = up;
+        }
+        None
+    })
 }
 
 /// The same management group can be named by several subscriptions' ancestor chains and by
@@ -271,6 +328,9 @@ fn link_on_premises(r: &mut Records, s: &mut Snapshot) {
 
 fn link_nics(r: &mut Records, s: &mut Snapshot) -> Result<()> {
     s.asgs = std::mem::take(&mut r.asgs);
+    // Azure keeps a private address unique within a VNet; a snapshot where two IP
+    // configurations share one would place the endpoint by file order.
+    let mut holders: HashMap<(usize, IpAddr), String> = HashMap::new();
     for raw in std::mem::take(&mut r.nics) {
         let mut ip_configs = Vec::new();
         let mut standard_public_ip = false;
@@ -279,6 +339,16 @@ fn link_nics(r: &mut Records, s: &mut Snapshot) -> Result<()> {
             let subnet = s
                 .subnet_index(subnet_id)
                 .ok_or_else(|| dangling(loc, "subnet", subnet_id))?;
+            let vnet = s.subnets[subnet].vnet;
+            if let Some(other) = holders.insert((vnet, cfg.address), raw.name.clone()) {
+                return Err(Error::invalid(
+                    loc.clone(),
+                    format!(
+                        "NIC `{}` holds {}, which NIC `{other}` also holds in VNet `{}`: a private address is unique within a VNet",
+                        raw.name, cfg.address, s.vnets[vnet].name
+                    ),
+                ));
+            }
             let asgs = cfg.asgs.iter().map(|a| asg_index(&mut s.asgs, a)).collect();
             let prefixes = &s.subnets[subnet].prefixes;
             if !prefixes.iter().any(|p| p.contains(&cfg.address)) {

@@ -304,8 +304,11 @@ pub struct PolicyDefinition {
     pub condition: Condition,
     /// `then.details.networkGroupId`.
     pub network_group: ResourceId,
-    /// Parameter defaults.
-    pub parameter_defaults: BTreeMap<String, serde_json::Value>,
+    /// Declared parameters, with their `defaultValue` where they have one.
+    pub parameters: BTreeMap<String, Option<serde_json::Value>>,
+    /// The parameter `then.effect` names (`[parameters('effect')]`), whose value an
+    /// assignment may set; `None` for a literal `addToNetworkGroup`.
+    pub effect_parameter: Option<String>,
 }
 
 /// An assignment of a policy definition to a scope.
@@ -321,7 +324,21 @@ pub struct PolicyAssignment {
     pub not_scopes: Vec<ResourceId>,
     /// Parameter values.
     pub parameters: BTreeMap<String, serde_json::Value>,
+    /// `enforcementMode` is not `DoNotEnforce`: AVNM adds no members through an assignment
+    /// whose enforcement is disabled.
+    pub enforced: bool,
+    /// Where it was read, for errors found when it meets its definition.
+    pub location: Location,
 }
+
+/// AVNM's configuration types (`ConfigurationType` in the REST specification): the values of
+/// a manager's `networkManagerScopeAccesses` and of a deployment's `deploymentType`.
+pub const CONFIGURATION_TYPES: &[&str] =
+    &["SecurityAdmin", "Connectivity", "SecurityUser", "Routing"];
+
+/// A deployment status item's `deploymentStatus` values (`DeploymentStatus` in the REST
+/// specification).
+pub const DEPLOYMENT_STATES: &[&str] = &["NotStarted", "Deploying", "Deployed", "Failed"];
 
 /// One deployment status item (`az network manager list-deploy-status`).
 #[derive(Clone, Debug)]

@@ -17,7 +17,8 @@ use crate::engine::Engine;
 use crate::eval::locate::{locate, Endpoint};
 use crate::eval::matching::{match_rule, EndpointAsgs};
 use crate::eval::{
-    admin_deny, explain, explain_side, Decision, Layer, Outcome, Pins, Side, Stage, Verdict,
+    admin_deny, closes_public_ip, explain, explain_side, Decision, Layer, Outcome, Pins, Side,
+    Stage, Verdict, CLOSED_PUBLIC_IP_RULE,
 };
 use crate::flow::Flow;
 use crate::model::{Access, AddrSet, Direction, ResourceId};
@@ -43,6 +44,9 @@ impl RuleHit {
     /// The rule's name as flow logs spell it: `UserRule_x` / `DefaultRule_x` for NSG rules,
     /// the bare name for admin rules (SEMANTICS §5).
     pub fn log_name(&self) -> String {
+        if closes_public_ip(&self.id) {
+            return CLOSED_PUBLIC_IP_RULE.to_string();
+        }
         match (self.layer, self.is_default) {
             (Layer::Nsg, true) => format!("DefaultRule_{}", self.id.name()),
             (Layer::Nsg, false) => format!("UserRule_{}", self.id.name()),

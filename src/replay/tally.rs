@@ -3,7 +3,7 @@
 
 use super::conntrack::{reverse, Connection};
 use super::judge::{Judgement, RuleHit};
-use crate::eval::{Layer, Verdict};
+use crate::eval::{closes_public_ip, Layer, Verdict};
 use crate::flow::Flow;
 use crate::model::ResourceId;
 use crate::resolve::Policy;
@@ -37,11 +37,15 @@ impl RuleCount {
         RuleCount {
             id: hit.id.to_string(),
             name: hit.log_name(),
-            owner: hit
-                .id
-                .parent()
-                .map(|p| p.name().to_string())
-                .unwrap_or_default(),
+            // D7's closed public IP is the NIC's own doing.
+            owner: if closes_public_ip(&hit.id) {
+                hit.id.name().to_string()
+            } else {
+                hit.id
+                    .parent()
+                    .map(|p| p.name().to_string())
+                    .unwrap_or_default()
+            },
             layer: hit.layer,
             hits,
         }

@@ -391,6 +391,38 @@ impl Condition {
             Condition::Leaf(leaf) => leaf.evaluate(ctx),
         }
     }
+
+    /// The parameters it names (`[parameters('p')]`), each as often as named: a definition
+    /// must declare every one (Azure Policy refuses it otherwise).
+    pub fn parameters(&self) -> Vec<&str> {
+        match self {
+            Condition::AllOf(cs) | Condition::AnyOf(cs) => {
+                cs.iter().flat_map(Condition::parameters).collect()
+            }
+            Condition::Not(c) => c.parameters(),
+            Condition::Leaf(leaf) => [&leaf.operand, &leaf.argument]
+                .into_iter()
+                .filter_map(|e| match e {
+                    Expr::Parameter(p) => Some(p.as_str()),
+                    _ => None,
+                })
+                .collect(),
+        }
+    }
+}
+
+/// The parameter a string names when it is exactly `[parameters('p')]`.
+pub fn parameter_reference(text: &str) -> Option<String> {
+    match parse_expr(&Value::String(text.to_string()), "") {
+        Ok(Expr::Parameter(p)) => Some(p),
+        _ => None,
+    }
+}
+
+/// The value of parameter `name` in `values`, its name matched case-insensitively as Azure
+/// Policy matches parameter names.
+pub fn parameter<'m, V>(values: &'m BTreeMap<String, V>, name: &str) -> Option<&'m V> {
+    lookup(values, name)
 }
 
 #[cfg(test)]

@@ -1,7 +1,7 @@
 //! Network group membership: static members and Azure Policy dynamic membership
 //! (SEMANTICS §2.2), limited to the VNets the manager's scope reaches (§2.1).
 
-use super::condition::{ConditionContext, ContainerFields};
+use super::condition::{parameter, ConditionContext, ContainerFields};
 use super::scope::Reach;
 use crate::model::{MemberType, NetworkGroup, ResourceId, Snapshot, Tags};
 use std::collections::BTreeMap;
@@ -73,12 +73,23 @@ fn dynamic_members<'a>(
             .policy_assignments
             .iter()
             .filter(move |a| a.definition == def.id);
+        let assignments = assignments.filter(|a| a.enforced);
         assignments.flat_map(move |a| {
-            let mut params: BTreeMap<String, serde_json::Value> = def.parameter_defaults.clone();
+            let mut params: BTreeMap<String, serde_json::Value> = def
+                .parameters
+                .iter()
+                .filter_map(|(k, d)| Some((k.clone(), d.clone()?)))
+                .collect();
             params.extend(a.parameters.clone());
+            // A parameterised effect may be set to something else (`Disabled`) here.
+            let adds = def.effect_parameter.as_deref().is_none_or(|p| {
+                parameter(&params, p)
+                    .and_then(|v| v.as_str())
+                    .is_some_and(|e| e.eq_ignore_ascii_case("addToNetworkGroup"))
+            });
             (0..snapshot.vnets.len()).filter(move |&v| {
                 let in_scope = reach[v].is_some_and(|r| !r.cross_tenant);
-                in_scope
+                adds && in_scope
                     && within_assignment(snapshot, v, &a.scope, &a.not_scopes)
                     && def.condition.evaluate(&context(snapshot, v, &params))
             })
