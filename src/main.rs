@@ -454,6 +454,14 @@ fn split_flow(args: &mut ExplainArgs) -> secpath::Result<String> {
     Ok(args.flow.join(" "))
 }
 
+/// Writes the snapshot's warnings (what was read but not used, and why) to stderr, for
+/// the commands whose output has no place for them; `which` tells two snapshots apart.
+fn warn(policy: &Policy, which: &str) {
+    for w in &policy.warnings {
+        eprintln!("warning{which}: {w}");
+    }
+}
+
 fn run_explain(mut args: ExplainArgs) -> secpath::Result<ExitCode> {
     let flow = Flow::parse(&split_flow(&mut args)?)?;
     let policy = args.policy.load()?;
@@ -518,6 +526,7 @@ fn run_eval(args: EvalArgs) -> secpath::Result<ExitCode> {
         secpath::evaluate::run(reader, decide, &mut out, args.format)
     } else {
         let policy = args.rules.switches.load(&args.rules.snapshot)?;
+        warn(&policy, "");
         let engine = Engine::new(&policy, args.engine);
         let decide = |r: &FlowRecord| engine.decide(&r.flow, &r.pins);
         secpath::evaluate::run(reader, decide, &mut out, args.format)
@@ -563,6 +572,7 @@ fn run_bench(args: BenchArgs) -> secpath::Result<ExitCode> {
         secpath::bench::bench_table(&rules, &trace, args.engine, args.iter, args.threads)
     } else {
         let policy = args.rules.switches.load(&args.rules.snapshot)?;
+        warn(&policy, "");
         let engine = Engine::new(&policy, args.engine);
         let trace: Vec<(Flow, Pins)> = records.into_iter().map(|r| (r.flow, r.pins)).collect();
         secpath::bench::bench_policy(&engine, &trace, args.iter, args.threads)
@@ -580,6 +590,7 @@ fn run_bench(args: BenchArgs) -> secpath::Result<ExitCode> {
 
 fn run_compile(args: CompileArgs) -> secpath::Result<ExitCode> {
     let policy = args.policy.load()?;
+    warn(&policy, "");
     let compiled = secpath::compile::CompiledPolicy::new(&policy);
     let s = compiled.stats();
     match args.format {
@@ -785,11 +796,18 @@ fn run_diff(args: DiffArgs) -> secpath::Result<ExitCode> {
     use secpath::audit::{diff, DiffOptions, Selector};
     let before = args.switches.load(&args.before)?;
     let after = args.switches.load(&args.after)?;
+    warn(&before, " (before)");
+    warn(&after, " (after)");
     let options = DiffOptions {
         from: args.from.as_deref().map(Selector::parse).transpose()?,
         to: args.to.as_deref().map(Selector::parse).transpose()?,
         ..DiffOptions::default()
     };
+    for (flag, selector) in [("--from", &options.from), ("--to", &options.to)] {
+        if let Some(selector) = selector {
+            selector.check(flag, &before, &after)?;
+        }
+    }
     let report = diff(&before, &after, &options);
     match args.format {
         Format::Text => emit(&secpath::audit::text::diff_text(&report)),

@@ -1043,3 +1043,117 @@ fn an_overridden_rule_for_an_unreachable_source_has_a_no_path_witness() {
     let f = finding(&report, FindingKind::Overridden, "Allow-SQL-From-AppSubnet");
     assert_eq!(explain_witness(&p, f).verdict, Verdict::NoPath);
 }
+
+/// Loads the DSL `text` (written to a scratch file named `name`) with `options`.
+fn dsl_policy(name: &str, text: &str, options: Options) -> Policy {
+    let dir = std::env::temp_dir().join(format!("secpath-audit-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(format!("{name}.secpath"));
+    std::fs::write(&path, text).unwrap();
+    let snapshot = load_snapshot(&[path]).expect("snapshot loads");
+    std::fs::remove_dir_all(&dir).ok();
+    Policy::build(snapshot, options, &ServiceTags::none()).expect("snapshot resolves")
+}
+
+/// One VNet with NIC 10.0.1.4 under manager `avnm`, whose configuration `cfg` holds the
+/// collections `collections` for group `ng` (the VNet).
+fn one_vnet_with_admin_rules(collections: &str) -> String {
+    format!(
+        "subscription 11111111-0000-4000-8000-000000000001 name sub1 {{
+  resource-group rg {{
+    vnet vnet1 region westeurope {{
+      address-space 10.0.0.0/16
+      subnet web prefix 10.0.1.0/24
+    }}
+    nic nic1 ip 10.0.1.4 subnet web
+  }}
+  resource-group rg-avnm {{
+    network-manager avnm scope subscription 11111111-0000-4000-8000-000000000001 access SecurityAdmin {{
+      group ng static vnet1
+      security-admin-config cfg {{
+{collections}
+      }}
+    }}
+  }}
+}}
+"
+    )
+}
+
+/// SEMANTICS §2.3 breaks a tie "between rules that both match": two tied rules whose common
+/// flows an earlier rule decides, or that the table never sees, are no tie.
+#[test]
+fn a_tie_no_flow_reaches_is_not_reported() {
+    let tied = "        collection c1 applies-to ng {
+          inbound 100 deny tcp from * to * ports 22 name C1DenySsh
+        }
+        collection c2 applies-to ng {
+          inbound 100 always-allow tcp from * to * ports 22 name C2AlwaysAllowSsh
+        }";
+    let ties = |collections: &str| {
+        let p = dsl_policy(
+            "tie",
+            &one_vnet_with_admin_rules(collections),
+            Options::new(),
+        );
+        let report = audit::audit(&p, &AuditOptions::default());
+        check_witnesses(&p, &report);
+        report
+            .findings
+            .iter()
+            .filter(|f| f.kind == FindingKind::Tie)
+            .count()
+    };
+    assert_eq!(ties(tied), 1, "a real tie");
+    let first = "        collection first applies-to ng {
+          inbound 50 allow tcp from * to * ports 22 name AllowSshFirst
+        }\n";
+    assert_eq!(ties(&format!("{first}{tied}")), 0, "decided earlier");
+    let outside = tied.replace("deny tcp from * to *", "deny tcp from * to 10.9.0.0/16");
+    assert_eq!(ties(&outside), 0, "overlapping only outside the VNet");
+}
+
+/// With D2 `--assume-deployed=false` and no deployment status, nothing is deployed, and the
+/// configurations that target VNets say so.
+#[test]
+fn without_any_status_assume_deployed_false_reports_what_is_not_deployed() {
+    let rules = "        collection c applies-to ng {
+          inbound 10 deny tcp from Internet to * ports 22 name DenySsh
+        }";
+    let text = one_vnet_with_admin_rules(rules);
+    let not_deployed = |assume_deployed: bool| {
+        let mut options = Options::new();
+        options.assume_deployed = assume_deployed;
+        let report = audit::audit(&dsl_policy("d2", &text, options), &AuditOptions::default());
+        report
+            .findings
+            .iter()
+            .filter(|f| f.kind == FindingKind::NotDeployed)
+            .count()
+    };
+    assert_eq!((not_deployed(true), not_deployed(false)), (0, 1));
+}
+
+/// Exposure is what sources outside Azure reach: `--exposure-from` addresses inside a VNet
+/// are left out, with a warning that says so.
+#[test]
+fn exposure_sources_inside_a_vnet_are_left_out_with_a_warning() {
+    let p = policy(&["rulesets/contoso"]);
+    let sources = |text: &str| {
+        let Ok(Selector::Addresses(set)) = Selector::parse(text) else {
+            panic!("{text} parses as addresses");
+        };
+        AuditOptions {
+            exposure_sources: Some(set),
+            ..AuditOptions::default()
+        }
+    };
+    let warned = |text: &str| {
+        audit::audit(&p, &sources(text))
+            .warnings
+            .iter()
+            .any(|w| w.starts_with("--exposure-from: 10.1.1.0/24 lie in VNets"))
+    };
+    assert!(warned("10.1.1.0/24,198.51.100.0/24"));
+    assert!(!warned("198.51.100.0/24"));
+}

@@ -938,6 +938,23 @@ fn diff_finds_what_a_change_opens_and_gates_ci() {
         1,
         "{narrowed}"
     );
+    // A selector naming nothing in either snapshot is an error, not an empty, passing diff.
+    let typo = secpath([
+        "diff",
+        "--before",
+        b,
+        "--after",
+        a,
+        "--fail-on-change",
+        "--to",
+        "/subscriptions/8d2e4b7a-5c3f-4e19-a7d6-1f2e3d4c5b02/resourceGroups/rg-web-weu/providers/Microsoft.Network/networkInterfaces/nic-vm-web99",
+    ]);
+    let stderr = String::from_utf8_lossy(&typo.stderr);
+    assert_eq!(typo.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("is not a NIC, subnet or VNet in either snapshot"),
+        "{stderr}"
+    );
     std::fs::remove_dir_all(&dir).ok();
 }
 

@@ -917,3 +917,47 @@ fn a_plan_may_attach_an_nsg_to_a_nic_only_the_live_snapshot_has() {
         "{message}"
     );
 }
+
+/// A parameters file must take effect: one naming a parameter the template does not declare
+/// (Azure refuses it), or one no template reads, is a located error, not a silent default.
+#[test]
+fn a_parameters_file_that_cannot_apply_is_an_error() {
+    const SCHEMA: &str =
+        "https://schema.management.azure.com/schemas/2019-04-01/deploymentParameters.json#";
+    let dir = std::env::temp_dir().join(format!("secpath-params-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let typo = dir.join("network.template.parameters.json");
+    std::fs::write(
+        &typo,
+        format!(r#"{{"$schema": "{SCHEMA}", "parameters": {{"virtualNetworks_vnet_app_nam": {{"value": "vnet-app"}}}}}}"#),
+    )
+    .unwrap();
+    let stray = dir.join("other.parameters.json");
+    std::fs::write(
+        &stray,
+        format!(r#"{{"$schema": "{SCHEMA}", "parameters": {{}}}}"#),
+    )
+    .unwrap();
+    let cases = [
+        (
+            vec![root().join(TEMPLATE), typo.clone()],
+            "parameters.virtualNetworks_vnet_app_nam: the template does not declare parameter",
+        ),
+        (
+            vec![
+                root().join(TEMPLATE),
+                root().join(PARAMETERS),
+                stray.clone(),
+            ],
+            "other.parameters.json: parameters: this parameters file applies to no template",
+        ),
+    ];
+    for (paths, message) in cases {
+        let err = load_snapshot(&paths)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(err.contains(message), "{paths:?}: {err}");
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -241,7 +241,8 @@ fn decisive_at<'p>(
 }
 
 /// Priority ties in one admin table: equal (tier, priority) across collections, with a
-/// flow both rules match.
+/// flow both rules match that no earlier rule decides and that the table sees (SEMANTICS
+/// §2.3 breaks ties "between rules that both match": elsewhere the order decides nothing).
 pub(crate) fn ties(table: &Table, policy: &Policy) -> Vec<Finding> {
     if matches!(table.point, Point::Nsg { .. }) {
         return Vec::new();
@@ -269,7 +270,14 @@ pub(crate) fn ties(table: &Table, policy: &Policy) -> Vec<Finding> {
             {
                 continue;
             }
-            let both = table.spaces[i].set.intersect(&table.spaces[j].set);
+            let earlier = table.spaces[..i]
+                .iter()
+                .fold(FlowSet::empty(), |all, space| all.union(&space.set));
+            let both = table.spaces[i]
+                .set
+                .intersect(&table.spaces[j].set)
+                .minus(&earlier)
+                .intersect(&table.seen(&policy.snapshot));
             if !both.is_empty() {
                 out.push(tie_finding(table, i, j, &both, &policy.snapshot));
             }

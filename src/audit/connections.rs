@@ -16,8 +16,9 @@ pub(crate) fn connection_findings(policy: &Policy) -> Vec<Finding> {
     for m in &s.managers {
         let reach = reach_of(s, m);
         out.extend(out_of_scope(s, m, &reach));
-        if m.security_admin && !s.deployments.is_empty() {
-            out.extend(not_deployed(s, m, &reach));
+        // Without any status, D2 decides: everything deployed (nothing to report) or nothing.
+        if m.security_admin {
+            out.extend(not_deployed(s, m, &reach, policy.options.assume_deployed));
         }
     }
     out
@@ -73,7 +74,12 @@ fn out_of_scope(s: &Snapshot, m: &NetworkManager, reach: &[Option<Reach>]) -> Ve
     out
 }
 
-fn not_deployed(s: &Snapshot, m: &NetworkManager, reach: &[Option<Reach>]) -> Vec<Finding> {
+fn not_deployed(
+    s: &Snapshot,
+    m: &NetworkManager,
+    reach: &[Option<Reach>],
+    assume_deployed: bool,
+) -> Vec<Finding> {
     let mut quiet = Vec::new();
     let mut out = Vec::new();
     for config in &m.security_configs {
@@ -95,7 +101,7 @@ fn not_deployed(s: &Snapshot, m: &NetworkManager, reach: &[Option<Reach>]) -> Ve
         }
         let mut reported = BTreeSet::new();
         for (region, v) in regions {
-            if deployed(s, m, &region, "securityadmin", true).includes(&config.id)
+            if deployed(s, m, &region, "securityadmin", assume_deployed).includes(&config.id)
                 || !reported.insert(region.clone())
             {
                 continue;

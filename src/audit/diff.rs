@@ -64,6 +64,26 @@ impl Selector {
     }
 }
 
+impl Selector {
+    /// An error when a resource selector names no NIC, subnet or VNet in either snapshot:
+    /// a typo would otherwise compare nothing and pass `--fail-on-change`.
+    pub fn check(&self, flag: &str, before: &Policy, after: &Policy) -> Result<()> {
+        let Selector::Resource(id) = self else {
+            return Ok(());
+        };
+        let names = |p: &Policy| {
+            let s = &p.snapshot;
+            s.nic_index(id).is_some() || s.subnet_index(id).is_some() || s.vnet_index(id).is_some()
+        };
+        if names(before) || names(after) {
+            return Ok(());
+        }
+        Err(Error::Usage(format!(
+            "{flag} `{id}` is not a NIC, subnet or VNet in either snapshot"
+        )))
+    }
+}
+
 /// What a diff looks at.
 #[derive(Clone, Debug)]
 pub struct DiffOptions {

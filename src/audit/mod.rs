@@ -111,7 +111,33 @@ pub fn audit(policy: &Policy, options: &AuditOptions) -> AuditReport {
     findings.extend(connections::connection_findings(policy));
     let findings = locate(dedupe(findings), policy);
     let rules = tables.iter().map(|t| t.rules.len()).sum();
-    AuditReport::new(findings, tables.len(), rules, policy.warnings.clone())
+    let mut warnings = policy.warnings.clone();
+    warnings.extend(
+        options
+            .exposure_sources
+            .as_ref()
+            .and_then(|sources| sources_inside_vnets(policy, sources)),
+    );
+    AuditReport::new(findings, tables.len(), rules, warnings)
+}
+
+/// A warning when some `--exposure-from` sources lie in VNets: exposure is what sources
+/// outside Azure reach, so those addresses are left out, and the user should know.
+fn sources_inside_vnets(policy: &Policy, sources: &AddrSet) -> Option<String> {
+    let mut outside = sources.clone();
+    for vnet in &policy.snapshot.vnets {
+        for net in &vnet.address_space {
+            outside.subtract(&AddrSet::from_net(*net));
+        }
+    }
+    let mut inside = sources.clone();
+    inside.subtract(&outside);
+    (!inside.is_empty()).then(|| {
+        format!(
+            "--exposure-from: {} lie in VNets and were left out: exposure is what sources outside Azure reach (use `secpath diff --from` or `explain` for flows from inside)",
+            inside.describe()
+        )
+    })
 }
 
 /// One cannot-decide finding per rule a plan does not know in full.

@@ -38,6 +38,21 @@ fn rule(kind: FindingKind) -> Value {
     })
 }
 
+/// A file path as an RFC 3986 relative reference: `/` separators, and the characters a
+/// URI reserves or forbids (a space, `#`, `%`, `?`, ...) percent-encoded, so that
+/// `my rules#1.secpath` is not read as `my rules` with a fragment.
+fn uri_reference(path: &str) -> String {
+    let mut out = String::with_capacity(path.len());
+    for b in path.replace('\\', "/").bytes() {
+        if b.is_ascii_alphanumeric() || b"/-._~@!$&'()*+,;=".contains(&b) {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
 fn result(f: &Finding) -> Value {
     let index = FindingKind::ALL
         .iter()
@@ -48,7 +63,7 @@ fn result(f: &Finding) -> Value {
     let mut location = json!({ "logicalLocations": places });
     if let Some(at) = &f.location {
         location["physicalLocation"] =
-            json!({ "artifactLocation": { "uri": at.file.replace('\\', "/") } });
+            json!({ "artifactLocation": { "uri": uri_reference(&at.file) } });
         location["message"] = json!({ "text": at.json_path });
     }
     let mut properties = json!({});
@@ -88,4 +103,19 @@ fn fingerprint(f: &Finding) -> String {
 fn logical(id: &str, kind: &str) -> Value {
     let name = crate::model::ResourceId::new(id).name().to_string();
     json!({ "fullyQualifiedName": id, "name": name, "kind": kind })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_paths_become_uri_references() {
+        assert_eq!(uri_reference("fixtures/a-b_c.json"), "fixtures/a-b_c.json");
+        assert_eq!(
+            uri_reference("my rules#1.secpath"),
+            "my%20rules%231.secpath"
+        );
+        assert_eq!(uri_reference("C:\\x\\50%.json"), "C%3A/x/50%25.json");
+    }
 }

@@ -17,7 +17,7 @@ use super::refs::{is_full_id, Decls, Unresolved};
 use crate::model::addr::parse_net;
 use crate::model::{
     normalise_region, Access, AddressItem, Direction, IntentPolicySetting, PortRange, Protocol,
-    ResourceId, CONFIGURATION_TYPES, DEPLOYMENT_STATES,
+    ResourceId, CONFIGURATION_TYPES, DEPLOYMENT_STATES, PEERING_STATES,
 };
 use serde_json::Value;
 use std::collections::HashMap;
@@ -1837,10 +1837,7 @@ impl Parser {
             let remote = r(c.text("the remote vnet")?, refs::VNET);
             let mut state = "Connected".to_string();
             clauses(c, &["state"], &[], |_, _, c| {
-                state = c
-                    .text("a peering state (Connected, Initiated or Disconnected)")?
-                    .value
-                    .clone();
+                state = enum_word(c, PEERING_STATES, "a peering state")?;
                 Ok(())
             })?;
             if let Some(Item::Vnet(v)) = self.items.get_mut(i) {

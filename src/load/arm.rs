@@ -452,10 +452,14 @@ impl Records {
         let remote = p
             .ref_id("remoteVirtualNetwork")?
             .ok_or_else(|| node.error("missing required field `remoteVirtualNetwork.id`"))?;
-        let state = p.opt_str("peeringState")?.unwrap_or("");
+        // A misspelt state must not quietly disconnect the VNets.
+        let connected = match p.get("peeringState") {
+            Some(n) => n.one_of(PEERING_STATES, "a peering state")? == "Connected",
+            None => false,
+        };
         let item = Peering {
             remote: ResourceId::new(remote),
-            connected: state.eq_ignore_ascii_case("connected"),
+            connected,
         };
         let parent = parent_of(node, &id, parent)?;
         self.peerings.push(Child {

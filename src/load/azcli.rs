@@ -152,21 +152,65 @@ fn rule_properties(rule: &Value, tag_map: &Map<String, Value>) -> Value {
                 .collect()
         })
         .unwrap_or_default();
-    for side in ["source", "destination"] {
-        let single = format!("{side}AddressPrefix");
-        let Some(tag) = p.get(&single).and_then(Value::as_str).map(str::to_string) else {
-            continue;
-        };
-        if !looks_like_tag(&tag) || BUILT_IN_TAGS.contains(&tag.to_ascii_lowercase().as_str()) {
-            continue;
+    // The CLI fills both forms of a field: the plural with every entry, the singular with
+    // the first. The plural is the rule.
+    for field in [
+        "sourceAddressPrefix",
+        "destinationAddressPrefix",
+        "sourcePortRange",
+        "destinationPortRange",
+    ] {
+        let plural = format!(
+            "{field}{}",
+            if field.ends_with("Prefix") { "es" } else { "s" }
+        );
+        if p.get(&plural)
+            .and_then(Value::as_array)
+            .is_some_and(|a| !a.is_empty())
+        {
+            p.remove(field);
         }
+    }
+    for side in ["source", "destination"] {
+        let (single, plural) = (
+            format!("{side}AddressPrefix"),
+            format!("{side}AddressPrefixes"),
+        );
+        let entries: Vec<String> = match (p.get(&plural), p.get(&single)) {
+            (Some(Value::Array(list)), _) => list
+                .iter()
+                .filter_map(|v| v.as_str().map(str::to_string))
+                .collect(),
+            (_, Some(Value::String(one))) => vec![one.clone()],
+            _ => continue,
+        };
         let expanded = rule
             .get(format!("expanded{}AddressPrefix", capitalised(side)))
-            .filter(|v| v.as_array().is_some_and(|a| !a.is_empty()))
-            .or_else(|| tag_map.get(&tag));
-        if let Some(prefixes) = expanded {
+            .filter(|v| v.as_array().is_some_and(|a| !a.is_empty()));
+        let mut out: Vec<Value> = Vec::new();
+        let mut changed = false;
+        for entry in &entries {
+            let builtin = BUILT_IN_TAGS.contains(&entry.to_ascii_lowercase().as_str());
+            let prefixes = (looks_like_tag(entry) && !builtin)
+                .then(|| {
+                    expanded
+                        .filter(|_| entries.len() == 1)
+                        .or_else(|| tag_map.get(entry))
+                })
+                .flatten()
+                .and_then(Value::as_array);
+            match prefixes {
+                Some(list) => {
+                    out.extend(list.iter().cloned());
+                    changed = true;
+                }
+                // Left as written: the loader names an unknown tag.
+                None => out.push(json!(entry)),
+            }
+        }
+        if changed {
             p.remove(&single);
-            p.insert(format!("{side}AddressPrefixes"), prefixes.clone());
+            p.insert(plural, Value::Array(out));
         }
     }
     Value::Object(p)
@@ -302,5 +346,39 @@ mod tests {
         assert_eq!(p["sourceAddressPrefixes"], json!(["20.60.0.0/16"]));
         assert_eq!(p["destinationAddressPrefix"], json!("Internet"));
         assert!(p.get("expandedDestinationAddressPrefix").is_none());
+    }
+
+    /// The CLI writes both forms of each field (Network Watcher's own tutorial shows it):
+    /// the plural is read, its tags expanded from `tagMap`.
+    #[test]
+    fn rules_with_both_field_forms_read_the_plural() {
+        let rule = json!({"name": "securityRules/allow-sql", "protocol": "Tcp",
+            "sourcePortRange": "0-65535", "sourcePortRanges": ["0-65535"],
+            "destinationPortRange": "1433-1433", "destinationPortRanges": ["1433-1433", "1434-1434"],
+            "sourceAddressPrefix": "VirtualNetwork", "sourceAddressPrefixes": ["VirtualNetwork"],
+            "destinationAddressPrefix": "Sql", "destinationAddressPrefixes": ["Sql", "10.9.0.0/16"],
+            "access": "Allow", "priority": 100, "direction": "Outbound"});
+        let mut map = Map::new();
+        map.insert("Sql".into(), json!(["13.64.0.0/16"]));
+        let p = rule_properties(&rule, &map);
+        assert_eq!(
+            p["destinationAddressPrefixes"],
+            json!(["13.64.0.0/16", "10.9.0.0/16"])
+        );
+        assert_eq!(
+            p["destinationPortRanges"],
+            json!(["1433-1433", "1434-1434"])
+        );
+        assert_eq!(p["sourceAddressPrefixes"], json!(["VirtualNetwork"]));
+        for single in [
+            "sourceAddressPrefix",
+            "destinationAddressPrefix",
+            "destinationPortRange",
+        ] {
+            assert!(p.get(single).is_none(), "{single}: {p}");
+        }
+        let entry = json!({"networkSecurityGroup": {"id": NSG}, "tagMap": {"Sql": ["13.64.0.0/16"]},
+            "effectiveSecurityRules": [rule]});
+        assert_eq!(load_error(entry), "loaded");
     }
 }

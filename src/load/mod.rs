@@ -22,7 +22,7 @@ mod link;
 pub mod template;
 pub mod tfplan;
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Location, Result};
 use crate::model::{ResourceId, Snapshot};
 use json::{Node, Origins};
 use serde_json::Value;
@@ -205,22 +205,38 @@ impl Inputs {
                 inputs.live.push((file.clone(), Input::Resources(value)));
             }
         }
+        let mut used = vec![false; parameters.len()];
         for (file, value) in &templates {
             let params = parameters_for(file, templates.len(), &parameters);
+            if let Some(at) = params {
+                used[at] = true;
+                check_parameters(value, &parameters[at])?;
+            }
+            let params = params.map(|at| &parameters[at].1);
             let t = template::translate(value, file, params, &options.template_scope)?;
             inputs.planned.push(((*file).clone(), t));
+        }
+        // A parameters file nothing reads would leave the defaults in force without a word.
+        if let Some(((file, _), _)) = parameters.iter().zip(&used).find(|(_, used)| !**used) {
+            return Err(Error::invalid(
+                Location {
+                    file: (*file).clone(),
+                    path: "parameters".to_string(),
+                },
+                "this parameters file applies to no template: name it NAME.parameters.json beside the template NAME.json, or give it with a single template and no other parameters file",
+            ));
         }
         Ok(inputs)
     }
 }
 
-/// The parameters file of a template: `NAME.parameters.json` beside `NAME.json`, or the
-/// only parameters file when there is only one template.
-fn parameters_for<'v>(
+/// The parameters file of a template (its index in `parameters`): `NAME.parameters.json`
+/// beside `NAME.json`, or the only parameters file when there is only one template.
+fn parameters_for(
     template: &Path,
     templates: usize,
-    parameters: &'v [(&PathBuf, Value)],
-) -> Option<&'v Value> {
+    parameters: &[(&PathBuf, Value)],
+) -> Option<usize> {
     let stem = |p: &Path| {
         p.file_stem()
             .map(|s| s.to_string_lossy().to_ascii_lowercase())
@@ -228,9 +244,28 @@ fn parameters_for<'v>(
     let wanted = stem(template).map(|s| format!("{s}.parameters"));
     parameters
         .iter()
-        .find(|(f, _)| stem(f) == wanted)
-        .or_else(|| (templates == 1 && parameters.len() == 1).then(|| &parameters[0]))
-        .map(|(_, v)| v)
+        .position(|(f, _)| stem(f) == wanted)
+        .or_else(|| (templates == 1 && parameters.len() == 1).then_some(0))
+}
+
+/// Azure refuses a parameters file naming a parameter the template does not declare ("not
+/// present in the original template"); a misspelt name would leave the default in force.
+fn check_parameters(template: &Value, (file, parameters): &(&PathBuf, Value)) -> Result<()> {
+    let declared = template.get("parameters").and_then(Value::as_object);
+    let given = parameters.get("parameters").and_then(Value::as_object);
+    for name in given.into_iter().flat_map(|g| g.keys()) {
+        let known = declared.is_some_and(|d| d.keys().any(|k| k.eq_ignore_ascii_case(name)));
+        if !known {
+            return Err(Error::invalid(
+                Location {
+                    file: (*file).clone(),
+                    path: format!("parameters.{name}"),
+                },
+                format!("the template does not declare parameter `{name}`"),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Reads a translated input; its deletions first.

@@ -336,6 +336,10 @@ pub struct PolicyAssignment {
 pub const CONFIGURATION_TYPES: &[&str] =
     &["SecurityAdmin", "Connectivity", "SecurityUser", "Routing"];
 
+/// A VNet peering's `peeringState` values (`VirtualNetworkPeeringState` in the REST
+/// specification).
+pub const PEERING_STATES: &[&str] = &["Initiated", "Connected", "Disconnected"];
+
 /// A deployment status item's `deploymentStatus` values (`DeploymentStatus` in the REST
 /// specification).
 pub const DEPLOYMENT_STATES: &[&str] = &["NotStarted", "Deploying", "Deployed", "Failed"];
