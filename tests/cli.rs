@@ -1,7 +1,7 @@
 //! CLI behaviour: bad input (exit 2 with a located message), the JSON schema, text output,
 //! `effective`, and loading every real Azure example.
 
-use crate::support::{json_of, secpath};
+use crate::support::{json_of, secpath, D7_CLOSED, D7_FLOW};
 
 const WEB_VM: &str = "tcp 203.0.113.5:50000 -> 10.1.1.4:22";
 
@@ -455,30 +455,15 @@ fn effective_gives_each_nic_its_admin_rules_or_its_exemption() {
 /// The D7 deny has no rule of its own, so no priority: the verdict line leaves it out.
 #[test]
 fn the_closed_public_ip_verdict_shows_no_priority() {
-    let out = secpath([
-        "explain",
-        "--snapshot",
-        "fixtures/cases/sem-4-d7-no-nsg/snapshot",
-        "--no-nsg",
-        "deny",
-        "tcp 203.0.113.5:50000 -> 10.140.1.4:443",
-    ]);
+    let out = secpath(["explain"].iter().chain(&D7_CLOSED).chain(&[D7_FLOW]));
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
         text.contains("StandardPublicIpClosedWithoutNsg (Deny) at the destination"),
         "{text}"
     );
     // The subnet level (no NSG) is walked before the NIC level closes the IP.
-    let got = json_of(&secpath([
-        "explain",
-        "--snapshot",
-        "fixtures/cases/sem-4-d7-no-nsg/snapshot",
-        "--no-nsg",
-        "deny",
-        "--format",
-        "json",
-        "tcp 203.0.113.5:50000 -> 10.140.1.4:443",
-    ]));
+    let json = ["explain", "--format", "json"];
+    let got = json_of(&secpath(json.iter().chain(&D7_CLOSED).chain(&[D7_FLOW])));
     let nsg_levels: Vec<(&str, &str)> = got["stages"]
         .as_array()
         .unwrap()

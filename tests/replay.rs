@@ -1,7 +1,7 @@
 //! `secpath replay` on flow logs and a capture written against the bundled example: the
 //! counts add up, agreements and planted disagreements are found, connections are tracked.
 
-use crate::support::secpath;
+use crate::support::{secpath, D7_CLOSED, D7_FLOW};
 use proptest::prelude::*;
 
 /// `secpath replay --format json` with `extra` options, parsed.
@@ -937,20 +937,12 @@ fn the_closed_public_ip_is_named_as_explain_names_it() {
     let dir = std::env::temp_dir().join(format!("secpath-replay-d7-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let (tuples, out) = (dir.join("d7.txt"), dir.join("out.jsonl"));
-    std::fs::write(&tuples, "tcp 203.0.113.5:50000 -> 10.140.1.4:443\n").unwrap();
-    let report = secpath([
-        "replay",
-        "--snapshot",
-        "fixtures/cases/sem-4-d7-no-nsg/snapshot",
-        "--no-nsg",
-        "deny",
-        "--format",
-        "json",
-        "--quiet",
-        "--out",
-        out.to_str().unwrap(),
-        tuples.to_str().unwrap(),
-    ]);
+    std::fs::write(&tuples, format!("{D7_FLOW}\n")).unwrap();
+    let paths = [out.to_str().unwrap(), tuples.to_str().unwrap()];
+    let args = ["replay", "--format", "json", "--quiet"]
+        .into_iter()
+        .chain(D7_CLOSED);
+    let report = secpath(args.chain(["--out"]).chain(paths));
     let report: serde_json::Value = serde_json::from_slice(&report.stdout).unwrap();
     assert_eq!(report["denied"], 1, "{report}");
     let hit = &report["hits"][0];

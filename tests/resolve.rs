@@ -69,49 +69,36 @@ in subscription 11111111-0000-4000-8000-000000000001 {
 /// the provider in it (Resource Graph writes `microsoft.authorization`).
 #[test]
 fn an_assignment_without_scope_is_scoped_by_its_lower_cased_id() {
-    let sub = "/subscriptions/11111111-0000-4000-8000-000000000001";
-    let manager = format!("{sub}/resourceGroups/rg/providers/Microsoft.Network/networkManagers/m");
-    let snapshot = serde_json::json!({"data": [
-        {"id": format!("{sub}/resourceGroups/rg/providers/Microsoft.Network/virtualNetworks/v1"),
-         "type": "microsoft.network/virtualnetworks", "location": "westeurope",
-         "tags": {"env": "prod"},
-         "properties": {"addressSpace": {"addressPrefixes": ["10.1.0.0/16"]},
-           "subnets": [{"name": "a", "properties": {"addressPrefix": "10.1.1.0/24"}}]}},
-        {"id": manager, "type": "microsoft.network/networkmanagers",
-         "properties": {"networkManagerScopes": {"subscriptions": [sub]},
-           "networkManagerScopeAccesses": ["SecurityAdmin"]}},
-        {"id": format!("{manager}/networkGroups/g"), "type": "microsoft.network/networkmanagers/networkgroups",
-         "properties": {}},
-        {"id": format!("{manager}/securityAdminConfigurations/c/ruleCollections/rc"),
-         "type": "microsoft.network/networkmanagers/securityadminconfigurations/rulecollections",
-         "properties": {"appliesToGroups": [{"networkGroupId": format!("{manager}/networkGroups/g")}],
-           "rules": [{"name": "Deny22", "kind": "Custom", "properties": {"priority": 10,
-             "direction": "Inbound", "access": "Deny", "protocol": "Tcp",
-             "destinationPortRanges": ["22"]}}]}},
-        {"id": format!("{manager}/securityAdminConfigurations/c"),
-         "type": "microsoft.network/networkmanagers/securityadminconfigurations", "properties": {}},
-        {"id": format!("{sub}/providers/microsoft.authorization/policydefinitions/d"),
-         "type": "microsoft.authorization/policydefinitions",
-         "properties": {"mode": "Microsoft.Network.Data", "policyRule": {
-           "if": {"field": "tags['env']", "equals": "prod"},
-           "then": {"effect": "addToNetworkGroup",
-             "details": {"networkGroupId": format!("{manager}/networkGroups/g")}}}}},
-        {"id": format!("{sub}/providers/microsoft.authorization/policyassignments/a"),
-         "type": "microsoft.authorization/policyassignments",
-         "properties": {"policyDefinitionId": format!("{sub}/providers/microsoft.authorization/policydefinitions/d")}}
-    ]});
+    let snapshot = policy_snapshot(
+        "addToNetworkGroup",
+        serde_json::json!({}),
+        serde_json::json!({"field": "tags['env']", "equals": "prod"}),
+        serde_json::json!({}),
+    );
+    // As Resource Graph answers: `{"data": [...]}`, types and the provider lower-cased.
+    let graph = snapshot
+        .replace(
+            "Microsoft.Authorization/policy",
+            "microsoft.authorization/policy",
+        )
+        .replace("\"value\":", "\"data\":");
+    let mut graph: serde_json::Value = serde_json::from_str(&graph).unwrap();
+    for item in graph["data"].as_array_mut().unwrap() {
+        let lower = item["type"].as_str().unwrap().to_ascii_lowercase();
+        item["type"] = serde_json::json!(lower);
+    }
     let got = explain_file(
         "rg-policy.json",
-        &snapshot.to_string(),
+        &graph.to_string(),
         "tcp 203.0.113.5:5000 -> 10.1.1.4:22",
         &[],
     );
     assert_eq!(decided(&got), "Deny22", "{got}");
 }
 
-/// The ARM snapshot of [`an_assignment_without_scope_is_scoped_by_its_lower_cased_id`] with
-/// the definition's `effect`, `parameters` and condition and the assignment's properties
-/// given: VNet v1 (tag env=prod) joins group g through the policy, where rule Deny22 applies.
+/// An ARM snapshot with the policy definition's `effect`, `parameters` and condition and the
+/// assignment's properties given (no `scope`: its id's): VNet v1 (tag env=prod) joins group
+/// g through the policy, where rule Deny22 applies.
 fn policy_snapshot(
     effect: &str,
     parameters: serde_json::Value,

@@ -8,6 +8,17 @@ pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
+/// The D7 fixture under `--no-nsg deny`: NIC 10.140.1.4 has a Standard public IP and no NSG.
+pub const D7_CLOSED: [&str; 4] = [
+    "--snapshot",
+    "fixtures/cases/sem-4-d7-no-nsg/snapshot",
+    "--no-nsg",
+    "deny",
+];
+
+/// A flow from the Internet to the D7 fixture's closed NIC.
+pub const D7_FLOW: &str = "tcp 203.0.113.5:50000 -> 10.140.1.4:443";
+
 /// Runs `secpath ARGS` from the repository root.
 pub fn secpath<I, S>(args: I) -> Output
 where
