@@ -1136,25 +1136,35 @@ fn a_misspelt_rule_property_is_a_warning_not_a_silent_wildcard() {
     });
     let path = std::env::temp_dir().join(format!("secpath-misspelt-{}.json", std::process::id()));
     std::fs::write(&path, nsg.to_string()).unwrap();
-    let out = secpath([
-        "effective",
-        "--format",
-        "json",
-        "--snapshot",
-        path.to_str().unwrap(),
-    ]);
-    let warnings: Vec<String> = json_of(&out)["warnings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter_map(|w| w.as_str().map(str::to_string))
-        .filter(|w| w.contains("does not read"))
-        .collect();
-    assert_eq!(warnings.len(), 1, "{warnings:?}");
-    assert!(
-        warnings[0].contains("security rule `rule1` has a property `sourceAddressPrefixs`"),
-        "{warnings:?}"
-    );
+    // Converted to the DSL, the rule stays ARM (`arm {...}`), so the warning survives.
+    let dsl = path.with_extension("secpath");
+    std::fs::write(
+        &dsl,
+        secpath(["convert", path.to_str().unwrap(), "--to", "dsl"]).stdout,
+    )
+    .unwrap();
+    for input in [&path, &dsl] {
+        let out = secpath([
+            "effective",
+            "--format",
+            "json",
+            "--snapshot",
+            input.to_str().unwrap(),
+        ]);
+        let warnings: Vec<String> = json_of(&out)["warnings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|w| w.as_str().map(str::to_string))
+            .filter(|w| w.contains("does not read"))
+            .collect();
+        assert_eq!(warnings.len(), 1, "{input:?}: {warnings:?}");
+        assert!(
+            warnings[0].contains("security rule `rule1` has a property `sourceAddressPrefixs`"),
+            "{warnings:?}"
+        );
+    }
+    std::fs::remove_file(&dsl).ok();
     let out = secpath([
         "effective",
         "--format",

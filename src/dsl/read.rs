@@ -1042,6 +1042,15 @@ fn address_text(text: &str) -> R<Address> {
 
 fn nsg_rule(node: &Node, id: &str, default: bool) -> R<Rule> {
     let p = props(node);
+    // A property the loader does not read (misspelt?) draws its warning from the ARM form
+    // only: the rule stays ARM, so the warning survives the conversion.
+    if p.keys().any(|k| {
+        !crate::load::NSG_RULE_KEYS
+            .iter()
+            .any(|r| r.eq_ignore_ascii_case(k))
+    }) {
+        return Err(Unwritable);
+    }
     let access = match Access::parse(p.req_str("access")?) {
         Some(a @ (Access::Allow | Access::Deny)) => a,
         _ => return Err(Unwritable),

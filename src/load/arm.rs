@@ -1127,10 +1127,9 @@ fn drop_child<T>(
 /// Graph's `$skipToken` (REST) or `skip_token` (az CLI), `skipToken` (`list-deploy-status`).
 const MORE_PAGES: [&str; 4] = ["nextLink", "$skipToken", "skip_token", "skipToken"];
 
-/// The resources a file holds, whatever its container shape. A list with more pages is only
 /// The properties of an NSG rule in ARM's `SecurityRulePropertiesFormat`: those secpath
 /// reads, and `description` and `provisioningState`, which say nothing about traffic.
-const NSG_RULE_KEYS: [&str; 16] = [
+pub(crate) const NSG_RULE_KEYS: [&str; 16] = [
     "description",
     "protocol",
     "sourcePortRange",
@@ -1149,6 +1148,7 @@ const NSG_RULE_KEYS: [&str; 16] = [
     "provisioningState",
 ];
 
+/// The resources a file holds, whatever its container shape. A list with more pages is only
 /// part of the estate: `warnings` says so (its resources are read).
 fn container_items<'a>(node: Node<'a>, warnings: &mut Vec<String>) -> Result<Vec<Node<'a>>> {
     if node.value.is_array() {

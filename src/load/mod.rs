@@ -16,6 +16,7 @@
 //! nested and flat child resources are one code path, and order across files never matters.
 
 mod arm;
+pub(crate) use arm::NSG_RULE_KEYS;
 pub mod azcli;
 pub mod json;
 mod link;
