@@ -835,7 +835,10 @@ fn run_convert(args: ConvertArgs) -> secpath::Result<ExitCode> {
         let text = secpath::load::read_text(&file)?;
         texts.push((file, text));
     }
-    let resources = secpath::load::resources_of(&texts, &args.load.options())?;
+    let (resources, warnings) = secpath::load::resources_of(&texts, &args.load.options())?;
+    for w in &warnings {
+        eprintln!("warning: {w}");
+    }
     let output = match args.to {
         Target::Dsl => secpath::dsl::to_dsl(&resources),
         // Through the DSL's reader: containers flattened, one resource per entry.

@@ -961,3 +961,37 @@ fn a_parameters_file_that_cannot_apply_is_an_error() {
     }
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// What a plan's translation leaves out (an address Azure allocates at apply, a type secpath
+/// does not read) is said on stderr by `convert`, as loading says it in `warnings`.
+#[test]
+fn convert_says_what_the_plan_translation_left_out() {
+    let sub = "/subscriptions/22222222-0000-4000-8000-000000000002/resourceGroups/rg-app";
+    let subnet =
+        format!("{sub}/providers/Microsoft.Network/virtualNetworks/vnet-app/subnets/snet-web");
+    let vnet = serde_json::json!({"id": format!("{sub}/providers/Microsoft.Network/virtualNetworks/vnet-app"),
+        "name": "vnet-app", "resource_group_name": "rg-app", "location": "westeurope",
+        "address_space": ["10.10.0.0/16"], "subnet": [], "tags": {}});
+    let plan = serde_json::json!({"format_version": "1.2", "resource_changes": [
+        {"address": "azurerm_virtual_network.app", "mode": "managed", "type": "azurerm_virtual_network",
+         "name": "app", "change": {"actions": ["no-op"], "before": vnet, "after": vnet, "after_unknown": {}}},
+        {"address": "azurerm_network_interface.dyn", "mode": "managed", "type": "azurerm_network_interface",
+         "name": "dyn", "change": {"actions": ["create"], "before": null,
+           "after": {"name": "nic-dyn", "resource_group_name": "rg-app", "location": "westeurope",
+             "ip_configuration": [{"name": "ipconfig1", "subnet_id": subnet,
+               "private_ip_address_allocation": "Dynamic"}]},
+           "after_unknown": {"id": true, "ip_configuration": [{"private_ip_address": true}]}}},
+        {"address": "azurerm_storage_account.logs", "mode": "managed", "type": "azurerm_storage_account",
+         "name": "logs", "change": {"actions": ["create"], "before": null, "after": {"name": "stlogs"},
+           "after_unknown": {"id": true}}}
+    ]});
+    let path = scratch("dynamic-nic.plan.json", &plan.to_string());
+    let out = secpath(["convert", path.to_str().unwrap(), "--to", "dsl"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("ip_configuration[0]: `private_ip_address` is unknown at plan time"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("azurerm_storage_account (1)"), "{stderr}");
+}

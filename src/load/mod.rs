@@ -109,8 +109,13 @@ pub fn load_texts_with(texts: &[(PathBuf, String)], options: &LoadOptions) -> Re
 /// The ARM resources the texts stand for, for `secpath convert`: plans, templates and az
 /// outputs translated, everything else as it is. The DSL and ARM JSON cannot say "unknown",
 /// so a plan that leaves a rule unknown is an error naming it; nor can they say "this
-/// replaces that", so plans and templates are converted on their own.
-pub fn resources_of(texts: &[(PathBuf, String)], options: &LoadOptions) -> Result<Vec<Value>> {
+/// replaces that", so plans and templates are converted on their own. Also returns what the
+/// translations left out and why (a NIC address the plan does not know, types secpath does
+/// not read), for the caller to show.
+pub fn resources_of(
+    texts: &[(PathBuf, String)],
+    options: &LoadOptions,
+) -> Result<(Vec<Value>, Vec<String>)> {
     let inputs = Inputs::read(texts, options)?;
     if !inputs.planned.is_empty() && !inputs.live.is_empty() {
         return Err(Error::Usage(
@@ -143,14 +148,21 @@ pub fn resources_of(texts: &[(PathBuf, String)], options: &LoadOptions) -> Resul
             ));
         }
     }
+    let mut warnings = Vec::new();
     for (_, input) in inputs.live {
         match input {
             Input::Resources(value) => out.push(value),
-            Input::Translated(t) => out.extend(t.resources),
+            Input::Translated(t) => {
+                warnings.extend(t.warnings);
+                out.extend(t.resources);
+            }
         }
     }
-    out.extend(inputs.planned.into_iter().flat_map(|(_, t)| t.resources));
-    Ok(out)
+    for (_, t) in inputs.planned {
+        warnings.extend(t.warnings);
+        out.extend(t.resources);
+    }
+    Ok((out, warnings))
 }
 
 /// True when a translated resource (or one nested in it) lists unknown attributes.
