@@ -959,3 +959,28 @@ fn the_closed_public_ip_is_named_as_explain_names_it() {
     assert_eq!(line["rule"], "StandardPublicIpClosedWithoutNsg", "{line}");
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// A VNet flow-log record whose target is not in the snapshot is skipped, saying so (not as
+/// a pin the user never gave).
+#[test]
+fn a_vnet_flow_log_target_outside_the_snapshot_is_skipped_by_name() {
+    let dir = std::env::temp_dir().join(format!("secpath-replay-target-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let log = dir.join("PT1H.json");
+    let target =
+        "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Network/virtualNetworks/ghost";
+    let record = serde_json::json!({"records": [{"macAddress": "00224871C205",
+        "targetResourceID": target, "flowLogVersion": 4, "flowRecords": {"flows": [{
+            "aclID": "acl-1", "flowGroups": [{"rule": "BlockSsh",
+                "flowTuples": ["1663145998065,1.2.3.4,10.1.1.4,55188,22,6,I,D,NX,0,0,0,0"]}]}]}}]});
+    std::fs::write(&log, record.to_string()).unwrap();
+    let report = replay(&[], &[log.to_str().unwrap()]);
+    assert_eq!(report["records_read"], 1, "{report}");
+    assert_eq!(
+        report["skipped_by_reason"]
+            ["the record's target `…` is not a NIC, subnet or VNet in the snapshot"],
+        1,
+        "{report}"
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}
