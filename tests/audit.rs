@@ -1157,3 +1157,35 @@ fn exposure_sources_inside_a_vnet_are_left_out_with_a_warning() {
     assert!(warned("10.1.1.0/24,198.51.100.0/24"));
     assert!(!warned("198.51.100.0/24"));
 }
+
+/// An exposure on several management ports names every rule that opens one, not only the
+/// rule behind its witness.
+#[test]
+fn an_exposure_names_every_rule_that_opens_a_management_port() {
+    let text = "subscription 11111111-0000-4000-8000-000000000001 name sub1 {
+  resource-group rg {
+    vnet vnet1 region westeurope {
+      address-space 10.0.0.0/16
+      subnet web prefix 10.0.1.0/24 nsg nsg-web
+    }
+    nsg nsg-web {
+      inbound 100 allow tcp from Internet to * ports 3389 name AllowRdpFromInternet
+      inbound 110 allow tcp from Internet to * ports 22 name AllowSshFromInternet
+    }
+    nic nic1 ip 10.0.1.4 subnet web
+  }
+}
+";
+    let p = dsl_policy("two-rules", text, Options::new());
+    let report = audit::audit(&p, &AuditOptions::default());
+    let exposure = finding(&report, FindingKind::Exposure, "nic1");
+    let mut admitting: Vec<&str> = exposure
+        .related
+        .iter()
+        .filter(|r| r.role == "allowed-by")
+        .filter_map(|r| r.id.rsplit('/').next())
+        .collect();
+    admitting.sort_unstable();
+    assert_eq!(admitting, ["AllowRdpFromInternet", "AllowSshFromInternet"]);
+    check_witnesses(&p, &report);
+}

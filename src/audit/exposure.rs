@@ -258,25 +258,34 @@ fn finding(engine: &Engine, d: usize, allowed: &FlowSet, max_regions: usize) -> 
     };
     f.regions = decomposition.cubes.iter().map(Region::of).collect();
     f.regions_truncated = !decomposition.complete;
-    let sample = hits
-        .first()
-        .map(|(_, s)| s.clone())
-        .or(every)
-        .unwrap_or_else(|| allowed.clone());
-    if let (Some(flow), Some(pin)) = (sample.witness(), zone.id.clone()) {
-        let pins = Pins {
-            from: None,
-            to: Some(pin.clone()),
-        };
-        if let Ok(e) = eval::explain(engine.spaces.policy, &flow, &pins) {
-            if e.verdict == Verdict::Allow {
-                f = f.with_related(
-                    "allowed-by",
-                    e.allowed_by.iter().filter_map(|a| a.resource.clone()),
-                );
+    // One sample flow per risky service (or the whole allowed set): the first is the
+    // witness, and the rules admitting each are named, so that every rule opening a
+    // management port appears, not only the witness's.
+    let mut samples: Vec<FlowSet> = hits.into_iter().map(|(_, s)| s).chain(every).collect();
+    if samples.is_empty() {
+        samples.push(allowed.clone());
+    }
+    let Some(pin) = zone.id.clone() else {
+        return f;
+    };
+    let pins = Pins {
+        from: None,
+        to: Some(pin.clone()),
+    };
+    let mut admitting: Vec<String> = Vec::new();
+    for flow in samples.iter().filter_map(FlowSet::witness) {
+        let explained = eval::explain(engine.spaces.policy, &flow, &pins);
+        let allowed_by = explained
+            .iter()
+            .filter(|e| e.verdict == Verdict::Allow)
+            .flat_map(|e| e.allowed_by.iter().filter_map(|a| a.resource.clone()));
+        for rule in allowed_by {
+            if !admitting.contains(&rule) {
+                admitting.push(rule);
             }
         }
-        f.witness = Some(pinned(flow, pin, Direction::Inbound));
+        f.witness
+            .get_or_insert_with(|| pinned(flow, pin.clone(), Direction::Inbound));
     }
-    f
+    f.with_related("allowed-by", admitting)
 }
