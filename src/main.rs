@@ -454,10 +454,10 @@ fn split_flow(args: &mut ExplainArgs) -> secpath::Result<String> {
     Ok(args.flow.join(" "))
 }
 
-/// Writes the snapshot's warnings (what was read but not used, and why) to stderr, for
-/// the commands whose output has no place for them; `which` tells two snapshots apart.
-fn warn(policy: &Policy, which: &str) {
-    for w in &policy.warnings {
+/// Writes what was read but not used, and why, to stderr, for the commands whose output has
+/// no place for it; `which` tells two snapshots apart.
+fn warn(warnings: &[String], which: &str) {
+    for w in warnings {
         eprintln!("warning{which}: {w}");
     }
 }
@@ -526,7 +526,7 @@ fn run_eval(args: EvalArgs) -> secpath::Result<ExitCode> {
         secpath::evaluate::run(reader, decide, &mut out, args.format)
     } else {
         let policy = args.rules.switches.load(&args.rules.snapshot)?;
-        warn(&policy, "");
+        warn(&policy.warnings, "");
         let engine = Engine::new(&policy, args.engine);
         let decide = |r: &FlowRecord| engine.decide(&r.flow, &r.pins);
         secpath::evaluate::run(reader, decide, &mut out, args.format)
@@ -572,7 +572,7 @@ fn run_bench(args: BenchArgs) -> secpath::Result<ExitCode> {
         secpath::bench::bench_table(&rules, &trace, args.engine, args.iter, args.threads)
     } else {
         let policy = args.rules.switches.load(&args.rules.snapshot)?;
-        warn(&policy, "");
+        warn(&policy.warnings, "");
         let engine = Engine::new(&policy, args.engine);
         let trace: Vec<(Flow, Pins)> = records.into_iter().map(|r| (r.flow, r.pins)).collect();
         secpath::bench::bench_policy(&engine, &trace, args.iter, args.threads)
@@ -590,7 +590,7 @@ fn run_bench(args: BenchArgs) -> secpath::Result<ExitCode> {
 
 fn run_compile(args: CompileArgs) -> secpath::Result<ExitCode> {
     let policy = args.policy.load()?;
-    warn(&policy, "");
+    warn(&policy.warnings, "");
     let compiled = secpath::compile::CompiledPolicy::new(&policy);
     let s = compiled.stats();
     match args.format {
@@ -796,8 +796,8 @@ fn run_diff(args: DiffArgs) -> secpath::Result<ExitCode> {
     use secpath::audit::{diff, DiffOptions, Selector};
     let before = args.switches.load(&args.before)?;
     let after = args.switches.load(&args.after)?;
-    warn(&before, " (before)");
-    warn(&after, " (after)");
+    warn(&before.warnings, " (before)");
+    warn(&after.warnings, " (after)");
     let options = DiffOptions {
         from: args.from.as_deref().map(Selector::parse).transpose()?,
         to: args.to.as_deref().map(Selector::parse).transpose()?,
@@ -836,9 +836,7 @@ fn run_convert(args: ConvertArgs) -> secpath::Result<ExitCode> {
         texts.push((file, text));
     }
     let (resources, warnings) = secpath::load::resources_of(&texts, &args.load.options())?;
-    for w in &warnings {
-        eprintln!("warning: {w}");
-    }
+    warn(&warnings, "");
     let output = match args.to {
         Target::Dsl => secpath::dsl::to_dsl(&resources),
         // Through the DSL's reader: containers flattened, one resource per entry.

@@ -259,7 +259,11 @@ pub(crate) fn ties(table: &Table, policy: &Policy) -> Vec<Finding> {
         RuleSource::Nsg { .. } => None,
     };
     let mut out = Vec::new();
+    // Worked out only for a candidate pair (ties are rare): what the table sees, and the
+    // flows rules before the pair's first decide.
+    let mut seen: Option<FlowSet> = None;
     for i in 0..table.rules.len() {
+        let mut earlier: Option<FlowSet> = None;
         for j in i + 1..table.rules.len() {
             let (Some(a), Some(b)) = (key(table.rules[i]), key(table.rules[j])) else {
                 continue;
@@ -270,14 +274,17 @@ pub(crate) fn ties(table: &Table, policy: &Policy) -> Vec<Finding> {
             {
                 continue;
             }
-            let earlier = table.spaces[..i]
-                .iter()
-                .fold(FlowSet::empty(), |all, space| all.union(&space.set));
+            let earlier = earlier.get_or_insert_with(|| {
+                table.spaces[..i]
+                    .iter()
+                    .fold(FlowSet::empty(), |all, space| all.union(&space.set))
+            });
+            let seen = seen.get_or_insert_with(|| table.seen(&policy.snapshot));
             let both = table.spaces[i]
                 .set
                 .intersect(&table.spaces[j].set)
-                .minus(&earlier)
-                .intersect(&table.seen(&policy.snapshot));
+                .minus(earlier)
+                .intersect(seen);
             if !both.is_empty() {
                 out.push(tie_finding(table, i, j, &both, &policy.snapshot));
             }

@@ -62,20 +62,14 @@ impl Selector {
         }
         Ok(Selector::Addresses(set))
     }
-}
 
-impl Selector {
     /// An error when a resource selector names no NIC, subnet or VNet in either snapshot:
     /// a typo would otherwise compare nothing and pass `--fail-on-change`.
     pub fn check(&self, flag: &str, before: &Policy, after: &Policy) -> Result<()> {
         let Selector::Resource(id) = self else {
             return Ok(());
         };
-        let names = |p: &Policy| {
-            let s = &p.snapshot;
-            s.nic_index(id).is_some() || s.subnet_index(id).is_some() || s.vnet_index(id).is_some()
-        };
-        if names(before) || names(after) {
+        if before.snapshot.holds_place(id) || after.snapshot.holds_place(id) {
             return Ok(());
         }
         Err(Error::Usage(format!(

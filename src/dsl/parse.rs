@@ -364,8 +364,8 @@ fn words(c: &mut Cursor, what: &str) -> Parsed<Vec<String>> {
 /// `allowed`'s spelling; `what` names it in the error.
 fn enum_word(c: &mut Cursor, allowed: &[&'static str], what: &str) -> Parsed<String> {
     let t = c.text(what)?;
-    match allowed.iter().find(|a| a.eq_ignore_ascii_case(&t.value)) {
-        Some(a) => Ok((*a).to_string()),
+    match crate::model::enum_value(allowed, &t.value) {
+        Some(a) => Ok(a.to_string()),
         None => Err(Cursor::error_at(
             t,
             format!("`{}` is not {what}: expected {}", t.value, one_of(allowed)),

@@ -3,7 +3,7 @@
 use super::json::Node;
 use crate::error::{Error, Location, Result};
 use crate::model::*;
-use crate::resolve::condition::{parameter, parameter_reference, parse_condition};
+use crate::resolve::condition::{lookup, parameter_reference, parse_condition};
 use ipnet::IpNet;
 use serde_json::Value;
 use smallvec::SmallVec;
@@ -1012,7 +1012,7 @@ impl Records {
         let effect_node = p.at("policyRule.then.effect");
         let named = named.chain(effect_parameter.as_deref().zip(effect_node.as_ref()));
         for (name, at) in named {
-            if parameter(&parameters, name).is_none() {
+            if lookup(&parameters, name).is_none() {
                 return Err(at.error(format!(
                     "parameter `{name}` is not declared in the definition's `parameters`"
                 )));

@@ -154,21 +154,17 @@ fn rule_properties(rule: &Value, tag_map: &Map<String, Value>) -> Value {
         .unwrap_or_default();
     // The CLI fills both forms of a field: the plural with every entry, the singular with
     // the first. The plural is the rule.
-    for field in [
-        "sourceAddressPrefix",
-        "destinationAddressPrefix",
-        "sourcePortRange",
-        "destinationPortRange",
+    for (single, plural) in [
+        ("sourceAddressPrefix", "sourceAddressPrefixes"),
+        ("destinationAddressPrefix", "destinationAddressPrefixes"),
+        ("sourcePortRange", "sourcePortRanges"),
+        ("destinationPortRange", "destinationPortRanges"),
     ] {
-        let plural = format!(
-            "{field}{}",
-            if field.ends_with("Prefix") { "es" } else { "s" }
-        );
-        if p.get(&plural)
+        if p.get(plural)
             .and_then(Value::as_array)
             .is_some_and(|a| !a.is_empty())
         {
-            p.remove(field);
+            p.remove(single);
         }
     }
     for side in ["source", "destination"] {

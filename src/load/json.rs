@@ -175,16 +175,12 @@ impl<'a> Node<'a> {
     /// type and status) must not turn a typo into "does not apply" without a word.
     pub fn one_of(&self, allowed: &[&'static str], what: &str) -> Result<&'static str, Error> {
         let text = self.as_str()?;
-        allowed
-            .iter()
-            .find(|a| a.eq_ignore_ascii_case(text))
-            .copied()
-            .ok_or_else(|| {
-                self.error(format!(
-                    "`{text}` is not {what}: expected {}",
-                    allowed.join(", ")
-                ))
-            })
+        crate::model::enum_value(allowed, text).ok_or_else(|| {
+            self.error(format!(
+                "`{text}` is not {what}: expected {}",
+                allowed.join(", ")
+            ))
+        })
     }
 
     /// A list of strings: an array of strings (absent = empty).

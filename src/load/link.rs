@@ -45,7 +45,7 @@ fn check_policy_assignments(s: &Snapshot) -> Result<()> {
         for d in definitions {
             let required = d.parameters.iter().filter(|(_, default)| default.is_none());
             for (name, _) in required {
-                if crate::resolve::condition::parameter(&a.parameters, name).is_none() {
+                if crate::resolve::condition::lookup(&a.parameters, name).is_none() {
                     return Err(Error::invalid(
                         a.location.clone(),
                         format!(

@@ -331,6 +331,15 @@ pub struct PolicyAssignment {
     pub location: Location,
 }
 
+/// `text` as one of `allowed`, matched case-insensitively as ARM matches enum values, in
+/// `allowed`'s spelling.
+pub fn enum_value(allowed: &[&'static str], text: &str) -> Option<&'static str> {
+    allowed
+        .iter()
+        .copied()
+        .find(|a| a.eq_ignore_ascii_case(text))
+}
+
 /// AVNM's configuration types (`ConfigurationType` in the REST specification): the values of
 /// a manager's `networkManagerScopeAccesses` and of a deployment's `deploymentType`.
 pub const CONFIGURATION_TYPES: &[&str] =
@@ -412,6 +421,13 @@ impl Snapshot {
     /// The NIC with this id.
     pub fn nic_index(&self, id: &ResourceId) -> Option<usize> {
         self.nics.iter().position(|n| &n.id == id)
+    }
+
+    /// `id` names a NIC, subnet or VNet: something an endpoint can be pinned to.
+    pub fn holds_place(&self, id: &ResourceId) -> bool {
+        self.nic_index(id).is_some()
+            || self.subnet_index(id).is_some()
+            || self.vnet_index(id).is_some()
     }
 
     /// The unknown attributes of a rule, when a plan left some unknown.

@@ -385,11 +385,7 @@ fn at_vnet_point(policy: &Policy, flow: &Flow, logged: Logged<'_>) -> Result<Jud
         .resource_id
         .map(|id| ResourceId::new(id))
         .ok_or("the record names no target resource")?;
-    let s = &policy.snapshot;
-    if s.nic_index(&target).is_none()
-        && s.subnet_index(&target).is_none()
-        && s.vnet_index(&target).is_none()
-    {
+    if !policy.snapshot.holds_place(&target) {
         return Err(format!(
             "the record's target `{target}` is not a NIC, subnet or VNet in the snapshot"
         ));

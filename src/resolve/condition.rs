@@ -303,7 +303,9 @@ fn quoted(s: &str) -> Option<String> {
     (!inner.is_empty() && !inner.replace("''", "").contains('\'')).then(|| inner.replace("''", "'"))
 }
 
-fn lookup<'m, V>(map: &'m BTreeMap<String, V>, key: &str) -> Option<&'m V> {
+/// The value under `key`, matched case-insensitively as Azure Policy matches tag and
+/// parameter names (an exact match first).
+pub fn lookup<'m, V>(map: &'m BTreeMap<String, V>, key: &str) -> Option<&'m V> {
     let lower = key.to_lowercase();
     let mut folded = map.iter().filter(|(k, _)| k.to_lowercase() == lower);
     map.get(key).or_else(|| folded.next().map(|(_, v)| v))
@@ -417,12 +419,6 @@ pub fn parameter_reference(text: &str) -> Option<String> {
         Ok(Expr::Parameter(p)) => Some(p),
         _ => None,
     }
-}
-
-/// The value of parameter `name` in `values`, its name matched case-insensitively as Azure
-/// Policy matches parameter names.
-pub fn parameter<'m, V>(values: &'m BTreeMap<String, V>, name: &str) -> Option<&'m V> {
-    lookup(values, name)
 }
 
 #[cfg(test)]

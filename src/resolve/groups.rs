@@ -1,7 +1,7 @@
 //! Network group membership: static members and Azure Policy dynamic membership
 //! (SEMANTICS §2.2), limited to the VNets the manager's scope reaches (§2.1).
 
-use super::condition::{parameter, ConditionContext, ContainerFields};
+use super::condition::{lookup, ConditionContext, ContainerFields};
 use super::scope::Reach;
 use crate::model::{MemberType, NetworkGroup, ResourceId, Snapshot, Tags};
 use std::collections::BTreeMap;
@@ -83,7 +83,7 @@ fn dynamic_members<'a>(
             params.extend(a.parameters.clone());
             // A parameterised effect may be set to something else (`Disabled`) here.
             let adds = def.effect_parameter.as_deref().is_none_or(|p| {
-                parameter(&params, p)
+                lookup(&params, p)
                     .and_then(|v| v.as_str())
                     .is_some_and(|e| e.eq_ignore_ascii_case("addToNetworkGroup"))
             });
