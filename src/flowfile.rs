@@ -107,7 +107,7 @@ impl<R: BufRead> Iterator for FlowReader<R> {
             let Ok(text) = std::str::from_utf8(&self.buf) else {
                 return skip("not UTF-8 text".to_string());
             };
-            let text = text.trim();
+            let text = trim(text);
             if text.is_empty() || text.starts_with('#') {
                 continue;
             }
@@ -156,7 +156,7 @@ fn read_line_bounded(input: &mut impl BufRead, buf: &mut Vec<u8>) -> io::Result<
                 _ => LineRead::TooLong(len),
             });
         }
-        let (take, newline) = match chunk.iter().position(|&b| b == b'\n') {
+        let (take, newline) = match memchr::memchr(b'\n', chunk) {
             Some(i) => (i, true),
             None => (chunk.len(), false),
         };
@@ -243,7 +243,7 @@ fn assemble(
     let protocol = crate::flow::protocol_number(protocol)
         .ok_or_else(|| format!("`{protocol}` is not a protocol: expected tcp, udp, icmp, icmpv6, esp, ah or a number 0-255"))?;
     let addr = |a: &str| {
-        crate::flow::address(a.trim().as_bytes())
+        crate::flow::address(trim(a).as_bytes())
             .ok_or_else(|| format!("`{a}` is not an IP address"))
     };
     let (src, dst) = (addr(src)?, addr(dst)?);
@@ -261,7 +261,7 @@ fn assemble(
     }
     let port = |p: Option<&str>, which: &str| -> Result<u16, String> {
         let p = p
-            .map(str::trim)
+            .map(trim)
             .filter(|p| !p.is_empty())
             .ok_or_else(|| format!("TCP and UDP flows need a {which} port"))?;
         p.parse()
@@ -305,14 +305,30 @@ fn pins(from: Option<&str>, to: Option<&str>) -> Pins {
 /// pandas' `QUOTE_ALL` and spreadsheets write). No flow field holds a comma or a quote, so
 /// cells are split at every comma.
 fn cell(text: &str) -> &str {
-    let text = text.trim();
+    let text = trim(text);
     text.strip_prefix('"')
         .and_then(|t| t.strip_suffix('"'))
-        .map_or(text, str::trim)
+        .map_or(text, trim)
+}
+
+/// `text.trim()`, the ASCII-only common case first (Unicode trimming decodes every
+/// character it looks at, and `eval` trims each cell of every record).
+fn trim(text: &str) -> &str {
+    let t = text.trim_ascii();
+    let bytes = t.as_bytes();
+    match (bytes.first(), bytes.last()) {
+        (Some(a), Some(b)) if !a.is_ascii() || !b.is_ascii() => t.trim(),
+        _ => t,
+    }
 }
 
 fn csv(columns: &[Column], text: &str) -> Result<(Flow, Pins), String> {
-    let cells: SmallVec<[&str; 8]> = text.split(',').map(cell).collect();
+    let mut cells: SmallVec<[&str; 8]> = SmallVec::new();
+    let mut start = 0;
+    for comma in memchr::memchr_iter(b',', text.as_bytes()).chain([text.len()]) {
+        cells.push(cell(text.get(start..comma).unwrap_or_default()));
+        start = comma + 1;
+    }
     let get = |c: Column| {
         columns
             .iter()
@@ -377,6 +393,19 @@ mod tests {
         assert_eq!(rows[1].as_ref().unwrap().flow.protocol, 1);
         let plain = read("udp,1.2.3.4,53,10.0.0.1,53\n");
         assert_eq!(plain[0].as_ref().unwrap().flow.protocol, 17);
+    }
+
+    #[test]
+    fn cells_trim_unicode_whitespace_too() {
+        assert_eq!(trim(" \u{a0}tcp\u{3000} "), "tcp");
+        assert_eq!(trim("\t1.2.3.4 "), "1.2.3.4");
+        assert_eq!(trim("é"), "é");
+        let rows = read("tcp,\u{a0}1.2.3.4, 1 ,10.0.0.1,22,\n");
+        let first = rows[0].as_ref().unwrap();
+        assert_eq!(
+            (first.flow.src_port, first.flow.dst_port),
+            (Some(1), Some(22))
+        );
     }
 
     #[test]

@@ -82,7 +82,8 @@ pub fn admin_exemption(policy: &Policy, nic: Option<usize>, point: &AdminPoint) 
 /// A deciding `resource` that is a NIC, not a rule: D7's closed Standard public IP, which
 /// every report names [`trace::CLOSED_PUBLIC_IP_RULE`].
 pub fn closes_public_ip(resource: &ResourceId) -> bool {
-    resource.key().contains("/networkinterfaces/")
+    // The type segment, next to last: scanning the whole id cost `eval` 2% of its time.
+    resource.key().rsplit('/').nth(1) == Some("networkinterfaces")
 }
 
 impl From<&Explanation> for Decided {
