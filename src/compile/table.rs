@@ -662,10 +662,26 @@ impl Subset {
         self.rules.get(i).copied()
     }
 
-    /// [`first_match`](Self::first_match) of a subset that may be missing.
+    /// The earlier of table rule `found` and the subset's first match: the subset is not
+    /// looked up where its first rule comes after `found`. On generated fw 10K, a sixth of
+    /// the flows that miss the head tree are decided by a tail tree this way.
     #[inline]
-    fn first_in(subset: Option<&Subset>, flow: &Flow, ends: Ends) -> Option<usize> {
-        subset?.first_match(flow, ends)
+    fn earliest_with(
+        subset: Option<&Subset>,
+        found: Option<usize>,
+        flow: &Flow,
+        ends: Ends,
+    ) -> Option<usize> {
+        match subset {
+            Some(s)
+                if s.rules
+                    .first()
+                    .is_some_and(|&r| found.is_none_or(|f| r < f)) =>
+            {
+                earliest(found, s.first_match(flow, ends))
+            }
+            _ => found,
+        }
     }
 
     /// Heap and inline bytes.
@@ -711,7 +727,7 @@ impl Missed {
         let found = forest.tail_batch(&self.keys);
         for (&at, hit) in self.at.iter().zip(found).take(self.n) {
             if let (Some(slot), Some(flow)) = (out.get_mut(at), flows.get(at)) {
-                *slot = earliest(hit, Subset::first_in(rest, flow, ends));
+                *slot = Subset::earliest_with(rest, hit, flow, ends);
             }
         }
         self.n = 0;
@@ -786,12 +802,12 @@ impl CompiledTable {
         match &self.lookup {
             Lookup::Vectors(v) => v.first_match(flow, ends),
             Lookup::Tree { forest, v6, rest } => {
-                let rest = || Subset::first_in(rest.as_deref(), flow, ends);
+                let rest = rest.as_deref();
                 match flow_key(flow) {
-                    Some(key) => forest
-                        .head_match(&key)
-                        .or_else(|| earliest(forest.tail_match(&key), rest())),
-                    None => earliest(v6.first_match(flow, ends), rest()),
+                    Some(key) => forest.head_match(&key).or_else(|| {
+                        Subset::earliest_with(rest, forest.tail_match(&key), flow, ends)
+                    }),
+                    None => Subset::earliest_with(rest, v6.first_match(flow, ends), flow, ends),
                 }
             }
         }
