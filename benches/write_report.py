@@ -64,6 +64,66 @@ def classbench_row(w, name, r):
       f"| {fmt_rate(ref['lookups_per_sec'])} | {vs_scan:.0f}× | {c['compile_ms']:.1f} ms | {c['table_bytes'] / 2**20:.2f} MiB | {agree} |")
 
 
+def targets_section(w, by):
+    """Each target of the compiled-tables issue against what this run measured."""
+
+    def mark(figure, ok):
+        return figure if ok else f"**{figure}** (missed)"
+
+    rows = []
+    for name, r in sorted(by.items()):
+        if "rte_acl" not in r:
+            continue
+        c, small, ref, acl = r["compiled"], r["compiled_small"], r["reference"], r["rte_acl"]
+        big = c["rules"] >= 5000
+        label = name[len("published-"):] if name.startswith("published-") else name
+        need = 2 if big and any(s in label for s in ("fw", "ipc")) else 1
+        cells = ["—"] * 4
+        if acl:
+            ratio = c["lookups_per_sec"] / acl
+            cells[0] = mark(f"{ratio:.2f}× (≥ {need}×)", ratio >= need)
+        scan, scan_need = small["lookups_per_sec"] / ref["lookups_per_sec"], 50 if big else 10
+        cells[1] = mark(f"{scan:.0f}× (≥ {scan_need}×)", scan >= scan_need)
+        ms, limit = c["compile_ms"], 1000 if big else 100
+        cells[2] = mark(f"{ms:.0f} ms (≤ {limit})", ms <= limit)
+        if big:
+            mib = c["table_bytes"] / 2**20
+            cells[3] = mark(f"{mib:.2f} MiB (≤ 4)", mib <= 4)
+        rows.append(f"| {label} | " + " | ".join(cells) + " |")
+    other = []
+    e = by.get("enterprise")
+    if e:
+        rate = e["compiled"]["lookups_per_sec"]
+        other.append(f"- Enterprise snapshot, one core: {mark(fmt_rate(rate), rate >= 10e6)} decisions (≥ 10 M/s).")
+    ev = by.get("eval-contoso")
+    if ev:
+        secs = ev["ms"] / 1000
+        other.append(f"- `secpath eval`, a million flows on Contoso: {mark(f'{secs:.2f} s', secs < 1)} (under a second).")
+    threads = sorted((int(n.split("-")[1]), r) for n, r in by.items() if n.startswith("threads-"))
+    if len(threads) > 1:
+        t, r = threads[-1]
+        share = r["lookups_per_sec"] / threads[0][1]["lookups_per_sec"] / t
+        other.append(f"- {t} threads: {mark(f'{100 * share:.0f} %', share >= 0.8)} of linear scaling (≥ 80 %).")
+    if not rows and not other:
+        return
+    w("")
+    w("## Targets")
+    w("")
+    w("The compiled-tables issue's targets against this run's figures: ratios against baselines")
+    w("of the same run (absolute rates depend on the machine and its load); at ~10K rules (5,000")
+    w("or more) ≥ 2× `rte_acl` on the fw and ipc shapes and tables ≤ 4 MiB, elsewhere at least")
+    w("`rte_acl`'s rate.")
+    w("")
+    if rows:
+        w("| set | secpath / rte_acl | secpath / scan | compile | tables |")
+        w("|---|---:|---:|---:|---:|")
+        for row in rows:
+            w(row)
+        w("")
+    for line in other:
+        w(line)
+
+
 def main():
     rows = [json.loads(line) for line in open(sys.argv[1])]
     by = {r["name"]: r for r in rows}
@@ -80,6 +140,7 @@ def main():
     w("in the same run on the same machine, because these machines are noisy: read the ratios.")
     w("")
     w(f"Machine: {os.cpu_count()} cores, {cpu}. Commit `{sh('git rev-parse --short HEAD')}`.")
+    targets_section(w, by)
     w("")
     w("## Classification of ClassBench-shaped sets (one core)")
     w("")
