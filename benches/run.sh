@@ -4,7 +4,8 @@
 #   benches/run.sh            # full run (about 10 minutes on 2 cores)
 #   QUICK=1 benches/run.sh    # smaller traces, for a smoke test
 #   CLASSBENCH_DIR=DIR benches/run.sh   # also the published ClassBench sets in DIR (NAME and
-#                             # NAME_trace, as ClassBench's db_generator and trace_generator write them)
+#                             # NAME_trace, as ClassBench's db_generator and trace_generator write them;
+#                             # benches/classbench_published.sh makes them from a ClassBench checkout)
 #
 # Baselines, all measured in this run on this machine: the reference linear scan, DPDK's
 # rte_acl through dpdk-test-acl (Debian's dpdk-dev, unpacked into target/ without installing;

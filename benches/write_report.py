@@ -160,8 +160,9 @@ def main():
     published = sorted(n for n in by if n.startswith("published-"))
     if published:
         w("")
-        w("Published sets (`CLASSBENCH_DIR`: made by ClassBench's own db_generator from its seeds,")
-        w("with trace_generator's traces; at least a million lookups each):")
+        w("Published sets (`CLASSBENCH_DIR`: made by ClassBench's own db_generator from its acl1, fw1")
+        w("and ipc1 seeds, with trace_generator's traces, by `benches/classbench_published.sh`; at")
+        w("least a million lookups each):")
         w("")
         w("| set | rules | secpath | ns/lookup | rte_acl | secpath / rte_acl | linear scan | secpath / scan | compile | tables | agree |")
         w("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
