@@ -72,16 +72,17 @@ impl Flow {
                 "source and destination must both be IPv4 or both IPv6".to_string()
             ));
         }
-        let ported = Flow::has_ports(protocol);
-        match (ported, src_port, dst_port) {
-            (true, Some(_), Some(_)) | (false, None, None) => {}
+        // SEMANTICS §3.1: ports are ignored for protocols without ports, so ports given
+        // with one are dropped (as `eval` drops them from a record), not an error.
+        let (src_port, dst_port) = match (Flow::has_ports(protocol), src_port, dst_port) {
+            (true, Some(s), Some(d)) => (Some(s), Some(d)),
             (true, _, _) => {
                 return Err(err(
                     "TCP and UDP flows need both ports (`SRC:PORT -> DST:PORT`)".to_string(),
                 ))
             }
-            (false, _, _) => return Err(err("only TCP and UDP flows have ports".to_string())),
-        }
+            (false, _, _) => (None, None),
+        };
         Ok(Flow {
             protocol,
             src,
@@ -288,6 +289,15 @@ mod tests {
     }
 
     #[test]
+    fn ports_of_a_protocol_without_ports_are_dropped() {
+        let flow = Flow::parse("icmp 10.0.0.1:3 -> 10.0.0.2:4").unwrap();
+        assert_eq!((flow.src_port, flow.dst_port), (None, None));
+        assert_eq!(flow.to_string(), "icmp 10.0.0.1 -> 10.0.0.2");
+        let half = Flow::parse("tcp 10.0.0.1 -> 10.0.0.2:22").unwrap_err();
+        assert!(half.to_string().contains("need both ports"), "{half}");
+    }
+
+    #[test]
     fn address_parsing_agrees_with_the_standard_library() {
         for text in [
             "10.0.0.1",
@@ -357,7 +367,6 @@ mod tests {
     fn rejects_with_reasons() {
         for (text, why) in [
             ("tcp 10.0.0.1 -> 10.0.0.2:80", "both ports"),
-            ("icmp 10.0.0.1:5 -> 10.0.0.2", "only TCP and UDP"),
             ("gre 10.0.0.1 -> 10.0.0.2", "not a protocol"),
             ("tcp 10.0.0.1:70000 -> 10.0.0.2:80", "expected `PROTO"),
             ("tcp 10.0.0.1:1 -> [::1]:80", "both be IPv4"),
