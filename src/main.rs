@@ -1,6 +1,7 @@
 //! The `secpath` command: parses flags, calls the library, prints, and maps outcomes to exit
 //! codes in one place (0 allow, 1 deny or no-path, 2 bad input).
 
+use clap::builder::{OsStringValueParser, TypedValueParser as _};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use secpath::effective::{effective, Selection};
 use secpath::engine::{Engine, EngineKind, TableEngine};
@@ -246,7 +247,9 @@ enum Format {
 #[derive(Args)]
 struct PolicyArgs {
     /// Snapshot files or directories of ARM JSON (repeatable).
-    #[arg(long, required = true, num_args = 1..)]
+    // Empty values are taken too: `explain --snapshot S ""` hands its flow to this list
+    // (see `split_flow`), and clap's own path parser would blame the snapshot for it.
+    #[arg(long, required = true, num_args = 1.., value_parser = OsStringValueParser::new().map(PathBuf::from))]
     snapshot: Vec<PathBuf>,
     #[command(flatten)]
     switches: Switches,

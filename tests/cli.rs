@@ -189,6 +189,11 @@ fn bad_flows_and_paths_exit_2() {
             ],
             "not a protocol",
         ),
+        // An empty flow is the flow's error, not the greedy `--snapshot` list's.
+        (
+            vec!["explain", "--snapshot", "rulesets/contoso", ""],
+            "flow ``: expected `PROTO",
+        ),
         (
             vec![
                 "explain",
