@@ -114,7 +114,7 @@ fn rule(
         (ports(rng), ports(rng))
     };
     ResolvedRule {
-        rule: Rule {
+        rule: std::sync::Arc::new(Rule {
             id: ResourceId::new(&format!("/subscriptions/s/nsg/n/securityRules/r{i}")),
             name: format!("r{i}"),
             priority: 100 + i as u32,
@@ -132,7 +132,7 @@ fn rule(
                 destination_ports: destination_ports.clone(),
             },
             is_default: false,
-        },
+        }),
         source: RuleSource::Nsg { nsg: 0 },
         sources,
         source_ports,

@@ -108,7 +108,7 @@ fn filter(line: &str, number: usize, priority: u32) -> Result<ResolvedRule, Stri
         is_default: false,
     };
     Ok(ResolvedRule {
-        rule,
+        rule: std::sync::Arc::new(rule),
         source: RuleSource::Nsg { nsg: 0 },
         sources: AddrMatch {
             set: AddrSet::from_net(src),

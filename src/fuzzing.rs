@@ -201,7 +201,7 @@ fn rule(b: &mut Bytes, i: usize) -> ResolvedRule {
         is_default: false,
     };
     ResolvedRule {
-        rule,
+        rule: std::sync::Arc::new(rule),
         source: RuleSource::Nsg { nsg: 0 },
         sources,
         source_ports,

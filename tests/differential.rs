@@ -156,7 +156,7 @@ fn resolved(
     destination_ports: SmallVec<[PortRange; 2]>,
 ) -> ResolvedRule {
     ResolvedRule {
-        rule: Rule {
+        rule: std::sync::Arc::new(Rule {
             id: ResourceId::new(&format!("/subscriptions/s/nsg/n/securityRules/r{i}")),
             name: format!("r{i}"),
             priority: 100 + i as u32,
@@ -170,7 +170,7 @@ fn resolved(
                 destination_ports: destination_ports.clone(),
             },
             is_default: false,
-        },
+        }),
         source: RuleSource::Nsg { nsg: 0 },
         sources,
         source_ports,

@@ -1063,7 +1063,7 @@ mod tests {
         let (source_ports, destination_ports) = (ports(r), ports(r));
         let protocol = [Protocol::Any, Protocol::Tcp, Protocol::Udp][r.below(3) as usize];
         ResolvedRule {
-            rule: Rule {
+            rule: std::sync::Arc::new(Rule {
                 id: ResourceId::new(&format!("/r/{i}")),
                 name: format!("r{i}"),
                 priority: 100,
@@ -1077,7 +1077,7 @@ mod tests {
                     destination_ports: destination_ports.clone(),
                 },
                 is_default: false,
-            },
+            }),
             source: RuleSource::Nsg { nsg: 0 },
             sources,
             source_ports,
