@@ -44,6 +44,9 @@ pub struct Skipped {
 #[derive(Clone, Debug, PartialEq, Eq)]
 enum Layout {
     Csv(Vec<Column>),
+    /// A CSV header that names a field twice: which cell holds it is unknown, so every
+    /// record is skipped with this reason.
+    AmbiguousCsv(String),
     Jsonl,
     ClassBench,
     Spec,
@@ -184,7 +187,7 @@ fn detect(first: &str) -> (Layout, bool) {
         let cells: Vec<&str> = first.split(',').map(cell).collect();
         let header = cells.iter().any(|c| column(c) != Column::Other);
         if header {
-            return (Layout::Csv(cells.iter().map(|c| column(c)).collect()), true);
+            return (csv_header(&cells), true);
         }
         let default = vec![
             Column::Protocol,
@@ -205,6 +208,24 @@ fn detect(first: &str) -> (Layout, bool) {
         return (Layout::ClassBench, false);
     }
     (Layout::Spec, false)
+}
+
+/// The layout a CSV header gives, unless it names a field twice.
+fn csv_header(cells: &[&str]) -> Layout {
+    let columns: Vec<Column> = cells.iter().map(|c| column(c)).collect();
+    for (i, c) in columns.iter().enumerate() {
+        let again = columns.iter().skip(i + 1).position(|d| d == c);
+        if let (Some(j), true) = (again, *c != Column::Other) {
+            return Layout::AmbiguousCsv(format!(
+                "the CSV header names one field twice: `{}` (column {}) and `{}` (column {})",
+                cells[i],
+                i + 1,
+                cells[i + 1 + j],
+                i + 2 + j
+            ));
+        }
+    }
+    Layout::Csv(columns)
 }
 
 fn column(name: &str) -> Column {
@@ -228,6 +249,7 @@ fn parse(layout: &Layout, text: &str) -> Result<(Flow, Pins), String> {
         Layout::ClassBench => classbench_trace(text).map(|f| (f, Pins::default())),
         Layout::Jsonl => jsonl(text),
         Layout::Csv(columns) => csv(columns, text),
+        Layout::AmbiguousCsv(reason) => Err(reason.clone()),
     }
 }
 
@@ -329,6 +351,13 @@ fn csv(columns: &[Column], text: &str) -> Result<(Flow, Pins), String> {
         cells.push(cell(text.get(start..comma).unwrap_or_default()));
         start = comma + 1;
     }
+    if cells.len() > columns.len() {
+        return Err(format!(
+            "{} cells where the CSV has {} columns",
+            cells.len(),
+            columns.len()
+        ));
+    }
     let get = |c: Column| {
         columns
             .iter()
@@ -406,6 +435,29 @@ mod tests {
             (first.flow.src_port, first.flow.dst_port),
             (Some(1), Some(22))
         );
+    }
+
+    #[test]
+    fn a_csv_row_with_more_cells_or_a_header_naming_a_field_twice_is_skipped() {
+        let rows = read("protocol,src,src_port,dst,dst_port\ntcp,1.2.3.4,1,10.0.0.1,22,10.0.0.2\n");
+        let extra = rows[0].as_ref().unwrap_err();
+        assert_eq!(
+            (extra.line, extra.reason.as_str()),
+            (2, "6 cells where the CSV has 5 columns")
+        );
+        let rows = read(
+            "protocol,src,src_port,dst,dst_port,destination\ntcp,1.2.3.4,1,10.0.0.1,22,10.0.0.2\n",
+        );
+        assert_eq!(
+            rows[0].as_ref().unwrap_err().reason,
+            "the CSV header names one field twice: `dst` (column 4) and `destination` (column 6)"
+        );
+        let plain = read("tcp,1.2.3.4,1,10.0.0.1,22,,,x\n");
+        assert!(plain[0]
+            .as_ref()
+            .unwrap_err()
+            .reason
+            .contains("8 cells where the CSV has 7"));
     }
 
     #[test]
