@@ -915,13 +915,13 @@ fn parse_tuple<'a>(text: &'a [u8], group: &'a Group) -> Result<(u64, Flow, Logge
         }
         (Layout::Nsg { .. }, _) => {
             return Err(format!(
-                "NSG flow-log tuple with {n} fields (version 1 has 8, version 2 has 13)"
+                "{n}-field NSG flow-log tuple (version 1 has 8 fields, version 2 has 13)"
             )
             .into())
         }
         (Layout::Vnet, 13) => LogFormat::VnetV4,
         (Layout::Vnet, _) => {
-            return Err(format!("VNet flow-log tuple with {n} fields (version 4 has 13)").into())
+            return Err(format!("{n}-field VNet flow-log tuple (version 4 has 13 fields)").into())
         }
     };
     let time = decimal(f[0]).ok_or("bad time stamp (expected Unix seconds or milliseconds)")?;
@@ -1157,7 +1157,7 @@ mod tests {
                     t(14)
                 ),
                 format!(
-                    "skip {}: NSG flow-log tuple with 9 fields (version 1 has 8, version 2 has 13)",
+                    "skip {}: 9-field NSG flow-log tuple (version 1 has 8 fields, version 2 has 13)",
                     t(15)
                 ),
             ]
@@ -1204,7 +1204,7 @@ mod tests {
                 format!("skip {}: bad protocol number (expected 0-255)", t(1, 2)),
                 format!("skip {}: bad flow state (expected B, C, E or D)", t(1, 3)),
                 format!(
-                    "skip {}: VNet flow-log tuple with 8 fields (version 4 has 13)",
+                    "skip {}: 8-field VNet flow-log tuple (version 4 has 13 fields)",
                     t(1, 4)
                 ),
             ]
