@@ -242,6 +242,43 @@ fn every_error_fixture_reports_its_line_column_and_message() {
     }
 }
 
+/// Mistakes found only once the DSL's resources are loaded (two NICs on one address) or
+/// resolved (an unknown service tag) name the statement's line, not the JSON it stands for.
+#[test]
+fn errors_found_after_parsing_name_the_dsl_statement() {
+    let head = "subscription 11111111-0000-4000-8000-000000000001 name sub {
+  resource-group rg {
+    vnet v1 region westeurope {
+      address-space 10.0.0.0/16
+      subnet s1 prefix 10.0.1.0/24 nsg nsg1
+    }
+";
+    let cases = [
+        (
+            "nsg nsg1 {\n      inbound 100 allow tcp from * to * ports 443 name AllowHttps\n    }\n    nic nic1 ip 10.0.1.4 subnet s1\n    nic nic2 ip 10.0.1.4 subnet s1",
+            ":11:5: NIC `nic2` holds 10.0.1.4",
+        ),
+        (
+            "nsg nsg1 {\n      inbound 100 allow tcp from FooTag to * ports 443 name AllowHttps\n    }\n    nic nic1 ip 10.0.1.4 subnet s1",
+            ": line 7, the `nsg` statement: rule `AllowHttps` names unknown service tag `FooTag`",
+        ),
+    ];
+    for (i, (body, want)) in cases.into_iter().enumerate() {
+        let file = scratch(&format!("after-parsing-{i}.secpath"));
+        write(&file, &format!("{head}    {body}\n  }}\n}}\n"));
+        let out = secpath([
+            "explain",
+            "--snapshot",
+            file.to_str().unwrap_or_default(),
+            "tcp 1.2.3.4:1 -> 10.0.1.4:443",
+        ]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{stderr}");
+        assert!(stderr.contains(want), "{want}\n{stderr}");
+        assert!(!stderr.contains("properties"), "{stderr}");
+    }
+}
+
 #[test]
 fn the_cli_reports_every_dsl_error_with_exit_status_2() {
     let out = secpath([
@@ -276,12 +313,18 @@ fn explain_json(snapshot: &[String], args: &[String], flow: &str) -> Value {
     argv.push(flow.to_string());
     let out = secpath(&argv);
     if out.status.code() == Some(2) {
-        // `error: FILE: [JSON PATH]: message`: the file and path differ between the forms.
+        // `error: FILE: LOCATION: message`: the file and the location (a JSON path, or in the
+        // DSL form the statement's line) differ between the forms.
         let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
         let mut message = stderr.trim_start_matches("error: ");
         for _ in 0..2 {
             if let Some((head, rest)) = message.split_once(": ") {
-                if head.contains('/') || head.starts_with('[') || head.contains("properties") {
+                let dsl_line = head.starts_with("line ") && head.ends_with("statement");
+                if head.contains('/')
+                    || head.starts_with('[')
+                    || head.contains("properties")
+                    || dsl_line
+                {
                     message = rest;
                 }
             }

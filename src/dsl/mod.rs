@@ -45,6 +45,7 @@ pub mod read;
 pub mod refs;
 
 pub use error::{DslError, DslErrors};
+pub use parse::Origin;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 
@@ -52,6 +53,14 @@ use std::path::{Path, PathBuf};
 /// in errors and anchors `include` paths.
 pub fn parse(text: &str, file: &Path) -> Result<Vec<Value>, DslErrors> {
     Ok(parse::parse(text, file)?.values)
+}
+
+/// [`parse()`], with where each resource was written: errors the loader finds in a resource
+/// (a duplicate address, an unknown service tag) can then name the DSL line, not a position
+/// in JSON the user never saw.
+pub fn parse_located(text: &str, file: &Path) -> Result<(Vec<Value>, Vec<Origin>), DslErrors> {
+    let doc = parse::parse(text, file)?;
+    Ok((doc.values, doc.origins))
 }
 
 /// Writes ARM resources as canonical DSL text. Each value may be a resource or any container

@@ -179,6 +179,8 @@ struct Parser {
     counts: HashMap<&'static str, usize>,
     /// Source of each item.
     item_source: Vec<usize>,
+    /// The 0-based line of each item's statement in its source.
+    item_line: Vec<usize>,
     /// Includes of the first file: items before it, and the file as written.
     root_includes: Vec<(usize, String)>,
 }
@@ -197,10 +199,44 @@ pub enum Part {
 pub struct Document {
     /// Every resource, in order.
     pub values: Vec<Value>,
+    /// Where each of `values` was written.
+    pub origins: Vec<Origin>,
     /// The first file's statements.
     pub parts: Vec<Part>,
     /// The first file's comments and blank lines.
     pub notes: Notes,
+}
+
+/// Where a resource was written: its statement's file, 1-based line and column.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Origin {
+    /// The file (an included one for an included statement).
+    pub file: PathBuf,
+    /// 1-based line of the statement.
+    pub line: usize,
+    /// 1-based column where the statement starts.
+    pub column: usize,
+    /// The statement's line as written.
+    pub text: String,
+}
+
+impl Origin {
+    /// The statement's first word (`nsg`, `vnet`, `arm`).
+    pub fn keyword(&self) -> &str {
+        self.text.split_whitespace().next().unwrap_or_default()
+    }
+
+    /// `message`, about the resource written here, as an error at the statement.
+    pub fn error(&self, message: String) -> super::DslError {
+        super::DslError {
+            file: self.file.clone(),
+            line: self.line,
+            column: self.column,
+            found: self.keyword().to_string(),
+            message,
+            source_line: self.text.clone(),
+        }
+    }
 }
 
 /// Parses DSL text (and the files it includes) into ARM resources.
@@ -420,9 +456,10 @@ fn param(c: &mut Cursor) -> Parsed<(String, Value)> {
 }
 
 impl Parser {
-    fn push_item(&mut self, source: usize, item: Item) {
+    fn push_item(&mut self, source: usize, line: usize, item: Item) {
         self.items.push(item);
         self.item_source.push(source);
+        self.item_line.push(line);
     }
 
     /// The next number for a statement kind without an id, in the first file.
@@ -770,7 +807,7 @@ impl Parser {
         }
         match serde_json::from_str::<Value>(body) {
             Ok(v) => {
-                self.push_item(source, Item::Arm(v));
+                self.push_item(source, n, Item::Arm(v));
                 let n = self.count(source, "arm");
                 self.last_key = Some(key::nth("arm", n));
             }
@@ -1125,7 +1162,7 @@ impl Parser {
                 })?;
                 let id = management_group_id(&g.name);
                 self.declare(&id, name, source, line)?;
-                self.push_item(source, Item::ManagementGroup(g));
+                self.push_item(source, line, Item::ManagementGroup(g));
                 Ok(Step::Block(Frame::Context(Ctx {
                     level: Level::ManagementGroup,
                     prefixes: vec![id],
@@ -1175,7 +1212,7 @@ impl Parser {
                 )?;
                 let prefix = format!("/subscriptions/{}", s.subscription_id);
                 self.declare(&prefix, guid, source, line)?;
-                self.push_item(source, Item::Subscription(s));
+                self.push_item(source, line, Item::Subscription(s));
                 Ok(Step::Block(Frame::Context(Ctx {
                     level: Level::Subscription,
                     prefixes: vec![prefix],
@@ -1207,7 +1244,7 @@ impl Parser {
                 )?;
                 self.declare(&g.id, name, source, line)?;
                 let block_prefix = built.unwrap_or_else(|| g.id.clone());
-                self.push_item(source, Item::ResourceGroup(g));
+                self.push_item(source, line, Item::ResourceGroup(g));
                 Ok(Step::Block(Frame::Context(Ctx {
                     level: Level::ResourceGroup,
                     prefixes: vec![block_prefix],
@@ -1294,7 +1331,7 @@ impl Parser {
                 )?;
                 v.id = Self::settle_id(&tok, built, id_clause, levels::IN_RESOURCE_GROUP, "vnet")?;
                 self.declare(&v.id, &tok, source, line)?;
-                self.push_item(source, Item::Vnet(v));
+                self.push_item(source, line, Item::Vnet(v));
                 Ok(Step::Block(Frame::Vnet(self.items.len() - 1)))
             }
             "nic" => {
@@ -1396,7 +1433,7 @@ impl Parser {
                 }
                 n.id = Self::settle_id(&tok, built, id_clause, levels::IN_RESOURCE_GROUP, "nic")?;
                 self.declare(&n.id, &tok, source, line)?;
-                self.push_item(source, Item::Nic(n));
+                self.push_item(source, line, Item::Nic(n));
                 Ok(Step::Done)
             }
             "nsg" | "asg" | "public-ip" | "vnet-gateway" | "local-gateway" | "connection" => {
@@ -1472,7 +1509,7 @@ impl Parser {
                     }
                 };
                 self.declare(&id, &tok, source, line)?;
-                self.push_item(source, item);
+                self.push_item(source, line, item);
                 Ok(if keyword == "nsg" {
                     Step::Block(Frame::Nsg(self.items.len() - 1))
                 } else {
@@ -1518,7 +1555,7 @@ impl Parser {
                     "network manager",
                 )?;
                 self.declare(&m.id, &tok, source, line)?;
-                self.push_item(source, Item::Manager(m));
+                self.push_item(source, line, Item::Manager(m));
                 Ok(Step::Block(Frame::Manager(self.items.len() - 1)))
             }
             "manager-connection" => {
@@ -1553,6 +1590,7 @@ impl Parser {
                 self.declare(&id, &tok, source, line)?;
                 self.push_item(
                     source,
+                    line,
                     Item::ManagerConnection(ManagerConnection {
                         id,
                         name,
@@ -1602,6 +1640,7 @@ impl Parser {
                 self.declare(&id, &tok, source, line)?;
                 self.push_item(
                     source,
+                    line,
                     Item::PolicyDefinition(PolicyDefinition {
                         id,
                         name,
@@ -1663,6 +1702,7 @@ impl Parser {
                 self.declare(&id, &tok, source, line)?;
                 self.push_item(
                     source,
+                    line,
                     Item::PolicyAssignment(PolicyAssignment {
                         id,
                         name,
@@ -1717,7 +1757,7 @@ impl Parser {
                 if !seen.1 {
                     return Err(c.missing("`status STATUS` (e.g. status Deployed)"));
                 }
-                self.push_item(source, Item::Deployment(d));
+                self.push_item(source, line, Item::Deployment(d));
                 let n = self.count(source, "deployment");
                 self.last_key = Some(key::nth("deployment", n));
                 Ok(Step::Done)
@@ -2466,6 +2506,7 @@ impl Parser {
             .into_iter()
             .peekable();
         let mut values = Vec::new();
+        let mut origins = Vec::new();
         for (i, item_values) in per_item.into_iter().enumerate() {
             while let Some((_, name)) = includes.next_if(|(at, _)| *at <= i) {
                 parts.push(Part::Values(std::mem::take(&mut run)));
@@ -2474,6 +2515,8 @@ impl Parser {
             if self.item_source.get(i) == Some(&0) {
                 run.extend(item_values.iter().cloned());
             }
+            let origin = self.origin(i);
+            origins.extend(item_values.iter().map(|_| origin.clone()));
             values.extend(item_values);
         }
         for (_, name) in includes {
@@ -2484,8 +2527,24 @@ impl Parser {
         self.note(0, key::EOF.to_string(), None);
         Document {
             values,
+            origins,
             parts,
             notes: std::mem::take(&mut self.notes),
+        }
+    }
+
+    /// Where item `i`'s statement starts.
+    fn origin(&self, i: usize) -> Origin {
+        let source = self.item_source.get(i).and_then(|&s| self.sources.get(s));
+        let line = self.item_line.get(i).copied().unwrap_or_default();
+        let text = source.and_then(|s| s.lines.get(line));
+        Origin {
+            file: source.map(|s| s.path.clone()).unwrap_or_default(),
+            line: line + 1,
+            column: text.map_or(1, |t| {
+                t.chars().take_while(|c| c.is_whitespace()).count() + 1
+            }),
+            text: text.cloned().unwrap_or_default(),
         }
     }
 

@@ -27,6 +27,7 @@ use crate::error::{Error, Location, Result};
 use crate::model::{ResourceId, Snapshot};
 use json::{Node, Origins};
 use serde_json::Value;
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 pub use template::TemplateScope;
 pub use tfplan::PlanSide;
@@ -92,18 +93,23 @@ pub fn load_texts(texts: &[(PathBuf, String)]) -> Result<Snapshot> {
 /// Reads snapshot texts already in memory with `options`: plans last, replacing.
 pub fn load_texts_with(texts: &[(PathBuf, String)], options: &LoadOptions) -> Result<Snapshot> {
     let inputs = Inputs::read(texts, options)?;
-    let mut records = arm::Records::default();
-    for input in &inputs.live {
-        match input {
-            (file, Input::Resources(value)) => records.read_file(Node::root(value, file))?,
-            (file, Input::Translated(t)) => read_translation(&mut records, file, t)?,
+    let load = || {
+        let mut records = arm::Records::default();
+        for input in &inputs.live {
+            match input {
+                (file, Input::Resources(value)) => records.read_file(Node::root(value, file))?,
+                (file, Input::Translated(t)) => read_translation(&mut records, file, t)?,
+            }
         }
-    }
-    records.replacing = true;
-    for (file, t) in &inputs.planned {
-        read_translation(&mut records, file, t)?;
-    }
-    link::link(records)
+        records.replacing = true;
+        for (file, t) in &inputs.planned {
+            read_translation(&mut records, file, t)?;
+        }
+        link::link(records)
+    };
+    let mut snapshot = load().map_err(|e| inputs.at_dsl_statement(e))?;
+    inputs.relocate(&mut snapshot);
+    Ok(snapshot)
 }
 
 /// The ARM resources the texts stand for, for `secpath convert`: plans, templates and az
@@ -186,21 +192,82 @@ enum Input {
 struct Inputs {
     live: Vec<(PathBuf, Input)>,
     planned: Vec<(PathBuf, Translation)>,
+    /// Per DSL file, where each of its resources was written.
+    origins: HashMap<PathBuf, Vec<crate::dsl::Origin>>,
 }
 
 impl Inputs {
+    /// `e`, when it is about a resource a DSL file wrote (its JSON path starts at the
+    /// resource's index, `[5].properties...`), as a DSL error at the statement that wrote
+    /// it: the user never saw that JSON.
+    fn at_dsl_statement(&self, e: Error) -> Error {
+        let Error::Invalid { location, message } = e else {
+            return e;
+        };
+        match self.origin(&location) {
+            Some(o) => crate::dsl::DslErrors(vec![o.error(message)]).into(),
+            None => Error::Invalid { location, message },
+        }
+    }
+
+    /// The DSL statement that wrote the resource `location` is in, if a DSL file did.
+    fn origin(&self, location: &Location) -> Option<&crate::dsl::Origin> {
+        let index = location
+            .path
+            .strip_prefix('[')
+            .and_then(|p| p.split(']').next())
+            .and_then(|i| i.parse::<usize>().ok())?;
+        self.origins.get(&location.file)?.get(index)
+    }
+
+    /// Points the rule locations the snapshot keeps for later errors (an unknown service
+    /// tag is found when rules are resolved) at the DSL statements that wrote them, as
+    /// [`at_dsl_statement`](Self::at_dsl_statement) does for the loader's own errors.
+    fn relocate(&self, snapshot: &mut Snapshot) {
+        if self.origins.is_empty() {
+            return;
+        }
+        let nsg_rules = snapshot.nsgs.iter_mut().flat_map(|n| &mut n.rules);
+        let admin_rules = snapshot
+            .managers
+            .iter_mut()
+            .flat_map(|m| &mut m.security_configs)
+            .flat_map(|c| &mut c.collections)
+            .flat_map(|c| &mut c.rules);
+        let assignments = snapshot
+            .policy_assignments
+            .iter_mut()
+            .map(|a| &mut a.location);
+        for location in nsg_rules
+            .chain(admin_rules)
+            .map(|r| &mut r.1)
+            .chain(assignments)
+        {
+            if let Some(o) = self.origin(location) {
+                *location = Location {
+                    file: o.file.clone(),
+                    path: format!("line {}, the `{}` statement", o.line, o.keyword()),
+                };
+            }
+        }
+    }
+
     /// Parses and classifies every text; templates get their parameters files.
     fn read(texts: &[(PathBuf, String)], options: &LoadOptions) -> Result<Inputs> {
         let mut inputs = Inputs {
             live: Vec::new(),
             planned: Vec::new(),
+            origins: HashMap::new(),
         };
         let mut templates = Vec::new();
         let mut parameters = Vec::new();
         for (file, text) in texts {
             if crate::dsl::is_dsl(file, text) {
-                let value = Value::Array(crate::dsl::parse(text, file)?);
-                inputs.live.push((file.clone(), Input::Resources(value)));
+                let (values, origins) = crate::dsl::parse_located(text, file)?;
+                inputs.origins.insert(file.clone(), origins);
+                inputs
+                    .live
+                    .push((file.clone(), Input::Resources(Value::Array(values))));
                 continue;
             }
             let value = parse_json(file, text)?;
