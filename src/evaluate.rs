@@ -59,14 +59,35 @@ impl Summary {
 }
 
 /// A skip reason without its particulars (`` `99999` is not a port `` → `` `…` is not a
-/// port ``), so the summary groups like with like.
+/// port ``), so the summary groups like with like. A span opens at a backquote that starts
+/// a word and closes at one that ends a word (followed by the end, a space or punctuation),
+/// so a backquote inside quoted input (`` `` `tcp 1.2.3.4 …` `` ``) does not unpair the rest.
 pub fn reason_kind(reason: &str) -> String {
-    let mut out = String::new();
-    for (i, part) in reason.split('`').enumerate() {
-        out.push_str(if i % 2 == 1 { "…" } else { part });
-        if i + 1 < reason.split('`').count() {
-            out.push('`');
+    let mut out = String::with_capacity(reason.len());
+    let mut quoted = false;
+    let mut previous = None;
+    let mut chars = reason.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '`' {
+            let opens =
+                !quoted && previous.is_none_or(|p: char| p.is_whitespace() || "([{".contains(p));
+            let closes = quoted
+                && chars
+                    .peek()
+                    .is_none_or(|n| n.is_whitespace() || ":,.;)]}'\"".contains(*n));
+            if opens {
+                out.push_str("`…");
+                quoted = true;
+            } else if closes {
+                out.push('`');
+                quoted = false;
+            } else if !quoted {
+                out.push(c);
+            }
+        } else if !quoted {
+            out.push(c);
         }
+        previous = Some(c);
     }
     out
 }
@@ -409,6 +430,23 @@ mod tests {
             push_csv_text(&mut line, special);
             assert_eq!(line, format!("\"{special}\""));
         }
+    }
+
+    #[test]
+    fn reason_kinds_elide_quoted_input_even_when_it_holds_backquotes() {
+        assert_eq!(reason_kind("`99999` is not a port"), "`…` is not a port");
+        assert_eq!(
+            reason_kind(
+                "flow ``p 1.2.3.4:1 -> 10.1.1.4:443`: expected `PROTO SRC[:PORT]`, e.g. `tcp`"
+            ),
+            "flow `…`: expected `…`, e.g. `…`"
+        );
+        assert_eq!(
+            reason_kind("`a`b` is not a protocol"),
+            "`…` is not a protocol"
+        );
+        assert_eq!(reason_kind("no quotes"), "no quotes");
+        assert_eq!(reason_kind("unclosed `tail"), "unclosed `…");
     }
 
     #[test]
