@@ -184,7 +184,7 @@ fn detect(first: &str) -> (Layout, bool) {
         return (Layout::Jsonl, false);
     }
     if first.contains(',') {
-        let cells: Vec<&str> = first.split(',').map(cell).collect();
+        let cells = csv_cells(first);
         let header = cells.iter().any(|c| column(c) != Column::Other);
         if header {
             return (csv_header(&cells), true);
@@ -344,13 +344,19 @@ fn trim(text: &str) -> &str {
     }
 }
 
-fn csv(columns: &[Column], text: &str) -> Result<(Flow, Pins), String> {
-    let mut cells: SmallVec<[&str; 8]> = SmallVec::new();
+/// A CSV line's cells, each read by [`cell`].
+fn csv_cells(text: &str) -> SmallVec<[&str; 8]> {
+    let mut cells = SmallVec::new();
     let mut start = 0;
     for comma in memchr::memchr_iter(b',', text.as_bytes()).chain([text.len()]) {
         cells.push(cell(text.get(start..comma).unwrap_or_default()));
         start = comma + 1;
     }
+    cells
+}
+
+fn csv(columns: &[Column], text: &str) -> Result<(Flow, Pins), String> {
+    let cells = csv_cells(text);
     if cells.len() > columns.len() {
         return Err(format!(
             "{} cells where the CSV has {} columns",
