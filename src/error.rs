@@ -10,7 +10,9 @@ use std::path::PathBuf;
 pub struct Location {
     /// The file as given on the command line (or found in a directory).
     pub file: PathBuf,
-    /// A JSON path such as `value[2].properties.securityRules[0].properties.priority`.
+    /// A JSON path such as `value[2].properties.securityRules[0].properties.priority`; for a
+    /// rule or assignment written in the secpath DSL, the line of the statement that wrote it
+    /// (``line 7, the `nsg` statement``), the loader's JSON being none the user wrote.
     pub path: String,
 }
 

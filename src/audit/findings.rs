@@ -207,7 +207,8 @@ impl Region {
 pub struct SourceLocation {
     /// The file as given.
     pub file: String,
-    /// The JSON path inside it.
+    /// The JSON path inside it, or in a secpath DSL file the statement's line (see
+    /// [`crate::error::Location::path`]).
     pub json_path: String,
 }
 
