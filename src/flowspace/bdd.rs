@@ -12,6 +12,7 @@ use super::cube::{address_value, has_ports, Cube, Family, Ranges};
 use crate::flow::Flow;
 use crate::model::AddrSet;
 use biodivine_lib_bdd::{Bdd, BddPartialValuation, BddValuation, BddVariable, BddVariableSet};
+use std::collections::HashMap;
 use std::sync::OnceLock;
 
 /// One header field's place among the BDD variables.
@@ -82,17 +83,26 @@ impl FlowSet {
 
     /// The flows of one cube.
     pub fn from_cube(cube: &Cube) -> FlowSet {
+        FlowSet::from_cube_in(cube, &mut FieldCache::default())
+    }
+
+    /// [`from_cube`](Self::from_cube), taking each field's diagram from `cache` where it
+    /// was built before.
+    pub fn from_cube_in(cube: &Cube, cache: &mut FieldCache) -> FlowSet {
         let (address_bits, port_ok) = (cube.family.bits() as u16, cube.has_ported_protocol());
         let fields = [
-            field(PROTOCOL, 8, &cube.protocols),
+            cache.field(PROTOCOL, 8, &cube.protocols),
             FlowSet::family(cube.family).0,
-            field(DST, address_bits, &cube.dst),
-            field(SRC, address_bits, &cube.src),
+            cache.field(DST, address_bits, &cube.dst),
+            cache.field(SRC, address_bits, &cube.src),
         ];
         let mut set = fields.iter().fold(vars().mk_true(), |acc, f| acc.and(f));
         if port_ok {
-            let ports =
-                field(DST_PORT, 16, &cube.dst_ports).and(&field(SRC_PORT, 16, &cube.src_ports));
+            let ports = cache.field(DST_PORT, 16, &cube.dst_ports).and(&cache.field(
+                SRC_PORT,
+                16,
+                &cube.src_ports,
+            ));
             set = set.and(&FlowSet::ported().0.imp(&ports));
         }
         FlowSet(set)
@@ -245,6 +255,30 @@ pub fn split_families(set: &AddrSet) -> (Ranges, Ranges) {
     (Ranges::from_intervals(v4), Ranges::from_intervals(v6))
 }
 
+/// Field diagrams already built, by field and value set. The rules of a policy name the
+/// same sets over and over (a service tag as resolved in one VNet, `*`, a few ports), and
+/// building a field's diagram from its aligned blocks was nearly all of building a rule's
+/// match set: on the enterprise snapshot of `benches/enterprise_gen.py`, whose NSGs are
+/// each enforced in many VNets, `secpath audit` spent over a minute there.
+#[derive(Debug, Default)]
+pub struct FieldCache {
+    /// By (first variable, bits used), then by value set.
+    fields: HashMap<(u16, u16), HashMap<Ranges, Bdd>>,
+}
+
+impl FieldCache {
+    /// The diagram of [`field`]`(span, bits, ranges)`, built once.
+    fn field(&mut self, span: FieldSpan, bits: u16, ranges: &Ranges) -> Bdd {
+        let built = self.fields.entry((span.start, bits)).or_default();
+        if let Some(bdd) = built.get(ranges) {
+            return bdd.clone();
+        }
+        let bdd = field(span, bits, ranges);
+        built.insert(ranges.clone(), bdd.clone());
+        bdd
+    }
+}
+
 /// The set of values of the top `bits` variables of `span` lying in `ranges`: one clause
 /// per aligned block, joined by biodivine's DNF builder.
 fn field(span: FieldSpan, bits: u16, ranges: &Ranges) -> Bdd {
@@ -306,6 +340,40 @@ mod tests {
         assert_eq!(blocks(1, 6, 8), vec![(1, 8), (2, 7), (4, 7), (6, 8)]);
         assert_eq!(blocks(0, u128::MAX, 128), vec![(0, 0)]);
         assert_eq!(blocks(u128::MAX, u128::MAX, 128), vec![(u128::MAX, 128)]);
+    }
+
+    #[test]
+    fn cached_fields_build_the_same_sets_once() {
+        let cube = |dst: &str, port| Cube {
+            family: Family::Ipv4,
+            protocols: Ranges::single(6),
+            src: Ranges::full(Family::Ipv4.max()),
+            src_ports: Ranges::full(PORT_MAX),
+            dst: Ranges::single(address_value(dst.parse().unwrap())),
+            dst_ports: Ranges::single(port),
+        };
+        let mut cache = FieldCache::default();
+        let cubes = [
+            cube("10.0.0.5", 22),
+            cube("10.0.0.6", 22),
+            cube("10.0.0.5", 80),
+        ];
+        for c in &cubes {
+            assert_eq!(FlowSet::from_cube_in(c, &mut cache), FlowSet::from_cube(c));
+        }
+        let built: Vec<usize> = [PROTOCOL, DST, SRC, DST_PORT, SRC_PORT]
+            .iter()
+            .map(|span| {
+                cache
+                    .fields
+                    .iter()
+                    .filter(|(k, _)| k.0 == span.start)
+                    .map(|(_, v)| v.len())
+                    .sum()
+            })
+            .collect();
+        // One protocol, two destinations, one source, two destination ports, one source port.
+        assert_eq!(built, [1, 2, 1, 2, 1]);
     }
 
     #[test]

@@ -7,7 +7,7 @@
 //! IP configurations ([`asg_addresses`]). `eval` matches an ASG by the NIC holding the
 //! address, which differs only when two NICs in different VNets share an address.
 
-use super::bdd::{split_families, FlowSet};
+use super::bdd::{split_families, FieldCache, FlowSet};
 use super::cube::{ported_protocols, Cube, Family, Ranges, PORT_MAX, PROTOCOL_MAX};
 use crate::eval::matching::protocol_matches;
 use crate::model::{AddrSet, PortRange, Snapshot};
@@ -55,8 +55,13 @@ impl BoundingBox {
 }
 
 impl RuleSpace {
-    /// The match set of `rule`; `asgs[a]` is the address set of ASG `a`.
-    pub fn new(rule: &ResolvedRule, asgs: &[AddrSet], any: AnyProtocol) -> RuleSpace {
+    /// The cubes of `rule`'s match set; `asgs[a]` is the address set of ASG `a`. Rules
+    /// with equal cubes have equal match sets, whatever their ids.
+    pub fn cubes_of(
+        rule: &ResolvedRule,
+        asgs: &[AddrSet],
+        any: AnyProtocol,
+    ) -> SmallVec<[Cube; 2]> {
         let protocols = Ranges::from_intervals(
             (0..=PROTOCOL_MAX)
                 .filter(|&p| protocol_matches(rule.rule.fields.protocol, p as u8, any))
@@ -88,14 +93,19 @@ impl RuleSpace {
             };
             cubes.extend([base, unported].into_iter().filter(|c| !c.is_empty()));
         }
-        RuleSpace::of_cubes(cubes)
+        cubes
     }
 
     /// The set of a union of disjoint cubes.
     pub fn of_cubes(cubes: SmallVec<[Cube; 2]>) -> RuleSpace {
-        let set = cubes
-            .iter()
-            .fold(FlowSet::empty(), |acc, c| acc.union(&FlowSet::from_cube(c)));
+        RuleSpace::of_cubes_in(cubes, &mut FieldCache::default())
+    }
+
+    /// [`of_cubes`](Self::of_cubes), the fields' diagrams taken from `cache` where built.
+    pub fn of_cubes_in(cubes: SmallVec<[Cube; 2]>, cache: &mut FieldCache) -> RuleSpace {
+        let set = cubes.iter().fold(FlowSet::empty(), |acc, c| {
+            acc.union(&FlowSet::from_cube_in(c, cache))
+        });
         let boxes = cubes.iter().map(BoundingBox::of).collect();
         RuleSpace { cubes, set, boxes }
     }
