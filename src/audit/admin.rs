@@ -261,7 +261,6 @@ pub(crate) fn ties(table: &Table, policy: &Policy) -> Vec<Finding> {
     let mut out = Vec::new();
     // Worked out only for a candidate pair (ties are rare): what the table sees, and the
     // flows rules before the pair's first decide.
-    let mut seen: Option<FlowSet> = None;
     for i in 0..table.rules.len() {
         let mut earlier: Option<FlowSet> = None;
         for j in i + 1..table.rules.len() {
@@ -279,7 +278,7 @@ pub(crate) fn ties(table: &Table, policy: &Policy) -> Vec<Finding> {
                     .iter()
                     .fold(FlowSet::empty(), |all, space| all.union(&space.set))
             });
-            let seen = seen.get_or_insert_with(|| table.seen(&policy.snapshot));
+            let seen = table.seen(&policy.snapshot);
             let both = table.spaces[i]
                 .set
                 .intersect(&table.spaces[j].set)
