@@ -153,6 +153,23 @@ impl FlowSet {
         FlowSet(self.0.or(&other.0))
     }
 
+    /// The union of many sets, joined pairwise in a balanced tree: k sets of n nodes cost
+    /// about k·n·log k node visits, where joining them one by one costs about k²·n.
+    pub fn union_all<'a>(sets: impl IntoIterator<Item = &'a FlowSet>) -> FlowSet {
+        let mut level: Vec<FlowSet> = sets.into_iter().cloned().collect();
+        while level.len() > 1 {
+            level = level
+                .chunks(2)
+                .map(|pair| match pair {
+                    [a, b] => a.union(b),
+                    [a] => a.clone(),
+                    _ => FlowSet::empty(),
+                })
+                .collect();
+        }
+        level.pop().unwrap_or_else(FlowSet::empty)
+    }
+
     /// Intersection.
     pub fn intersect(&self, other: &FlowSet) -> FlowSet {
         FlowSet(self.0.and(&other.0))
