@@ -92,7 +92,9 @@ pub struct Connection {
     pub judgement: Judgement,
     /// First packet's time (ms), if the capture has times.
     pub first_ms: Option<u64>,
-    /// Last packet's time (ms).
+    /// The latest time (ms) of any of its packets: a capture's clock can step back (pcapng
+    /// interfaces merged, a host's clock corrected), and a connection does not end before
+    /// it began, so this is never before `first_ms`.
     pub last_ms: Option<u64>,
     /// Packets in both directions.
     pub packets: u64,
@@ -162,7 +164,10 @@ impl Live {
         self.packets[usize::from(!from_lo)] += 1;
         self.bytes += u64::from(length);
         if let Some(now) = now {
-            self.last_ms = now;
+            self.last_ms = match self.last_ms() {
+                Some(last) => last.max(now),
+                None => now,
+            };
             self.flags |= TIMED;
         }
     }
@@ -559,6 +564,23 @@ mod tests {
             "both directions counted"
         );
         assert_eq!((done[0].first_ms, done[0].last_ms), (Some(0), Some(3)));
+    }
+
+    #[test]
+    fn a_clock_stepping_back_does_not_end_a_connection_before_it_began() {
+        let mut t = ConnTracker::new(240_000, 1);
+        let out = tcp("10.0.0.1", 5000, "10.0.0.2", 443);
+        let Seen::Opens { forward } = t.packet(&out, &info(SYN), Some(500)) else {
+            panic!("opens")
+        };
+        t.open(forward, allow(), &info(SYN), Some(500));
+        t.packet(&reverse(&out), &info(SYN | ACK), Some(900));
+        t.packet(&out, &info(ACK), Some(200));
+        let done = t.finish();
+        assert_eq!(
+            (done[0].packets, done[0].first_ms, done[0].last_ms),
+            (3, Some(500), Some(900))
+        );
     }
 
     #[test]
