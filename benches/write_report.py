@@ -102,8 +102,14 @@ def targets_section(w, by):
     threads = sorted((int(n.split("-")[1]), r) for n, r in by.items() if n.startswith("threads-"))
     if len(threads) > 1:
         t, r = threads[-1]
-        share = r["lookups_per_sec"] / threads[0][1]["lookups_per_sec"] / t
-        other.append(f"- {t} threads: {mark(f'{100 * share:.0f} %', share >= 0.8)} of linear scaling (≥ 80 %).")
+        copies = by.get(f"copies-{t}")
+        alone = r["lookups_per_sec"] / threads[0][1]["lookups_per_sec"] / t
+        if copies:
+            share = r["lookups_per_sec"] / copies["lookups_per_sec"]
+            other.append(f"- {t} threads: {mark(f'{100 * share:.0f} %', share >= 0.8)} of linear scaling, "
+                         f"{t} one-thread copies run together (≥ 80 %); {100 * alone:.0f} % of {t}× one thread run alone.")
+        else:
+            other.append(f"- {t} threads: {mark(f'{100 * alone:.0f} %', alone >= 0.8)} of linear scaling (≥ 80 %).")
     if not rows and not other:
         return
     w("")
@@ -219,11 +225,19 @@ def main():
         w("")
         w("## Threads (fw10k, `--threads K`)")
         w("")
-        w("| threads | lookups/s | speedup | of linear |")
-        w("|---:|---:|---:|---:|")
+        w("Linear scaling is what the cores give K copies of the one-thread run started together,")
+        w("their rates summed (`copies`): one core of these virtual machines runs the same loop up")
+        w("to twice as fast at one moment as at another, as the host's other tenants come and go,")
+        w("so K times a one-thread rate measured alone overstates what K cores deliver. Both are shown.")
+        w("")
+        w("| threads | lookups/s | speedup | K copies | of linear (copies) | of K× one thread |")
+        w("|---:|---:|---:|---:|---:|---:|")
         for t, r in threads:
             s = r["lookups_per_sec"] / base
-            w(f"| {t} | {fmt_rate(r['lookups_per_sec'])} | {s:.2f}× | {100 * s / t:.0f} % |")
+            c = by.get(f"copies-{t}")
+            of_copies = f"{100 * r['lookups_per_sec'] / c['lookups_per_sec']:.0f} %" if c else "—"
+            rate = fmt_rate(c["lookups_per_sec"]) if c else "—"
+            w(f"| {t} | {fmt_rate(r['lookups_per_sec'])} | {s:.2f}× | {rate} | {of_copies} | {100 * s / t:.0f} % |")
     spark = sys.argv[2] if len(sys.argv) > 2 else None
     if spark and os.path.exists(spark):
         w("")
