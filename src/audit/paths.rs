@@ -75,11 +75,11 @@ impl<'p> Engine<'p> {
         self.spaces.policy
     }
 
-    /// The addresses `locate` calls Internet (for D7).
-    fn internet(&self) -> AddrSet {
+    /// The addresses `locate` places outside Azure, Internet or on-premises (for D7).
+    fn outside_azure(&self) -> AddrSet {
         self.zones
             .iter()
-            .filter(|z| z.kind == ZoneKind::Internet)
+            .filter(|z| matches!(z.kind, ZoneKind::Internet | ZoneKind::OnPremises))
             .fold(AddrSet::new(), |mut acc, z| {
                 acc.extend(&z.addrs);
                 acc
@@ -112,7 +112,7 @@ impl<'p> Engine<'p> {
         w.admin_deny_all = w.deny_all.clone();
         w.admin_unknown_all = w.unknown_all.clone();
         if side == Side::Destination {
-            w.closed_public_ip(&self.internet());
+            w.closed_public_ip(&self.outside_azure());
         }
         w.nsgs();
         w.finish()
@@ -363,8 +363,9 @@ impl<'e, 'p> SideWalk<'e, 'p> {
         }
     }
 
-    /// D7: the destination NIC's Standard public IP is closed to the Internet without an NSG.
-    fn closed_public_ip(&mut self, internet: &AddrSet) {
+    /// D7: the destination NIC's Standard public IP is closed to sources outside Azure
+    /// without an NSG.
+    fn closed_public_ip(&mut self, outside: &AddrSet) {
         let p = self.engine.policy();
         let Some(n) = self.zone.nic else { return };
         let nic = &p.snapshot.nics[n];
@@ -374,7 +375,7 @@ impl<'e, 'p> SideWalk<'e, 'p> {
             && nic.nsg.is_none()
             && subnet_nsg.is_none()
         {
-            let closed = self.alive.intersect(&FlowSet::src_in(internet));
+            let closed = self.alive.intersect(&FlowSet::src_in(outside));
             self.deny(deny(Layer::Nsg, Side::Destination, &nic.id), closed);
         }
     }

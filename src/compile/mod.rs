@@ -34,7 +34,6 @@ pub mod table;
 mod tree;
 
 use crate::error::Result;
-use crate::eval::locate::EndpointKind;
 use crate::eval::matching::EndpointAsgs;
 use crate::eval::{Decided, Layer, Pins, Side, Verdict};
 use crate::flow::Flow;
@@ -657,7 +656,7 @@ impl<'c, 'p, H: RuleSink<'p>> Walk<'c, 'p, H> {
         let subnet_has_nsg = subnet.is_some_and(|x| x.has_nsg);
         if side == Side::Destination
             && c.policy.options.no_nsg == NoNsg::Deny
-            && self.src.kind == EndpointKind::Internet
+            && self.src.kind.outside_azure()
             && nic.is_some_and(|n| n.standard_public_ip)
             && !nic_has_nsg
             && !subnet_has_nsg

@@ -29,6 +29,12 @@ impl EndpointKind {
             EndpointKind::Internet
         }
     }
+
+    /// Outside Azure: the Internet or on-premises (SEMANTICS §4), where D7's closed
+    /// Standard public IP applies.
+    pub fn outside_azure(self) -> bool {
+        matches!(self, EndpointKind::OnPremises | EndpointKind::Internet)
+    }
 }
 
 /// A located endpoint.

@@ -14,7 +14,7 @@ use crate::flow::Flow;
 use crate::model::{Access, Direction, ResourceId};
 use crate::options::{AlwaysAllowScope, NoNsg};
 use crate::resolve::{AdminPoint, Policy, ResolvedRule, RuleSource};
-use locate::{locate, Endpoint, EndpointKind};
+use locate::{locate, Endpoint};
 use matching::{match_rule, EndpointAsgs};
 pub use trace::*;
 
@@ -250,11 +250,12 @@ impl<'a> Walk<'a> {
         }
     }
 
-    /// D7: Internet traffic to a NIC with a Standard public IP and no NSG at either level.
+    /// D7: traffic from outside Azure to a NIC with a Standard public IP and no NSG at
+    /// either level.
     fn standard_ip_closed(&self, nic_nsg: Option<usize>, subnet_nsg: Option<usize>) -> bool {
         let nic = self.dst.nic.map(|n| &self.policy.snapshot.nics[n]);
         self.policy.options.no_nsg == NoNsg::Deny
-            && self.src.kind == EndpointKind::Internet
+            && self.src.kind.outside_azure()
             && nic.is_some_and(|n| n.standard_public_ip)
             && nic_nsg.is_none()
             && subnet_nsg.is_none()
