@@ -382,6 +382,7 @@ fn link_nics(r: &mut Records, s: &mut Snapshot) -> Result<()> {
                 asgs,
             });
         }
+        same_asgs_on_every_config(&mut ip_configs, &raw.name, &mut r.warnings);
         let nsg = nsg_index(s, &raw.nsg)?;
         s.nics.push(NetworkInterface {
             id: raw.id,
@@ -393,6 +394,33 @@ fn link_nics(r: &mut Records, s: &mut Snapshot) -> Result<()> {
         });
     }
     Ok(())
+}
+
+/// SEMANTICS §3.1: an ASG matches the private IPs of the NICs that are its members, so a
+/// NIC whose IP configurations name different ASGs (which Azure refuses:
+/// `AllIpConfigurationsOnANicMustBelongToTheSameApplicationSecurityGroups`) is a member of
+/// each of them at every one of its addresses, with a warning.
+fn same_asgs_on_every_config(configs: &mut [IpConfig], nic: &str, warnings: &mut Vec<String>) {
+    let mut all: Vec<usize> = configs
+        .iter()
+        .flat_map(|c| c.asgs.iter().copied())
+        .collect();
+    all.sort_unstable();
+    all.dedup();
+    let differ = configs.iter().any(|c| {
+        let mut own = c.asgs.clone();
+        own.sort_unstable();
+        own.dedup();
+        own != all
+    });
+    if differ {
+        warnings.push(format!(
+            "NIC `{nic}`: its IP configurations name different application security groups (Azure requires the same on all); each address is taken as a member of all of them"
+        ));
+        for c in configs.iter_mut() {
+            c.asgs.clone_from(&all);
+        }
+    }
 }
 
 /// The index of an ASG; a NIC's membership is proof enough that the ASG exists.
