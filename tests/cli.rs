@@ -1079,6 +1079,67 @@ fn a_nic_outside_its_subnet_is_placed_as_written_with_a_warning() {
 }
 
 #[test]
+fn a_nic_whose_ip_configurations_name_different_asgs_is_warned_about() {
+    // `fixtures/cases/sem-3.1-asg` holds the verdicts; this is the warning beside them.
+    let got = json_of(&secpath([
+        "explain",
+        "--snapshot",
+        "fixtures/cases/sem-3.1-asg/snapshot",
+        "--format",
+        "json",
+        "tcp 10.104.1.6:50000 -> 10.104.1.8:22",
+    ]));
+    assert_eq!(got["decided_by"]["rule"], "DenySshToDb", "{got}");
+    let warnings = got["warnings"].to_string();
+    assert!(
+        warnings.contains(
+            "NIC `nic-multi`: its IP configurations name different application security groups"
+        ),
+        "{warnings}"
+    );
+}
+
+#[test]
+fn partial_default_rules_are_used_as_given_with_a_warning() {
+    // SEMANTICS §1.1: `defaultSecurityRules` are used when present; Azure always lists all
+    // six, so a list without `DenyAllInBound` (here only `AllowVnetInBound`) lets Internet
+    // SSH through, and the run says which defaults are missing.
+    let nsg = "/subscriptions/00000001-0000-4000-8000-000000000001/resourceGroups/rg/providers/Microsoft.Network/networkSecurityGroups/nsg-t";
+    let vnet = "/subscriptions/00000001-0000-4000-8000-000000000001/resourceGroups/rg/providers/Microsoft.Network/virtualNetworks/vnet-t";
+    let snapshot = serde_json::json!([
+        {"id": vnet, "name": "vnet-t", "type": "Microsoft.Network/virtualNetworks", "location": "westeurope",
+         "properties": {"addressSpace": {"addressPrefixes": ["10.240.0.0/16"]},
+            "subnets": [{"id": format!("{vnet}/subnets/snet"), "name": "snet",
+                "properties": {"addressPrefix": "10.240.1.0/24", "networkSecurityGroup": {"id": nsg}}}]}},
+        {"id": nsg, "name": "nsg-t", "type": "Microsoft.Network/networkSecurityGroups",
+         "properties": {"securityRules": [], "defaultSecurityRules": [
+            {"id": format!("{nsg}/defaultSecurityRules/AllowVnetInBound"), "name": "AllowVnetInBound",
+             "properties": {"protocol": "*", "sourcePortRange": "*", "destinationPortRange": "*",
+                "sourceAddressPrefix": "VirtualNetwork", "destinationAddressPrefix": "VirtualNetwork",
+                "access": "Allow", "priority": 65000, "direction": "Inbound"}}]}}
+    ]);
+    let dir = std::env::temp_dir().join(format!("secpath-defaults-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("net.json");
+    std::fs::write(&path, snapshot.to_string()).unwrap();
+    let got = json_of(&secpath([
+        "explain",
+        "--snapshot",
+        path.to_str().unwrap(),
+        "--format",
+        "json",
+        "tcp 203.0.113.5:50000 -> 10.240.1.4:22",
+    ]));
+    assert_eq!(got["verdict"], "allow", "{got}");
+    let warnings = got["warnings"].to_string();
+    assert!(
+        warnings.contains("NSG `nsg-t` lists default rules without AllowAzureLoadBalancerInBound, DenyAllInBound, AllowVnetOutBound, AllowInternetOutBound, DenyAllOutBound"),
+        "{warnings}"
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
 fn explain_options_may_follow_the_flow() {
     // The flow's words take hyphens (`->`); options after its destination are still options,
     // whether the flow is one word or several, and after other options or not.

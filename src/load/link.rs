@@ -148,12 +148,35 @@ fn link_nsgs(r: &mut Records, s: &mut Snapshot) -> Result<()> {
                     .map(|d| (d, location.clone())),
             );
         } else {
+            warn_missing_defaults(&mut r.warnings, &id, &name, &defaults);
             rules.extend(defaults.into_iter().map(|c| (c.item, c.location)));
         }
         s.nsgs.push(NetworkSecurityGroup { id, name, rules });
     }
     warn_orphans(&mut r.warnings, &r.nsg_rules, "a security rule");
     Ok(())
+}
+
+/// Explicit default rules are used as given (SEMANTICS §1.1), but Azure lists all six: where
+/// some are missing, the NSG ends differently from every real one (no `DenyAllInBound`
+/// lets everything else through), which deserves a word.
+fn warn_missing_defaults(
+    warnings: &mut Vec<String>,
+    nsg: &ResourceId,
+    name: &str,
+    given: &[Child<Rule>],
+) {
+    let missing: Vec<String> = default_rules(nsg)
+        .into_iter()
+        .map(|d| d.name)
+        .filter(|d| !given.iter().any(|g| g.item.name.eq_ignore_ascii_case(d)))
+        .collect();
+    if !missing.is_empty() {
+        warnings.push(format!(
+            "NSG `{name}` lists default rules without {} (Azure gives every NSG all six); they are used as given",
+            missing.join(", ")
+        ));
+    }
 }
 
 /// Rejects two rules with the same priority where `clash` says they may not share one.
