@@ -1100,6 +1100,46 @@ fn a_nic_whose_ip_configurations_name_different_asgs_is_warned_about() {
 }
 
 #[test]
+fn a_vnet_without_addresses_and_a_subnet_without_a_prefix_are_warned_about() {
+    let vnet = |name: &str, space: &[&str], prefix: Option<&str>| {
+        let id = format!("/subscriptions/00000001-0000-4000-8000-000000000001/resourceGroups/rg/providers/Microsoft.Network/virtualNetworks/{name}");
+        let subnet = match prefix {
+            Some(p) => serde_json::json!({"addressPrefix": p}),
+            None => serde_json::json!({}),
+        };
+        serde_json::json!({"id": id, "name": name, "type": "Microsoft.Network/virtualNetworks",
+            "location": "westeurope", "properties": {"addressSpace": {"addressPrefixes": space},
+            "subnets": [{"id": format!("{id}/subnets/snet"), "name": "snet", "properties": subnet}]}})
+    };
+    let snapshot = serde_json::json!([
+        vnet("vnet-empty", &[], Some("10.1.1.0/24")),
+        vnet("vnet-hollow", &["10.2.0.0/16"], None)
+    ]);
+    let dir = std::env::temp_dir().join(format!("secpath-hollow-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("net.json");
+    std::fs::write(&path, snapshot.to_string()).unwrap();
+    let got = json_of(&secpath([
+        "explain",
+        "--snapshot",
+        path.to_str().unwrap(),
+        "--format",
+        "json",
+        "tcp 10.2.0.4:50000 -> 10.2.0.5:22",
+    ]));
+    let warnings = got["warnings"].to_string();
+    assert!(
+        warnings.contains("VNet `vnet-empty` has no address space"),
+        "{warnings}"
+    );
+    assert!(
+        warnings.contains("subnet `snet` of VNet `vnet-hollow` has no address prefix"),
+        "{warnings}"
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
 fn partial_default_rules_are_used_as_given_with_a_warning() {
     // SEMANTICS §1.1: `defaultSecurityRules` are used when present; Azure always lists all
     // six, so a list without `DenyAllInBound` (here only `AllowVnetInBound`) lets Internet

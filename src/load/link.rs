@@ -295,6 +295,12 @@ fn link_vnets(r: &mut Records, s: &mut Snapshot) -> Result<()> {
         for c in take_children(&mut r.subnets, &raw.id) {
             subnets.push(s.subnets.len());
             let nsg = nsg_index(s, &c.item.nsg)?;
+            if c.item.prefixes.is_empty() {
+                r.warnings.push(format!(
+                    "{}: subnet `{}` of VNet `{}` has no address prefix: no address is placed in it, so its NSG and admin rules apply to nothing",
+                    c.location, c.item.name, raw.name
+                ));
+            }
             s.subnets.push(Subnet {
                 id: c.item.id,
                 name: c.item.name,
@@ -308,6 +314,12 @@ fn link_vnets(r: &mut Records, s: &mut Snapshot) -> Result<()> {
             .into_iter()
             .map(|c| c.item)
             .collect();
+        if raw.address_space.is_empty() {
+            r.warnings.push(format!(
+                "VNet `{}` has no address space: no address is placed in it, so flows to and from it find no Azure path",
+                raw.name
+            ));
+        }
         s.vnets.push(VirtualNetwork {
             id: raw.id,
             name: raw.name,
