@@ -54,6 +54,16 @@ impl RuleHit {
         }
     }
 
+    /// The rule's name without a log prefix: its ARM name, or for D7's closed public IP
+    /// (whose id is the NIC's) the name secpath gives that decision.
+    fn bare_name(&self) -> &str {
+        if closes_public_ip(&self.id) {
+            CLOSED_PUBLIC_IP_RULE
+        } else {
+            self.id.name()
+        }
+    }
+
     fn of(rule: &ResolvedRule) -> RuleHit {
         RuleHit {
             id: rule.rule.id.clone(),
@@ -473,17 +483,27 @@ fn without_log_prefix(name: &str) -> &str {
     name
 }
 
+/// Logged rule names this long or longer may have been cut short: NSG flow logs truncate
+/// names over 65 characters (azure-research.md §6.1 [S41]).
+const TRUNCATED_AT: usize = 65;
+
 /// True when a logged rule name names `hit`, whichever way the log spelt it: compared
-/// case-insensitively, without the `UserRule_` / `DefaultRule_` prefixes. Called for every
-/// tuple, so it allocates nothing.
+/// case-insensitively, without the `UserRule_` / `DefaultRule_` prefixes; a logged name of
+/// [`TRUNCATED_AT`] characters or more also names a rule whose name it begins. Called for
+/// every tuple, so it allocates nothing.
 fn names(logged: &str, hit: &RuleHit) -> bool {
-    let name = hit.id.name();
+    let name = hit.bare_name();
     // An NSG rule's log name is its name behind a prefix; an admin rule's is its bare name.
     let hit_name = match hit.layer {
         Layer::Nsg => name,
         _ => without_log_prefix(name),
     };
-    without_log_prefix(logged).eq_ignore_ascii_case(hit_name)
+    let logged_name = without_log_prefix(logged);
+    let truncated = logged.len() >= TRUNCATED_AT
+        && hit_name
+            .get(..logged_name.len())
+            .is_some_and(|head| head.eq_ignore_ascii_case(logged_name));
+    logged_name.eq_ignore_ascii_case(hit_name) || truncated
 }
 
 /// True when the logged decision and rule agree with secpath's judgement. A missing logged
@@ -527,6 +547,29 @@ mod tests {
         };
         assert!(names("blockhighrisk", &admin));
         assert!(!names("UserRule_", &admin));
+    }
+
+    #[test]
+    fn a_closed_public_ip_and_a_truncated_name_are_named() {
+        let closed = RuleHit {
+            id: ResourceId::new("/s/providers/Microsoft.Network/networkInterfaces/nic-web"),
+            layer: Layer::Nsg,
+            is_default: false,
+        };
+        assert!(names(CLOSED_PUBLIC_IP_RULE, &closed));
+        assert!(!names("nic-web", &closed));
+        let long = "Allow-Https-From-Partner-Networks-To-Frontends-In-West-Europe-Region-01";
+        let user = RuleHit {
+            id: ResourceId::new(&format!("/s/networkSecurityGroups/n/securityRules/{long}")),
+            layer: Layer::Nsg,
+            is_default: false,
+        };
+        let cut = &format!("UserRule_{long}")[..TRUNCATED_AT];
+        assert!(names(cut, &user), "a log cuts names over 65 characters");
+        assert!(
+            !names(&cut[..40], &user),
+            "a short name is a whole name, not a cut one"
+        );
     }
 
     #[test]
