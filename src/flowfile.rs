@@ -110,6 +110,11 @@ impl<R: BufRead> Iterator for FlowReader<R> {
             let Ok(text) = std::str::from_utf8(&self.buf) else {
                 return skip("not UTF-8 text".to_string());
             };
+            // A byte-order mark, as Excel and PowerShell write, starts the first line.
+            let text = match self.line {
+                1 => text.strip_prefix('\u{feff}').unwrap_or(text),
+                _ => text,
+            };
             let text = trim(text);
             if text.is_empty() || text.starts_with('#') {
                 continue;
@@ -324,8 +329,8 @@ fn pins(from: Option<&str>, to: Option<&str>) -> Pins {
 }
 
 /// One CSV cell's value: trimmed, and unquoted where an exporter quoted it (`"tcp"`, as
-/// pandas' `QUOTE_ALL` and spreadsheets write). No flow field holds a comma or a quote, so
-/// cells are split at every comma.
+/// pandas' `QUOTE_ALL` and spreadsheets write). No flow field holds a quote, so a doubled
+/// quote inside an ignored column's cell is left as it is.
 fn cell(text: &str) -> &str {
     let text = trim(text);
     text.strip_prefix('"')
@@ -344,13 +349,21 @@ fn trim(text: &str) -> &str {
     }
 }
 
-/// A CSV line's cells, each read by [`cell`].
+/// A CSV line's cells, each read by [`cell`]: split at every comma outside quotes (an
+/// ignored column, a description or a time, may hold `"a, b"`).
 fn csv_cells(text: &str) -> SmallVec<[&str; 8]> {
     let mut cells = SmallVec::new();
-    let mut start = 0;
-    for comma in memchr::memchr_iter(b',', text.as_bytes()).chain([text.len()]) {
-        cells.push(cell(text.get(start..comma).unwrap_or_default()));
-        start = comma + 1;
+    let (bytes, mut start, mut quoted) = (text.as_bytes(), 0, false);
+    for at in memchr::memchr2_iter(b',', b'"', bytes).chain([text.len()]) {
+        if bytes.get(at) == Some(&b'"') {
+            quoted = !quoted;
+            continue;
+        }
+        if quoted && at < text.len() {
+            continue;
+        }
+        cells.push(cell(text.get(start..at).unwrap_or_default()));
+        start = at + 1;
     }
     cells
 }
@@ -474,6 +487,24 @@ mod tests {
             (first.line, first.flow.protocol, first.flow.dst_port),
             (2, 6, Some(22))
         );
+    }
+
+    #[test]
+    fn a_quoted_comma_in_an_ignored_column_is_one_cell() {
+        let rows = read("id,protocol,src,dst,src_port,dst_port,note\n22,\"tcp\",10.1.1.4,203.0.113.5,50000,443,\"a, \"\"b\"\"\"\n");
+        let first = rows[0].as_ref().unwrap();
+        assert_eq!(
+            (first.line, first.flow.protocol, first.flow.dst_port),
+            (2, 6, Some(443))
+        );
+    }
+
+    #[test]
+    fn a_byte_order_mark_before_the_first_line_is_ignored() {
+        let csv = read("\u{feff}protocol,src,src_port,dst,dst_port\ntcp,1.2.3.4,1,10.0.0.6,22\n");
+        assert_eq!(csv[0].as_ref().unwrap().flow.dst_port, Some(22));
+        let jsonl = read("\u{feff}{\"protocol\":\"tcp\",\"src\":\"1.2.3.4\",\"src_port\":1,\"dst\":\"10.0.0.6\",\"dst_port\":22}\n");
+        assert_eq!(jsonl[0].as_ref().unwrap().flow.dst_port, Some(22));
     }
 
     #[test]
