@@ -352,7 +352,7 @@ impl ConnTracker {
         judgement: Judgement,
         info: &PacketInfo,
         time_ms: Option<u64>,
-    ) {
+    ) -> ConnectionRef {
         let id = self.next_id;
         self.next_id += 1;
         let verdict = judgement.verdict;
@@ -389,6 +389,7 @@ impl ConnTracker {
         live.count(forward_from_lo != self.opening_reply, info.length, time_ms);
         self.opening_reply = false;
         self.insert(key, live);
+        ConnectionRef(slot)
     }
 
     /// The rule that decided a live connection (kept out of the per-packet path: the CLI

@@ -668,17 +668,45 @@ pub(super) fn packet<W: Witness>(
     match judge.whole_path(&forward, &Pins::default()) {
         Err(reason) => skip(tally, witness, rec.file, rec.position, &reason),
         Ok(j) => {
+            // D6 again: a connection opened by its reply (a SYN+ACK whose SYN the capture
+            // missed) has that reply judged by the admin rules like every later one.
+            let judged_again = rec.flow != forward
+                && j.verdict == Verdict::Allow
+                && judge.policy().options.admin_stateless;
+            let denial = judged_again
+                .then(|| judge.admin_denial(&rec.flow))
+                .flatten();
             tally.connection();
-            tally.judged_in_connection(j.verdict, Some(&j));
-            witness.judged(&JudgedRecord {
-                at: rec,
-                kind: JudgedKind::ConnectionPacket { opens: true },
-                verdict: j.verdict,
-                rule: j.rule.as_ref(),
-                hits: Some(&j.hits),
-                agrees: None,
-            })?;
-            tracker.open(forward, j, info, rec.time);
+            match &denial {
+                None => {
+                    tally.judged_in_connection(j.verdict, Some(&j));
+                    witness.judged(&JudgedRecord {
+                        at: rec,
+                        kind: JudgedKind::ConnectionPacket { opens: true },
+                        verdict: j.verdict,
+                        rule: j.rule.as_ref(),
+                        hits: Some(&j.hits),
+                        agrees: None,
+                    })?;
+                }
+                Some(d) => {
+                    tally.hit(&j);
+                    tally.judged(&rec.flow, Verdict::Deny, Some(d));
+                    let hits: Vec<RuleHit> = j.hits.iter().chain(&d.hits).cloned().collect();
+                    witness.judged(&JudgedRecord {
+                        at: rec,
+                        kind: JudgedKind::ConnectionPacket { opens: true },
+                        verdict: Verdict::Deny,
+                        rule: d.rule.as_ref(),
+                        hits: Some(&hits),
+                        agrees: None,
+                    })?;
+                }
+            }
+            let connection = tracker.open(forward, j, info, rec.time);
+            if let Some(d) = &denial {
+                tracker.deny_reply(connection, d.rule.as_ref());
+            }
             Ok(())
         }
     }
@@ -717,8 +745,9 @@ mod tests {
     }
 
     /// Replays a handshake from A to B's port 80 and an ACK each way against the fixture
-    /// whose admin rule denies B's replies, with D6 `--admin-stateless` as given.
-    fn replay_handshake(admin_stateless: bool) -> (Tally, Heard) {
+    /// whose admin rule denies B's replies, with D6 `--admin-stateless` as given; without
+    /// its SYN where `missed_syn`, so that B's SYN+ACK opens the connection.
+    fn replay_handshake(admin_stateless: bool, missed_syn: bool) -> (Tally, Heard) {
         let root = Path::new(env!("CARGO_MANIFEST_DIR"));
         let snapshot = root.join("fixtures/replay-admin-stateless/snapshot.secpath");
         let snapshot = crate::load::load_snapshot(&[snapshot]).unwrap();
@@ -740,7 +769,8 @@ mod tests {
             (request, ack),
             (reply, ack),
         ];
-        for (i, (flow, flags)) in packets.into_iter().enumerate() {
+        let skip = usize::from(missed_syn);
+        for (i, (flow, flags)) in packets.into_iter().enumerate().skip(skip) {
             let at = At {
                 file: &file,
                 position: Position::Line(i + 1),
@@ -772,7 +802,7 @@ mod tests {
 
     #[test]
     fn replies_an_admin_rule_denies_are_counted_on_their_connection_and_hit_it_once() {
-        let (tally, heard) = replay_handshake(true);
+        let (tally, heard) = replay_handshake(true, false);
         let allow = |rule: &str, hits| (Verdict::Allow, Some(rule.to_string()), hits);
         let deny = |hits| (Verdict::Deny, Some("DenyReplyish".to_string()), hits);
         assert_eq!(
@@ -802,7 +832,7 @@ mod tests {
         assert_eq!(hits("DenyReplyish"), Some(1), "once per connection");
         assert_eq!(hits("UserRule_AllowAto80"), Some(1));
 
-        let (tally, heard) = replay_handshake(false);
+        let (tally, heard) = replay_handshake(false, false);
         let c = &heard.connections[0];
         assert_eq!((c.replies_denied, c.reply_rule.as_ref()), (0, None));
         assert_eq!(
@@ -811,5 +841,31 @@ mod tests {
             "stateful: replies pass"
         );
         assert!(tally.hits().all(|(h, _)| h.log_name() != "DenyReplyish"));
+    }
+
+    #[test]
+    fn a_reply_that_opens_its_connection_is_judged_by_the_admin_rules_again() {
+        let (tally, heard) = replay_handshake(true, true);
+        let deny = |hits| (Verdict::Deny, Some("DenyReplyish".to_string()), hits);
+        let allow = (Verdict::Allow, Some("UserRule_AllowAto80".to_string()), 0);
+        assert_eq!(
+            heard.packets,
+            [deny(3), allow, deny(0)],
+            "the opening SYN+ACK adds the connection's hits and the admin rule's"
+        );
+        let c = &heard.connections[0];
+        assert_eq!(
+            (c.judgement.verdict, c.packets, c.replies, c.replies_denied),
+            (Verdict::Allow, 3, 2, 2)
+        );
+        assert_eq!((tally.allowed, tally.denied), (1, 2));
+        let hits = |name: &str| {
+            tally
+                .hits()
+                .find(|(h, _)| h.log_name() == name)
+                .map(|(_, n)| n)
+        };
+        assert_eq!(hits("DenyReplyish"), Some(1));
+        assert_eq!(hits("UserRule_AllowAto80"), Some(1));
     }
 }

@@ -193,7 +193,15 @@ impl Tally {
             Verdict::NoPath => self.no_path += 1,
             Verdict::Unknown => self.unknown += 1,
         }
-        for hit in hits.into_iter().flat_map(|j| &j.hits) {
+        if let Some(j) = hits {
+            self.hit(j);
+        }
+    }
+
+    /// Adds a hit to each rule of `j`, without counting a record: for a connection whose
+    /// first packet was judged otherwise (a reply the admin rules denied, D6).
+    pub fn hit(&mut self, j: &Judgement) {
+        for hit in &j.hits {
             // Look up before inserting: cloning the id for every record costs more than the
             // second lookup on a rule's first hit.
             match self.hits.get_mut(&hit.id) {
