@@ -738,6 +738,7 @@ fn run_replay(mut args: ReplayArgs) -> secpath::Result<ExitCode> {
     };
     let out: Option<&mut dyn std::io::Write> =
         out_file.as_mut().map(|w| w as &mut dyn std::io::Write);
+    warn(&policy.warnings, "");
     let report = run::replay_units(&policy, &units, format, options, out, &|n| bar.inc(n))?;
     bar.finish_and_clear();
     if let Some(path) = &args.hits {
@@ -779,6 +780,9 @@ fn run_audit(args: AuditArgs) -> secpath::Result<ExitCode> {
         ..AuditOptions::default()
     };
     let report = audit(&policy, &options);
+    if !matches!(args.format, AuditFormat::Json) {
+        warn(&report.warnings, "");
+    }
     match args.format {
         AuditFormat::Text => emit(&secpath::audit::text::audit_text(&report)),
         AuditFormat::Json => emit(&format!("{}\n", to_json(&report))),

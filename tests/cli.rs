@@ -1140,6 +1140,43 @@ fn a_vnet_without_addresses_and_a_subnet_without_a_prefix_are_warned_about() {
 }
 
 #[test]
+fn audit_text_and_replay_write_what_was_not_used_to_stderr() {
+    let audit = secpath([
+        "audit",
+        "--snapshot",
+        "rulesets/contoso",
+        "--exposure-from",
+        "10.1.1.0/24",
+    ]);
+    let stderr = String::from_utf8_lossy(&audit.stderr);
+    assert!(
+        stderr.contains("warning: --exposure-from: 10.1.1.0/24 lie in VNets"),
+        "{stderr}"
+    );
+    let dir = std::env::temp_dir().join(format!("secpath-replay-warn-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let flows = dir.join("flows.csv");
+    std::fs::write(
+        &flows,
+        "protocol,src,src_port,dst,dst_port\ntcp,10.104.1.6,50000,10.104.1.8,22\n",
+    )
+    .unwrap();
+    let replay = secpath([
+        "replay",
+        "--snapshot",
+        "fixtures/cases/sem-3.1-asg/snapshot",
+        "--",
+        flows.to_str().unwrap(),
+    ]);
+    let stderr = String::from_utf8_lossy(&replay.stderr);
+    assert!(
+        stderr.contains("warning: NIC `nic-multi`: its IP configurations name different"),
+        "{stderr}"
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
 fn partial_default_rules_are_used_as_given_with_a_warning() {
     // SEMANTICS §1.1: `defaultSecurityRules` are used when present; Azure always lists all
     // six, so a list without `DenyAllInBound` (here only `AllowVnetInBound`) lets Internet
