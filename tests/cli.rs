@@ -928,6 +928,13 @@ fn diff_finds_what_a_change_opens_and_gates_ci() {
         1,
         "{narrowed}"
     );
+    // In text, an allow names the rules of the first region's witness, as an example.
+    let text = secpath(["diff", "--before", b, "--after", a, "--from", "10.1.2.4"]);
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(
+        text.contains("deny (by `Deny-8080`) → allow (e.g. by `AllowVnetOutBound`, `Deny-8080`)"),
+        "{text}"
+    );
     // A selector naming nothing in either snapshot is an error, not an empty, passing diff.
     let typo = secpath([
         "diff",

@@ -132,7 +132,9 @@ pub struct Decision {
     /// `source` or `destination`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub side: Option<Side>,
-    /// For an allow: the rules that admitted the first witness.
+    /// For an allow: the rules that admitted the first region's witness. The change's
+    /// other flows may be admitted by other rules: a change is a region of one verdict
+    /// before and one after, whichever rules allow it.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub allowed_by: Vec<String>,
 }

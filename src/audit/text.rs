@@ -127,8 +127,10 @@ fn decision(d: &Decision) -> String {
     match d.verdict {
         Verdict::Allow if d.allowed_by.is_empty() => "allow".to_string(),
         Verdict::Allow => {
+            // The rules that admitted the first region's witness: other flows of the change
+            // may be admitted by other rules (see each region's witness with `explain`).
             let names: Vec<String> = d.allowed_by.iter().map(name).collect();
-            format!("allow (by {})", names.join(", "))
+            format!("allow (e.g. by {})", names.join(", "))
         }
         Verdict::NoPath => "no-path".to_string(),
         Verdict::Unknown => match &d.rule {
