@@ -90,11 +90,11 @@ pub struct Connection {
     pub forward: Flow,
     /// What secpath decided for it.
     pub judgement: Judgement,
-    /// First packet's time (ms), if the capture has times.
+    /// The earliest time (ms) of any of its packets, if the capture has times: the first
+    /// packet's, unless the capture's clock steps back (pcapng interfaces merged, a host's
+    /// clock corrected).
     pub first_ms: Option<u64>,
-    /// The latest time (ms) of any of its packets: a capture's clock can step back (pcapng
-    /// interfaces merged, a host's clock corrected), and a connection does not end before
-    /// it began, so this is never before `first_ms`.
+    /// The latest time (ms) of any of its packets, so never before `first_ms`.
     pub last_ms: Option<u64>,
     /// Packets in both directions.
     pub packets: u64,
@@ -323,6 +323,10 @@ impl ConnTracker {
         match self.live_mut(&key) {
             Some(c) if !c.stale(syn, time_ms, timeout) => {
                 let reply = from_lo != c.has(FORWARD_FROM_LO);
+                let stepped_back = match (c.last_ms(), time_ms) {
+                    (Some(last), Some(now)) => now < last,
+                    _ => false,
+                };
                 c.count(from_lo, info.length, time_ms);
                 if flags & RST != 0 {
                     c.flags |= CLOSED;
@@ -330,10 +334,14 @@ impl ConnTracker {
                 if flags & FIN != 0 {
                     c.flags |= if reply { FIN_REVERSE } else { FIN_FORWARD };
                 }
+                let (verdict, slot) = (c.verdict, c.slot);
+                if stepped_back {
+                    self.earliest(slot, time_ms);
+                }
                 return Seen::Belongs {
-                    verdict: c.verdict,
+                    verdict,
                     reply,
-                    connection: ConnectionRef(c.slot),
+                    connection: ConnectionRef(slot),
                 };
             }
             Some(_) => self.end(&key),
@@ -343,6 +351,22 @@ impl ConnTracker {
         self.opening_reply = synack_first;
         let forward = if synack_first { reverse(flow) } else { *flow };
         Seen::Opens { forward }
+    }
+
+    /// Keeps `now` as the connection's first time when it is earlier: only called when the
+    /// capture's clock stepped back, so that a packet does not touch the cold part.
+    fn earliest(&mut self, slot: u32, now: Option<u64>) {
+        let cold = self.slots.get_mut(slot as usize).and_then(Option::as_mut);
+        if let (
+            Some(Cold {
+                first_ms: Some(first),
+                ..
+            }),
+            Some(now),
+        ) = (cold, now)
+        {
+            *first = (*first).min(now);
+        }
     }
 
     /// Records a connection opened by `packet` (after `Seen::Opens`), judged `judgement`.
@@ -568,7 +592,7 @@ mod tests {
     }
 
     #[test]
-    fn a_clock_stepping_back_does_not_end_a_connection_before_it_began() {
+    fn a_clock_stepping_back_keeps_the_earliest_and_latest_times() {
         let mut t = ConnTracker::new(240_000, 1);
         let out = tcp("10.0.0.1", 5000, "10.0.0.2", 443);
         let Seen::Opens { forward } = t.packet(&out, &info(SYN), Some(500)) else {
@@ -580,7 +604,7 @@ mod tests {
         let done = t.finish();
         assert_eq!(
             (done[0].packets, done[0].first_ms, done[0].last_ms),
-            (3, Some(500), Some(900))
+            (3, Some(200), Some(900))
         );
     }
 
