@@ -212,11 +212,11 @@ struct BenchArgs {
     #[arg(long, value_name = "FILE")]
     flows: PathBuf,
     /// Passes over the trace.
-    #[arg(long, default_value_t = 5)]
-    iter: usize,
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..))]
+    iter: u32,
     /// Worker threads.
-    #[arg(long, default_value_t = 1)]
-    threads: usize,
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+    threads: u32,
     /// Evaluation strategy.
     #[arg(long, value_enum, default_value_t = EngineKind::Compiled)]
     engine: EngineKind,
@@ -562,23 +562,39 @@ fn run_eval(args: EvalArgs) -> secpath::Result<ExitCode> {
 }
 
 fn run_bench(args: BenchArgs) -> secpath::Result<ExitCode> {
-    let mut skipped = 0usize;
+    let (mut skipped, mut first_skip) = (0usize, None);
     let records: Vec<FlowRecord> = flows(&args.flows)?
-        .filter_map(|r| r.map_err(|_| skipped += 1).ok())
+        .filter_map(|r| {
+            r.map_err(|s| {
+                skipped += 1;
+                first_skip.get_or_insert(s);
+            })
+            .ok()
+        })
         .collect();
-    if skipped > 0 {
-        eprintln!("{skipped} trace line(s) skipped as unreadable");
+    if let Some(first) = first_skip {
+        eprintln!(
+            "{skipped} trace line(s) skipped; the first, line {}: {}",
+            first.line, first.reason
+        );
     }
+    if records.is_empty() {
+        return Err(secpath::Error::Usage(format!(
+            "{}: no flow to time in the trace",
+            args.flows.display()
+        )));
+    }
+    let (iter, threads) = (args.iter as usize, args.threads as usize);
     let report = if let Some(path) = &args.rules.classbench {
         let rules = secpath::classbench::load_filters(path)?;
         let trace: Vec<Flow> = records.iter().map(|r| r.flow).collect();
-        secpath::bench::bench_table(&rules, &trace, args.engine, args.iter, args.threads)
+        secpath::bench::bench_table(&rules, &trace, args.engine, iter, threads)
     } else {
         let policy = args.rules.switches.load(&args.rules.snapshot)?;
         warn(&policy.warnings, "");
         let engine = Engine::new(&policy, args.engine);
         let trace: Vec<(Flow, Pins)> = records.into_iter().map(|r| (r.flow, r.pins)).collect();
-        secpath::bench::bench_policy(&engine, &trace, args.iter, args.threads)
+        secpath::bench::bench_policy(&engine, &trace, iter, threads)
     };
     match args.format {
         Format::Json => emit(&format!("{}\n", to_json(&report))),

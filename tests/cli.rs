@@ -737,6 +737,30 @@ fn bench_checksums_agree_across_engines_and_threads() {
 }
 
 #[test]
+fn bench_refuses_an_empty_trace_and_zero_passes() {
+    let bench = |flows: &str, iter: &str| {
+        secpath([
+            "bench",
+            "--classbench",
+            "fixtures/classbench/fw300.rules",
+            "--flows",
+            flows,
+            "--iter",
+            iter,
+        ])
+    };
+    let zero = bench("fixtures/classbench/fw300.trace", "0");
+    assert_eq!(zero.status.code(), Some(2));
+    let empty = bench("fixtures/classbench/fw300.rules", "1");
+    let stderr = String::from_utf8_lossy(&empty.stderr);
+    assert_eq!(empty.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("skipped; the first, line 1:") && stderr.contains("no flow to time"),
+        "a rule file is no trace: {stderr}"
+    );
+}
+
+#[test]
 fn compile_reports_table_statistics() {
     let got = json_of(&secpath([
         "compile",
