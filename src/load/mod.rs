@@ -405,7 +405,8 @@ pub fn parse_json(file: &Path, text: &str) -> Result<serde_json::Value> {
 }
 
 /// The files named by `paths`: files as given, directories searched recursively for
-/// `*.json` in name order (so results don't depend on the file system's order).
+/// `*.json` and `*.secpath` in name order (so results don't depend on the file system's
+/// order).
 pub fn expand(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
     let mut out = Vec::new();
     for path in paths {
