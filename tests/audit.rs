@@ -408,6 +408,29 @@ fn unused_rules_from_a_hits_file() {
         "ids compare case-insensitively"
     );
     assert!(!kinds(&report, "DenyAllInBound").contains(&FindingKind::Unused));
+    assert!(
+        !report.warnings.iter().any(|w| w.starts_with("--hits")),
+        "{:?}",
+        report.warnings
+    );
+    // Hits of another estate name none of these rules: every rule is unused, with a warning.
+    let foreign = serde_json::json!({"schema": "secpath.hits/v1", "records": 10,
+        "rules": {"/subscriptions/x/resourceGroups/y/providers/Microsoft.Network/networkSecurityGroups/z/securityRules/r": 10}});
+    let report = audit::audit(
+        &p,
+        &AuditOptions {
+            hits: Some(Hits::from_json(&foreign).unwrap()),
+            ..AuditOptions::default()
+        },
+    );
+    assert!(
+        report
+            .warnings
+            .iter()
+            .any(|w| w.starts_with("--hits names 1 rule(s), none of them in this snapshot")),
+        "{:?}",
+        report.warnings
+    );
     assert!(Hits::from_json(&serde_json::json!({"rules": {}})).is_err());
     let none = run(&["fixtures/audit/nsg-tables"]);
     assert!(

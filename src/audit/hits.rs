@@ -60,6 +60,24 @@ impl Hits {
     }
 }
 
+/// A warning when the hits name rules but none of this policy's: a hits file from another
+/// estate (or a renamed one) would otherwise report every rule unused without a word.
+pub(crate) fn foreign(policy: &Policy, hits: &Hits) -> Option<String> {
+    let nsg_rules = policy.snapshot.nsgs.iter().flat_map(|n| &n.rules);
+    let mut ids = nsg_rules.map(|(r, _)| &r.id).chain(
+        policy
+            .subnet_admin
+            .iter()
+            .chain(policy.vnets.iter().map(|v| &v.admin))
+            .flat_map(|p| &p.rules)
+            .map(|r| &r.rule.id),
+    );
+    let named = hits.rules.len();
+    (named > 0 && !ids.any(|id| hits.rules.contains_key(id))).then(|| {
+        format!("--hits names {named} rule(s), none of them in this snapshot: is it a replay of another estate? Every rule is reported unused")
+    })
+}
+
 /// Every custom rule of the policy with no hits: NSG rules of every NSG, admin rules
 /// that apply somewhere.
 pub(crate) fn unused(policy: &Policy, hits: &Hits) -> Vec<Finding> {

@@ -118,6 +118,7 @@ pub fn audit(policy: &Policy, options: &AuditOptions) -> AuditReport {
             .as_ref()
             .and_then(|sources| sources_inside_vnets(policy, sources)),
     );
+    warnings.extend(options.hits.as_ref().and_then(|h| hits::foreign(policy, h)));
     AuditReport::new(findings, tables.len(), rules, warnings)
 }
 
