@@ -1,7 +1,7 @@
 //! CLI behaviour: bad input (exit 2 with a located message), the JSON schema, text output,
 //! `effective`, and loading every real Azure example.
 
-use crate::support::{json_of, secpath, D7_CLOSED, D7_FLOW};
+use crate::support::{explain_one_file, json_of, secpath, D7_CLOSED, D7_FLOW};
 
 const WEB_VM: &str = "tcp 203.0.113.5:50000 -> 10.1.1.4:22";
 
@@ -1088,25 +1088,13 @@ fn a_nic_outside_its_subnet_is_placed_as_written_with_a_warning() {
   }
 }
 ";
-    let dir = std::env::temp_dir().join(format!("secpath-nic-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join("nic.secpath");
-    std::fs::write(&path, snapshot).unwrap();
-    let got = json_of(&secpath([
-        "explain",
-        "--snapshot",
-        path.to_str().unwrap(),
-        "--format",
-        "json",
-        "tcp 10.0.9.4:1000 -> 10.0.1.5:80",
-    ]));
+    let got = explain_one_file("nic.secpath", snapshot, "tcp 10.0.9.4:1000 -> 10.0.1.5:80");
     assert_eq!(got["source"]["kind"], "nic", "{got}");
     let warnings = got["warnings"].to_string();
     assert!(
         warnings.contains("NIC `n1` has address 10.0.9.4 outside its subnet `s1` (10.0.1.0/24)"),
         "{warnings}"
     );
-    std::fs::remove_dir_all(&dir).ok();
 }
 
 #[test]
@@ -1146,18 +1134,11 @@ fn a_vnet_without_addresses_and_a_subnet_without_a_prefix_are_warned_about() {
         vnet("vnet-empty", &[], Some("10.1.1.0/24")),
         vnet("vnet-hollow", &["10.2.0.0/16"], None)
     ]);
-    let dir = std::env::temp_dir().join(format!("secpath-hollow-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join("net.json");
-    std::fs::write(&path, snapshot.to_string()).unwrap();
-    let got = json_of(&secpath([
-        "explain",
-        "--snapshot",
-        path.to_str().unwrap(),
-        "--format",
-        "json",
+    let got = explain_one_file(
+        "hollow.json",
+        &snapshot.to_string(),
         "tcp 10.2.0.4:50000 -> 10.2.0.5:22",
-    ]));
+    );
     let warnings = got["warnings"].to_string();
     assert!(
         warnings.contains("VNet `vnet-empty` has no address space"),
@@ -1167,7 +1148,6 @@ fn a_vnet_without_addresses_and_a_subnet_without_a_prefix_are_warned_about() {
         warnings.contains("subnet `snet` of VNet `vnet-hollow` has no address prefix"),
         "{warnings}"
     );
-    std::fs::remove_dir_all(&dir).ok();
 }
 
 #[test]
@@ -1226,25 +1206,17 @@ fn partial_default_rules_are_used_as_given_with_a_warning() {
                 "sourceAddressPrefix": "VirtualNetwork", "destinationAddressPrefix": "VirtualNetwork",
                 "access": "Allow", "priority": 65000, "direction": "Inbound"}}]}}
     ]);
-    let dir = std::env::temp_dir().join(format!("secpath-defaults-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join("net.json");
-    std::fs::write(&path, snapshot.to_string()).unwrap();
-    let got = json_of(&secpath([
-        "explain",
-        "--snapshot",
-        path.to_str().unwrap(),
-        "--format",
-        "json",
+    let got = explain_one_file(
+        "defaults.json",
+        &snapshot.to_string(),
         "tcp 203.0.113.5:50000 -> 10.240.1.4:22",
-    ]));
+    );
     assert_eq!(got["verdict"], "allow", "{got}");
     let warnings = got["warnings"].to_string();
     assert!(
         warnings.contains("NSG `nsg-t` lists default rules without AllowAzureLoadBalancerInBound, DenyAllInBound, AllowVnetOutBound, AllowInternetOutBound, DenyAllOutBound"),
         "{warnings}"
     );
-    std::fs::remove_dir_all(&dir).ok();
 }
 
 #[test]

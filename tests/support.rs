@@ -42,3 +42,22 @@ pub fn json_of(out: &Output) -> serde_json::Value {
         )
     })
 }
+
+/// `secpath explain --format json FLOW` against a snapshot of one file, `name`, holding
+/// `text` (written to a scratch directory of its own, removed afterwards).
+pub fn explain_one_file(name: &str, text: &str, flow: &str) -> serde_json::Value {
+    let dir = std::env::temp_dir().join(format!("secpath-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    let got = json_of(&secpath([
+        "explain",
+        "--snapshot",
+        path.to_str().unwrap(),
+        "--format",
+        "json",
+        flow,
+    ]));
+    std::fs::remove_dir_all(&dir).ok();
+    got
+}

@@ -800,6 +800,14 @@ mod tests {
         (tally, heard)
     }
 
+    /// The hits the rule of log name `name` got.
+    fn hits(tally: &Tally, name: &str) -> Option<u64> {
+        tally
+            .hits()
+            .find(|(h, _)| h.log_name() == name)
+            .map(|(_, n)| n)
+    }
+
     #[test]
     fn replies_an_admin_rule_denies_are_counted_on_their_connection_and_hit_it_once() {
         let (tally, heard) = replay_handshake(true, false);
@@ -823,14 +831,8 @@ mod tests {
             Some("DenyReplyish")
         );
         assert_eq!((tally.allowed, tally.denied), (2, 2));
-        let hits = |name: &str| {
-            tally
-                .hits()
-                .find(|(h, _)| h.log_name() == name)
-                .map(|(_, n)| n)
-        };
-        assert_eq!(hits("DenyReplyish"), Some(1), "once per connection");
-        assert_eq!(hits("UserRule_AllowAto80"), Some(1));
+        assert_eq!(hits(&tally, "DenyReplyish"), Some(1), "once per connection");
+        assert_eq!(hits(&tally, "UserRule_AllowAto80"), Some(1));
 
         let (tally, heard) = replay_handshake(false, false);
         let c = &heard.connections[0];
@@ -859,13 +861,7 @@ mod tests {
             (Verdict::Allow, 3, 2, 2)
         );
         assert_eq!((tally.allowed, tally.denied), (1, 2));
-        let hits = |name: &str| {
-            tally
-                .hits()
-                .find(|(h, _)| h.log_name() == name)
-                .map(|(_, n)| n)
-        };
-        assert_eq!(hits("DenyReplyish"), Some(1));
-        assert_eq!(hits("UserRule_AllowAto80"), Some(1));
+        assert_eq!(hits(&tally, "DenyReplyish"), Some(1));
+        assert_eq!(hits(&tally, "UserRule_AllowAto80"), Some(1));
     }
 }
