@@ -995,3 +995,66 @@ fn convert_says_what_the_plan_translation_left_out() {
     );
     assert!(stderr.contains("azurerm_storage_account (1)"), "{stderr}");
 }
+
+/// A plan's NSG still lists its standalone rules as of the last refresh: a standalone rule
+/// the plan deletes, or replaces under a new name, is gone all the same.
+#[test]
+fn a_deleted_or_renamed_standalone_rule_is_gone_from_its_nsg() {
+    let (code, got) = explain(&[
+        "--snapshot",
+        "fixtures/plans/standalone-rule-deleted.tfplan.json",
+        "tcp 198.51.100.7:5000 -> 10.0.1.4:22",
+    ]);
+    assert_eq!(code, Some(1), "{got}");
+    assert_eq!(got["decided_by"]["rule"], "DenyAllInBound", "{got}");
+    let renamed = load(
+        "fixtures/plans/standalone-rule-renamed.tfplan.json",
+        PlanSide::After,
+    );
+    assert_eq!(
+        rules(&renamed, "nsg"),
+        [("https".to_string(), 110, Access::Allow, Direction::Inbound)]
+    );
+}
+
+/// Terraform lists `x["web"].id`, `x["web"]` and the bare `x` among a reference's
+/// `references`, and writes `x[each.key]` as `x` and `each.key`: a reference names the
+/// instance it names, in its own module instance, not every instance of `x`.
+#[test]
+fn references_name_one_instance_of_a_for_each_or_module() {
+    let allowed_by = |plan: &str, flow: &str| {
+        let (_, got) = explain(&["--snapshot", plan, flow]);
+        let rules: Vec<String> = got["allowed_by"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|a| a["rule"].as_str().map(str::to_string))
+            .collect();
+        (
+            got["verdict"].as_str().unwrap_or_default().to_string(),
+            rules,
+        )
+    };
+    let each_key = "fixtures/plans/for-each-associations.tfplan.json";
+    let (verdict, rules) = allowed_by(each_key, "tcp 203.0.113.1:5000 -> 10.0.1.4:443");
+    assert_eq!(verdict, "allow");
+    assert!(rules.contains(&"https".to_string()), "{rules:?}");
+    let module = "fixtures/plans/module-for-each.tfplan.json";
+    let (verdict, rules) = allowed_by(module, "tcp 203.0.113.1:5000 -> 10.0.1.4:22");
+    assert_eq!(
+        (verdict.as_str(), rules),
+        ("allow", vec!["allow".to_string()])
+    );
+    let asg = "fixtures/plans/asg-instance-reference.tfplan.json";
+    let (verdict, _) = allowed_by(asg, "tcp 203.0.113.1:5000 -> 10.0.1.5:22");
+    assert_eq!(
+        verdict, "deny",
+        "10.0.1.5 is in asg[\"db\"], the rule names asg[\"web\"]"
+    );
+    let groups = "fixtures/plans/network-group-instance-reference.tfplan.json";
+    let (verdict, _) = allowed_by(groups, "tcp 203.0.113.1:5000 -> 10.2.1.4:22");
+    assert_eq!(
+        verdict, "allow",
+        "vnet-test is in group g[\"test\"], not g[\"prod\"]"
+    );
+}

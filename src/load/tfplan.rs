@@ -82,6 +82,10 @@ struct Plan<'a> {
     depth: std::cell::Cell<usize>,
     file: &'a Path,
     resources: Vec<Resource<'a>>,
+    /// The type and `before` values of each resource the plan deletes: the computed lists
+    /// of their parents (an NSG's `security_rule`, a VNet's `subnet`) still repeat them as
+    /// of the last refresh.
+    deleted: Vec<(&'a str, &'a Value)>,
     /// Configuration expressions by config key.
     config: HashMap<String, &'a Value>,
     subscription: String,
@@ -90,8 +94,14 @@ struct Plan<'a> {
 /// Translates a plan (or state) into ARM resources.
 pub fn translate(value: &Value, file: &Path, side: PlanSide) -> Result<Translation> {
     let mut resources = Vec::new();
-    let mut removed = Vec::new();
-    collect(value, side, &mut resources, &mut removed, file)?;
+    let (mut removed, mut deleted) = (Vec::new(), Vec::new());
+    collect(
+        value,
+        side,
+        &mut resources,
+        (&mut removed, &mut deleted),
+        file,
+    )?;
     let mut config = HashMap::new();
     if let Some(root) = value.pointer("/configuration/root_module") {
         config_module(root, "", &mut config);
@@ -101,6 +111,7 @@ pub fn translate(value: &Value, file: &Path, side: PlanSide) -> Result<Translati
         file,
         subscription: subscription(value),
         resources,
+        deleted,
         config,
     };
     let mut out = Emitter::default();
@@ -128,7 +139,7 @@ fn collect<'a>(
     root: &'a Value,
     side: PlanSide,
     out: &mut Vec<Resource<'a>>,
-    removed: &mut Vec<String>,
+    (removed, deleted): (&mut Vec<String>, &mut Vec<(&'a str, &'a Value)>),
     file: &Path,
 ) -> Result<()> {
     let in_changes: HashSet<&str> = match root.get("resource_changes") {
@@ -160,8 +171,22 @@ fn collect<'a>(
                         if let Some(id) = change.pointer("/before/id").and_then(Value::as_str) {
                             removed.push(id.to_string());
                         }
+                        if let (Some(kind), Some(before)) =
+                            (str_of(rc, "type"), change.get("before"))
+                        {
+                            deleted.push((kind, before));
+                        }
                     }
                     continue;
+                }
+                // Replaced under another name (a rename forces a replacement): the old one
+                // is gone, though its parent's computed list may still name it.
+                if let (PlanSide::After, Some(kind), Some(before)) =
+                    (side, str_of(rc, "type"), change.get("before"))
+                {
+                    if before.is_object() && before.get("name") != values.get("name") {
+                        deleted.push((kind, before));
+                    }
                 }
                 out.push(resource(
                     rc,
@@ -737,20 +762,34 @@ impl<'a> Plan<'a> {
         else {
             return Vec::new();
         };
-        let mut out: Vec<usize> = Vec::new();
-        for reference in array_of(expr, "references")
+        let references: Vec<&str> = array_of(expr, "references")
             .iter()
             .filter_map(Value::as_str)
-        {
-            let Some((key, index)) = reference_key(reference) else {
+            .collect();
+        // `x[each.key].id` is written `["x", "each.key"]`: this instance's own key.
+        let own_key = references
+            .iter()
+            .any(|x| matches!(*x, "each.key" | "count.index"));
+        let (module_instance, own_index) = instance_parts(&r.address, r.kind);
+        let keyed: Vec<(String, Option<&str>)> =
+            references.iter().filter_map(|x| reference_key(x)).collect();
+        let mut out: Vec<usize> = Vec::new();
+        for (key, index) in &keyed {
+            // Terraform lists `x["a"].id`, `x["a"]` and the bare `x`: the bare one names
+            // every instance, so it counts only where no instance is named.
+            let named = keyed.iter().any(|(k, ix)| k == key && ix.is_some());
+            if index.is_none() && named {
                 continue;
-            };
+            }
+            let index = index.or(own_key.then_some(own_index).flatten());
             let key = format!("{}{key}", r.module);
-            let matches: Vec<usize> = (0..self.resources.len())
-                .filter(|&j| self.resources[j].config_key == key)
-                .filter(|&j| index.is_none_or(|ix| self.resources[j].address.ends_with(ix)))
-                .collect();
-            for j in matches {
+            let matches = (0..self.resources.len()).filter(|&j| {
+                let other = &self.resources[j];
+                other.config_key == key
+                    && other.address.starts_with(module_instance)
+                    && index.is_none_or(|ix| other.address.ends_with(ix))
+            });
+            for j in matches.collect::<Vec<_>>() {
                 if !out.contains(&j) {
                     out.push(j);
                 }
@@ -818,6 +857,13 @@ impl<'a> Plan<'a> {
             ));
         } else {
             let standalone = self.standalone_subnets(i);
+            let dissociated: HashSet<String> = self
+                .deleted
+                .iter()
+                .filter(|(kind, _)| *kind == "azurerm_subnet_network_security_group_association")
+                .filter_map(|(_, before)| str_of(before, "subnet_id"))
+                .map(str::to_ascii_lowercase)
+                .collect();
             for (n, s) in array_of(r.values, "subnet").iter().enumerate() {
                 let name = str_of(s, "name").unwrap_or_default();
                 if standalone.contains(&name.to_ascii_lowercase()) {
@@ -827,7 +873,10 @@ impl<'a> Plan<'a> {
                     Some(Value::Array(list)) => Value::Array(list.clone()),
                     _ => json!(s.get("address_prefix").into_iter().collect::<Vec<_>>()),
                 };
-                let nsg = str_of(s, "security_group").filter(|x| !x.is_empty());
+                let subnet_id = format!("{id}/subnets/{name}").to_ascii_lowercase();
+                let nsg = str_of(s, "security_group")
+                    .filter(|x| !x.is_empty())
+                    .filter(|_| !dissociated.contains(&subnet_id));
                 subnets.push(json!({
                     "name": str_of(s, "name").unwrap_or_default(),
                     "properties": {
@@ -858,6 +907,16 @@ impl<'a> Plan<'a> {
             origins,
         );
         Ok(())
+    }
+
+    /// The lower-case names of the deleted resources of `kind` that `wanted` says.
+    fn deleted_named(&self, kind: &str, wanted: impl Fn(&Value) -> bool) -> Vec<String> {
+        self.deleted
+            .iter()
+            .filter(|(k, before)| *k == kind && wanted(before))
+            .filter_map(|(_, before)| str_of(before, "name"))
+            .map(str::to_ascii_lowercase)
+            .collect()
     }
 
     /// Names of the `azurerm_subnet`s of this plan in VNet `i`: they win over the VNet's
@@ -1074,9 +1133,19 @@ impl<'a> Plan<'a> {
             origins.extend(mine.into_iter().map(|(t, o)| (join(&at, &t), o)));
             rules.push(rule);
         };
+        let nsg_key = self.nsg_key_of_nsg(i)?;
         let standalone_names: HashSet<String> = standalone
             .iter()
             .map(|&j| self.name(j).to_ascii_lowercase())
+            .chain(
+                self.deleted_named("azurerm_network_security_rule", |before| {
+                    let lower = |f| str_of(before, f).unwrap_or_default().to_ascii_lowercase();
+                    (
+                        lower("resource_group_name"),
+                        lower("network_security_group_name"),
+                    ) == nsg_key
+                }),
+            )
             .collect();
         if value_at(r.unknown, &[Step::Key("security_rule")]) == Some(&Value::Bool(true)) {
             add((
@@ -1468,6 +1537,20 @@ fn depth(kind: &str) -> u8 {
 
 /// `azurerm_subnet.web[0].id` → (`azurerm_subnet.web`, `Some("[0]")`); `data.` kept;
 /// variables, locals and module outputs → `None`.
+/// A resource address cut into the module instance it is in and its own instance key:
+/// `module.spoke["a"].azurerm_subnet.this[0]` → (`module.spoke["a"].`, `Some("[0]")`).
+fn instance_parts<'s>(address: &'s str, kind: &str) -> (&'s str, Option<&'s str>) {
+    let Some(at) = address.rfind(&format!("{kind}.")) else {
+        return ("", None);
+    };
+    let own = &address[at..];
+    let index = own
+        .find('[')
+        .map(|i| &own[i..])
+        .filter(|ix| ix.ends_with(']'));
+    (&address[..at], index)
+}
+
 fn reference_key(reference: &str) -> Option<(String, Option<&str>)> {
     let (data, rest) = match reference.strip_prefix("data.") {
         Some(rest) => ("data.", rest),
