@@ -316,10 +316,7 @@ impl Context<'_> {
             "parameters" => self.parameter(text(0)?, depth + 1),
             "variables" => {
                 let key = text(0)?;
-                let v = self
-                    .template
-                    .get("variables")
-                    .and_then(|vs| vs.get(key))
+                let v = member(self.template.get("variables"), key)
                     .ok_or_else(|| format!("no variable `{key}` in the template"))?;
                 self.eval_variable(v, depth + 1)
             }
@@ -349,18 +346,18 @@ impl Context<'_> {
     }
 
     fn parameter(&self, key: &str, depth: usize) -> Result<Value, String> {
-        if let Some(v) = self
-            .parameters
-            .and_then(|p| p.get("parameters"))
-            .and_then(|p| p.get(key))
-            .and_then(|p| p.get("value"))
-        {
-            return Ok(v.clone());
+        let given = member(self.parameters.and_then(|p| p.get("parameters")), key);
+        if let Some(given) = given {
+            if let Some(v) = given.get("value") {
+                return Ok(v.clone());
+            }
+            if given.get("reference").is_some() {
+                return Err(format!(
+                    "parameter `{key}` is a Key Vault reference in the parameters file: secpath cannot read its value; give it as `value`"
+                ));
+            }
         }
-        let declared = self
-            .template
-            .get("parameters")
-            .and_then(|p| p.get(key))
+        let declared = member(self.template.get("parameters"), key)
             .ok_or_else(|| format!("no parameter `{key}` in the template"))?;
         let default = declared
             .get("defaultValue")
@@ -439,6 +436,18 @@ impl Context<'_> {
         };
         Ok(json!(ctx.resource_id(texts[at], &texts[at + 1..].join("/"))))
     }
+}
+
+/// The member `key` of an object, its name compared as ARM compares parameter and variable
+/// names: "Template functions and their parameters are case-insensitive".
+fn member<'v>(object: Option<&'v Value>, key: &str) -> Option<&'v Value> {
+    let object = object?.as_object()?;
+    object.get(key).or_else(|| {
+        object
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(key))
+            .map(|(_, v)| v)
+    })
 }
 
 fn concat(args: &[Value]) -> Result<Value, String> {
@@ -780,6 +789,26 @@ mod tests {
         assert!(e.contains("cycle"), "{e}");
         let e = eval(t, None, "[concat('a', ]").unwrap_err().to_string();
         assert!(e.contains("expression `[concat('a', ]`"), "{e}");
+    }
+
+    #[test]
+    fn parameter_and_variable_names_are_case_insensitive_as_in_arm() {
+        let t = json!({"parameters": {"port": {"type": "string", "defaultValue": "80"}},
+                       "variables": {"sshPort": "22"}});
+        let given = json!({"parameters": {"Port": {"value": "443"}}});
+        assert_eq!(
+            eval(t.clone(), Some(given), "[PARAMETERS('PORT')]").unwrap(),
+            json!("443")
+        );
+        assert_eq!(
+            eval(t.clone(), None, "[variables('SshPort')]").unwrap(),
+            json!("22")
+        );
+        let vault = json!({"parameters": {"port": {"reference": {"secretName": "p"}}}});
+        let e = eval(t, Some(vault), "[parameters('port')]")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("Key Vault reference"), "{e}");
     }
 
     #[test]
