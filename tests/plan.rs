@@ -1058,3 +1058,19 @@ fn references_name_one_instance_of_a_for_each_or_module() {
         "vnet-test is in group g[\"test\"], not g[\"prod\"]"
     );
 }
+
+/// azurerm 1.x attached NSGs by the subnet's and NIC's own `network_security_group_id`,
+/// and put NICs in ASGs by their IP configuration's `application_security_group_ids`.
+#[test]
+fn azurerm_1_attachments_on_the_subnet_and_nic_are_read() {
+    let plan = "fixtures/plans/azurerm1-attachments.tfplan.json";
+    let (code, got) = explain(&["--snapshot", plan, "tcp 203.0.113.1:5000 -> 10.0.1.4:22"]);
+    assert_eq!(code, Some(1), "{got}");
+    assert_eq!(got["decided_by"]["rule"], "deny-ssh", "{got}");
+    let (code, got) = explain(&["--snapshot", plan, "tcp 203.0.113.1:5000 -> 10.0.1.4:443"]);
+    assert_eq!(code, Some(0), "{got}");
+    assert_eq!(
+        got["allowed_by"][0]["rule"], "allow-web-https",
+        "the NIC is in asg-web: {got}"
+    );
+}

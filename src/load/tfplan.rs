@@ -968,12 +968,16 @@ impl<'a> Plan<'a> {
             .filter_map(|s| str_of(s, "name"))
             .map(|name| json!({"properties": {"serviceName": name}}))
             .collect();
+        let mut properties = json!({"addressPrefixes": prefixes, "delegations": delegations});
+        if let Some(nsg) = self.legacy_nsg(i)? {
+            properties["networkSecurityGroup"] = nsg;
+        }
         out.push(
             json!({
                 "id": self.id(i)?,
                 "type": "Microsoft.Network/virtualNetworks/subnets",
                 "name": self.name(i),
-                "properties": {"addressPrefixes": prefixes, "delegations": delegations}
+                "properties": properties
             }),
             vec![
                 (String::new(), r.path.clone()),
@@ -1049,20 +1053,43 @@ impl<'a> Plan<'a> {
                     "privateIPAddress": address,
                     "subnet": {"id": self.reference(i, &at("subnet_id"))?},
                     "publicIPAddress": self.reference(i, &at("public_ip_address_id"))?.map(|id| json!({"id": id})),
-                    "applicationSecurityGroups": [],
+                    "applicationSecurityGroups": self.legacy_asgs(i, &at("application_security_group_ids")),
                 }
             }));
+        }
+        let mut properties = json!({"ipConfigurations": configs});
+        if let Some(nsg) = self.legacy_nsg(i)? {
+            properties["networkSecurityGroup"] = nsg;
         }
         out.push(
             json!({
                 "id": self.id(i)?,
                 "type": "Microsoft.Network/networkInterfaces",
                 "name": self.name(i),
-                "properties": {"ipConfigurations": configs}
+                "properties": properties
             }),
             origins,
         );
         Ok(())
+    }
+
+    /// azurerm 1.x attached an NSG to a subnet or NIC by its own `network_security_group_id`
+    /// (2.x has association resources, applied after this): the NSG, where one is named.
+    fn legacy_nsg(&self, i: usize) -> Result<Option<Value>> {
+        let id = self.reference(i, &[Step::Key("network_security_group_id")])?;
+        Ok(id.filter(|id| !id.is_empty()).map(|id| json!({"id": id})))
+    }
+
+    /// azurerm 1.x put a NIC in ASGs by its IP configuration's
+    /// `application_security_group_ids` (2.x has association resources): those known.
+    fn legacy_asgs(&self, i: usize, path: &[Step]) -> Vec<Value> {
+        let ids = self.known(i, path).and_then(Value::as_array);
+        ids.into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .filter(|id| !id.is_empty())
+            .map(|id| json!({"id": id}))
+            .collect()
     }
 
     /// Applies each association resource to its subnet or NIC when this plan has it (so
