@@ -1322,4 +1322,32 @@ fn a_misspelt_rule_property_is_a_warning_not_a_silent_wildcard() {
         .to_string()
         .contains("does not read"));
     std::fs::remove_file(&path).ok();
+    // az CLI flattens a rule's properties beside its envelope (`id`, `etag`, ...): only the
+    // misspelt property is unread.
+    let flat = serde_json::json!({
+        "id": "/subscriptions/00000000-0000-0000-0000-000000000001/resourceGroups/rg/providers/Microsoft.Network/networkSecurityGroups/nsg",
+        "type": "Microsoft.Network/networkSecurityGroups", "name": "nsg",
+        "securityRules": [{
+            "id": "/subscriptions/00000000-0000-0000-0000-000000000001/resourceGroups/rg/providers/Microsoft.Network/networkSecurityGroups/nsg/securityRules/rule1",
+            "name": "rule1", "etag": "W/\"1\"", "resourceGroup": "rg",
+            "type": "Microsoft.Network/networkSecurityGroups/securityRules",
+            "protocol": "Tcp", "sourceAddressPrefixs": "10.0.0.0/8", "sourcePortRange": "*",
+            "destinationAddressPrefix": "*", "destinationPortRange": "22",
+            "access": "Allow", "priority": 100, "direction": "Inbound"
+        }]
+    });
+    let got = explain_one_file(
+        "flat.json",
+        &flat.to_string(),
+        "tcp 10.0.0.1:1 -> 10.0.1.4:22",
+    );
+    let unread: Vec<&str> = got["warnings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|w| w.as_str())
+        .filter(|w| w.contains("does not read"))
+        .collect();
+    assert_eq!(unread.len(), 1, "{unread:?}");
+    assert!(unread[0].contains("`sourceAddressPrefixs`"), "{unread:?}");
 }

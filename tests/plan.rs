@@ -700,6 +700,17 @@ fn bad_inputs_are_located_errors_in_the_file_as_written() {
             "resources": [{"type": "Microsoft.Network/networkSecurityGroups", "name": "n", "copy": {"count": 2}}]}"#,
     );
     assert!(error_of(&copy).contains("copy loops are not supported"));
+    let property_copy = scratch(
+        "property-copy.json",
+        r#"{"$schema": "https://schema.management.azure.com/schemas/2019-04-01/deploymentTemplate.json#",
+            "resources": [{"type": "Microsoft.Network/networkSecurityGroups", "name": "n",
+              "properties": {"copy": [{"name": "securityRules", "count": 2, "input": {}}]}}]}"#,
+    );
+    let e = error_of(&property_copy);
+    assert!(
+        e.contains("resources[0].properties.copy") && e.contains("copy loops are not supported"),
+        "{e}"
+    );
     let mut plan: Value =
         serde_json::from_str(&std::fs::read_to_string(root().join(PLAN_0_1)).unwrap()).unwrap();
     plan["resource_changes"][1]["change"]["after"]["security_rule"][0]["priority"] =

@@ -554,7 +554,7 @@ impl Records {
         };
         let id = id_of(node, parent, segment)?;
         let p = props(node)?;
-        self.warn_unread_keys(&p, &id);
+        self.warn_unread_keys(node, &p, &id);
         let access = p.req_str("access")?;
         let access = match Access::parse(access) {
             Some(a @ (Access::Allow | Access::Deny)) => a,
@@ -596,9 +596,17 @@ impl Records {
     /// Warns of each property of an NSG rule that secpath does not read: a misspelt field
     /// (`sourceAddressPrefixs`) would otherwise be absent, and an absent field matches
     /// anything (D4), so the rule would be read wider than Azure, which rejects it, would.
-    fn warn_unread_keys(&mut self, p: &Node, id: &ResourceId) {
+    fn warn_unread_keys(&mut self, node: &Node, p: &Node, id: &ResourceId) {
+        // az CLI output flattens `properties` into the rule beside its resource envelope.
+        let flattened = node.get("properties").is_none();
+        let envelope = |key: &str| {
+            flattened
+                && RESOURCE_ENVELOPE
+                    .iter()
+                    .any(|k| k.eq_ignore_ascii_case(key))
+        };
         for key in p.keys() {
-            if !NSG_RULE_KEYS.iter().any(|k| k.eq_ignore_ascii_case(key)) {
+            if !NSG_RULE_KEYS.iter().any(|k| k.eq_ignore_ascii_case(key)) && !envelope(key) {
                 self.warnings.push(format!(
                     "{}: security rule `{}` has a property `{key}` that secpath does not read (misspelt? an absent field matches anything, D4)",
                     p.location(),
@@ -1147,6 +1155,10 @@ pub(crate) const NSG_RULE_KEYS: [&str; 16] = [
     "direction",
     "provisioningState",
 ];
+
+/// What every resource carries beside its properties (az CLI writes them next to the
+/// flattened properties of a rule).
+const RESOURCE_ENVELOPE: [&str; 5] = ["id", "name", "etag", "type", "resourceGroup"];
 
 /// The resources a file holds, whatever its container shape. A list with more pages is only
 /// part of the estate: `warnings` says so (its resources are read).

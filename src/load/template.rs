@@ -160,8 +160,13 @@ impl Context<'_> {
         parent: Option<(&str, &str)>,
         out: &mut Vec<Evaluated>,
     ) -> Result<()> {
-        if r.get("copy").is_some() {
-            return Err(self.error(&format!("{path}.copy"), "copy loops are not supported: secpath does not expand them (deploy the template and read the resources instead)"));
+        for (at, copy) in [
+            ("copy", r.get("copy")),
+            ("properties.copy", r.pointer("/properties/copy")),
+        ] {
+            if copy.is_some() {
+                return Err(self.error(&format!("{path}.{at}"), COPY_UNSUPPORTED));
+            }
         }
         if let Some(c) = r.get("condition") {
             if self.eval_value(c, &format!("{path}.condition"))? == Value::Bool(false) {
@@ -316,8 +321,11 @@ impl Context<'_> {
             "parameters" => self.parameter(text(0)?, depth + 1),
             "variables" => {
                 let key = text(0)?;
-                let v = member(self.template.get("variables"), key)
-                    .ok_or_else(|| format!("no variable `{key}` in the template"))?;
+                let variables = self.template.get("variables");
+                let v = member(variables, key).ok_or_else(|| match member(variables, "copy") {
+                    Some(_) => format!("variable `{key}` may come from the variables' `copy` loop: {COPY_UNSUPPORTED}"),
+                    None => format!("no variable `{key}` in the template"),
+                })?;
                 self.eval_variable(v, depth + 1)
             }
             "concat" => concat(args),
@@ -437,6 +445,9 @@ impl Context<'_> {
         Ok(json!(ctx.resource_id(texts[at], &texts[at + 1..].join("/"))))
     }
 }
+
+/// Why a `copy` loop (of resources, properties or variables) is an error.
+const COPY_UNSUPPORTED: &str = "copy loops are not supported: secpath does not expand them (deploy the template and read the resources instead)";
 
 /// The member `key` of an object, its name compared as ARM compares parameter and variable
 /// names: "Template functions and their parameters are case-insensitive".
@@ -783,6 +794,11 @@ mod tests {
         assert!(e.contains("parameters file"), "{e}");
         let cycle = json!({"parameters": {"p": {"defaultValue": "[variables('v')]"}},
                            "variables": {"v": "[parameters('p')]"}});
+        let looped = json!({"variables": {"copy": [{"name": "rules", "count": 2, "input": {}}]}});
+        let e = eval(looped, None, "[variables('rules')]")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("copy loops are not supported"), "{e}");
         let e = eval(cycle, None, "[variables('v')]")
             .unwrap_err()
             .to_string();
