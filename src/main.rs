@@ -279,7 +279,7 @@ struct Switches {
     /// D6: evaluate admin rules on every packet in both directions (affects replay; a single explained flow is the same).
     #[arg(long)]
     admin_stateless: bool,
-    /// D7: what a level with no NSG does to Internet traffic towards a Standard public IP.
+    /// D7: what a level with no NSG does to traffic from outside Azure (Internet or on-premises) towards a Standard public IP.
     #[arg(long, value_enum, default_value_t = NoNsg::Pass)]
     no_nsg: NoNsg,
     /// An unknown service tag matches nothing (with a warning) instead of being an error.

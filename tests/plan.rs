@@ -1050,6 +1050,22 @@ fn references_name_one_instance_of_a_for_each_or_module() {
     let (verdict, rules) = allowed_by(each_key, "tcp 203.0.113.1:5000 -> 10.0.1.4:443");
     assert_eq!(verdict, "allow");
     assert!(rules.contains(&"https".to_string()), "{rules:?}");
+    // `nsg[local.map[each.key]]` also lists `local.map`: which instance is not this one's
+    // own key, and secpath does not guess it.
+    let mut mapped: Value =
+        serde_json::from_str(&std::fs::read_to_string(root().join(each_key)).unwrap()).unwrap();
+    mapped["configuration"]["root_module"]["resources"][0]["expressions"]
+        ["network_security_group_id"]["references"] = serde_json::json!([
+        "azurerm_network_security_group.nsg",
+        "local.map",
+        "each.key"
+    ]);
+    let mapped = scratch("mapped-each-key.json", &mapped.to_string());
+    assert!(
+        error_of(&mapped).contains("network_security_group_id"),
+        "{}",
+        error_of(&mapped)
+    );
     let module = "fixtures/plans/module-for-each.tfplan.json";
     let (verdict, rules) = allowed_by(module, "tcp 203.0.113.1:5000 -> 10.0.1.4:22");
     assert_eq!(

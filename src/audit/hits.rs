@@ -64,7 +64,7 @@ impl Hits {
 /// estate (or a renamed one) would otherwise report every rule unused without a word.
 pub(crate) fn foreign(policy: &Policy, hits: &Hits) -> Option<String> {
     let nsg_rules = policy.snapshot.nsgs.iter().flat_map(|n| &n.rules);
-    let mut ids = nsg_rules.map(|(r, _)| &r.id).chain(
+    let ids = nsg_rules.map(|(r, _)| &r.id).chain(
         policy
             .subnet_admin
             .iter()
@@ -72,8 +72,10 @@ pub(crate) fn foreign(policy: &Policy, hits: &Hits) -> Option<String> {
             .flat_map(|p| &p.rules)
             .map(|r| &r.rule.id),
     );
+    // D7's closed public IPs are hit under their NIC's id.
+    let nics = policy.snapshot.nics.iter().map(|n| &n.id);
     let named = hits.rules.len();
-    (named > 0 && !ids.any(|id| hits.rules.contains_key(id))).then(|| {
+    (named > 0 && !ids.chain(nics).any(|id| hits.rules.contains_key(id))).then(|| {
         format!("--hits names {named} rule(s), none of them in this snapshot: is it a replay of another estate? Every rule is reported unused")
     })
 }

@@ -82,9 +82,10 @@ struct Plan<'a> {
     depth: std::cell::Cell<usize>,
     file: &'a Path,
     resources: Vec<Resource<'a>>,
-    /// The type and `before` values of each resource the plan deletes: the computed lists
-    /// of their parents (an NSG's `security_rule`, a VNet's `subnet`) still repeat them as
-    /// of the last refresh.
+    /// The type and `before` values of each resource the plan deletes, or replaces under
+    /// another name or parent: the computed lists of their parents (an NSG's
+    /// `security_rule`; a VNet's inline `subnet`, for a subnet association) still repeat
+    /// them as of the last refresh.
     deleted: Vec<(&'a str, &'a Value)>,
     /// Configuration expressions by config key.
     config: HashMap<String, &'a Value>,
@@ -184,7 +185,15 @@ fn collect<'a>(
                 if let (PlanSide::After, Some(kind), Some(before)) =
                     (side, str_of(rc, "type"), change.get("before"))
                 {
-                    if before.is_object() && before.get("name") != values.get("name") {
+                    let moved = [
+                        "name",
+                        "network_security_group_name",
+                        "resource_group_name",
+                        "subnet_id",
+                    ]
+                    .iter()
+                    .any(|k| before.get(k) != values.get(k));
+                    if before.is_object() && moved {
                         deleted.push((kind, before));
                     }
                 }
@@ -718,30 +727,31 @@ impl<'a> Plan<'a> {
     /// Every id an id-list attribute names (`network_group_ids`), following references
     /// when the plan does not know the list.
     fn references(&self, i: usize, key: &str) -> Result<Vec<String>> {
-        let path = [Step::Key(key)];
-        if let Some(list) = self.known(i, &path) {
+        self.references_at(i, &[Step::Key(key)])
+    }
+
+    /// [`references`](Self::references) of the id-list attribute at `path`.
+    fn references_at(&self, i: usize, path: &[Step]) -> Result<Vec<String>> {
+        if let Some(list) = self.known(i, path) {
             return list
                 .as_array()
-                .ok_or_else(|| self.error(i, &path, "expected a list of ids"))?
+                .ok_or_else(|| self.error(i, path, "expected a list of ids"))?
                 .iter()
                 .enumerate()
                 .map(|(n, v)| {
                     v.as_str().map(str::to_string).ok_or_else(|| {
-                        self.error(
-                            i,
-                            &[Step::Key(key), Step::Index(n)],
-                            "expected a resource id string",
-                        )
+                        let at: Vec<Step> = path.iter().copied().chain([Step::Index(n)]).collect();
+                        self.error(i, &at, "expected a resource id string")
                     })
                 })
                 .collect();
         }
-        if !self.is_unknown(i, &path) {
+        if !self.is_unknown(i, path) {
             return Ok(Vec::new());
         }
-        let targets = self.targets(i, &path);
+        let targets = self.targets(i, path);
         if targets.is_empty() {
-            return Err(self.unresolved(i, &path));
+            return Err(self.unresolved(i, path));
         }
         targets.into_iter().map(|j| self.id(j)).collect()
     }
@@ -766,10 +776,14 @@ impl<'a> Plan<'a> {
             .iter()
             .filter_map(Value::as_str)
             .collect();
-        // `x[each.key].id` is written `["x", "each.key"]`: this instance's own key.
-        let own_key = references
-            .iter()
-            .any(|x| matches!(*x, "each.key" | "count.index"));
+        // `x[each.key].id` is written `["x", "each.key"]`: this instance's own key, when
+        // nothing but resources is referenced besides (`x[local.map[each.key]]` also lists
+        // `local.map`, and stays ambiguous).
+        let own = |x: &str| matches!(x, "each.key" | "count.index");
+        let own_key = references.iter().any(|x| own(x))
+            && references
+                .iter()
+                .all(|x| own(x) || reference_key(x).is_some());
         let (module_instance, own_index) = instance_parts(&r.address, r.kind);
         let keyed: Vec<(String, Option<&str>)> =
             references.iter().filter_map(|x| reference_key(x)).collect();
@@ -1053,7 +1067,7 @@ impl<'a> Plan<'a> {
                     "privateIPAddress": address,
                     "subnet": {"id": self.reference(i, &at("subnet_id"))?},
                     "publicIPAddress": self.reference(i, &at("public_ip_address_id"))?.map(|id| json!({"id": id})),
-                    "applicationSecurityGroups": self.legacy_asgs(i, &at("application_security_group_ids")),
+                    "applicationSecurityGroups": self.legacy_asgs(i, &at("application_security_group_ids"))?,
                 }
             }));
         }
@@ -1081,15 +1095,15 @@ impl<'a> Plan<'a> {
     }
 
     /// azurerm 1.x put a NIC in ASGs by its IP configuration's
-    /// `application_security_group_ids` (2.x has association resources): those known.
-    fn legacy_asgs(&self, i: usize, path: &[Step]) -> Vec<Value> {
-        let ids = self.known(i, path).and_then(Value::as_array);
-        ids.into_iter()
-            .flatten()
-            .filter_map(Value::as_str)
+    /// `application_security_group_ids` (2.x has association resources), followed through
+    /// the configuration where the plan does not know them.
+    fn legacy_asgs(&self, i: usize, path: &[Step]) -> Result<Vec<Value>> {
+        let ids = self.references_at(i, path)?;
+        Ok(ids
+            .into_iter()
             .filter(|id| !id.is_empty())
             .map(|id| json!({"id": id}))
-            .collect()
+            .collect())
     }
 
     /// Applies each association resource to its subnet or NIC when this plan has it (so
@@ -1575,7 +1589,8 @@ fn instance_parts<'s>(address: &'s str, kind: &str) -> (&'s str, Option<&'s str>
         .find('[')
         .map(|i| &own[i..])
         .filter(|ix| ix.ends_with(']'));
-    (&address[..at], index)
+    let module = &address[..at];
+    (module.strip_suffix("data.").unwrap_or(module), index)
 }
 
 fn reference_key(reference: &str) -> Option<(String, Option<&str>)> {
