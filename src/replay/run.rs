@@ -7,7 +7,7 @@ use super::flowlog::{FlowState, Logged};
 use super::input::{
     self, FileRecords, InputFormat, KindRef, NextRecord, Position, RecordLoop, RecordRef, Unit,
 };
-use super::judge::{agrees, Judge, RuleHit};
+use super::judge::{agrees, Judge, Judgement, RuleHit};
 use super::shard;
 use super::tally::{Disagreement, ReplayReport, Tally};
 use crate::engine::{Engine, EngineKind};
@@ -630,11 +630,7 @@ pub(super) fn packet<W: Witness>(
             // D6: admin rules judge the reply again (the NSGs let it pass as state). A denied
             // reply's flow is its own, not its connection's; its rule adds a hit once per
             // connection, and the connection counts its denied replies for `--out`.
-            let judged_again =
-                reply && verdict == Verdict::Allow && judge.policy().options.admin_stateless;
-            let denial = judged_again
-                .then(|| judge.admin_denial(&rec.flow))
-                .flatten();
+            let denial = reply_denial(judge, reply, verdict, &rec.flow);
             let first_denial = denial
                 .as_ref()
                 .is_some_and(|j| tracker.deny_reply(connection, j.rule.as_ref()));
@@ -670,12 +666,7 @@ pub(super) fn packet<W: Witness>(
         Ok(j) => {
             // D6 again: a connection opened by its reply (a SYN+ACK whose SYN the capture
             // missed) has that reply judged by the admin rules like every later one.
-            let judged_again = rec.flow != forward
-                && j.verdict == Verdict::Allow
-                && judge.policy().options.admin_stateless;
-            let denial = judged_again
-                .then(|| judge.admin_denial(&rec.flow))
-                .flatten();
+            let denial = reply_denial(judge, rec.flow != forward, j.verdict, &rec.flow);
             tally.connection();
             match &denial {
                 None => {
@@ -710,6 +701,13 @@ pub(super) fn packet<W: Witness>(
             Ok(())
         }
     }
+}
+
+/// D6 `--admin-stateless`: the admin rules' denial of `flow`, when it is a reply (`reply`)
+/// of a connection judged `verdict` and the admin rules judge replies again.
+fn reply_denial(judge: &Judge, reply: bool, verdict: Verdict, flow: &Flow) -> Option<Judgement> {
+    let again = reply && verdict == Verdict::Allow && judge.policy().options.admin_stateless;
+    again.then(|| judge.admin_denial(flow)).flatten()
 }
 
 #[cfg(test)]
