@@ -167,21 +167,9 @@ fn collect<'a>(
                     }
                 };
                 let values = change.get(key).unwrap_or(&Value::Null);
-                if values.is_null() {
-                    if side == PlanSide::After {
-                        if let Some(id) = change.pointer("/before/id").and_then(Value::as_str) {
-                            removed.push(id.to_string());
-                        }
-                        if let (Some(kind), Some(before)) =
-                            (str_of(rc, "type"), change.get("before"))
-                        {
-                            deleted.push((kind, before));
-                        }
-                    }
-                    continue;
-                }
-                // Replaced under another name (a rename forces a replacement): the old one
-                // is gone, though its parent's computed list may still name it.
+                // Deleted, or replaced under another name or parent (which forces a
+                // replacement): the old one is gone, though its parent's computed list may
+                // still name it.
                 if let (PlanSide::After, Some(kind), Some(before)) =
                     (side, str_of(rc, "type"), change.get("before"))
                 {
@@ -193,9 +181,17 @@ fn collect<'a>(
                     ]
                     .iter()
                     .any(|k| before.get(k) != values.get(k));
-                    if before.is_object() && moved {
+                    if before.is_object() && (values.is_null() || moved) {
                         deleted.push((kind, before));
                     }
+                }
+                if values.is_null() {
+                    if side == PlanSide::After {
+                        if let Some(id) = change.pointer("/before/id").and_then(Value::as_str) {
+                            removed.push(id.to_string());
+                        }
+                    }
+                    continue;
                 }
                 out.push(resource(
                     rc,
@@ -803,7 +799,7 @@ impl<'a> Plan<'a> {
                     && other.address.starts_with(module_instance)
                     && index.is_none_or(|ix| other.address.ends_with(ix))
             });
-            for j in matches.collect::<Vec<_>>() {
+            for j in matches {
                 if !out.contains(&j) {
                     out.push(j);
                 }
@@ -872,11 +868,12 @@ impl<'a> Plan<'a> {
         } else {
             let standalone = self.standalone_subnets(i);
             let dissociated: HashSet<String> = self
-                .deleted
-                .iter()
-                .filter(|(kind, _)| *kind == "azurerm_subnet_network_security_group_association")
-                .filter_map(|(_, before)| str_of(before, "subnet_id"))
-                .map(str::to_ascii_lowercase)
+                .deleted_field(
+                    "azurerm_subnet_network_security_group_association",
+                    "subnet_id",
+                    |_| true,
+                )
+                .into_iter()
                 .collect();
             for (n, s) in array_of(r.values, "subnet").iter().enumerate() {
                 let name = str_of(s, "name").unwrap_or_default();
@@ -923,12 +920,18 @@ impl<'a> Plan<'a> {
         Ok(())
     }
 
-    /// The lower-case names of the deleted resources of `kind` that `wanted` says.
-    fn deleted_named(&self, kind: &str, wanted: impl Fn(&Value) -> bool) -> Vec<String> {
+    /// The attribute `field`, lower case, of the deleted resources of `kind` that `wanted`
+    /// says.
+    fn deleted_field(
+        &self,
+        kind: &str,
+        field: &str,
+        wanted: impl Fn(&Value) -> bool,
+    ) -> Vec<String> {
         self.deleted
             .iter()
             .filter(|(k, before)| *k == kind && wanted(before))
-            .filter_map(|(_, before)| str_of(before, "name"))
+            .filter_map(|(_, before)| str_of(before, field))
             .map(str::to_ascii_lowercase)
             .collect()
     }
@@ -1179,7 +1182,7 @@ impl<'a> Plan<'a> {
             .iter()
             .map(|&j| self.name(j).to_ascii_lowercase())
             .chain(
-                self.deleted_named("azurerm_network_security_rule", |before| {
+                self.deleted_field("azurerm_network_security_rule", "name", |before| {
                     let lower = |f| str_of(before, f).unwrap_or_default().to_ascii_lowercase();
                     (
                         lower("resource_group_name"),
