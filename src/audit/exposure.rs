@@ -53,12 +53,7 @@ pub(crate) fn exposure(
     max_regions: usize,
 ) -> Vec<Finding> {
     let outside: Vec<usize> = (0..engine.zones.len())
-        .filter(|&z| {
-            matches!(
-                engine.zones[z].kind,
-                ZoneKind::Internet | ZoneKind::OnPremises
-            )
-        })
+        .filter(|&z| engine.zones[z].kind.outside_azure())
         .collect();
     let mut out = Vec::new();
     for d in (0..engine.zones.len()).filter(|&d| exposed_kind(engine, d)) {

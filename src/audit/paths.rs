@@ -14,7 +14,7 @@
 //! flows are `unknown`: they are kept apart in the `unknown` sets.
 
 use super::spaces::Spaces;
-use super::zones::{zones, Zone, ZoneKind};
+use super::zones::{zones, Zone};
 use crate::eval::{Decided, Layer, Side, Verdict};
 use crate::flowspace::FlowSet;
 use crate::model::{Access, AddrSet, Direction, ResourceId};
@@ -79,7 +79,7 @@ impl<'p> Engine<'p> {
     fn outside_azure(&self) -> AddrSet {
         self.zones
             .iter()
-            .filter(|z| matches!(z.kind, ZoneKind::Internet | ZoneKind::OnPremises))
+            .filter(|z| z.kind.outside_azure())
             .fold(AddrSet::new(), |mut acc, z| {
                 acc.extend(&z.addrs);
                 acc

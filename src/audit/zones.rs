@@ -29,6 +29,14 @@ pub enum ZoneKind {
     Internet,
 }
 
+impl ZoneKind {
+    /// Outside Azure: the Internet or on-premises (SEMANTICS §4), as
+    /// [`EndpointKind::outside_azure`](crate::eval::locate::EndpointKind::outside_azure).
+    pub fn outside_azure(self) -> bool {
+        matches!(self, ZoneKind::OnPremises | ZoneKind::Internet)
+    }
+}
+
 /// A set of addresses placed alike.
 #[derive(Clone, Debug)]
 pub(crate) struct Zone {
