@@ -475,7 +475,10 @@ fn run_explain(mut args: ExplainArgs) -> secpath::Result<ExitCode> {
     let explanation = explain(&policy, &flow, &pins)?;
     match args.format {
         Format::Json => emit(&format!("{}\n", to_json(&explanation))),
-        Format::Text => emit(&render::explanation(&explanation, style())),
+        Format::Text => {
+            warn(&explanation.warnings, "");
+            emit(&render::explanation(&explanation, style()))
+        }
     }
     Ok(match explanation.verdict {
         Verdict::Allow => ExitCode::SUCCESS,
@@ -495,7 +498,10 @@ fn run_effective(args: EffectiveArgs) -> secpath::Result<ExitCode> {
     })?;
     match args.format {
         Format::Json => emit(&format!("{}\n", to_json(&report))),
-        Format::Text => emit(&render::effective(&report)),
+        Format::Text => {
+            warn(&report.warnings, "");
+            emit(&render::effective(&report))
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -143,11 +143,7 @@ pub fn explanation(e: &Explanation, style: Style) -> String {
         );
     }
     if !e.warnings.is_empty() {
-        let _ = writeln!(
-            out,
-            "\n{} warning(s); --format json lists them",
-            e.warnings.len()
-        );
+        let _ = writeln!(out, "\n{} warning(s), on standard error", e.warnings.len());
     }
     out
 }
@@ -423,7 +419,7 @@ pub fn effective(report: &EffectiveReport) -> String {
     if !report.warnings.is_empty() {
         let _ = writeln!(
             out,
-            "{} warning(s); --format json lists them",
+            "{} warning(s), on standard error",
             report.warnings.len()
         );
     }

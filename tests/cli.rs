@@ -607,8 +607,17 @@ fn effective_reports_what_it_ignored() {
             .contains("NetworkWatcherIpFlowVerify.json")),
         "{warnings:?}"
     );
-    let text = String::from_utf8_lossy(&run("text").stdout).into_owned();
-    assert!(text.contains("1 warning(s)"), "{text}");
+    let text = run("text");
+    let stdout = String::from_utf8_lossy(&text.stdout);
+    assert!(
+        stdout.contains("1 warning(s), on standard error"),
+        "{stdout}"
+    );
+    let stderr = String::from_utf8_lossy(&text.stderr);
+    assert!(
+        stderr.contains("warning: ") && stderr.contains("NetworkWatcherIpFlowVerify.json"),
+        "{stderr}"
+    );
 }
 
 #[test]

@@ -271,6 +271,9 @@ impl Inputs {
                 continue;
             }
             let value = parse_json(file, text)?;
+            if is_case_file(&value) {
+                continue;
+            }
             if tfplan::is_plan(&value) {
                 let t = tfplan::translate(&value, file, options.plan_side)?;
                 inputs.planned.push((file.clone(), t));
@@ -308,6 +311,15 @@ impl Inputs {
         }
         Ok(inputs)
     }
+}
+
+/// A scenario file of docs/case-format.md (`{"snapshot": [...], "cases": [...]}`), which
+/// rule-set directories carry beside their resources: it describes flows, not resources, so
+/// reading it would only warn about objects without a `type`.
+fn is_case_file(value: &Value) -> bool {
+    value.get("cases").is_some_and(Value::is_array)
+        && value.get("snapshot").is_some_and(Value::is_array)
+        && value.get("type").is_none()
 }
 
 /// The parameters file of a template (its index in `parameters`): `NAME.parameters.json`
@@ -492,6 +504,25 @@ mod tests {
         load_texts(&[(PathBuf::from("page.json"), text)])
             .expect("loads")
             .warnings
+    }
+
+    /// A rule-set directory's scenario file is passed over without a word; an object
+    /// without `type` that is not one still gets the warning.
+    #[test]
+    fn a_scenario_file_is_not_read_as_resources() {
+        let cases = r#"{"snapshot": ["x"], "cases": [{"flow": "tcp 1.2.3.4:1 -> 5.6.7.8:2"}]}"#;
+        let loaded = load_texts(&[
+            (PathBuf::from("cases.json"), cases.to_string()),
+            (PathBuf::from("vnet.json"), VNET.to_string()),
+        ])
+        .expect("loads");
+        assert_eq!(loaded.vnets.len(), 1);
+        assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
+        let other = warnings(r#"{"cases": [], "name": "x"}"#.to_string());
+        assert!(
+            other.iter().any(|w| w.contains("without `type`")),
+            "{other:?}"
+        );
     }
 
     /// A list that continues on another page (ARM's `nextLink`, Resource Graph's
