@@ -977,10 +977,26 @@ fn a_vnet_flow_log_target_outside_the_snapshot_is_skipped_by_name() {
     let report = replay(&[], &[log.to_str().unwrap()]);
     assert_eq!(report["records_read"], 1, "{report}");
     assert_eq!(
-        report["skipped_by_reason"]
-            ["the record's target `…` is not a NIC, subnet or VNet in the snapshot"],
+        report["skipped_by_reason"][format!(
+            "the record's target \"{target}\" is not a NIC, subnet or VNet in the snapshot"
+        )],
         1,
         "{report}"
     );
     std::fs::remove_dir_all(&dir).ok();
+}
+
+/// Records logged by an NSG missing from the snapshot are skipped, and the summary names
+/// that NSG: it is what the user has to add.
+#[test]
+fn a_logging_nsg_outside_the_snapshot_is_named_in_the_summary() {
+    // Microsoft's version 2 sample, whose NSG is not in rulesets/contoso.
+    let report = replay(&[], &["fixtures/replay/nsg-v2-foreign.json"]);
+    let nsg = "/SUBSCRIPTIONS/00000000-0000-0000-0000-000000000000/RESOURCEGROUPS/FABRIKAMRG/PROVIDERS/MICROSOFT.NETWORK/NETWORKSECURITYGROUPS/FABRIAKMVM1-NSG";
+    assert_eq!(report["records_read"], 11, "{report}");
+    assert_eq!(
+        report["skipped_by_reason"][format!("the logging NSG \"{nsg}\" is not in the snapshot")],
+        11,
+        "{report}"
+    );
 }

@@ -290,9 +290,10 @@ impl<'p> Judge<'p> {
             Some((last, nsg)) if Arc::ptr_eq(last, id) => *nsg,
             _ => {
                 let key = ResourceId::new(id);
-                let nsg = *self.nsg_by_id.get(key.key()).ok_or_else(|| {
-                    format!("the logging NSG `{}` is not in the snapshot", key.name())
-                })?;
+                let nsg = *self
+                    .nsg_by_id
+                    .get(key.key())
+                    .ok_or_else(|| format!("the logging NSG \"{id}\" is not in the snapshot"))?;
                 self.last_nsg = Some((id.clone(), nsg));
                 nsg
             }
@@ -318,7 +319,7 @@ impl<'p> Judge<'p> {
             .or_else(|| self.attached.get(&nsg).copied())
             .ok_or_else(|| {
                 format!(
-                    "the logging NSG `{}` is attached to nothing in the snapshot",
+                    "the logging NSG \"{}\" is attached to nothing in the snapshot",
                     name()
                 )
             })?;
@@ -397,7 +398,7 @@ fn at_vnet_point(policy: &Policy, flow: &Flow, logged: Logged<'_>) -> Result<Jud
         .ok_or("the record names no target resource")?;
     if !policy.snapshot.holds_place(&target) {
         return Err(format!(
-            "the record's target `{target}` is not a NIC, subnet or VNet in the snapshot"
+            "the record's target \"{target}\" is not a NIC, subnet or VNet in the snapshot"
         ));
     }
     let (side, pins) = match logged.direction {
