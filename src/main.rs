@@ -866,16 +866,14 @@ fn run_convert(args: ConvertArgs) -> secpath::Result<ExitCode> {
     }
     let (resources, warnings) = secpath::load::resources_of(&texts, &args.load.options())?;
     warn(&warnings, "");
+    let dsl = secpath::dsl::to_dsl(&resources);
+    // Read back either way: what the DSL's reader refuses (two rules at one priority) is
+    // refused now, not written for the next reader to fail on; and ARM output comes through
+    // it, containers flattened, one resource per entry.
+    let flat = secpath::dsl::parse(&dsl, std::path::Path::new("(converted)"))?;
     let output = match args.to {
-        Target::Dsl => secpath::dsl::to_dsl(&resources),
-        // Through the DSL's reader: containers flattened, one resource per entry.
-        Target::Arm => {
-            let flat = secpath::dsl::parse(
-                &secpath::dsl::to_dsl(&resources),
-                std::path::Path::new("(converted)"),
-            )?;
-            format!("{}\n", to_json(&serde_json::json!({ "value": flat })))
-        }
+        Target::Dsl => dsl,
+        Target::Arm => format!("{}\n", to_json(&serde_json::json!({ "value": flat }))),
     };
     match &args.out {
         Some(path) => write_file(path, output)?,

@@ -1210,3 +1210,31 @@ proptest! {
         }
     }
 }
+
+/// ARM that the DSL cannot hold (two rules at one priority, which Azure refuses too) is not
+/// converted into text that the next reader fails on: `convert` says why and exits 2.
+#[test]
+fn convert_refuses_what_the_dsl_would_not_read_back() {
+    let rule = |name: &str, port: u16| {
+        serde_json::json!({"name": name, "properties": {"protocol": "Tcp",
+            "sourceAddressPrefix": "*", "destinationAddressPrefix": "*", "sourcePortRange": "*",
+            "destinationPortRange": port.to_string(), "access": "Allow", "priority": 100,
+            "direction": "Inbound"}})
+    };
+    let nsg = serde_json::json!({
+        "id": "/subscriptions/11111111-0000-4000-8000-000000000001/resourceGroups/rg/providers/Microsoft.Network/networkSecurityGroups/n1",
+        "type": "Microsoft.Network/networkSecurityGroups", "location": "westeurope",
+        "properties": {"securityRules": [rule("a", 22), rule("b", 23)]}});
+    let file = scratch("duplicate-priority.json");
+    write(&file, &nsg.to_string());
+    for to in ["dsl", "arm"] {
+        let out = secpath(["convert", file.to_str().unwrap(), "--to", to]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{stderr}");
+        assert!(out.stdout.is_empty());
+        assert!(
+            stderr.contains("priority 100 is already used by `a`"),
+            "{stderr}"
+        );
+    }
+}
