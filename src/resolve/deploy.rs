@@ -41,7 +41,9 @@ pub fn deployed(
     let latest = snapshot
         .deployments
         .iter()
-        .filter(|d| d.deployed && d.kind == kind && d.region == region && belongs_to(d, manager))
+        .filter(|d| {
+            d.deployed && d.kind == kind && d.region == region && belongs_to(d, manager, snapshot)
+        })
         .max_by_key(|d| (instant(&d.commit_time), d.order));
     Deployed::Only(latest.map_or_else(Vec::new, |d| d.configuration_ids.clone()))
 }
@@ -86,12 +88,38 @@ fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
     era * 146097 + doe - 719468
 }
 
-/// A status belongs to the manager whose configurations it names.
-fn belongs_to(status: &DeploymentStatus, manager: &NetworkManager) -> bool {
+/// A status belongs to the manager whose configurations it names. One that names none (a
+/// "None" commit, which removes every configuration of its type from its region [S06])
+/// belongs to the snapshot's only manager; with several it names no owner and is ignored
+/// (with a warning, [`orphan_commits`]).
+fn belongs_to(status: &DeploymentStatus, manager: &NetworkManager, snapshot: &Snapshot) -> bool {
+    if status.configuration_ids.is_empty() {
+        return snapshot.managers.len() == 1;
+    }
     status
         .configuration_ids
         .iter()
         .any(|c| c.is_within(&manager.id))
+}
+
+/// A warning per deployed "None" commit that no manager can own, because the snapshot holds
+/// several and the commit names no configuration to tell them apart.
+pub fn orphan_commits(snapshot: &Snapshot, warnings: &mut Vec<String>) {
+    if snapshot.managers.len() < 2 {
+        return;
+    }
+    for d in snapshot
+        .deployments
+        .iter()
+        .filter(|d| d.deployed && d.configuration_ids.is_empty())
+    {
+        warnings.push(format!(
+            "a {} deployment status in {} with no configuration ids (a None commit) cannot be told apart between the snapshot's {} network managers: it is ignored, and earlier commits there stay in force",
+            d.kind,
+            d.region,
+            snapshot.managers.len()
+        ));
+    }
 }
 
 #[cfg(test)]
@@ -177,6 +205,38 @@ mod tests {
             deployed(&s, &m, "westeurope", "connectivity", true),
             Deployed::Only(vec![])
         );
+    }
+
+    /// A None commit clears the region for the snapshot's only manager; with two managers
+    /// it cannot be attributed and the earlier commit stays, with a warning.
+    #[test]
+    fn a_none_commit_clears_the_region_of_the_only_manager() {
+        let mut s = Snapshot {
+            deployments: vec![
+                status("westeurope", true, &["a"], "2026-01-01T00:00:00Z", 0),
+                status("westeurope", true, &[], "2026-02-01T00:00:00Z", 1),
+            ],
+            managers: vec![manager()],
+            ..Snapshot::default()
+        };
+        let m = manager();
+        assert_eq!(
+            deployed(&s, &m, "westeurope", "securityadmin", true),
+            Deployed::Only(vec![])
+        );
+        let mut warnings = Vec::new();
+        orphan_commits(&s, &mut warnings);
+        assert!(warnings.is_empty(), "{warnings:?}");
+        let mut other = manager();
+        other.id = ResourceId::new(
+            "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Network/networkManagers/nm2",
+        );
+        s.managers.push(other);
+        let we = deployed(&s, &m, "westeurope", "securityadmin", true);
+        assert!(we.includes(&s.deployments[0].configuration_ids[0]));
+        orphan_commits(&s, &mut warnings);
+        assert_eq!(warnings.len(), 1);
+        assert!(warnings[0].contains("None commit"), "{warnings:?}");
     }
 
     #[test]

@@ -208,6 +208,7 @@ impl Policy {
                 "the snapshot has no deployment status: no configuration is deployed (--assume-deployed=false)".to_string()
             });
         }
+        deploy::orphan_commits(&snapshot, &mut warnings);
         let facts = manager_facts(&snapshot, &mut warnings);
         let members_of = |m: usize, g: &ResourceId| {
             facts
