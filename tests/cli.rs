@@ -97,6 +97,14 @@ const BAD_INPUTS: &[(&str, &[&str])] = &[
         ],
     ),
     (
+        "priority-beyond-u64.json",
+        &[
+            "securityRules[0].properties.priority",
+            "priority 1180591620717411303424 is out of range",
+            "100-4096",
+        ],
+    ),
+    (
         "priority-not-a-number.json",
         &[
             "securityRules[0].properties.priority",

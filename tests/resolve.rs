@@ -232,3 +232,60 @@ fn undeclared_or_unset_policy_parameters_are_errors() {
     ));
     assert_eq!(decided(&json_of(&out)), "Deny22");
 }
+
+/// Admin rules that the input holds but that can reach nothing are warned about, each with
+/// its reason: a static member of the other kind than its group's `memberType`, a collection
+/// applying to no group, a manager without `SecurityAdmin` access. None of them decides.
+#[test]
+fn admin_rules_that_reach_nothing_are_warned_about() {
+    let vnet = "/subscriptions/11111111-0000-4000-8000-000000000001/resourceGroups/rg-net/providers/Microsoft.Network/virtualNetworks/v1";
+    let snapshot = format!(
+        r#"
+in subscription 11111111-0000-4000-8000-000000000001 {{
+  resource-group rg-net {{
+    vnet v1 region westeurope address-space 10.1.0.0/16 {{
+      subnet a prefix 10.1.1.0/24
+    }}
+  }}
+  resource-group rg-avnm {{
+    network-manager m scope subscription 11111111-0000-4000-8000-000000000001 access SecurityAdmin {{
+      group gv static {vnet}/subnets/a
+      group gs member-type subnet static {vnet}
+      security-admin-config cfg {{
+        collection c1 applies-to gv,gs {{
+          inbound 11 deny tcp to * ports 22 name DenySsh
+        }}
+        collection c2 {{
+          inbound 12 deny tcp to * ports 22 name DenyNowhere
+        }}
+      }}
+    }}
+    network-manager m2 scope subscription 11111111-0000-4000-8000-000000000001 access Connectivity {{
+      group g2 static v1
+      security-admin-config cfg2 {{
+        collection c3 applies-to g2 {{
+          inbound 13 deny tcp to * ports 22 name DenyWithoutAccess
+        }}
+      }}
+    }}
+  }}
+}}
+"#
+    );
+    let got = explain(
+        "idle-admin",
+        &snapshot,
+        "tcp 203.0.113.5:1 -> 10.1.1.4:22",
+        &[],
+    );
+    assert_eq!(got["verdict"], "allow", "{got}");
+    let warnings = got["warnings"].to_string();
+    for expected in [
+        "of group `gv` is a subnet, but the group's members are VNets (its memberType): it is ignored",
+        "of group `gs` is a VNet, but the group's members are subnets (its memberType): it is ignored",
+        "rule collection `c2` applies to no network group: its 1 rule(s) apply nowhere",
+        "network manager `m2` holds 1 security admin rule(s), but its scope accesses do not include SecurityAdmin",
+    ] {
+        assert!(warnings.contains(expected), "{expected}\n{warnings}");
+    }
+}

@@ -1244,7 +1244,15 @@ fn priority(p: &Node, range: std::ops::RangeInclusive<u32>) -> Result<u32> {
         .as_i64()
         .map(i128::from)
         .or_else(|| n.value.as_u64().map(i128::from))
-        .or_else(|| n.value.as_str().and_then(|s| s.trim().parse::<i128>().ok()));
+        .or_else(|| n.value.as_str().and_then(|s| s.trim().parse::<i128>().ok()))
+        // Beyond u64 JSON numbers read as floats; such a whole number is out of range, and
+        // saying it is not an integer would mislead.
+        .or_else(|| {
+            n.value
+                .as_f64()
+                .filter(|f| f.fract() == 0.0 && f.abs() >= 2f64.powi(63))
+                .map(|f| f as i128)
+        });
     let expected = format!("expected an integer {}-{}", range.start(), range.end());
     match integer {
         Some(v) if u32::try_from(v).is_ok_and(|v| range.contains(&v)) => Ok(v as u32),

@@ -36,10 +36,7 @@ pub fn members(
                 "static member `{id}` of group `{}` is outside the manager's scope and receives nothing from it",
                 group.id.name()
             )),
-            None => warnings.push(format!(
-                "static member `{id}` of group `{}` is not in the snapshot",
-                group.id.name()
-            )),
+            None => warnings.push(not_a_member(snapshot, group, id)),
         }
     }
     if group.member_type == MemberType::VirtualNetwork {
@@ -48,6 +45,24 @@ pub fn members(
     out.sort();
     out.dedup();
     out
+}
+
+/// Why static member `id` is not one of `group`'s kind: the other kind, or nowhere.
+fn not_a_member(snapshot: &Snapshot, group: &NetworkGroup, id: &ResourceId) -> String {
+    let other = match group.member_type {
+        MemberType::VirtualNetwork => snapshot.subnet_index(id).map(|_| ("a subnet", "VNets")),
+        MemberType::Subnet => snapshot.vnet_index(id).map(|_| ("a VNet", "subnets")),
+    };
+    match other {
+        Some((is, wants)) => format!(
+            "static member `{id}` of group `{}` is {is}, but the group's members are {wants} (its memberType): it is ignored",
+            group.id.name()
+        ),
+        None => format!(
+            "static member `{id}` of group `{}` is not in the snapshot",
+            group.id.name()
+        ),
+    }
 }
 
 fn vnet_of(snapshot: &Snapshot, m: Member) -> usize {

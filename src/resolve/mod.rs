@@ -209,6 +209,7 @@ impl Policy {
             });
         }
         deploy::orphan_commits(&snapshot, &mut warnings);
+        idle_admin_rules(&snapshot, &mut warnings);
         let facts = manager_facts(&snapshot, &mut warnings);
         let members_of = |m: usize, g: &ResourceId| {
             facts
@@ -275,6 +276,30 @@ fn manager_facts(snapshot: &Snapshot, warnings: &mut Vec<String>) -> ManagerFact
         }
     }
     ManagerFacts { reach, members }
+}
+
+/// Admin rules that can apply nowhere, whatever is deployed, said aloud: a manager without
+/// `SecurityAdmin` access deploys no admin rule (SEMANTICS §2.1), and a collection that
+/// applies to no group reaches no VNet. Both look, in the input, like rules in force.
+fn idle_admin_rules(snapshot: &Snapshot, warnings: &mut Vec<String>) {
+    for m in &snapshot.managers {
+        let collections = m.security_configs.iter().flat_map(|c| &c.collections);
+        let rules: usize = collections.clone().map(|c| c.rules.len()).sum();
+        if !m.security_admin && rules > 0 {
+            warnings.push(format!(
+                "network manager `{}` holds {rules} security admin rule(s), but its scope accesses do not include SecurityAdmin: none of them applies",
+                m.id.name()
+            ));
+            continue;
+        }
+        for c in collections.filter(|c| c.applies_to.is_empty() && !c.rules.is_empty()) {
+            warnings.push(format!(
+                "rule collection `{}` applies to no network group: its {} rule(s) apply nowhere",
+                c.id.name(),
+                c.rules.len()
+            ));
+        }
+    }
 }
 
 /// What `ResolveContext::all_nsg_rules` makes: templates by NSG, rules by (NSG, VNet).
