@@ -122,7 +122,7 @@ fn id_of(node: &Node, parent: Option<&ResourceId>, segment: &str) -> Result<Reso
         return Ok(ResourceId::new(id));
     }
     match (parent, node.opt_str("name")?) {
-        (Some(p), Some(name)) => Ok(ResourceId::new(&format!("{p}/{segment}/{name}"))),
+        (Some(p), Some(name)) => Ok(p.child(segment, name)),
         _ => Err(node.error("missing required field `id`")),
     }
 }

@@ -209,7 +209,7 @@ fn check_unique_priorities(
 pub fn default_rules(nsg: &ResourceId) -> Vec<Rule> {
     use AddressItem::{Any, Tag};
     let rule = |name: &str, direction, priority, src: AddressItem, dst: AddressItem, access| Rule {
-        id: ResourceId::new(&format!("{nsg}/defaultSecurityRules/{name}")),
+        id: nsg.child("defaultSecurityRules", name),
         name: name.to_string(),
         priority,
         access,

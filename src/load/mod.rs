@@ -525,6 +525,31 @@ mod tests {
         );
     }
 
+    /// A parent id written with a trailing `/` names the same resource, and so do its
+    /// nested children's ids built from it: a NIC finds its subnet either way.
+    #[test]
+    fn a_trailing_slash_on_a_parent_id_reaches_its_nested_children() {
+        let vnet = VNET
+            .replace("virtualNetworks/v\"", "virtualNetworks/v/\"")
+            .replace(
+                r#""properties": {"addressSpace""#,
+                r#""properties": {"subnets": [{"name": "s", "properties": {"addressPrefix": "10.0.1.0/24"}}], "addressSpace""#,
+            );
+        assert!(vnet.contains("virtualNetworks/v/\""), "{vnet}");
+        let nic = r#"{"id": "/subscriptions/s/resourceGroups/g/providers/Microsoft.Network/networkInterfaces/n",
+            "type": "Microsoft.Network/networkInterfaces", "location": "westeurope",
+            "properties": {"ipConfigurations": [{"name": "c", "properties": {"privateIPAddress": "10.0.1.4",
+            "subnet": {"id": "/SUBSCRIPTIONS/s/resourceGroups/g/providers/Microsoft.Network/virtualNetworks/v/subnets/s"}}}]}}"#;
+        let loaded =
+            load_texts(&[(PathBuf::from("net.json"), format!("[{vnet}, {nic}]"))]).expect("loads");
+        assert_eq!(loaded.subnets.len(), 1);
+        assert_eq!(
+            loaded.subnets[0].id.as_str(),
+            "/subscriptions/s/resourceGroups/g/providers/Microsoft.Network/virtualNetworks/v/subnets/s"
+        );
+        assert_eq!(loaded.nics.len(), 1);
+    }
+
     /// A list that continues on another page (ARM's `nextLink`, Resource Graph's
     /// `skip_token`/`$skipToken`) is only part of the estate: say so, naming the file.
     #[test]

@@ -40,6 +40,13 @@ impl ResourceId {
         }))
     }
 
+    /// The id of the child `name` in collection `segment` (`subnets`, `securityRules`):
+    /// built from the id as written, without its trailing `/`, which ids may carry.
+    pub fn child(&self, segment: &str, name: &str) -> ResourceId {
+        let parent = self.0.text.trim_end_matches('/');
+        ResourceId::new(&format!("{parent}/{segment}/{name}"))
+    }
+
     /// The id as written in the input.
     pub fn as_str(&self) -> &str {
         &self.0.text
