@@ -690,8 +690,7 @@ fn bad_inputs_are_located_errors_in_the_file_as_written() {
     let e = error_of(&template);
     assert!(
         e.contains("t.json: resources[0].name")
-            && e.contains("uniqueString")
-            && e.contains("not supported"),
+            && e.contains("function `uniqueString()` is not supported"),
         "{e}"
     );
     let copy = scratch(

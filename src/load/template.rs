@@ -347,8 +347,8 @@ impl Context<'_> {
                 }
                 Ok(rg)
             }
-            other => Err(format!(
-                "function `{other}()` is not supported: secpath evaluates parameters(), variables(), concat(), format(), resourceId(), subscription(), resourceGroup(), toLower() and toUpper()"
+            _ => Err(format!(
+                "function `{name}()` is not supported: secpath evaluates parameters(), variables(), concat(), format(), resourceId(), subscription(), resourceGroup(), toLower() and toUpper()"
             )),
         }
     }
