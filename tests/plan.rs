@@ -613,6 +613,8 @@ fn format_0_1_plans_and_state_files_read_inline_rules_and_child_modules() {
     ] {
         let (_, e) = explain(&["--snapshot", snapshot, flow]);
         assert_eq!(e["verdict"], verdict, "{snapshot} {flow}");
+        // nic-b's `public_ip_address_id` is "", azurerm's "not set": no public IP to miss.
+        assert_eq!(e["warnings"], serde_json::json!([]), "{snapshot}");
     }
 }
 

@@ -706,9 +706,10 @@ impl<'a> Plan<'a> {
     /// references; `None` when absent (and not unknown).
     fn reference(&self, i: usize, path: &[Step]) -> Result<Option<String>> {
         if let Some(v) = self.known(i, path) {
+            // azurerm writes an optional id that is not set as "".
             return v
                 .as_str()
-                .map(|s| Some(s.to_string()))
+                .map(|s| (!s.trim().is_empty()).then(|| s.to_string()))
                 .ok_or_else(|| self.error(i, path, "expected a resource id string"));
         }
         if !self.is_unknown(i, path) {
