@@ -70,6 +70,9 @@ pub struct FlowReader<R> {
     layout: Option<Layout>,
     line: usize,
     buf: Vec<u8>,
+    /// A read failed: the input cannot be trusted to go on (a directory fails every read
+    /// forever), so the failure was the last record.
+    failed: bool,
 }
 
 impl<R: BufRead> FlowReader<R> {
@@ -80,6 +83,7 @@ impl<R: BufRead> FlowReader<R> {
             layout: None,
             line: 0,
             buf: Vec::new(),
+            failed: false,
         }
     }
 }
@@ -89,6 +93,9 @@ impl<R: BufRead> Iterator for FlowReader<R> {
 
     fn next(&mut self) -> Option<Self::Item> {
         loop {
+            if self.failed {
+                return None;
+            }
             self.line += 1;
             let skip = |reason| {
                 Some(Err(Skipped {
@@ -105,7 +112,13 @@ impl<R: BufRead> Iterator for FlowReader<R> {
                         MAX_LINE_BYTES >> 10
                     ))
                 }
-                Err(e) => return skip(format!("unreadable: {e}")),
+                Err(e) => {
+                    self.failed = true;
+                    return Some(Err(Skipped {
+                        line: self.line,
+                        reason: format!("unreadable: {e}"),
+                    }));
+                }
             }
             let Ok(text) = std::str::from_utf8(&self.buf) else {
                 return skip("not UTF-8 text".to_string());
@@ -430,6 +443,25 @@ mod tests {
 
     fn read(text: &str) -> Vec<Result<FlowRecord, Skipped>> {
         FlowReader::new(text.as_bytes()).collect()
+    }
+
+    /// Reads that fail every time (as a directory's do) end the input after one skip,
+    /// instead of skipping forever.
+    #[test]
+    fn a_failed_read_is_the_last_record() {
+        struct Failing;
+        impl std::io::Read for Failing {
+            fn read(&mut self, _: &mut [u8]) -> std::io::Result<usize> {
+                Err(std::io::Error::other("device gone"))
+            }
+        }
+        let rows: Vec<_> = FlowReader::new(std::io::BufReader::new(Failing)).collect();
+        assert_eq!(rows.len(), 1);
+        let skipped = rows[0].as_ref().unwrap_err();
+        assert_eq!(
+            (skipped.line, skipped.reason.as_str()),
+            (1, "unreadable: device gone")
+        );
     }
 
     #[test]

@@ -22,6 +22,10 @@ use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+/// The most worker threads `replay` and `bench` start: far beyond any core count that
+/// helps, and short of the thousands that take a minute to start and tear down.
+const MAX_THREADS: i64 = 1024;
+
 /// Decide offline what Azure's security admin rules and NSGs do to a flow, and say why.
 #[derive(Parser)]
 #[command(name = "secpath", version, about)]
@@ -168,10 +172,10 @@ struct ReplayArgs {
     /// Evaluation strategy (the reference engine is the oracle).
     #[arg(long, value_enum, default_value_t = EngineKind::Compiled)]
     engine: EngineKind,
-    /// Worker threads for several inputs (0: one per core). With --out, inputs are replayed
-    /// in order on one thread.
-    #[arg(long, default_value_t = 0)]
-    threads: usize,
+    /// Worker threads for several inputs (0: one per core; at most 1024). With --out, inputs
+    /// are replayed in order on one thread.
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u16).range(0..=MAX_THREADS))]
+    threads: u16,
     /// Flow logs, captures, tuple files or directories; `-` for standard input.
     inputs: Vec<PathBuf>,
 }
@@ -179,7 +183,8 @@ struct ReplayArgs {
 /// Where rules come from for `eval` and `bench`: a snapshot, or a ClassBench filter set.
 #[derive(Args)]
 struct RuleSourceArgs {
-    /// Snapshot files or directories of ARM JSON (repeatable).
+    /// Snapshot files or directories (repeatable): ARM / Resource Graph JSON, az CLI output,
+    /// secpath DSL, Terraform plans, ARM templates with their parameters.
     #[arg(long, num_args = 1.., required_unless_present = "classbench", conflicts_with = "classbench")]
     snapshot: Vec<PathBuf>,
     /// A ClassBench filter set: one NSG table, file order = priority, rules named by line number.
@@ -214,9 +219,9 @@ struct BenchArgs {
     /// Passes over the trace.
     #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..))]
     iter: u32,
-    /// Worker threads.
-    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
-    threads: u32,
+    /// Worker threads (at most 1024).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=MAX_THREADS))]
+    threads: u16,
     /// Evaluation strategy.
     #[arg(long, value_enum, default_value_t = EngineKind::Compiled)]
     engine: EngineKind,
@@ -246,7 +251,8 @@ enum Format {
 /// The snapshot and the semantic switches, shared by every command that evaluates.
 #[derive(Args)]
 struct PolicyArgs {
-    /// Snapshot files or directories of ARM JSON (repeatable).
+    /// Snapshot files or directories (repeatable): ARM / Resource Graph JSON, az CLI output,
+    /// secpath DSL, Terraform plans, ARM templates with their parameters.
     // Empty values are taken too: `explain --snapshot S ""` hands its flow to this list
     // (see `split_flow`), and clap's own path parser would blame the snapshot for it.
     #[arg(long, required = true, num_args = 1.., value_parser = OsStringValueParser::new().map(PathBuf::from))]
@@ -454,6 +460,17 @@ fn split_flow(args: &mut ExplainArgs) -> secpath::Result<String> {
             "no flow given: expected `PROTO SRC[:PORT] -> DST[:PORT]`".to_string(),
         ));
     }
+    // The flow takes words beginning with `-` (its arrow), so clap hands over a misspelt
+    // option too: name it rather than fail to read it as part of the flow.
+    if let Some(option) = args
+        .flow
+        .iter()
+        .find(|w| w.starts_with("--") && w.len() > 2)
+    {
+        return Err(secpath::Error::Usage(format!(
+            "unknown option `{option}` (`secpath explain --help` lists them)"
+        )));
+    }
     Ok(args.flow.join(" "))
 }
 
@@ -511,10 +528,17 @@ fn flows(path: &std::path::Path) -> secpath::Result<FlowReader<Box<dyn std::io::
     let input: Box<dyn std::io::BufRead> = if path.as_os_str() == "-" {
         Box::new(std::io::BufReader::new(std::io::stdin()))
     } else {
-        let file = std::fs::File::open(path).map_err(|source| secpath::Error::Io {
+        let io = |source| secpath::Error::Io {
             file: path.to_path_buf(),
             source,
-        })?;
+        };
+        if std::fs::metadata(path).map_err(io)?.is_dir() {
+            return Err(io(std::io::Error::new(
+                std::io::ErrorKind::IsADirectory,
+                "a directory, where a flow file (CSV, JSONL, ClassBench trace) was expected",
+            )));
+        }
+        let file = std::fs::File::open(path).map_err(io)?;
         Box::new(std::io::BufReader::with_capacity(1 << 16, file))
     };
     Ok(FlowReader::new(input))
@@ -590,7 +614,7 @@ fn run_bench(args: BenchArgs) -> secpath::Result<ExitCode> {
             args.flows.display()
         )));
     }
-    let (iter, threads) = (args.iter as usize, args.threads as usize);
+    let (iter, threads) = (args.iter as usize, usize::from(args.threads));
     let report = if let Some(path) = &args.rules.classbench {
         let rules = secpath::classbench::load_filters(path)?;
         let trace: Vec<Flow> = records.iter().map(|r| r.flow).collect();
@@ -756,7 +780,7 @@ fn run_replay(mut args: ReplayArgs) -> secpath::Result<ExitCode> {
         stateless: args.stateless,
         idle_timeout_ms: args.idle_timeout.saturating_mul(1000),
         engine: args.engine,
-        threads: args.threads,
+        threads: usize::from(args.threads),
     };
     let out: Option<&mut dyn std::io::Write> =
         out_file.as_mut().map(|w| w as &mut dyn std::io::Write);

@@ -216,6 +216,49 @@ fn bad_flows_and_paths_exit_2() {
                 "explain",
                 "--snapshot",
                 "rulesets/contoso",
+                "--engine",
+                "reference",
+                WEB_VM,
+            ],
+            "unknown option `--engine`",
+        ),
+        // A directory fails every read: refused up front, not skipped line after line.
+        (
+            vec![
+                "eval",
+                "--snapshot",
+                "rulesets/contoso",
+                "--flows",
+                "fixtures",
+            ],
+            "a directory, where a flow file",
+        ),
+        (
+            vec![
+                "bench",
+                "--snapshot",
+                "rulesets/contoso",
+                "--flows",
+                "fixtures",
+            ],
+            "a directory, where a flow file",
+        ),
+        (
+            vec![
+                "replay",
+                "--snapshot",
+                "rulesets/contoso",
+                "--threads",
+                "1025",
+                "fixtures/replay/mixed.pcap",
+            ],
+            "1025 is not in 0..=1024",
+        ),
+        (
+            vec![
+                "explain",
+                "--snapshot",
+                "rulesets/contoso",
                 "--to",
                 "/subscriptions/x/nic",
                 WEB_VM,
