@@ -190,75 +190,119 @@ pub enum Expect {
 
 // The JSON shapes. `S` is `&str` on the fast path (tuples borrowed from the file) and
 // `String` on the slow path that isolates malformed records through `serde_json::Value`.
+// `T`, a tuple, is `&str` on the fast path too; on the slow path it is a [`SlowTuple`], which
+// takes any JSON value, so that one tuple that is not a string is skipped alone rather than
+// with its record.
 
 #[derive(Deserialize)]
-#[serde(bound(deserialize = "S: Deserialize<'de>"))]
-struct RecordIn<S> {
-    records: Option<Vec<RecordIn<S>>>,
+#[serde(bound(deserialize = "S: Deserialize<'de>, T: Deserialize<'de>"))]
+struct RecordIn<S, T> {
+    records: Option<Vec<RecordIn<S, T>>>,
     #[serde(rename = "resourceId")]
     resource_id: Option<S>,
     #[serde(rename = "macAddress")]
     mac_address: Option<S>,
     #[serde(rename = "targetResourceID")]
     target_resource_id: Option<S>,
-    properties: Option<NsgPropertiesIn<S>>,
+    properties: Option<NsgPropertiesIn<S, T>>,
     #[serde(rename = "flowRecords")]
-    flow_records: Option<VnetRecordsIn<S>>,
+    flow_records: Option<VnetRecordsIn<S, T>>,
 }
 
 #[derive(Deserialize)]
-#[serde(bound(deserialize = "S: Deserialize<'de>"))]
-struct NsgPropertiesIn<S> {
+#[serde(bound(deserialize = "S: Deserialize<'de>, T: Deserialize<'de>"))]
+struct NsgPropertiesIn<S, T> {
     #[serde(rename = "Version", alias = "version")]
     version: Option<u64>,
     #[serde(default)]
-    flows: Vec<NsgRuleIn<S>>,
+    flows: Vec<NsgRuleIn<S, T>>,
 }
 
 #[derive(Deserialize)]
-#[serde(bound(deserialize = "S: Deserialize<'de>"))]
-struct NsgRuleIn<S> {
+#[serde(bound(deserialize = "S: Deserialize<'de>, T: Deserialize<'de>"))]
+struct NsgRuleIn<S, T> {
     rule: Option<S>,
     #[serde(default)]
-    flows: Vec<NsgMacIn<S>>,
+    flows: Vec<NsgMacIn<S, T>>,
 }
 
 #[derive(Deserialize)]
-#[serde(bound(deserialize = "S: Deserialize<'de>"))]
-struct NsgMacIn<S> {
+#[serde(bound(deserialize = "S: Deserialize<'de>, T: Deserialize<'de>"))]
+struct NsgMacIn<S, T> {
     mac: Option<S>,
     #[serde(rename = "flowTuples", default)]
-    flow_tuples: Vec<S>,
+    flow_tuples: Vec<T>,
 }
 
 #[derive(Deserialize)]
-#[serde(bound(deserialize = "S: Deserialize<'de>"))]
-struct VnetRecordsIn<S> {
+#[serde(bound(deserialize = "S: Deserialize<'de>, T: Deserialize<'de>"))]
+struct VnetRecordsIn<S, T> {
     #[serde(default)]
-    flows: Vec<VnetAclIn<S>>,
+    flows: Vec<VnetAclIn<S, T>>,
 }
 
 #[derive(Deserialize)]
-#[serde(bound(deserialize = "S: Deserialize<'de>"))]
-struct VnetAclIn<S> {
+#[serde(bound(deserialize = "S: Deserialize<'de>, T: Deserialize<'de>"))]
+struct VnetAclIn<S, T> {
     #[serde(rename = "aclID")]
     acl_id: Option<S>,
     #[serde(rename = "flowGroups", default)]
-    flow_groups: Vec<VnetGroupIn<S>>,
+    flow_groups: Vec<VnetGroupIn<S, T>>,
 }
 
 #[derive(Deserialize)]
-#[serde(bound(deserialize = "S: Deserialize<'de>"))]
-struct VnetGroupIn<S> {
+#[serde(bound(deserialize = "S: Deserialize<'de>, T: Deserialize<'de>"))]
+struct VnetGroupIn<S, T> {
     rule: Option<S>,
     #[serde(rename = "flowTuples", default)]
-    flow_tuples: Vec<S>,
+    flow_tuples: Vec<T>,
 }
 
-/// A tuple's text: a span of the file's bytes, or (slow path, escaped strings) its own copy.
+/// A tuple as the slow path reads it: its text, or what JSON value stood in its place.
+enum SlowTuple {
+    Text(String),
+    Not(&'static str),
+}
+
+impl<'de> Deserialize<'de> for SlowTuple {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<SlowTuple, D::Error> {
+        Ok(match Value::deserialize(d)? {
+            Value::String(text) => SlowTuple::Text(text),
+            Value::Null => SlowTuple::Not("null"),
+            Value::Bool(_) => SlowTuple::Not("a boolean"),
+            Value::Number(_) => SlowTuple::Not("a number"),
+            Value::Array(_) => SlowTuple::Not("an array"),
+            Value::Object(_) => SlowTuple::Not("an object"),
+        })
+    }
+}
+
+/// A tuple of either path: its text, or the kind of value found instead.
+trait TupleIn {
+    fn text(&self) -> Result<&str, &'static str>;
+}
+
+impl TupleIn for &str {
+    fn text(&self) -> Result<&str, &'static str> {
+        Ok(self)
+    }
+}
+
+impl TupleIn for SlowTuple {
+    fn text(&self) -> Result<&str, &'static str> {
+        match self {
+            SlowTuple::Text(text) => Ok(text),
+            SlowTuple::Not(kind) => Err(kind),
+        }
+    }
+}
+
+/// A tuple's text: a span of the file's bytes, or (slow path, escaped strings) its own copy;
+/// or, where the file has another JSON value, that value's kind.
 enum Text {
     Span(Range<usize>),
     Owned(Box<str>),
+    Not(&'static str),
 }
 
 #[derive(Clone, Copy)]
@@ -418,7 +462,7 @@ fn index(bytes: &mut Vec<u8>, context: &Context) -> Vec<Entry> {
 
 fn index_typed(bytes: &[u8], context: &Context) -> Result<Vec<Entry>, serde_json::Error> {
     let mut indexer = Indexer::new(bytes, context);
-    let values = serde_json::Deserializer::from_slice(bytes).into_iter::<RecordIn<&str>>();
+    let values = serde_json::Deserializer::from_slice(bytes).into_iter::<RecordIn<&str, &str>>();
     for (document, value) in values.enumerate() {
         indexer.start_document(document);
         indexer.typed(value?);
@@ -479,7 +523,7 @@ impl<'a> Indexer<'a> {
 
     /// A record from the fast path; `records` nested in it (the docs' version 1 sample nests
     /// a `records` array inside a record) are read first.
-    fn typed(&mut self, mut record: RecordIn<&str>) {
+    fn typed(&mut self, mut record: RecordIn<&str, &str>) {
         let nested = record.records.take();
         let is_record = record.properties.is_some() || record.flow_records.is_some();
         if let Some(nested) = nested {
@@ -509,7 +553,7 @@ impl<'a> Indexer<'a> {
                     return;
                 }
                 let position = self.next_record();
-                match RecordIn::<String>::deserialize(Value::Object(map)) {
+                match RecordIn::<String, SlowTuple>::deserialize(Value::Object(map)) {
                     Ok(record) => self.record(position, record),
                     Err(e) => self.skip(position, format!("malformed flow-log record: {e}")),
                 }
@@ -530,6 +574,10 @@ impl<'a> Indexer<'a> {
         }
     }
 
+    fn tuple(&self, t: &impl TupleIn) -> Text {
+        t.text().map_or_else(Text::Not, |s| self.text(s))
+    }
+
     fn text(&self, s: &str) -> Text {
         let base = self.bytes.as_ptr() as usize;
         let start = s.as_ptr() as usize;
@@ -540,7 +588,7 @@ impl<'a> Indexer<'a> {
         }
     }
 
-    fn record<S: AsRef<str>>(&mut self, position: Position, record: RecordIn<S>) {
+    fn record<S: AsRef<str>, T: TupleIn>(&mut self, position: Position, record: RecordIn<S, T>) {
         let Position::Record {
             document,
             record: index,
@@ -579,7 +627,7 @@ impl<'a> Indexer<'a> {
                 for (flow, rule) in properties.flows.into_iter().enumerate() {
                     let rule_name: Arc<str> = rule.rule.as_ref().map_or_else(|| "".into(), arc);
                     for (group, macs) in rule.flows.into_iter().enumerate() {
-                        let tuples = macs.flow_tuples.iter().map(|t| self.text(t.as_ref()));
+                        let tuples = macs.flow_tuples.iter().map(|t| self.tuple(t));
                         let group = Group {
                             document,
                             record: index,
@@ -609,7 +657,7 @@ impl<'a> Indexer<'a> {
             for (flow, acl) in flow_records.flows.into_iter().enumerate() {
                 let acl_id = acl.acl_id.as_ref().map(arc);
                 for (group, rules) in acl.flow_groups.into_iter().enumerate() {
-                    let tuples = rules.flow_tuples.iter().map(|t| self.text(t.as_ref()));
+                    let tuples = rules.flow_tuples.iter().map(|t| self.tuple(t));
                     let group = Group {
                         document,
                         record: index,
@@ -827,13 +875,16 @@ fn decode_tuple<'a>(
     };
     // Spans were cut from strings serde_json validated, so the bytes are UTF-8 text; the
     // fields are parsed as ASCII without validating it again.
-    let text = match group.tuples.get(i) {
-        Some(Text::Span(span)) => bytes.get(span.clone()),
-        Some(Text::Owned(text)) => Some(text.as_bytes()),
-        None => None,
-    };
-    let parsed = match text {
-        Some(text) => parse_tuple(text, group),
+    let parsed = match group.tuples.get(i) {
+        Some(Text::Span(span)) => bytes
+            .get(span.clone())
+            .map_or(Err(Cow::Borrowed("tuple text is not readable")), |text| {
+                parse_tuple(text, group)
+            }),
+        Some(Text::Owned(text)) => parse_tuple(text.as_bytes(), group),
+        Some(Text::Not(kind)) => Err(Cow::Owned(format!(
+            "a flow tuple is a string of comma-separated fields, not {kind}"
+        ))),
         None => Err(Cow::Borrowed("tuple text is not readable")),
     };
     match parsed {
@@ -1426,6 +1477,28 @@ mod tests {
                 Expect::Vnet
             )),
             ["skip records[0]: NSG flow-log record in an input read as VNet flow logs"]
+        );
+    }
+
+    /// A tuple that is not a string is skipped at its own position; its neighbours in the
+    /// same record are read.
+    #[test]
+    fn a_tuple_that_is_not_a_string_is_skipped_alone() {
+        let good = "1,10.0.0.1,10.0.0.2,1,2,T,I,A,B,,,,";
+        let json = format!("{{\"records\":[{}]}}", nsg(&[good, good]))
+            .replacen(&format!("\"{good}\"]"), "12345,null]", 1)
+            .replacen("flowTuples\":[", &format!("flowTuples\":[\"{good}\","), 1);
+        let items = records("f", &json, Expect::Any);
+        let at = "records[0].properties.flows[0].flows[0].flowTuples";
+        assert_eq!(
+            lines(&items),
+            [
+                format!("{at}[0] tcp 10.0.0.1:1 -> 10.0.0.2:2 UserRule_web allow 1000"),
+                format!("{at}[1] tcp 10.0.0.1:1 -> 10.0.0.2:2 UserRule_web allow 1000"),
+                format!("skip {at}[2]: a flow tuple is a string of comma-separated fields, not a number"),
+                format!("skip {at}[3]: a flow tuple is a string of comma-separated fields, not null"),
+            ],
+            "{json}"
         );
     }
 
