@@ -1190,8 +1190,9 @@ proptest! {
         ..ProptestConfig::default()
     })]
 
-    /// Whatever JSON comes in, `to_dsl` writes text that parses; when the loader accepts the
-    /// JSON, it accepts the DSL and builds the same model.
+    /// Whatever JSON comes in, `to_dsl` writes text that parses unless the loader refuses
+    /// the JSON too (an item that is no object); when the loader accepts the JSON, it
+    /// accepts the DSL and builds the same model.
     #[test]
     fn any_json_converts_and_what_loads_round_trips(bytes in proptest::collection::vec(any::<u8>(), 0..200)) {
         let mut c = Choices { bytes: &bytes, pos: 0 };
@@ -1200,10 +1201,11 @@ proptest! {
         let dsl_file = scratch("noise.secpath");
         write(&dsl_file, &text);
         let parsed = dsl::parse(&text, &dsl_file);
-        prop_assert!(parsed.is_ok(), "to_dsl wrote text that does not parse:\n{}\n{:?}", text, parsed.err().map(|e| e.to_string()));
         let arm_file = scratch("noise.json");
         write(&arm_file, &value.to_string());
-        if let Ok(want) = secpath::load::load_snapshot(std::slice::from_ref(&arm_file)) {
+        let loaded = secpath::load::load_snapshot(std::slice::from_ref(&arm_file));
+        prop_assert!(parsed.is_ok() || loaded.is_err(), "to_dsl wrote text that does not parse:\n{}\n{:?}", text, parsed.err().map(|e| e.to_string()));
+        if let Ok(want) = loaded {
             let got = secpath::load::load_snapshot(std::slice::from_ref(&dsl_file))
                 .map_err(|e| TestCaseError::fail(format!("{e}\n{text}")))?;
             prop_assert_eq!(normalised(&want), normalised(&got), "{}", text);
@@ -1236,5 +1238,19 @@ fn convert_refuses_what_the_dsl_would_not_read_back() {
             stderr.contains("priority 100 is already used by `a`"),
             "{stderr}"
         );
+    }
+    // Items that are no resource, in ARM JSON or in the DSL's `arm`, are the loader's error.
+    let numbers = scratch("numbers.json");
+    write(&numbers, "[{\"type\": \"x\", \"id\": \"/x\"}, 2]");
+    let arm_number = scratch("number.secpath");
+    write(&arm_number, "arm 1\n");
+    for (file, needle) in [
+        (&numbers, "numbers.json: [1]: expected a resource object"),
+        (&arm_number, "`arm` takes one ARM resource, a JSON object"),
+    ] {
+        let out = secpath(["convert", file.to_str().unwrap(), "--to", "dsl"]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{stderr}");
+        assert!(stderr.contains(needle), "{stderr}");
     }
 }

@@ -806,6 +806,14 @@ impl Parser {
             return;
         }
         match serde_json::from_str::<Value>(body) {
+            Ok(v) if !v.is_object() => self.error(
+                At {
+                    start: offset,
+                    ..at
+                },
+                "arm".to_string(),
+                "`arm` takes one ARM resource, a JSON object".to_string(),
+            ),
             Ok(v) => {
                 self.push_item(source, n, Item::Arm(v));
                 let n = self.count(source, "arm");

@@ -1162,6 +1162,19 @@ const RESOURCE_ENVELOPE: [&str; 5] = ["id", "name", "etag", "type", "resourceGro
 
 /// The resources a file holds, whatever its container shape. A list with more pages is only
 /// part of the estate: `warnings` says so (its resources are read).
+/// Checks that every item of a file is a resource object, as [`Records::read_file`] would:
+/// `convert` writes files it does not link, and must not turn `[1, 2]` into DSL.
+pub fn check_items(root: Node) -> Result<()> {
+    let mut warnings = Vec::new();
+    match container_items(root, &mut warnings)?
+        .into_iter()
+        .find(|n| !n.value.is_object())
+    {
+        Some(item) => Err(item.error("expected a resource object")),
+        None => Ok(()),
+    }
+}
+
 fn container_items<'a>(node: Node<'a>, warnings: &mut Vec<String>) -> Result<Vec<Node<'a>>> {
     if node.value.is_array() {
         return node.elements();

@@ -155,9 +155,12 @@ pub fn resources_of(
         }
     }
     let mut warnings = Vec::new();
-    for (_, input) in inputs.live {
+    for (file, input) in inputs.live {
         match input {
-            Input::Resources(value) => out.push(value),
+            Input::Resources(value) => {
+                arm::check_items(Node::root(&value, &file))?;
+                out.push(value);
+            }
             Input::Translated(t) => {
                 warnings.extend(t.warnings);
                 out.extend(t.resources);
