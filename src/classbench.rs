@@ -53,6 +53,16 @@ pub fn load_filters(path: &Path) -> Result<Vec<ResolvedRule>> {
         let priority = u32::try_from(rules.len() + 1).map_err(|_| at("too many filters".into()))?;
         rules.push(filter(line, i + 1, priority).map_err(at)?);
     }
+    // No filter would deny every flow at the end of the table: that is never what was meant.
+    if rules.is_empty() {
+        return Err(Error::invalid(
+            Location {
+                file: path.to_path_buf(),
+                path: "line 1".to_string(),
+            },
+            "no ClassBench filter (`@SRC DST SPLO : SPHI DPLO : DPHI PROTO/MASK ...`) in the file",
+        ));
+    }
     Ok(rules)
 }
 

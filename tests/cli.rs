@@ -222,6 +222,17 @@ fn bad_flows_and_paths_exit_2() {
             ],
             "unknown option `--engine`",
         ),
+        // An empty filter set would deny everything without a word.
+        (
+            vec![
+                "eval",
+                "--classbench",
+                "fixtures/flows/empty.rules",
+                "--flows",
+                "fixtures/classbench/two.trace",
+            ],
+            "empty.rules: line 1: no ClassBench filter",
+        ),
         // A directory fails every read: refused up front, not skipped line after line.
         (
             vec![
