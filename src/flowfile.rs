@@ -382,6 +382,12 @@ fn csv_cells(text: &str) -> SmallVec<[&str; 8]> {
 }
 
 fn csv(columns: &[Column], text: &str) -> Result<(Flow, Pins), String> {
+    if memchr::memchr_iter(b'"', text.as_bytes()).count() % 2 == 1 {
+        return Err(
+            "a quoted cell is not closed (a record is one line: a cell cannot hold a line break)"
+                .to_string(),
+        );
+    }
     let cells = csv_cells(text);
     if cells.len() > columns.len() {
         return Err(format!(
@@ -412,29 +418,77 @@ fn csv(columns: &[Column], text: &str) -> Result<(Flow, Pins), String> {
 }
 
 fn jsonl(text: &str) -> Result<(Flow, Pins), String> {
-    let v: serde_json::Value = serde_json::from_str(text).map_err(|e| {
+    // serde would read an array as the struct's fields in order.
+    if text.starts_with('[') {
+        return Err("a JSON array, where a JSON object per line belongs".to_string());
+    }
+    let v: JsonlFlow = serde_json::from_str(text).map_err(|e| {
         // serde counts lines within the record, always one; the record's line is the skip's.
         let message = e.to_string();
         let message = message.rsplit_once(" at line ").map_or(&*message, |m| m.0);
-        format!("malformed JSON at column `{}`: {message}", e.column())
-    })?;
-    let field = |k: &str| -> Option<String> {
-        match v.get(k)? {
-            serde_json::Value::String(s) => Some(s.clone()),
-            serde_json::Value::Number(n) => Some(n.to_string()),
-            _ => None,
+        match e.classify() {
+            serde_json::error::Category::Data => format!("{message} (column `{}`)", e.column()),
+            _ => format!("malformed JSON at column `{}`: {message}", e.column()),
         }
+    })?;
+    let need = |k: &str, field: &Option<Scalar>| {
+        field
+            .as_ref()
+            .map(|f| f.0.clone())
+            .ok_or_else(|| format!("missing `{k}`"))
     };
-    let need = |k: &str| field(k).ok_or_else(|| format!("missing `{k}`"));
-    let (sport, dport) = (field("src_port"), field("dst_port"));
+    let text = |field: &Option<Scalar>| field.as_ref().map(|f| f.0.clone());
     let flow = assemble(
-        &need("protocol")?,
-        &need("src")?,
-        sport.as_deref(),
-        &need("dst")?,
-        dport.as_deref(),
+        &need("protocol", &v.protocol)?,
+        &need("src", &v.src)?,
+        text(&v.src_port).as_deref(),
+        &need("dst", &v.dst)?,
+        text(&v.dst_port).as_deref(),
     )?;
-    Ok((flow, pins(field("from").as_deref(), field("to").as_deref())))
+    Ok((flow, pins(text(&v.from).as_deref(), text(&v.to).as_deref())))
+}
+
+/// One JSONL flow. Deserialized as a struct, not a `Value`, so that a field named twice is
+/// an error (serde's "duplicate field") rather than the last one silently winning; other
+/// keys are ignored.
+#[derive(serde::Deserialize)]
+#[serde(expecting = "a JSON object per line: {\"protocol\": \"tcp\", \"src\": ..., \"dst\": ...}")]
+struct JsonlFlow {
+    protocol: Option<Scalar>,
+    src: Option<Scalar>,
+    src_port: Option<Scalar>,
+    dst: Option<Scalar>,
+    dst_port: Option<Scalar>,
+    from: Option<Scalar>,
+    to: Option<Scalar>,
+}
+
+/// A JSONL field's text: a string, or a number written as one.
+struct Scalar(String);
+
+impl<'de> serde::Deserialize<'de> for Scalar {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Scalar, D::Error> {
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = Scalar;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a string or a number")
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Scalar, E> {
+                Ok(Scalar(v.to_string()))
+            }
+            fn visit_u64<E>(self, v: u64) -> Result<Scalar, E> {
+                Ok(Scalar(v.to_string()))
+            }
+            fn visit_i64<E>(self, v: i64) -> Result<Scalar, E> {
+                Ok(Scalar(v.to_string()))
+            }
+            fn visit_f64<E>(self, v: f64) -> Result<Scalar, E> {
+                Ok(Scalar(v.to_string()))
+            }
+        }
+        d.deserialize_any(Visitor)
+    }
 }
 
 #[cfg(test)]
@@ -561,6 +615,40 @@ mod tests {
             cb[1].as_ref().unwrap().flow.src_port,
             None,
             "ICMP drops ports"
+        );
+    }
+
+    #[test]
+    fn an_unclosed_quote_is_named() {
+        let rows = read("tcp,\"1.2.3.4,1,10.0.0.1,22\n");
+        assert_eq!(
+            rows[0].as_ref().unwrap_err().reason,
+            "a quoted cell is not closed (a record is one line: a cell cannot hold a line break)"
+        );
+    }
+
+    /// A JSONL field named twice, a field of the wrong type and an array say so, instead of
+    /// the last copy winning, "missing" and "missing `protocol`".
+    #[test]
+    fn jsonl_duplicates_types_and_arrays_are_named() {
+        let rows = read(concat!(
+            "{\"protocol\":\"tcp\",\"src\":\"1.2.3.4\",\"src_port\":1,\"dst\":\"10.0.0.1\",\"dst_port\":22}\n",
+            "{\"protocol\":\"tcp\",\"src\":\"1.2.3.4\",\"src_port\":1,\"dst\":\"10.0.0.1\",\"dst_port\":22,\"dst_port\":23}\n",
+            "{\"protocol\":\"tcp\",\"src\":\"1.2.3.4\",\"src_port\":true,\"dst\":\"10.0.0.1\",\"dst_port\":22}\n",
+            "[\"tcp\",\"1.2.3.4\",1,\"10.0.0.1\",22]\n",
+        ));
+        assert_eq!(rows[0].as_ref().unwrap().flow.dst_port, Some(22));
+        let reasons: Vec<&str> = rows[1..]
+            .iter()
+            .map(|r| r.as_ref().unwrap_err().reason.as_str())
+            .collect();
+        assert_eq!(
+            reasons,
+            [
+                "duplicate field `dst_port` (column `88`)",
+                "invalid type: boolean `true`, expected a string or a number (column `49`)",
+                "a JSON array, where a JSON object per line belongs",
+            ]
         );
     }
 
