@@ -683,9 +683,16 @@ fn split_inputs(args: &mut ReplayArgs) -> secpath::Result<()> {
         }
     }
     if args.inputs.is_empty() {
-        return Err(secpath::Error::Usage(
-            "no input given: name flow logs, captures or tuple files after the snapshot (or `-` for standard input)".to_string(),
-        ));
+        let taken = match args.policy.snapshot.as_slice() {
+            [_, .., last] => format!(
+                "; every path after --snapshot was read as a snapshot, `{}` too: if it is an input, put it before --snapshot or after `--`",
+                last.display()
+            ),
+            _ => String::new(),
+        };
+        return Err(secpath::Error::Usage(format!(
+            "no input given: name flow logs, captures or tuple files after the snapshot (or `-` for standard input){taken}"
+        )));
     }
     Ok(())
 }
@@ -697,8 +704,11 @@ fn looks_like_replay_input(path: &std::path::Path) -> bool {
     if path.as_os_str() == "-" {
         return true;
     }
-    if path.extension().is_some_and(|e| e == "secpath") {
-        return false;
+    let extension = path.extension().map(|e| e.to_ascii_lowercase());
+    match extension.as_ref().and_then(|e| e.to_str()) {
+        Some("secpath") => return false,
+        Some("jsonl" | "csv" | "pcap" | "pcapng" | "cap" | "gz") => return true,
+        _ => {}
     }
     if path.is_dir() {
         let name = path.to_string_lossy();
@@ -718,7 +728,15 @@ fn looks_like_replay_input(path: &std::path::Path) -> bool {
     !json
         || text.contains("\"records\"")
         || text.contains("\"flowRecords\"")
-        || trimmed.starts_with("{\"protocol\"")
+        || is_jsonl_flow(trimmed)
+}
+
+/// A first line that is a whole JSON object naming a flow's fields (`src`, `dst`), as a
+/// JSONL tuple file's lines do; an ARM resource names none of them.
+fn is_jsonl_flow(text: &str) -> bool {
+    let line = text.lines().next().unwrap_or_default();
+    serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(line)
+        .is_ok_and(|m| m.contains_key("src") && m.contains_key("dst"))
 }
 
 /// The first file under `dir`, in name order, depth first, whose extension a snapshot or an

@@ -1000,3 +1000,24 @@ fn a_logging_nsg_outside_the_snapshot_is_named_in_the_summary() {
         "{report}"
     );
 }
+
+/// `--snapshot` takes every path after it, so replay tells inputs from snapshots by what
+/// they hold: a JSONL tuple file whose first key is not `protocol` is an input, and when
+/// nothing is, the error says which path was taken as a snapshot and how to say otherwise.
+#[test]
+fn inputs_after_the_snapshot_are_told_apart_by_content() {
+    let report = replay(&[], &["fixtures/flows/src-first.jsonl"]);
+    assert_eq!(report["evaluated"], 1, "{report}");
+    let out = secpath([
+        "replay",
+        "--snapshot",
+        "rulesets/contoso",
+        "fixtures/errors/truncated.json",
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("`fixtures/errors/truncated.json` too: if it is an input, put it before --snapshot or after `--`"),
+        "{stderr}"
+    );
+}
