@@ -576,6 +576,11 @@ enum Step {
     Grow,
     End,
     Fail(String),
+    /// The parser wanted bytes past the data: the file ends inside the block, or the
+    /// block's fields run past its own length.
+    Truncated,
+    /// The parser refused the block.
+    Corrupt(String),
 }
 
 impl CaptureRecords {
@@ -671,6 +676,46 @@ impl CaptureRecords {
         Some(u64::from(n))
     }
 
+    /// The length of the pcapng block at the front when it is plausible (a multiple of 4,
+    /// at least 12) and all its bytes are buffered: a damaged block can then be stepped
+    /// over by that length, and the packets after it read. Legacy pcap has no such length.
+    fn whole_pcapng_block(&self) -> Option<usize> {
+        let n = usize::try_from(self.declared_block_length()?).ok()?;
+        let plausible = self.state.kind == CaptureKind::Pcapng && n >= 12 && n % 4 == 0;
+        (plausible && n <= self.reader.data().len()).then_some(n)
+    }
+
+    /// Why a pcapng block of `n` bytes is refused when its trailing length differs from its
+    /// leading one, as pcapng requires them equal (pcap-parser says only "verification").
+    fn trailer_mismatch(&self, n: usize) -> Option<String> {
+        let b = self.reader.data().get(n - 4..n)?;
+        let b = [b[0], b[1], b[2], b[3]];
+        let trailer = if self.state.big_endian {
+            u32::from_be_bytes(b)
+        } else {
+            u32::from_le_bytes(b)
+        };
+        (trailer as usize != n)
+            .then(|| format!("its trailing length {trailer} differs from its leading length {n}"))
+    }
+
+    /// Steps over the damaged pcapng block of `n` bytes at `offset`, as a skip.
+    fn skip_block(
+        &mut self,
+        offset: u64,
+        n: usize,
+        why: &str,
+    ) -> Option<Result<Captured, SkippedRecord>> {
+        self.reader.consume_noshift(n);
+        Some(Err(SkippedRecord {
+            source: RecordSource {
+                file: self.state.file.clone(),
+                position: Position::Offset(offset),
+            },
+            reason: format!("corrupt pcapng block of {n} bytes ({why}): stepped over"),
+        }))
+    }
+
     fn fail(&mut self, offset: u64, reason: String) -> Option<Result<Captured, SkippedRecord>> {
         self.done = true;
         Some(Err(SkippedRecord {
@@ -745,9 +790,7 @@ impl CaptureRecords {
                 Err(PcapError::Eof) => Step::End,
                 Err(PcapError::Incomplete(_)) => Step::Refill,
                 Err(PcapError::BufferTooSmall) => Step::Grow,
-                Err(PcapError::UnexpectedEof) => Step::Fail(
-                    "capture truncated: the last block ends past the end of the file".to_string(),
-                ),
+                Err(PcapError::UnexpectedEof) => Step::Truncated,
                 Err(PcapError::ReadError) => {
                     let why = self
                         .read_error
@@ -757,7 +800,7 @@ impl CaptureRecords {
                         .unwrap_or_else(|| "unknown".to_string());
                     Step::Fail(format!("read error: {why}"))
                 }
-                Err(other) => Step::Fail(format!("corrupt capture: {}", describe(&other))),
+                Err(other) => Step::Corrupt(describe(&other)),
             };
             match step {
                 Step::Consume(length) => {
@@ -769,7 +812,30 @@ impl CaptureRecords {
                     }
                 }
                 Step::End => self.done = true,
+                // pcap-parser's reader, once it has seen the end of the file, takes an empty
+                // buffer not at position 0 (blocks consumed after a stepped-over one) for a
+                // truncated block: with no byte left, it is the end.
+                Step::Truncated if self.reader.data().is_empty() => self.done = true,
                 Step::Fail(reason) => return self.fail(offset, reason),
+                Step::Truncated => {
+                    return match self.whole_pcapng_block() {
+                        Some(n) => self.skip_block(offset, n, "its fields run past its length"),
+                        None => self.fail(
+                            offset,
+                            "capture truncated: the last block ends past the end of the file"
+                                .to_string(),
+                        ),
+                    }
+                }
+                Step::Corrupt(why) => {
+                    return match self.whole_pcapng_block() {
+                        Some(n) => {
+                            let why = self.trailer_mismatch(n).unwrap_or(why);
+                            self.skip_block(offset, n, &why)
+                        }
+                        None => self.fail(offset, format!("corrupt capture: {why}")),
+                    }
+                }
                 Step::Refill => {
                     let before = self.reader.data().len();
                     if self.reader.refill().is_err() {
@@ -1436,6 +1502,46 @@ mod tests {
         );
         let got = read(pcap(false, false, 105, &frames[..1]), InputFormat::Auto);
         assert_eq!(got, ["skip packet 1 (byte 24): unsupported link type 105"]);
+    }
+
+    /// A damaged pcapng block whose length is sound is stepped over, with what is wrong
+    /// with it, and the packets after it are read.
+    #[test]
+    fn a_damaged_pcapng_block_is_stepped_over() {
+        let frame = eth(0x0800, &ipv4(6, A, B, &tcp(1, 2, 0x02), (0, false)));
+        let ng = Section::new(false)
+            .interface(1, None)
+            .packet(0, 0, &frame)
+            .packet(0, 1, &frame)
+            .bytes();
+        let word = |at: usize| u32::from_le_bytes([ng[at], ng[at + 1], ng[at + 2], ng[at + 3]]);
+        // The section header, the interface, then the first packet's block.
+        let first = (word(4) + word(word(4) as usize + 4)) as usize;
+        let length = word(first + 4) as usize;
+        let at = |name: &str| {
+            format!(
+                "skip byte {first}: corrupt pcapng block of {length} bytes ({name}): stepped over"
+            )
+        };
+        let mut caplen = ng.clone();
+        caplen[first + 20..first + 24].copy_from_slice(&9999u32.to_le_bytes());
+        let mut trailer = ng.clone();
+        trailer[first + length - 4..first + length].copy_from_slice(&4u32.to_le_bytes());
+        for (file, why) in [
+            (caplen, "its fields run past its length".to_string()),
+            (
+                trailer,
+                format!("its trailing length 4 differs from its leading length {length}"),
+            ),
+        ] {
+            let got = read(file, InputFormat::Auto);
+            assert_eq!(got.len(), 2, "{got:?}");
+            assert_eq!(got[0], at(&why));
+            assert!(
+                got[1].starts_with("1 tcp 10.0.0.1:1 -> 10.0.0.2:2"),
+                "{got:?}"
+            );
+        }
     }
 
     #[test]
