@@ -728,15 +728,7 @@ fn looks_like_replay_input(path: &std::path::Path) -> bool {
     !json
         || text.contains("\"records\"")
         || text.contains("\"flowRecords\"")
-        || is_jsonl_flow(trimmed)
-}
-
-/// A first line that is a whole JSON object naming a flow's fields (`src`, `dst`), as a
-/// JSONL tuple file's lines do; an ARM resource names none of them.
-fn is_jsonl_flow(text: &str) -> bool {
-    let line = text.lines().next().unwrap_or_default();
-    serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(line)
-        .is_ok_and(|m| m.contains_key("src") && m.contains_key("dst"))
+        || secpath::replay::input::is_jsonl_flow(trimmed.as_bytes())
 }
 
 /// The first file under `dir`, in name order, depth first, whose extension a snapshot or an

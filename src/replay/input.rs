@@ -527,6 +527,7 @@ fn open_stream(
             reader: FlowReader::new(BufReader::new(reader)),
             file: name,
         },
+        Sniffed::Neither(why) => return Err(why.to_string()),
     })
 }
 
@@ -571,6 +572,8 @@ enum Sniffed {
     Pcapng,
     FlowLog(Expect),
     Flows,
+    /// None of them, and why: read as tuples it would give a skip per line.
+    Neither(&'static str),
 }
 
 impl Sniffed {
@@ -580,6 +583,7 @@ impl Sniffed {
             Sniffed::Pcapng => "pcapng",
             Sniffed::FlowLog(_) => "flow log",
             Sniffed::Flows => "five-tuple",
+            Sniffed::Neither(_) => "unrecognised",
         }
     }
 }
@@ -624,8 +628,28 @@ fn sniff(head: &[u8]) -> Sniffed {
         {
             Sniffed::FlowLog(Expect::Any)
         }
+        Some(b'{') if !is_jsonl_flow(text) => Sniffed::Neither(
+            "JSON that is neither a flow log (no records or flowRecords) nor a tuple file (one JSON object per line, naming src and dst)",
+        ),
+        _ if is_binary(text) => Sniffed::Neither(
+            "neither a capture (no pcap or pcapng magic number) nor a flow log nor a text tuple file",
+        ),
         _ => Sniffed::Flows,
     }
+}
+
+/// A first line that is a whole JSON object naming a flow's fields, as a JSONL tuple
+/// file's lines do; an ARM resource names none of them.
+pub fn is_jsonl_flow(text: &[u8]) -> bool {
+    let line = text.split(|b| *b == b'\n').next().unwrap_or_default();
+    serde_json::from_slice::<serde_json::Map<String, serde_json::Value>>(line)
+        .is_ok_and(|m| m.contains_key("src") || m.contains_key("dst") || m.contains_key("protocol"))
+}
+
+/// Bytes no text file holds: a NUL, or a sequence that is not UTF-8 (one cut off at the
+/// end of the sniffed head is not counted).
+fn is_binary(head: &[u8]) -> bool {
+    head.contains(&0) || std::str::from_utf8(head).is_err_and(|e| e.error_len().is_some())
 }
 
 /// The records of one file. See [`open_file`].
@@ -1040,5 +1064,14 @@ mod tests {
         assert_eq!(sniff(b"{\"protocol\":\"tcp\"}"), Sniffed::Flows);
         assert_eq!(sniff(b"tcp 1.2.3.4:1 -> 5.6.7.8:2"), Sniffed::Flows);
         assert_eq!(sniff(b""), Sniffed::Flows);
+        // ARM JSON, pretty-printed or on one line, and binary junk are no input.
+        for head in [
+            &b"{\n  \"value\": [\n"[..],
+            b"{\"type\": \"Microsoft.Network/virtualNetworks\"}",
+            b"\x00\x01\x02junk",
+            b"\xff\xfe\xfd\xfc",
+        ] {
+            assert!(matches!(sniff(head), Sniffed::Neither(_)), "{head:?}");
+        }
     }
 }
