@@ -148,7 +148,16 @@ fn be16(bytes: &[u8], at: usize) -> Option<u16> {
 fn ether_payload(mut ether_type: u16, mut rest: &[u8]) -> Result<DecodedPacket, SkipReason> {
     for _ in 0..MAX_HEADERS {
         match ether_type {
-            0x0800 | 0x86dd => return decode_ip(rest),
+            0x0800 | 0x86dd => {
+                let version = if ether_type == 0x0800 { 4 } else { 6 };
+                return match rest.first().map(|b| b >> 4) {
+                    Some(v) if v != version => Err(format!(
+                        "EtherType 0x{ether_type:04x} says IPv{version}, the header IP version {v}"
+                    )
+                    .into()),
+                    _ => decode_ip(rest),
+                };
+            }
             0x8100 | 0x88a8 | 0x9100 => {
                 let vlan =
                     SingleVlanHeaderSlice::from_slice(rest).map_err(|_| "truncated VLAN header")?;
@@ -218,7 +227,14 @@ fn ipv4_full(packet: &[u8]) -> Result<DecodedPacket, SkipReason> {
     use etherparse::err::ipv4::HeaderSliceError;
     let (slice, _auth_error) = LaxIpv4Slice::from_slice(packet).map_err(|e| match e {
         HeaderSliceError::Len(_) => Cow::Borrowed("truncated IPv4 header"),
-        HeaderSliceError::Content(c) => format!("bad IPv4 header: {c}").into(),
+        HeaderSliceError::Content(c) => match c {
+            etherparse::err::ipv4::HeaderError::UnexpectedVersion { version_number } => {
+                format!("bad IPv4 header: IP version {version_number}").into()
+            }
+            etherparse::err::ipv4::HeaderError::HeaderLengthSmallerThanHeader { ihl } => {
+                format!("bad IPv4 header: header length {ihl} words, under the minimum of 5").into()
+            }
+        },
     })?;
     let header = slice.header();
     let protocol = header.protocol().0;
@@ -1502,6 +1518,24 @@ mod tests {
         );
         let got = read(pcap(false, false, 105, &frames[..1]), InputFormat::Auto);
         assert_eq!(got, ["skip packet 1 (byte 24): unsupported link type 105"]);
+    }
+
+    /// An IP header that disagrees with its EtherType, and an IPv4 header length under the
+    /// minimum, are named in a line, not in etherparse's paragraph.
+    #[test]
+    fn bad_ip_headers_are_named_shortly() {
+        let v6 = ipv6(6, v6(1), v6(2), &tcp(3, 4, 0x02));
+        let reason = |r: Result<DecodedPacket, SkipReason>| r.err().map(|e| e.to_string());
+        assert_eq!(
+            reason(ether_payload(0x0800, &v6)).as_deref(),
+            Some("EtherType 0x0800 says IPv4, the header IP version 6")
+        );
+        let mut v4 = ipv4(6, A, B, &tcp(1, 2, 0x02), (0, false));
+        v4[0] = 0x44;
+        assert_eq!(
+            reason(decode_ip(&v4)).as_deref(),
+            Some("bad IPv4 header: header length 4 words, under the minimum of 5")
+        );
     }
 
     /// A damaged pcapng block whose length is sound is stepped over, with what is wrong
