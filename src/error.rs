@@ -59,7 +59,7 @@ pub enum Error {
         message: String,
     },
     /// The flow given on the command line or in a file does not parse.
-    #[error("flow `{text}`: {message}")]
+    #[error("flow `{}`: {}", visible(.text), visible(.message))]
     Flow {
         /// The flow text as given.
         text: String,
@@ -86,3 +86,21 @@ impl Error {
 
 /// The library's result type.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// `text` with its control characters escaped (`\u{1}`), so that a flow pasted with a stray
+/// one shows it instead of printing it to the terminal.
+pub(crate) fn visible(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.chars().any(char::is_control) {
+        return text.into();
+    }
+    text.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_unicode().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect::<String>()
+        .into()
+}

@@ -286,6 +286,12 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(!shape.contains("is not"), "{shape}");
+        // A stray control character is shown escaped, not printed.
+        let stray = Flow::parse("tcp 1.2.3.4:1 -> 10.1.1.4:22\u{1}")
+            .unwrap_err()
+            .to_string();
+        assert!(stray.contains("`22\\u{1}` is not a port"), "{stray}");
+        assert!(!stray.contains('\u{1}'), "{stray}");
     }
 
     #[test]
