@@ -93,6 +93,9 @@ pub struct Records {
     /// Rules with attributes a plan does not know (see [`UNKNOWN_KEY`]).
     pub unknowns: BTreeMap<ResourceId, Vec<String>>,
     pub warnings: Vec<String>,
+    /// Resources of types secpath does not use, by type, in the file being read: one
+    /// warning per file counts them (an estate export holds thousands of VMs and disks).
+    ignored: BTreeMap<String, usize>,
     /// Reading a plan: a resource replaces what earlier inputs gave under its id.
     pub replacing: bool,
     seen: std::collections::HashSet<ResourceId>,
@@ -156,8 +159,18 @@ fn nets(node: &Node, dotted: &str) -> Result<Vec<IpNet>> {
 impl Records {
     /// Reads every resource in one file.
     pub fn read_file(&mut self, root: Node) -> Result<()> {
+        let file = root.file;
         for item in container_items(root, &mut self.warnings)? {
             self.read_item(item, None, None)?;
+        }
+        if !self.ignored.is_empty() {
+            let ignored = std::mem::take(&mut self.ignored);
+            let list: Vec<String> = ignored.iter().map(|(t, n)| format!("{t} ({n})")).collect();
+            self.warnings.push(format!(
+                "{}: resource types not used by secpath were ignored: {}",
+                file.display(),
+                list.join(", ")
+            ));
         }
         Ok(())
     }
@@ -303,11 +316,10 @@ impl Records {
             "microsoft.authorization/policydefinitions" => self.policy_definition(&node),
             "microsoft.authorization/policyassignments" => self.policy_assignment(&node),
             _ => {
-                self.warnings.push(format!(
-                    "{}: resource type `{}` is not used by secpath and was ignored",
-                    node.location(),
-                    declared.unwrap_or(&ty)
-                ));
+                *self
+                    .ignored
+                    .entry(declared.unwrap_or(&ty).to_string())
+                    .or_default() += 1;
                 Ok(())
             }
         }

@@ -553,6 +553,22 @@ mod tests {
         assert_eq!(loaded.nics.len(), 1);
     }
 
+    /// Resources of types secpath does not use are counted by type in one warning per file.
+    #[test]
+    fn unused_types_are_counted_in_one_warning() {
+        let vm = |n: u8| {
+            format!(
+                r#"{{"id": "/subscriptions/s/resourceGroups/g/providers/Microsoft.Compute/virtualMachines/vm{n}", "type": "Microsoft.Compute/virtualMachines"}}"#
+            )
+        };
+        let disk = r#"{"id": "/subscriptions/s/resourceGroups/g/providers/Microsoft.Compute/disks/d", "type": "Microsoft.Compute/disks"}"#;
+        let got = warnings(format!("[{}, {}, {disk}, {VNET}]", vm(1), vm(2)));
+        assert_eq!(
+            got,
+            ["page.json: resource types not used by secpath were ignored: Microsoft.Compute/disks (1), Microsoft.Compute/virtualMachines (2)"]
+        );
+    }
+
     /// A list that continues on another page (ARM's `nextLink`, Resource Graph's
     /// `skip_token`/`$skipToken`) is only part of the estate: say so, naming the file.
     #[test]
