@@ -1254,3 +1254,30 @@ fn convert_refuses_what_the_dsl_would_not_read_back() {
         assert!(stderr.contains(needle), "{stderr}");
     }
 }
+
+/// A peering's clauses come in any order, as the guide says of every statement, and its
+/// `to` is still required.
+#[test]
+fn peering_clauses_come_in_any_order() {
+    let text = |peering: &str| {
+        format!(
+            "in subscription 11111111-0000-4000-8000-000000000001 {{
+  resource-group rg {{
+    vnet a address-space 10.1.0.0/16 {{
+      {peering}
+    }}
+    vnet b address-space 10.2.0.0/16
+  }}
+}}
+"
+        )
+    };
+    let file = Path::new("peering.secpath");
+    let canonical = dsl::parse(&text("peering to b state Initiated"), file).unwrap();
+    let reordered = dsl::parse(&text("peering state Initiated to b"), file).unwrap();
+    assert_eq!(canonical, reordered);
+    let missing = dsl::parse(&text("peering state Connected"), file)
+        .unwrap_err()
+        .to_string();
+    assert!(missing.contains("a peering needs `to VNET`"), "{missing}");
+}

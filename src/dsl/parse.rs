@@ -1881,13 +1881,18 @@ impl Parser {
             return Ok(());
         }
         if first.is_word("peering") {
-            c.expect("to")?;
-            let remote = r(c.text("the remote vnet")?, refs::VNET);
+            let mut remote = None;
             let mut state = "Connected".to_string();
-            clauses(c, &["state"], &[], |_, _, c| {
-                state = enum_word(c, PEERING_STATES, "a peering state")?;
+            clauses(c, &["to", "state"], &[], |kw, _, c| {
+                match kw {
+                    "to" => remote = Some(r(c.text("the remote vnet")?, refs::VNET)),
+                    _ => state = enum_word(c, PEERING_STATES, "a peering state")?,
+                }
                 Ok(())
             })?;
+            let Some(remote) = remote else {
+                return Err(Cursor::error_at(first, "a peering needs `to VNET`"));
+            };
             if let Some(Item::Vnet(v)) = self.items.get_mut(i) {
                 v.peerings.push(Peering { remote, state });
                 let n = v.peerings.len();
