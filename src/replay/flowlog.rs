@@ -553,9 +553,16 @@ impl<'a> Indexer<'a> {
                     return;
                 }
                 let position = self.next_record();
-                match RecordIn::<String, SlowTuple>::deserialize(Value::Object(map)) {
+                // Through serde_path_to_error, so that the reason names the field in the
+                // record (`properties.Version`), not only the record.
+                match serde_path_to_error::deserialize::<_, RecordIn<String, SlowTuple>>(
+                    Value::Object(map),
+                ) {
                     Ok(record) => self.record(position, record),
-                    Err(e) => self.skip(position, format!("malformed flow-log record: {e}")),
+                    Err(e) => self.skip(
+                        position,
+                        format!("malformed flow-log record: {}: {}", e.path(), e.inner()),
+                    ),
                 }
             }
             other => {
@@ -1458,7 +1465,7 @@ mod tests {
             lines(&items),
             [
                 "records[0].properties.flows[0].flows[0].flowTuples[0] tcp 10.0.0.1:1 -> 10.0.0.2:2 UserRule_web allow 1000",
-                "skip records[1]: malformed flow-log record: invalid type: integer `7`, expected a sequence",
+                "skip records[1]: malformed flow-log record: properties.flows: invalid type: integer `7`, expected a sequence",
                 "skip records[2]: record has neither properties.flows (NSG flow log) nor flowRecords (VNet flow log)",
                 "skip records[3]: malformed flow-log record: a number where a record belongs",
                 "records[4].properties.flows[0].flows[0].flowTuples[0] tcp 10.0.0.1:1 -> 10.0.0.2:2 UserRule_web allow 1000",
