@@ -1212,3 +1212,32 @@ fn an_exposure_names_every_rule_that_opens_a_management_port() {
     assert_eq!(admitting, ["AllowRdpFromInternet", "AllowSshFromInternet"]);
     check_witnesses(&p, &report);
 }
+
+/// Shadowed and redundant are judged within the flows a table sees: nsg-web guards subnet
+/// web only, so `*` there means the subnet (docs/semantics.md, "Auditing and diffing").
+#[test]
+fn rules_are_judged_within_the_flows_their_table_sees() {
+    let p = policy(&["fixtures/audit/reach/network.secpath"]);
+    let report = audit::audit(&p, &AuditOptions::default());
+    let text = audit::text::audit_text(&report);
+    for (name, kind) in [
+        ("B", FindingKind::Shadowed),
+        ("OB", FindingKind::Shadowed),
+        ("Elsewhere", FindingKind::Shadowed),
+        ("FromVnet", FindingKind::Redundant),
+    ] {
+        assert_eq!(kinds(&report, name), [kind], "{name}: {text}");
+    }
+    assert!(kinds(&report, "Https").is_empty(), "{text}");
+    let elsewhere = finding(&report, FindingKind::Shadowed, "Elsewhere");
+    assert!(
+        elsewhere
+            .message
+            .contains("its destinations lie outside the addresses this table guards"),
+        "{}",
+        elsewhere.message
+    );
+    let b = finding(&report, FindingKind::Shadowed, "B");
+    assert_eq!(b.severity, Severity::Note, "{}", b.message);
+    check_witnesses(&p, &report);
+}

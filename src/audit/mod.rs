@@ -89,7 +89,7 @@ pub fn audit(policy: &Policy, options: &AuditOptions) -> AuditReport {
         {
             continue;
         }
-        let outcomes = table.outcomes(|r| !r.rule.is_default);
+        let outcomes = table.outcomes(&policy.snapshot, |r| !r.rule.is_default);
         for (i, kind, vote) in table_votes(table, &outcomes, policy) {
             ballot.cast(kind, table.rules[i], vote);
         }
@@ -240,8 +240,18 @@ fn table_votes(
                     .iter()
                     .map(|&j| admin::describe(table.rules[j]))
                     .collect();
-                // Only a rule that matches nothing at all is covered by no earlier rule.
-                let message = if names.is_empty() {
+                // Only a rule that matches nothing the table sees is covered by no earlier
+                // rule: nothing at all, or nothing at the addresses the table guards.
+                let message = if names.is_empty() && !table.spaces[i].set.is_empty() {
+                    let end = match table.direction {
+                        crate::model::Direction::Inbound => "destinations",
+                        crate::model::Direction::Outbound => "sources",
+                    };
+                    format!(
+                        "rule {} matches no flow that reaches it: its {end} lie outside the addresses this table guards, so it never takes effect here",
+                        admin::describe(rule)
+                    )
+                } else if names.is_empty() {
                     format!(
                         "rule {} matches no flow (an empty address or port list, an application security group without members, or a service tag that resolves to no address), so it never takes effect",
                         admin::describe(rule)

@@ -17,7 +17,7 @@ use crate::flowspace::{FlowSet, RuleSpace};
 use crate::model::{Access, AddrSet, Direction, ResourceId, Snapshot};
 use crate::resolve::ResolvedRule;
 use std::cell::OnceCell;
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::net::IpAddr;
 use std::rc::Rc;
 
@@ -34,7 +34,11 @@ pub(crate) enum Point {
 
 /// One table: rules in evaluation order and their match sets.
 pub(crate) struct Table<'p> {
+    /// The first point enforcing it, which names it.
     pub point: Point,
+    /// Every point of its VNet enforcing the same rules (the subnets of a VNet mostly
+    /// share their admin rules): what the table sees is what they all guard.
+    pub points: Vec<Point>,
     pub vnet: usize,
     pub direction: Direction,
     pub rules: Vec<&'p ResolvedRule>,
@@ -96,15 +100,23 @@ impl<'p> Table<'p> {
             .collect()
     }
 
-    /// Outcomes for the rules `wanted` says to analyse (others get `None`).
-    pub fn outcomes(&self, wanted: impl Fn(&ResolvedRule) -> bool) -> Vec<Option<Outcome>> {
+    /// Outcomes for the rules `wanted` says to analyse (others get `None`), over the flows
+    /// the table sees: an inbound NSG on a subnet meets only flows to that subnet, so a
+    /// rule for `*` after one for the subnet's prefix is never reached there.
+    pub fn outcomes(
+        &self,
+        s: &Snapshot,
+        wanted: impl Fn(&ResolvedRule) -> bool,
+    ) -> Vec<Option<Outcome>> {
         use rayon::prelude::*;
         let effects = self.effects();
         let spaces: Vec<&RuleSpace> = self.spaces.iter().map(|s| s.as_ref()).collect();
+        let seen = self.seen(s);
+        let sets: Vec<FlowSet> = spaces.iter().map(|r| r.set.intersect(seen)).collect();
         let wanted: Vec<bool> = self.rules.iter().map(|r| wanted(r)).collect();
         let overlaps = crate::flowspace::rule::overlaps(&spaces);
         let table = Ordered {
-            spaces: &spaces,
+            sets: &sets,
             effects: &effects,
             overlaps: &overlaps,
         };
@@ -138,42 +150,8 @@ impl<'p> Table<'p> {
     /// The addresses this table guards: where its side of a flow can be.
     pub fn reach(&self, s: &Snapshot) -> AddrSet {
         let mut set = AddrSet::new();
-        let nic_ips = |filter: &dyn Fn(usize, usize) -> bool, set: &mut AddrSet| {
-            for (n, nic) in s.nics.iter().enumerate() {
-                for c in nic.ip_configs.iter().filter(|c| filter(n, c.subnet)) {
-                    set.insert_net(ipnet::IpNet::from(c.address));
-                }
-            }
-        };
-        match self.point {
-            Point::Nsg { nsg, vnet } => {
-                for sub in s.vnets[vnet]
-                    .subnets
-                    .iter()
-                    .filter(|&&x| s.subnets[x].nsg == Some(nsg))
-                {
-                    s.subnets[*sub]
-                        .prefixes
-                        .iter()
-                        .for_each(|p| set.insert_net(*p));
-                    nic_ips(&|_, c| c == *sub, &mut set);
-                }
-                nic_ips(
-                    &|n, c| s.nics[n].nsg == Some(nsg) && s.subnets[c].vnet == vnet,
-                    &mut set,
-                );
-            }
-            Point::SubnetAdmin(x) => {
-                s.subnets[x]
-                    .prefixes
-                    .iter()
-                    .for_each(|p| set.insert_net(*p));
-                nic_ips(&|_, c| c == x, &mut set);
-            }
-            Point::VnetAdmin(v) => s.vnets[v]
-                .address_space
-                .iter()
-                .for_each(|p| set.insert_net(*p)),
+        for point in &self.points {
+            set.extend(&point_reach(*point, s));
         }
         set
     }
@@ -228,10 +206,54 @@ pub(crate) fn pin_for(s: &Snapshot, vnet: usize, ip: IpAddr) -> Option<ResourceI
     }
 }
 
+/// The addresses one point guards: where its side of a flow can be.
+fn point_reach(point: Point, s: &Snapshot) -> AddrSet {
+    let mut set = AddrSet::new();
+    let nic_ips = |filter: &dyn Fn(usize, usize) -> bool, set: &mut AddrSet| {
+        for (n, nic) in s.nics.iter().enumerate() {
+            for c in nic.ip_configs.iter().filter(|c| filter(n, c.subnet)) {
+                set.insert_net(ipnet::IpNet::from(c.address));
+            }
+        }
+    };
+    match point {
+        Point::Nsg { nsg, vnet } => {
+            for sub in s.vnets[vnet]
+                .subnets
+                .iter()
+                .filter(|&&x| s.subnets[x].nsg == Some(nsg))
+            {
+                s.subnets[*sub]
+                    .prefixes
+                    .iter()
+                    .for_each(|p| set.insert_net(*p));
+                nic_ips(&|_, c| c == *sub, &mut set);
+            }
+            nic_ips(
+                &|n, c| s.nics[n].nsg == Some(nsg) && s.subnets[c].vnet == vnet,
+                &mut set,
+            );
+        }
+        Point::SubnetAdmin(x) => {
+            s.subnets[x]
+                .prefixes
+                .iter()
+                .for_each(|p| set.insert_net(*p));
+            nic_ips(&|_, c| c == x, &mut set);
+        }
+        Point::VnetAdmin(v) => s.vnets[v]
+            .address_space
+            .iter()
+            .for_each(|p| set.insert_net(*p)),
+    }
+    set
+}
+
 /// A table reduced to what the analysis needs: match sets, effects, and which rules
 /// overlap which.
 pub(crate) struct Ordered<'a> {
-    pub spaces: &'a [&'a RuleSpace],
+    /// Each rule's match set within what the table sees.
+    pub sets: &'a [FlowSet],
     pub effects: &'a [Effect],
     /// Per rule, the rules it overlaps, in order.
     pub overlaps: &'a [Vec<usize>],
@@ -247,7 +269,7 @@ impl Ordered<'_> {
     }
 
     fn set(&self, j: usize) -> &FlowSet {
-        &self.spaces[j].set
+        &self.sets[j]
     }
 }
 
@@ -352,21 +374,28 @@ pub(crate) fn tables<'p>(spaces: &Spaces<'p>) -> Vec<Table<'p>> {
             points.push((Point::VnetAdmin(v), v, &vnet.admin.rules));
         }
     }
-    let mut seen = HashSet::new();
-    let mut out = Vec::new();
+    // A table per distinct rule list of a VNet and direction, with every point enforcing it.
+    let mut at: HashMap<(usize, Direction, Vec<String>), usize> = HashMap::new();
+    let mut out: Vec<Table> = Vec::new();
     for (point, vnet, rules) in points {
         for direction in [Direction::Inbound, Direction::Outbound] {
             let rules: Vec<&ResolvedRule> = rules
                 .iter()
                 .filter(|r| r.rule.direction == direction)
                 .collect();
-            let ids: Vec<String> = rules.iter().map(|r| r.rule.id.key().to_string()).collect();
-            if rules.is_empty() || !seen.insert((vnet, direction, ids)) {
+            if rules.is_empty() {
                 continue;
             }
+            let ids: Vec<String> = rules.iter().map(|r| r.rule.id.key().to_string()).collect();
+            if let Some(&t) = at.get(&(vnet, direction, ids.clone())) {
+                out[t].points.push(point);
+                continue;
+            }
+            at.insert((vnet, direction, ids), out.len());
             let table_spaces = rules.iter().map(|r| spaces.rule(vnet, r)).collect();
             out.push(Table {
                 point,
+                points: vec![point],
                 vnet,
                 direction,
                 rules,
@@ -404,10 +433,11 @@ mod tests {
             rule((0, 65535)),
         ];
         let spaces: Vec<&RuleSpace> = rules.iter().collect();
+        let sets: Vec<FlowSet> = rules.iter().map(|r| r.set.clone()).collect();
         let overlaps = crate::flowspace::rule::overlaps(&spaces);
         let effects = [Effect::Deny, Effect::Pass, Effect::Deny, Effect::Deny];
         let t = Ordered {
-            spaces: &spaces,
+            sets: &sets,
             effects: &effects,
             overlaps: &overlaps,
         };
@@ -423,7 +453,7 @@ mod tests {
         );
         let effects = [Effect::Pass, Effect::Pass, Effect::Deny, Effect::Deny];
         let t = Ordered {
-            spaces: &spaces,
+            sets: &sets,
             effects: &effects,
             overlaps: &overlaps,
         };
@@ -434,10 +464,11 @@ mod tests {
     fn a_redundant_rule_names_every_later_rule_that_takes_a_part() {
         let rules = [rule((20, 30)), rule((22, 22)), rule((0, 65535))];
         let spaces: Vec<&RuleSpace> = rules.iter().collect();
+        let sets: Vec<FlowSet> = rules.iter().map(|r| r.set.clone()).collect();
         let overlaps = crate::flowspace::rule::overlaps(&spaces);
         let effects = [Effect::Deny, Effect::Deny, Effect::Deny];
         let t = Ordered {
-            spaces: &spaces,
+            sets: &sets,
             effects: &effects,
             overlaps: &overlaps,
         };
@@ -451,10 +482,11 @@ mod tests {
     fn pass_rules_falling_off_the_end_are_redundant() {
         let rules = [rule((22, 22)), rule((80, 80))];
         let spaces: Vec<&RuleSpace> = rules.iter().collect();
+        let sets: Vec<FlowSet> = rules.iter().map(|r| r.set.clone()).collect();
         let overlaps = crate::flowspace::rule::overlaps(&spaces);
         let effects = [Effect::Pass, Effect::Deny];
         let t = Ordered {
-            spaces: &spaces,
+            sets: &sets,
             effects: &effects,
             overlaps: &overlaps,
         };
