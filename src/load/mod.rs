@@ -18,6 +18,7 @@
 mod arm;
 pub(crate) use arm::NSG_RULE_KEYS;
 pub mod azcli;
+mod duplicates;
 pub mod json;
 mod link;
 pub mod template;
@@ -109,6 +110,7 @@ pub fn load_texts_with(texts: &[(PathBuf, String)], options: &LoadOptions) -> Re
     };
     let mut snapshot = load().map_err(|e| inputs.at_dsl_statement(e))?;
     inputs.relocate(&mut snapshot);
+    snapshot.warnings.splice(0..0, inputs.duplicates);
     Ok(snapshot)
 }
 
@@ -195,6 +197,8 @@ enum Input {
 struct Inputs {
     live: Vec<(PathBuf, Input)>,
     planned: Vec<(PathBuf, Translation)>,
+    /// Keys written twice in a JSON object, of which serde_json kept the last.
+    duplicates: Vec<String>,
     /// Per DSL file, where each of its resources was written.
     origins: HashMap<PathBuf, Vec<crate::dsl::Origin>>,
 }
@@ -260,6 +264,7 @@ impl Inputs {
         let mut inputs = Inputs {
             live: Vec::new(),
             planned: Vec::new(),
+            duplicates: Vec::new(),
             origins: HashMap::new(),
         };
         let mut templates = Vec::new();
@@ -274,6 +279,14 @@ impl Inputs {
                 continue;
             }
             let value = parse_json(file, text)?;
+            inputs
+                .duplicates
+                .extend(duplicates::duplicate_keys(text).into_iter().map(|path| {
+                format!(
+                    "{}: {path}: the key is written twice in its object; the last value is used",
+                    file.display()
+                )
+            }));
             if is_case_file(&value) {
                 continue;
             }
