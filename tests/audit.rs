@@ -1229,6 +1229,8 @@ fn rules_are_judged_within_the_flows_their_table_sees() {
         assert_eq!(kinds(&report, name), [kind], "{name}: {text}");
     }
     assert!(kinds(&report, "Https").is_empty(), "{text}");
+    // Elsewhere overlaps B (`*`, port 80) outside the subnet: it is still out of reach, not
+    // "covered" by a rule of the other effect, and its witness is a flow it matches there.
     let elsewhere = finding(&report, FindingKind::Shadowed, "Elsewhere");
     assert!(
         elsewhere
@@ -1237,6 +1239,10 @@ fn rules_are_judged_within_the_flows_their_table_sees() {
         "{}",
         elsewhere.message
     );
+    assert!(elsewhere.related.is_empty(), "{:?}", elsewhere.related);
+    assert_eq!(elsewhere.severity, Severity::Note);
+    let witness = elsewhere.witness.as_ref().expect("a witness");
+    assert!(witness.flow.contains("-> 10.9."), "{}", witness.flow);
     let b = finding(&report, FindingKind::Shadowed, "B");
     assert_eq!(b.severity, Severity::Note, "{}", b.message);
     check_witnesses(&p, &report);

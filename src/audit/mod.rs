@@ -242,13 +242,13 @@ fn table_votes(
                     .collect();
                 // Only a rule that matches nothing the table sees is covered by no earlier
                 // rule: nothing at all, or nothing at the addresses the table guards.
-                let message = if names.is_empty() && !table.spaces[i].set.is_empty() {
+                let message = if outside_reach(table, i, outcome) {
                     let end = match table.direction {
                         crate::model::Direction::Inbound => "destinations",
                         crate::model::Direction::Outbound => "sources",
                     };
                     format!(
-                        "rule {} matches no flow that reaches it: its {end} lie outside the addresses this table guards, so it never takes effect here",
+                        "rule {} matches no flow that reaches it: its {end} lie outside the addresses this table guards, so it never takes effect here (unless a NIC forwards traffic, which secpath does not model)",
                         admin::describe(rule)
                     )
                 } else if names.is_empty() {
@@ -273,6 +273,12 @@ fn table_votes(
                     .iter()
                     .map(|&j| table.rules[j].rule.id.to_string())
                     .collect::<Vec<_>>();
+                // Out of reach, the witness is a flow the rule matches elsewhere.
+                let witness = if outside_reach(table, i, outcome) {
+                    &table.spaces[i].set
+                } else {
+                    witness
+                };
                 (FindingKind::Shadowed, message, ("covered-by", ids), witness)
             }
             Some(Outcome::Redundant {
@@ -313,7 +319,9 @@ fn table_votes(
             ..
         }) = outcome
         {
-            if !covering.is_empty() {
+            // Dead weight: covered by rules with its effect, or aimed where the table
+            // never looks.
+            if !covering.is_empty() || outside_reach(table, i, outcome) {
                 f.severity = Severity::Note;
             }
         }
@@ -329,6 +337,13 @@ fn table_votes(
         out.push((i, kind, Vote::Yes(Box::new(f))));
     }
     out
+}
+
+/// True when rule `i` of `table` is shadowed by no earlier rule although it matches
+/// flows: the flows it matches are not among those the table sees.
+fn outside_reach(table: &Table, i: usize, outcome: &Option<Outcome>) -> bool {
+    matches!(outcome, Some(Outcome::Shadowed { covering, .. }) if covering.is_empty())
+        && !table.spaces[i].set.is_empty()
 }
 
 /// One finding per (kind, resource, related, message): the same NSG in two VNets, or the

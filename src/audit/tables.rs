@@ -308,6 +308,14 @@ pub(crate) fn outcome(t: &Ordered, i: usize) -> Outcome {
 /// alone may come after one that takes a part with another effect).
 fn shadowed(t: &Ordered, i: usize) -> Outcome {
     let me = t.set(i);
+    // Nothing the table sees: covered by no rule (an empty set is a subset of every one).
+    if me.is_empty() {
+        return Outcome::Shadowed {
+            covering: Vec::new(),
+            same_effect: true,
+            witness: me.clone(),
+        };
+    }
     let mut rest = me.clone();
     let mut parts = Vec::new();
     for j in t.earlier(i) {

@@ -282,11 +282,11 @@ impl Inputs {
             inputs
                 .duplicates
                 .extend(duplicates::duplicate_keys(text).into_iter().map(|path| {
-                format!(
+                    format!(
                     "{}: {path}: the key is written twice in its object; the last value is used",
                     file.display()
                 )
-            }));
+                }));
             if is_case_file(&value) {
                 continue;
             }
