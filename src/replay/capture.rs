@@ -677,40 +677,44 @@ impl CaptureRecords {
 
     /// The length the block at the front of the buffer claims, if its header is there.
     fn declared_block_length(&self) -> Option<u64> {
-        let data = self.reader.data();
         let at = match self.state.kind {
             CaptureKind::Pcap => 8,   // caplen, after the time stamp
             CaptureKind::Pcapng => 4, // block total length, after the type
         };
-        let b = data.get(at..at + 4)?;
-        let b = [b[0], b[1], b[2], b[3]];
-        let n = if self.state.big_endian {
-            u32::from_be_bytes(b)
-        } else {
-            u32::from_le_bytes(b)
-        };
-        Some(u64::from(n))
+        self.word_at(at).map(u64::from)
     }
 
     /// The length of the pcapng block at the front when it is plausible (a multiple of 4,
     /// at least 12) and all its bytes are buffered: a damaged block can then be stepped
     /// over by that length, and the packets after it read. Legacy pcap has no such length.
+    ///
+    /// Only packet blocks (and blocks the reader ignores) are stepped over: without a
+    /// section or interface description, the blocks after it would be misread.
     fn whole_pcapng_block(&self) -> Option<usize> {
+        const SECTION: u32 = 0x0a0d_0d0a;
+        const INTERFACE: u32 = 1;
         let n = usize::try_from(self.declared_block_length()?).ok()?;
         let plausible = self.state.kind == CaptureKind::Pcapng && n >= 12 && n % 4 == 0;
-        (plausible && n <= self.reader.data().len()).then_some(n)
+        let kind = self.word_at(0)?;
+        let structural = kind == SECTION || kind == INTERFACE;
+        (plausible && !structural && n <= self.reader.data().len()).then_some(n)
+    }
+
+    /// The 32-bit word at `at` in the unread data, in the capture's byte order.
+    fn word_at(&self, at: usize) -> Option<u32> {
+        let b = self.reader.data().get(at..at + 4)?;
+        let b = [b[0], b[1], b[2], b[3]];
+        Some(if self.state.big_endian {
+            u32::from_be_bytes(b)
+        } else {
+            u32::from_le_bytes(b)
+        })
     }
 
     /// Why a pcapng block of `n` bytes is refused when its trailing length differs from its
     /// leading one, as pcapng requires them equal (pcap-parser says only "verification").
     fn trailer_mismatch(&self, n: usize) -> Option<String> {
-        let b = self.reader.data().get(n - 4..n)?;
-        let b = [b[0], b[1], b[2], b[3]];
-        let trailer = if self.state.big_endian {
-            u32::from_be_bytes(b)
-        } else {
-            u32::from_le_bytes(b)
-        };
+        let trailer = self.word_at(n - 4)?;
         (trailer as usize != n)
             .then(|| format!("its trailing length {trailer} differs from its leading length {n}"))
     }
@@ -851,6 +855,12 @@ impl CaptureRecords {
                         }
                         None => self.fail(offset, format!("corrupt capture: {why}")),
                     }
+                }
+                // The parser wants more than a whole block that is buffered: its fields run
+                // past its length, and more data would not help.
+                Step::Refill | Step::Grow if self.whole_pcapng_block().is_some() => {
+                    let n = self.whole_pcapng_block().unwrap_or_default();
+                    return self.skip_block(offset, n, "its fields run past its length");
                 }
                 Step::Refill => {
                     let before = self.reader.data().len();
@@ -1543,11 +1553,14 @@ mod tests {
     #[test]
     fn a_damaged_pcapng_block_is_stepped_over() {
         let frame = eth(0x0800, &ipv4(6, A, B, &tcp(1, 2, 0x02), (0, false)));
-        let ng = Section::new(false)
-            .interface(1, None)
-            .packet(0, 0, &frame)
-            .packet(0, 1, &frame)
-            .bytes();
+        // Enough packets after the damaged one that the file is more than the reader's
+        // largest buffer: it cannot read to the end of the file before judging the block.
+        let mut section = Section::new(false).interface(1, None).packet(0, 0, &frame);
+        let more = MAX_BLOCK_BYTES / frame.len();
+        for t in 1..=more as u64 {
+            section = section.packet(0, t, &frame);
+        }
+        let ng = section.bytes();
         let word = |at: usize| u32::from_le_bytes([ng[at], ng[at + 1], ng[at + 2], ng[at + 3]]);
         // The section header, the interface, then the first packet's block.
         let first = (word(4) + word(word(4) as usize + 4)) as usize;
@@ -1569,13 +1582,21 @@ mod tests {
             ),
         ] {
             let got = read(file, InputFormat::Auto);
-            assert_eq!(got.len(), 2, "{got:?}");
+            assert_eq!(got.len(), 1 + more, "{:?}", &got[..2]);
             assert_eq!(got[0], at(&why));
             assert!(
                 got[1].starts_with("1 tcp 10.0.0.1:1 -> 10.0.0.2:2"),
-                "{got:?}"
+                "{:?}",
+                &got[..2]
             );
         }
+        // An interface description is not stepped over: the packets after it would be read
+        // with the wrong link type. The file ends there, as before.
+        let mut interface = ng.clone();
+        interface[first - 4..first].copy_from_slice(&4u32.to_le_bytes());
+        let got = read(interface, InputFormat::Auto);
+        assert_eq!(got.len(), 1, "{:?}", &got[..2.min(got.len())]);
+        assert!(got[0].contains("corrupt capture"), "{}", got[0]);
     }
 
     #[test]
