@@ -1006,7 +1006,16 @@ fn a_logging_nsg_outside_the_snapshot_is_named_in_the_summary() {
 /// nothing is, the error says which path was taken as a snapshot and how to say otherwise.
 #[test]
 fn inputs_after_the_snapshot_are_told_apart_by_content() {
-    let report = replay(&[], &["fixtures/flows/src-first.jsonl"]);
+    // Right after `--snapshot`, and with no extension that says what it is.
+    let out = secpath([
+        "replay",
+        "--snapshot",
+        "rulesets/contoso",
+        "fixtures/flows/src-first.tuples",
+        "--format",
+        "json",
+    ]);
+    let report = crate::support::json_of(&out);
     assert_eq!(report["evaluated"], 1, "{report}");
     let out = secpath([
         "replay",

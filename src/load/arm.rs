@@ -1172,8 +1172,6 @@ pub(crate) const NSG_RULE_KEYS: [&str; 16] = [
 /// flattened properties of a rule).
 const RESOURCE_ENVELOPE: [&str; 5] = ["id", "name", "etag", "type", "resourceGroup"];
 
-/// The resources a file holds, whatever its container shape. A list with more pages is only
-/// part of the estate: `warnings` says so (its resources are read).
 /// Checks that every item of a file is a resource object, as [`Records::read_file`] would:
 /// `convert` writes files it does not link, and must not turn `[1, 2]` into DSL.
 pub fn check_items(root: Node) -> Result<()> {
@@ -1187,6 +1185,8 @@ pub fn check_items(root: Node) -> Result<()> {
     }
 }
 
+/// The resources a file holds, whatever its container shape. A list with more pages is only
+/// part of the estate: `warnings` says so (its resources are read).
 fn container_items<'a>(node: Node<'a>, warnings: &mut Vec<String>) -> Result<Vec<Node<'a>>> {
     if node.value.is_array() {
         return node.elements();

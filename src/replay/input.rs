@@ -640,16 +640,32 @@ fn sniff(head: &[u8]) -> Sniffed {
 
 /// A first line that is a whole JSON object naming a flow's fields, as a JSONL tuple
 /// file's lines do; an ARM resource names none of them.
+///
+/// The first line that is not blank decides. One that does not parse is taken for a tuple
+/// file's damaged line (skipped alone when read), unless it opens a pretty-printed object
+/// (`{` alone), which no tuple file's line does, or `text` cuts it off (minified JSON is one
+/// long line).
 pub fn is_jsonl_flow(text: &[u8]) -> bool {
-    let line = text.split(|b| *b == b'\n').next().unwrap_or_default();
-    serde_json::from_slice::<serde_json::Map<String, serde_json::Value>>(line)
-        .is_ok_and(|m| m.contains_key("src") || m.contains_key("dst") || m.contains_key("protocol"))
+    let Some(line) = text
+        .split_inclusive(|b| *b == b'\n')
+        .find(|l| !l.trim_ascii().is_empty())
+    else {
+        return false;
+    };
+    let whole = line.ends_with(b"\n");
+    let line = line.trim_ascii();
+    match serde_json::from_slice::<serde_json::Map<String, serde_json::Value>>(line) {
+        Ok(m) => m.contains_key("src") || m.contains_key("dst") || m.contains_key("protocol"),
+        Err(_) => whole && line != b"{",
+    }
 }
 
-/// Bytes no text file holds: a NUL, or a sequence that is not UTF-8 (one cut off at the
-/// end of the sniffed head is not counted).
+/// Bytes no text file holds: a NUL or another control character than tab, line feed, form
+/// feed and carriage return. Bytes that are not UTF-8 are not counted: a CSV saved in a
+/// Windows code page is text, its odd lines skipped alone.
 fn is_binary(head: &[u8]) -> bool {
-    head.contains(&0) || std::str::from_utf8(head).is_err_and(|e| e.error_len().is_some())
+    head.iter()
+        .any(|&b| b < 0x20 && !matches!(b, b'\t' | b'\n' | 0x0c | b'\r'))
 }
 
 /// The records of one file. See [`open_file`].
@@ -1069,9 +1085,17 @@ mod tests {
             &b"{\n  \"value\": [\n"[..],
             b"{\"type\": \"Microsoft.Network/virtualNetworks\"}",
             b"\x00\x01\x02junk",
-            b"\xff\xfe\xfd\xfc",
+            b"\xff\x01\xfd\xfc",
         ] {
             assert!(matches!(sniff(head), Sniffed::Neither(_)), "{head:?}");
+        }
+        // A blank first line, a damaged first object and Windows-1252 text are tuple files.
+        for head in [
+            &b"\n{\"src\": \"1.2.3.4\", \"dst\": \"5.6.7.8\"}\n"[..],
+            b"{\"src\": \"1.2.3.4\", \"dst\":\n",
+            b"protocol,src,dst,note\ntcp,1.2.3.4,5.6.7.8,caf\xe9\n",
+        ] {
+            assert_eq!(sniff(head), Sniffed::Flows, "{head:?}");
         }
     }
 }

@@ -44,8 +44,13 @@ pub fn deployed(
         .filter(|d| {
             d.deployed && d.kind == kind && d.region == region && belongs_to(d, manager, snapshot)
         })
-        .max_by_key(|d| (instant(&d.commit_time), d.order));
+        .max_by_key(|d| commit_order(d));
     Deployed::Only(latest.map_or_else(Vec::new, |d| d.configuration_ids.clone()))
+}
+
+/// Which of two statuses was committed later: by commit time, then by place in the input.
+fn commit_order(d: &DeploymentStatus) -> (Option<(i64, u32)>, usize) {
+    (instant(&d.commit_time), d.order)
 }
 
 /// A commit time as (seconds since 1970, nanoseconds), so that `…:38.25Z` is later than
@@ -108,13 +113,21 @@ pub fn orphan_commits(snapshot: &Snapshot, warnings: &mut Vec<String>) {
     if snapshot.managers.len() < 2 {
         return;
     }
+    let latest = |d: &DeploymentStatus| {
+        !snapshot.deployments.iter().any(|o| {
+            o.deployed
+                && o.kind == d.kind
+                && o.region == d.region
+                && commit_order(o) > commit_order(d)
+        })
+    };
     for d in snapshot
         .deployments
         .iter()
-        .filter(|d| d.deployed && d.configuration_ids.is_empty())
+        .filter(|d| d.deployed && d.configuration_ids.is_empty() && latest(d))
     {
         warnings.push(format!(
-            "a {} deployment status in {} with no configuration ids (a None commit) cannot be told apart between the snapshot's {} network managers: it is ignored, and earlier commits there stay in force",
+            "a {} deployment status in {} with no configuration ids (a None commit) cannot be told apart between the snapshot's {} network managers: it is ignored, and each manager's earlier commit there, if any, stays in force",
             d.kind,
             d.region,
             snapshot.managers.len()
@@ -237,6 +250,17 @@ mod tests {
         orphan_commits(&s, &mut warnings);
         assert_eq!(warnings.len(), 1);
         assert!(warnings[0].contains("None commit"), "{warnings:?}");
+        // A later commit supersedes the None commit: nothing to warn about.
+        s.deployments.push(status(
+            "westeurope",
+            true,
+            &["a"],
+            "2026-03-01T00:00:00Z",
+            2,
+        ));
+        warnings.clear();
+        orphan_commits(&s, &mut warnings);
+        assert!(warnings.is_empty(), "{warnings:?}");
     }
 
     #[test]
