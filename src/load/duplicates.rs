@@ -21,26 +21,8 @@ pub fn duplicate_keys(text: &str) -> Vec<String> {
     found
 }
 
-/// One step of a JSON path.
-enum Step<'de> {
-    Key(Cow<'de, str>),
-    Index(usize),
-}
-
-fn path_text(path: &[Step]) -> String {
-    let mut out = String::new();
-    for step in path {
-        match step {
-            Step::Key(k) if out.is_empty() => out.push_str(k),
-            Step::Key(k) => {
-                out.push('.');
-                out.push_str(k);
-            }
-            Step::Index(i) => out.push_str(&format!("[{i}]")),
-        }
-    }
-    out
-}
+/// One step of a JSON path, its key borrowed from the text where it can be.
+type Step<'de> = super::json::Step<Cow<'de, str>>;
 
 /// Visits a value, recording repeated keys in the objects inside it.
 struct Walk<'a, 'de> {
@@ -108,7 +90,7 @@ impl<'de> Visitor<'de> for Walk<'_, 'de> {
         while let Some(Key(key)) = map.next_key::<Key<'de>>()? {
             self.path.push(Step::Key(key.clone()));
             if keys.contains(&key) {
-                self.found.push(path_text(self.path));
+                self.found.push(super::json::path_text(self.path));
             } else {
                 keys.push(key);
             }

@@ -8,6 +8,29 @@ use crate::error::{Error, Location};
 use serde_json::Value;
 use std::path::Path;
 
+/// One step of a JSON path: a key (`K` borrowed or owned) or an index.
+#[derive(Clone, Copy)]
+pub(crate) enum Step<K> {
+    Key(K),
+    Index(usize),
+}
+
+/// A JSON path as [`Node::path`] writes it: `value[3].properties.priority`.
+pub(crate) fn path_text<K: AsRef<str>>(path: &[Step<K>]) -> String {
+    let mut out = String::new();
+    for step in path {
+        match step {
+            Step::Key(k) if out.is_empty() => out.push_str(k.as_ref()),
+            Step::Key(k) => {
+                out.push('.');
+                out.push_str(k.as_ref());
+            }
+            Step::Index(i) => out.push_str(&format!("[{i}]")),
+        }
+    }
+    out
+}
+
 /// A JSON value inside a file, with the JSON path that leads to it.
 #[derive(Clone)]
 pub struct Node<'a> {

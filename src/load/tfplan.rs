@@ -394,25 +394,10 @@ fn any_true(v: &Value) -> bool {
 }
 
 /// One step of an attribute path.
-#[derive(Clone, Copy)]
-enum Step<'s> {
-    Key(&'s str),
-    Index(usize),
-}
+type Step<'s> = super::json::Step<&'s str>;
 
 fn step_text(path: &[Step]) -> String {
-    let mut out = String::new();
-    for s in path {
-        match s {
-            Step::Key(k) if out.is_empty() => out.push_str(k),
-            Step::Key(k) => {
-                out.push('.');
-                out.push_str(k);
-            }
-            Step::Index(i) => out.push_str(&format!("[{i}]")),
-        }
-    }
-    out
+    super::json::path_text(path)
 }
 
 fn value_at<'v>(v: &'v Value, path: &[Step]) -> Option<&'v Value> {
