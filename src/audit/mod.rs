@@ -230,6 +230,7 @@ fn table_votes(
             Some(Outcome::Redundant { .. }) => out.push((i, FindingKind::Shadowed, Vote::No)),
             None => continue,
         }
+        let outside = outside_reach(table, i, outcome);
         let (kind, message, related, witness_set) = match outcome {
             Some(Outcome::Shadowed {
                 covering,
@@ -242,7 +243,7 @@ fn table_votes(
                     .collect();
                 // Only a rule that matches nothing the table sees is covered by no earlier
                 // rule: nothing at all, or nothing at the addresses the table guards.
-                let message = if outside_reach(table, i, outcome) {
+                let message = if outside {
                     let end = match table.direction {
                         crate::model::Direction::Inbound => "destinations",
                         crate::model::Direction::Outbound => "sources",
@@ -274,7 +275,7 @@ fn table_votes(
                     .map(|&j| table.rules[j].rule.id.to_string())
                     .collect::<Vec<_>>();
                 // Out of reach, the witness is a flow the rule matches elsewhere.
-                let witness = if outside_reach(table, i, outcome) {
+                let witness = if outside {
                     &table.spaces[i].set
                 } else {
                     witness
@@ -321,7 +322,7 @@ fn table_votes(
         {
             // Dead weight: covered by rules with its effect, or aimed where the table
             // never looks.
-            if !covering.is_empty() || outside_reach(table, i, outcome) {
+            if !covering.is_empty() || outside {
                 f.severity = Severity::Note;
             }
         }

@@ -17,7 +17,7 @@ use crate::flowspace::{FlowSet, RuleSpace};
 use crate::model::{Access, AddrSet, Direction, ResourceId, Snapshot};
 use crate::resolve::ResolvedRule;
 use std::cell::OnceCell;
-use std::collections::HashMap;
+use std::collections::hash_map::{Entry, HashMap};
 use std::net::IpAddr;
 use std::rc::Rc;
 
@@ -395,11 +395,15 @@ pub(crate) fn tables<'p>(spaces: &Spaces<'p>) -> Vec<Table<'p>> {
                 continue;
             }
             let ids: Vec<String> = rules.iter().map(|r| r.rule.id.key().to_string()).collect();
-            if let Some(&t) = at.get(&(vnet, direction, ids.clone())) {
-                out[t].points.push(point);
-                continue;
+            match at.entry((vnet, direction, ids)) {
+                Entry::Occupied(t) => {
+                    out[*t.get()].points.push(point);
+                    continue;
+                }
+                Entry::Vacant(t) => {
+                    t.insert(out.len());
+                }
             }
-            at.insert((vnet, direction, ids), out.len());
             let table_spaces = rules.iter().map(|r| spaces.rule(vnet, r)).collect();
             out.push(Table {
                 point,
