@@ -163,15 +163,8 @@ impl Records {
         for item in container_items(root, &mut self.warnings)? {
             self.read_item(item, None, None)?;
         }
-        if !self.ignored.is_empty() {
-            let ignored = std::mem::take(&mut self.ignored);
-            let list: Vec<String> = ignored.iter().map(|(t, n)| format!("{t} ({n})")).collect();
-            self.warnings.push(format!(
-                "{}: resource types not used by secpath were ignored: {}",
-                file.display(),
-                list.join(", ")
-            ));
-        }
+        let ignored = std::mem::take(&mut self.ignored);
+        self.warnings.extend(super::ignored_types(file, &ignored));
         Ok(())
     }
 

@@ -1,106 +1,114 @@
-//! Keys written twice in one JSON object. serde_json keeps the last value without a word,
-//! so a hand-edited resource with two `priority` keys would load with one of them silently
-//! dropped; this pass over the text finds them, for a warning naming each.
+//! JSON parsed with the keys written twice in one object noted. serde_json's `Value` keeps
+//! the last value without a word, so a hand-edited resource with two `priority` keys would
+//! load with one of them silently dropped; this parser builds the same `Value` in the same
+//! single pass and names each repeated key, for a warning.
 
 use serde::de::{DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde_json::{Map, Number, Value};
 use std::borrow::Cow;
 use std::fmt;
 
-/// The JSON paths (`value[1].properties.priority`, the syntax of
-/// [`Node`](super::json::Node)) of every key that repeats one before it in its object.
-/// Text that is not JSON gives what was found before the error (the parser reports it).
-pub fn duplicate_keys(text: &str) -> Vec<String> {
+/// `text` as serde_json reads it, and the JSON paths (`value[1].properties.priority`, the
+/// syntax of [`Node`](super::json::Node)) of every key that repeats one before it in its
+/// object; the value keeps the last, as serde_json does.
+pub fn parse_noting_duplicates(text: &str) -> serde_json::Result<(Value, Vec<String>)> {
     let mut found = Vec::new();
     let mut path = Vec::new();
     let mut de = serde_json::Deserializer::from_str(text);
-    let _ = Walk {
+    let value = Walk {
         path: &mut path,
         found: &mut found,
     }
-    .deserialize(&mut de);
-    found
+    .deserialize(&mut de)?;
+    de.end()?;
+    Ok((value, found))
 }
 
 /// One step of a JSON path, its key borrowed from the text where it can be.
 type Step<'de> = super::json::Step<Cow<'de, str>>;
 
-/// Visits a value, recording repeated keys in the objects inside it.
+/// Builds a value, recording repeated keys in the objects inside it.
 struct Walk<'a, 'de> {
     path: &'a mut Vec<Step<'de>>,
     found: &'a mut Vec<String>,
 }
 
 impl<'de> DeserializeSeed<'de> for Walk<'_, 'de> {
-    type Value = ();
+    type Value = Value;
 
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
         d.deserialize_any(self)
     }
 }
 
 impl<'de> Visitor<'de> for Walk<'_, 'de> {
-    type Value = ();
+    type Value = Value;
 
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
         f.write_str("any JSON value")
     }
 
-    fn visit_bool<E>(self, _: bool) -> Result<(), E> {
-        Ok(())
+    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
+        Ok(Value::Bool(v))
     }
 
-    fn visit_i64<E>(self, _: i64) -> Result<(), E> {
-        Ok(())
+    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
+        Ok(Value::from(v))
     }
 
-    fn visit_u64<E>(self, _: u64) -> Result<(), E> {
-        Ok(())
+    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
+        Ok(Value::from(v))
     }
 
-    fn visit_f64<E>(self, _: f64) -> Result<(), E> {
-        Ok(())
+    fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
+        Ok(Number::from_f64(v).map_or(Value::Null, Value::Number))
     }
 
-    fn visit_str<E>(self, _: &str) -> Result<(), E> {
-        Ok(())
+    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
+        Ok(Value::String(v.to_string()))
     }
 
-    fn visit_unit<E>(self) -> Result<(), E> {
-        Ok(())
+    fn visit_string<E>(self, v: String) -> Result<Value, E> {
+        Ok(Value::String(v))
     }
 
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
-        let mut i = 0;
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut items = Vec::new();
         loop {
-            self.path.push(Step::Index(i));
-            let more = seq.next_element_seed(Walk {
+            self.path.push(Step::Index(items.len()));
+            let item = seq.next_element_seed(Walk {
                 path: self.path,
                 found: self.found,
             })?;
             self.path.pop();
-            if more.is_none() {
-                return Ok(());
+            match item {
+                Some(item) => items.push(item),
+                None => return Ok(Value::Array(items)),
             }
-            i += 1;
         }
     }
 
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
-        let mut keys: Vec<Cow<'de, str>> = Vec::new();
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let mut object = Map::new();
         while let Some(Key(key)) = map.next_key::<Key<'de>>()? {
-            self.path.push(Step::Key(key.clone()));
-            if keys.contains(&key) {
+            let name = key.to_string();
+            let repeated = object.contains_key(&name);
+            self.path.push(Step::Key(key));
+            if repeated {
                 self.found.push(super::json::path_text(self.path));
-            } else {
-                keys.push(key);
             }
-            map.next_value_seed(Walk {
+            let value = map.next_value_seed(Walk {
                 path: self.path,
                 found: self.found,
             })?;
             self.path.pop();
+            object.insert(name, value);
         }
-        Ok(())
+        Ok(Value::Object(object))
     }
 }
 
@@ -134,11 +142,20 @@ mod tests {
     fn repeated_keys_are_found_with_their_paths() {
         let text = r#"{"value": [{"a": 1}, {"properties": {"priority": 100, "x": [1], "priority": 200}}],
             "t\u0061gs": {}, "tags": {"k": {"k": 1}}}"#;
-        assert_eq!(
-            duplicate_keys(text),
-            ["value[1].properties.priority", "tags"]
-        );
-        assert!(duplicate_keys(r#"[{"a": {"a": {"a": 1}}}]"#).is_empty());
-        assert!(duplicate_keys("{\"a\": ").is_empty());
+        let (value, found) = parse_noting_duplicates(text).unwrap();
+        assert_eq!(found, ["value[1].properties.priority", "tags"]);
+        // The value is serde_json's, the last of each repeated key kept.
+        let mut want: Value = serde_json::from_str(text).unwrap();
+        assert_eq!(value, want);
+        assert_eq!(value["value"][1]["properties"]["priority"], 200);
+        want = serde_json::from_str(
+            r#"[{"a": {"a": {"a": -1.5e3, "b": null}}}, true, 18446744073709551615]"#,
+        )
+        .unwrap();
+        let (value, found) = parse_noting_duplicates(&want.to_string()).unwrap();
+        assert!(found.is_empty());
+        assert_eq!(value, want);
+        assert!(parse_noting_duplicates("{\"a\": ").is_err());
+        assert!(parse_noting_duplicates("{} x").is_err());
     }
 }

@@ -28,7 +28,7 @@ use crate::error::{Error, Location, Result};
 use crate::model::{ResourceId, Snapshot};
 use json::{Node, Origins};
 use serde_json::Value;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 pub use template::TemplateScope;
 pub use tfplan::PlanSide;
@@ -278,15 +278,14 @@ impl Inputs {
                     .push((file.clone(), Input::Resources(Value::Array(values))));
                 continue;
             }
-            let value = parse_json(file, text)?;
-            inputs
-                .duplicates
-                .extend(duplicates::duplicate_keys(text).into_iter().map(|path| {
-                    format!(
+            let (value, repeated) = duplicates::parse_noting_duplicates(without_bom(text))
+                .map_err(|e| json_error(file, &e))?;
+            inputs.duplicates.extend(repeated.into_iter().map(|path| {
+                format!(
                     "{}: {path}: the key is written twice in its object; the last value is used",
                     file.display()
                 )
-                }));
+            }));
             if is_case_file(&value) {
                 continue;
             }
@@ -327,6 +326,19 @@ impl Inputs {
         }
         Ok(inputs)
     }
+}
+
+/// The one warning that counts, by type, the resources of `file` that secpath does not use
+/// (an estate export holds thousands of VMs and disks; a plan, storage accounts and DNS).
+fn ignored_types(file: &Path, ignored: &BTreeMap<String, usize>) -> Option<String> {
+    (!ignored.is_empty()).then(|| {
+        let list: Vec<String> = ignored.iter().map(|(t, n)| format!("{t} ({n})")).collect();
+        format!(
+            "{}: resource types not used by secpath were ignored: {}",
+            file.display(),
+            list.join(", ")
+        )
+    })
 }
 
 /// A scenario file of docs/case-format.md (`{"snapshot": [...], "cases": [...]}`), which
@@ -423,13 +435,22 @@ pub fn read_text(path: &Path) -> Result<String> {
 /// Parses JSON text, reporting line and column on failure. A UTF-8 byte-order mark (as
 /// some Windows tools write) is skipped.
 pub fn parse_json(file: &Path, text: &str) -> Result<serde_json::Value> {
-    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    serde_json::from_str(text).map_err(|e| Error::Json {
+    serde_json::from_str(without_bom(text)).map_err(|e| json_error(file, &e))
+}
+
+/// `text` without the UTF-8 byte-order mark some Windows tools write.
+fn without_bom(text: &str) -> &str {
+    text.strip_prefix('\u{feff}').unwrap_or(text)
+}
+
+/// A JSON syntax error of `file`, located.
+fn json_error(file: &Path, e: &serde_json::Error) -> Error {
+    Error::Json {
         file: file.to_path_buf(),
         line: e.line(),
         column: e.column(),
         message: e.to_string(),
-    })
+    }
 }
 
 /// The files named by `paths`: files as given, directories searched recursively for

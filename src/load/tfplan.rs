@@ -118,14 +118,7 @@ pub fn translate(value: &Value, file: &Path, side: PlanSide) -> Result<Translati
     let mut out = Emitter::default();
     let mut ignored: BTreeMap<String, usize> = BTreeMap::new();
     plan.emit(&mut out, &mut ignored)?;
-    if !ignored.is_empty() {
-        let list: Vec<String> = ignored.iter().map(|(t, n)| format!("{t} ({n})")).collect();
-        out.warnings.push(format!(
-            "{}: resource types not used by secpath were ignored: {}",
-            file.display(),
-            list.join(", ")
-        ));
-    }
+    out.warnings.extend(super::ignored_types(file, &ignored));
     Ok(Translation {
         resources: out.resources,
         origins: out.origins,
