@@ -471,35 +471,37 @@ fn side_judgement(stages: &[Stage]) -> Judgement {
     Judgement::of_walk(verdict, hits)
 }
 
-/// A rule name without the NSG `UserRule_` / `DefaultRule_` prefix (matched
-/// case-insensitively): VNet flow logs write bare names, NSG flow logs prefixed ones.
-fn without_log_prefix(name: &str) -> &str {
-    for prefix in ["userrule_", "defaultrule_"] {
+/// The NSG log prefix of a logged rule name, matched case-insensitively: `Some(true)` for
+/// `DefaultRule_`, `Some(false)` for `UserRule_`, `None` for a bare name; and the name
+/// behind it.
+fn log_prefix(name: &str) -> (Option<bool>, &str) {
+    for (prefix, default) in [("userrule_", false), ("defaultrule_", true)] {
         if let Some(head) = name.get(..prefix.len()) {
             if head.eq_ignore_ascii_case(prefix) {
-                return &name[prefix.len()..];
+                return (Some(default), &name[prefix.len()..]);
             }
         }
     }
-    name
+    (None, name)
 }
 
 /// Logged rule names this long or longer may have been cut short: NSG flow logs truncate
 /// names over 65 characters (azure-research.md §6.1 [S41]).
 const TRUNCATED_AT: usize = 65;
 
-/// True when a logged rule name names `hit`, whichever way the log spelt it: compared
-/// case-insensitively, without the `UserRule_` / `DefaultRule_` prefixes; a logged name of
-/// [`TRUNCATED_AT`] characters or more also names a rule whose name it begins. Called for
-/// every tuple, so it allocates nothing.
+/// True when a logged rule name names `hit`, whichever way the log spelt it, compared
+/// case-insensitively: a prefixed name (`UserRule_x`, `DefaultRule_x`) names the NSG rule
+/// `x` of that kind, so a custom rule called `DenyAllInBound` is not the default one; a bare
+/// name names the rule of that name; an admin rule's log name is its bare name. A logged
+/// name of [`TRUNCATED_AT`] characters or more also names a rule whose name it begins.
+/// Called for every tuple, so it allocates nothing.
 fn names(logged: &str, hit: &RuleHit) -> bool {
-    let name = hit.bare_name();
-    // An NSG rule's log name is its name behind a prefix; an admin rule's is its bare name.
-    let hit_name = match hit.layer {
-        Layer::Nsg => name,
-        _ => without_log_prefix(name),
+    let hit_name = hit.bare_name();
+    let logged_name = match (hit.layer, log_prefix(logged)) {
+        (Layer::Nsg, (Some(default), rest)) if default == hit.is_default => rest,
+        (Layer::Nsg, (Some(_), _)) => return false,
+        _ => logged,
     };
-    let logged_name = without_log_prefix(logged);
     let truncated = logged.len() >= TRUNCATED_AT
         && hit_name
             .get(..logged_name.len())
@@ -541,6 +543,11 @@ mod tests {
             is_default: false,
         };
         assert!(names("UserRule_allow-web", &user));
+        assert!(
+            !names("DefaultRule_Allow-Web", &user),
+            "the prefix tells a custom rule from a default one of the same name"
+        );
+        assert!(!names("UserRule_DenyAllInBound", &hit));
         let admin = RuleHit {
             id: ResourceId::new("/s/networkManagers/m/securityAdminConfigurations/c/ruleCollections/r/rules/BlockHighRisk"),
             layer: Layer::Admin,
@@ -548,6 +555,10 @@ mod tests {
         };
         assert!(names("blockhighrisk", &admin));
         assert!(!names("UserRule_", &admin));
+        assert!(
+            !names("UserRule_BlockHighRisk", &admin),
+            "a prefixed name is an NSG rule's"
+        );
     }
 
     #[test]
