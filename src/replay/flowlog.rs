@@ -214,7 +214,6 @@ struct RecordIn<S, T> {
 struct NsgPropertiesIn<S, T> {
     #[serde(rename = "Version", alias = "version")]
     version: Option<u64>,
-    #[serde(default)]
     flows: Vec<NsgRuleIn<S, T>>,
 }
 
@@ -222,7 +221,6 @@ struct NsgPropertiesIn<S, T> {
 #[serde(bound(deserialize = "S: Deserialize<'de>, T: Deserialize<'de>"))]
 struct NsgRuleIn<S, T> {
     rule: Option<S>,
-    #[serde(default)]
     flows: Vec<NsgMacIn<S, T>>,
 }
 
@@ -230,14 +228,13 @@ struct NsgRuleIn<S, T> {
 #[serde(bound(deserialize = "S: Deserialize<'de>, T: Deserialize<'de>"))]
 struct NsgMacIn<S, T> {
     mac: Option<S>,
-    #[serde(rename = "flowTuples", default)]
+    #[serde(rename = "flowTuples")]
     flow_tuples: Vec<T>,
 }
 
 #[derive(Deserialize)]
 #[serde(bound(deserialize = "S: Deserialize<'de>, T: Deserialize<'de>"))]
 struct VnetRecordsIn<S, T> {
-    #[serde(default)]
     flows: Vec<VnetAclIn<S, T>>,
 }
 
@@ -246,7 +243,7 @@ struct VnetRecordsIn<S, T> {
 struct VnetAclIn<S, T> {
     #[serde(rename = "aclID")]
     acl_id: Option<S>,
-    #[serde(rename = "flowGroups", default)]
+    #[serde(rename = "flowGroups")]
     flow_groups: Vec<VnetGroupIn<S, T>>,
 }
 
@@ -254,7 +251,7 @@ struct VnetAclIn<S, T> {
 #[serde(bound(deserialize = "S: Deserialize<'de>, T: Deserialize<'de>"))]
 struct VnetGroupIn<S, T> {
     rule: Option<S>,
-    #[serde(rename = "flowTuples", default)]
+    #[serde(rename = "flowTuples")]
     flow_tuples: Vec<T>,
 }
 
@@ -1471,6 +1468,40 @@ mod tests {
                 "records[4].properties.flows[0].flows[0].flowTuples[0] tcp 10.0.0.1:1 -> 10.0.0.2:2 UserRule_web allow 1000",
             ]
         );
+        // A list that is missing is damage, not an empty list: its record is skipped.
+        let missing = [
+            (r#"{"properties":{}}"#, "properties: missing field `flows`"),
+            (
+                r#"{"properties":{"flows":[{"rule":"r"}]}}"#,
+                "properties.flows[0]: missing field `flows`",
+            ),
+            (
+                r#"{"properties":{"flows":[{"rule":"r","flows":[{"mac":"m"}]}]}}"#,
+                "properties.flows[0].flows[0]: missing field `flowTuples`",
+            ),
+            (
+                r#"{"flowRecords":{}}"#,
+                "flowRecords: missing field `flows`",
+            ),
+            (
+                r#"{"flowRecords":{"flows":[{"aclID":"a"}]}}"#,
+                "flowRecords.flows[0]: missing field `flowGroups`",
+            ),
+            (
+                r#"{"flowRecords":{"flows":[{"aclID":"a","flowGroups":[{"rule":"r"}]}]}}"#,
+                "flowRecords.flows[0].flowGroups[0]: missing field `flowTuples`",
+            ),
+        ];
+        for (record, why) in missing {
+            let json = format!("{{\"records\":[{record},{good}]}}");
+            let got = lines(&records("f", &json, Expect::Any));
+            assert_eq!(got.len(), 2, "{record}: {got:?}");
+            assert!(
+                got[0].starts_with("skip records[0]: malformed flow-log record: "),
+                "{got:?}"
+            );
+            assert!(got[0].contains(why), "{record}: {got:?}");
+        }
         // The format override skips records of the other kind.
         let vnet = r#"{"records":[{"flowRecords":{"flows":[]}}]}"#;
         assert_eq!(
