@@ -494,6 +494,11 @@ fn open_stream(
     };
     let sniffed = sniff(&head);
     let kind = match format {
+        InputFormat::Auto if sniffed == Sniffed::Flows && named_as_capture(&name) => {
+            return Err(
+                "named as a capture, but no pcap or pcapng magic number at the start".to_string(),
+            );
+        }
         InputFormat::Auto => sniffed,
         InputFormat::NsgFlowLog | InputFormat::VnetFlowLog | InputFormat::Flows => {
             Sniffed::from(format)
@@ -666,6 +671,17 @@ pub fn is_jsonl_flow(text: &[u8]) -> bool {
 fn is_binary(head: &[u8]) -> bool {
     head.iter()
         .any(|&b| b < 0x20 && !matches!(b, b'\t' | b'\n' | 0x0c | b'\r'))
+}
+
+/// True for a file named as a capture (`.pcap`, `.pcapng`, `.cap`, gzipped or not): one
+/// without a capture's magic number is damaged, and reading it as text would only report
+/// its bytes as "not UTF-8 text".
+fn named_as_capture(name: &Path) -> bool {
+    let name = name.to_string_lossy().to_ascii_lowercase();
+    let name = name.strip_suffix(".gz").unwrap_or(&name);
+    [".pcap", ".pcapng", ".cap"]
+        .iter()
+        .any(|extension| name.ends_with(extension))
 }
 
 /// The records of one file. See [`open_file`].
@@ -1004,6 +1020,13 @@ mod tests {
             ["x.pcap skip whole file: not a pcapng capture (no pcapng magic number at the start)"]
         );
         assert_eq!(read(InputFormat::VnetFlowLog).len(), 1);
+        // Read by content, a file named as a capture must be one.
+        let junk = dir.join("junk.PCAP.gz");
+        std::fs::write(&junk, b"\xde\xad\xbe\xef\xde\xad\xbe\xef").unwrap();
+        assert_eq!(
+            summary(read_inputs(&[junk], InputFormat::Auto).unwrap().flatten()),
+            ["junk.PCAP.gz skip whole file: named as a capture, but no pcap or pcapng magic number at the start"]
+        );
         let missing = dir.join("missing");
         assert!(matches!(
             read_inputs(std::slice::from_ref(&missing), InputFormat::Auto),
