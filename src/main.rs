@@ -810,6 +810,14 @@ fn run_replay(mut args: ReplayArgs) -> secpath::Result<ExitCode> {
         Format::Json => emit(&format!("{}\n", to_json(&report))),
         Format::Text => emit(&render::replay(&report)),
     }
+    // Input of which nothing could be used is bad input, as a file that cannot be read is.
+    if report.evaluated == 0 && report.skipped > 0 {
+        eprintln!(
+            "error: no record could be evaluated: all {} read were skipped, for the reasons in the report",
+            report.skipped
+        );
+        return Ok(ExitCode::from(2));
+    }
     Ok(ExitCode::SUCCESS)
 }
 

@@ -57,7 +57,13 @@ fn replay_skips_as(path: &Path, format: &str) -> serde_json::Value {
         "--",
         p,
     ]);
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    // Nothing could be used: bad input, exit 2, with the report still written.
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("no record could be evaluated: all 1 read were skipped"),
+        "{}",
+        stderr(&out)
+    );
     let report = crate::support::json_of(&out);
     assert_eq!(report["records_read"], 1);
     assert_eq!(report["skipped"], 1);

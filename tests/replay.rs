@@ -9,6 +9,27 @@ fn replay(extra: &[&str], inputs: &[&str]) -> serde_json::Value {
     serde_json::from_slice(&report_bytes(extra, inputs)).expect("the report is JSON")
 }
 
+/// `secpath replay --format json` on inputs of which every record is skipped: the report is
+/// written, and the exit status is 2 (bad input) with the reason on stderr.
+fn replay_unusable(inputs: &[&str]) -> serde_json::Value {
+    let mut args = vec![
+        "replay",
+        "--snapshot",
+        "rulesets/contoso",
+        "--format",
+        "json",
+    ];
+    args.extend_from_slice(inputs);
+    let out = secpath(&args);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("error: no record could be evaluated: all "),
+        "{stderr}"
+    );
+    crate::support::json_of(&out)
+}
+
 #[test]
 fn flow_logs_are_judged_where_they_were_logged() {
     let r = replay(
@@ -974,7 +995,7 @@ fn a_vnet_flow_log_target_outside_the_snapshot_is_skipped_by_name() {
             "aclID": "acl-1", "flowGroups": [{"rule": "BlockSsh",
                 "flowTuples": ["1663145998065,1.2.3.4,10.1.1.4,55188,22,6,I,D,NX,0,0,0,0"]}]}]}}]});
     std::fs::write(&log, record.to_string()).unwrap();
-    let report = replay(&[], &[log.to_str().unwrap()]);
+    let report = replay_unusable(&[log.to_str().unwrap()]);
     assert_eq!(report["records_read"], 1, "{report}");
     assert_eq!(
         report["skipped_by_reason"][format!(
@@ -991,7 +1012,7 @@ fn a_vnet_flow_log_target_outside_the_snapshot_is_skipped_by_name() {
 #[test]
 fn a_logging_nsg_outside_the_snapshot_is_named_in_the_summary() {
     // Microsoft's version 2 sample, whose NSG is not in rulesets/contoso.
-    let report = replay(&[], &["fixtures/replay/nsg-v2-foreign.json"]);
+    let report = replay_unusable(&["fixtures/replay/nsg-v2-foreign.json"]);
     let nsg = "/SUBSCRIPTIONS/00000000-0000-0000-0000-000000000000/RESOURCEGROUPS/FABRIKAMRG/PROVIDERS/MICROSOFT.NETWORK/NETWORKSECURITYGROUPS/FABRIAKMVM1-NSG";
     assert_eq!(report["records_read"], 11, "{report}");
     assert_eq!(

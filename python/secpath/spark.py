@@ -705,6 +705,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     else:
         sys.stdout.write(result.text)
     sys.stdout.flush()
+    report = result.report
+    if report["evaluated"] == 0 and report["skipped"] > 0:
+        # As the CLI: input of which nothing could be used is bad input.
+        print(f"error: no record could be evaluated: all {report['skipped']} read were skipped, "
+              "for the reasons in the report", file=sys.stderr)
+        return 2
     return 0
 
 

@@ -167,3 +167,14 @@ def test_console_script_loads_the_snapshot_once_on_the_driver(spark, secpath_bin
     assert secpath.spark.main(["replay", "--snapshot", CONTOSO, "--logs", *logs]) == 0
     assert capsys.readouterr().out == cli_report(secpath_bin, logs, fmt="text")
     assert len(loads) == 1
+
+
+def test_console_script_exits_2_when_no_record_could_be_evaluated(spark, secpath_bin, capsys):
+    """A log whose NSG is not in the snapshot: every record skipped, bad input as in the CLI."""
+    logs = ["fixtures/replay/nsg-v2-foreign.json"]
+    assert secpath.spark.main(["replay", "--snapshot", CONTOSO, "--logs", *logs]) == 2
+    captured = capsys.readouterr()
+    cli = run_cli(secpath_bin, "replay", *logs, "--snapshot", CONTOSO, check=False)
+    assert cli.returncode == 2
+    assert captured.out == cli.stdout
+    assert captured.err.strip().splitlines()[-1] == cli.stderr.strip().splitlines()[-1]
