@@ -1247,3 +1247,20 @@ fn rules_are_judged_within_the_flows_their_table_sees() {
     assert_eq!(b.severity, Severity::Note, "{}", b.message);
     check_witnesses(&p, &report);
 }
+
+/// Of two rules alike, the later is reported shadowed and the earlier kept: each alone is
+/// removable, but the audit must not invite removing both (docs/semantics.md, "Auditing
+/// and diffing").
+#[test]
+fn of_two_rules_alike_only_the_later_is_a_finding() {
+    let p = policy(&["fixtures/audit/duplicate/network.secpath"]);
+    let report = audit::audit(&p, &AuditOptions::default());
+    let text = audit::text::audit_text(&report);
+    assert_eq!(
+        kinds(&report, "Allow-Https-Copy"),
+        [FindingKind::Shadowed],
+        "{text}"
+    );
+    assert!(kinds(&report, "Allow-Https").is_empty(), "{text}");
+    check_witnesses(&p, &report);
+}

@@ -9,7 +9,8 @@
 //! in some field, and the cube test costs no diagram operation). An empty decided set
 //! means shadowed. Otherwise the decided set is walked down the later rules: if every
 //! flow of it meets a later rule with the same effect (or falls off the end where that
-//! has the same effect), the rule is redundant.
+//! has the same effect), the rule is redundant. Later rules of its effect that are
+//! themselves shadowed do not count: of two rules alike, the later is the finding.
 
 use super::spaces::Spaces;
 use crate::flow::Flow;
@@ -20,6 +21,7 @@ use std::cell::OnceCell;
 use std::collections::hash_map::{Entry, HashMap};
 use std::net::IpAddr;
 use std::rc::Rc;
+use std::sync::OnceLock;
 
 /// Where a table is enforced.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -115,11 +117,7 @@ impl<'p> Table<'p> {
         let sets: Vec<FlowSet> = spaces.iter().map(|r| r.set.intersect(seen)).collect();
         let wanted: Vec<bool> = self.rules.iter().map(|r| wanted(r)).collect();
         let overlaps = crate::flowspace::rule::overlaps(&spaces);
-        let table = Ordered {
-            sets: &sets,
-            effects: &effects,
-            overlaps: &overlaps,
-        };
+        let table = Ordered::new(&sets, &effects, &overlaps);
         (0..self.rules.len())
             .into_par_iter()
             .map(|i| wanted[i].then(|| outcome(&table, i)))
@@ -253,13 +251,36 @@ fn point_reach(point: Point, s: &Snapshot) -> AddrSet {
 /// overlap which.
 pub(crate) struct Ordered<'a> {
     /// Each rule's match set within what the table sees.
-    pub sets: &'a [FlowSet],
-    pub effects: &'a [Effect],
+    sets: &'a [FlowSet],
+    effects: &'a [Effect],
     /// Per rule, the rules it overlaps, in order.
-    pub overlaps: &'a [Vec<usize>],
+    overlaps: &'a [Vec<usize>],
+    /// Per rule, whether no flow reaches it, worked out when first asked.
+    shadowed: Vec<OnceLock<bool>>,
 }
 
-impl Ordered<'_> {
+impl<'a> Ordered<'a> {
+    pub(crate) fn new(
+        sets: &'a [FlowSet],
+        effects: &'a [Effect],
+        overlaps: &'a [Vec<usize>],
+    ) -> Ordered<'a> {
+        Ordered {
+            sets,
+            effects,
+            overlaps,
+            shadowed: sets.iter().map(|_| OnceLock::new()).collect(),
+        }
+    }
+
+    /// True when the earlier rules cover rule `j`'s match set.
+    fn is_shadowed(&self, j: usize) -> bool {
+        *self.shadowed[j].get_or_init(|| {
+            let earlier = FlowSet::union_all(self.earlier(j).map(|k| self.set(k)));
+            self.set(j).is_subset(&earlier)
+        })
+    }
+
     fn earlier(&self, i: usize) -> impl Iterator<Item = usize> + '_ {
         self.overlaps[i].iter().copied().take_while(move |&j| j < i)
     }
@@ -281,12 +302,24 @@ pub(crate) fn outcome(t: &Ordered, i: usize) -> Outcome {
     if decided.is_empty() {
         return shadowed(t, i);
     }
-    if !later_agrees(t, i, &decided) {
+    let later: Vec<usize> = t.later(i).collect();
+    if !later_agrees(t, i, &later, &decided) {
+        return Outcome::Live { decided };
+    }
+    // Later rules of rule i's effect that no flow reaches are left out: where rule i is what
+    // hides such a rule (a duplicate after it), that rule is the finding, shadowed, and rule
+    // i the one to keep, rather than each being reported as removable because of the other.
+    // Leaving out rules of the same effect can only turn a redundant outcome live.
+    let later: Vec<usize> = later
+        .into_iter()
+        .filter(|&j| t.effects[j] != t.effects[i] || !t.is_shadowed(j))
+        .collect();
+    if !later_agrees(t, i, &later, &decided) {
         return Outcome::Live { decided };
     }
     let mut rest = decided.clone();
     let mut deciders = Vec::new();
-    for j in t.later(i) {
+    for &j in &later {
         if rest.is_empty() {
             break;
         }
@@ -336,12 +369,11 @@ fn shadowed(t: &Ordered, i: usize) -> Outcome {
     }
 }
 
-/// True when every flow of `decided` gets rule `i`'s effect from the rules after it (or
-/// from falling off the end, which passes). The later rules overlapping rule `i` are taken
+/// True when every flow of `decided` gets rule `i`'s effect from the rules `later`, after it
+/// (or from falling off the end, which passes). The later rules overlapping rule `i` are taken
 /// in runs of one effect: a run with rule `i`'s effect removes its flows from the rest at
 /// once; a run with another effect that still meets the rest means some verdict changes.
-fn later_agrees(t: &Ordered, i: usize, decided: &FlowSet) -> bool {
-    let later: Vec<usize> = t.later(i).collect();
+fn later_agrees(t: &Ordered, i: usize, later: &[usize], decided: &FlowSet) -> bool {
     let mut rest = decided.clone();
     for run in later.chunk_by(|&a, &b| t.effects[a] == t.effects[b]) {
         let union = FlowSet::union_all(run.iter().map(|&j| t.set(j)));
@@ -448,11 +480,7 @@ mod tests {
         let sets: Vec<FlowSet> = rules.iter().map(|r| r.set.clone()).collect();
         let overlaps = crate::flowspace::rule::overlaps(&spaces);
         let effects = [Effect::Deny, Effect::Pass, Effect::Deny, Effect::Deny];
-        let t = Ordered {
-            sets: &sets,
-            effects: &effects,
-            overlaps: &overlaps,
-        };
+        let t = Ordered::new(&sets, &effects, &overlaps);
         assert!(
             matches!(outcome(&t, 1), Outcome::Shadowed { ref covering, .. } if covering == &[0])
         );
@@ -464,30 +492,49 @@ mod tests {
             "without rule 0, the shadowed Pass rule 1 would admit port 22"
         );
         let effects = [Effect::Pass, Effect::Pass, Effect::Deny, Effect::Deny];
-        let t = Ordered {
-            sets: &sets,
-            effects: &effects,
-            overlaps: &overlaps,
-        };
+        let t = Ordered::new(&sets, &effects, &overlaps);
         assert!(matches!(outcome(&t, 0), Outcome::Live { .. }));
     }
 
     #[test]
     fn a_redundant_rule_names_every_later_rule_that_takes_a_part() {
-        let rules = [rule((20, 30)), rule((22, 22)), rule((0, 65535))];
+        let rules = [rule((20, 30)), rule((15, 25)), rule((0, 65535))];
         let spaces: Vec<&RuleSpace> = rules.iter().collect();
         let sets: Vec<FlowSet> = rules.iter().map(|r| r.set.clone()).collect();
         let overlaps = crate::flowspace::rule::overlaps(&spaces);
         let effects = [Effect::Deny, Effect::Deny, Effect::Deny];
-        let t = Ordered {
-            sets: &sets,
-            effects: &effects,
-            overlaps: &overlaps,
-        };
+        let t = Ordered::new(&sets, &effects, &overlaps);
         assert!(
             matches!(outcome(&t, 0), Outcome::Redundant { ref deciders, passes: false, .. } if deciders == &[1, 2]),
-            "rule 1 takes port 22 only; rule 2 takes the rest"
+            "rule 1 takes ports 20-25 only; rule 2 takes the rest"
         );
+    }
+
+    #[test]
+    fn of_two_alike_rules_the_later_is_shadowed_and_the_earlier_kept() {
+        let rules = [rule((22, 22)), rule((22, 22)), rule((20, 30))];
+        let spaces: Vec<&RuleSpace> = rules.iter().collect();
+        let sets: Vec<FlowSet> = rules.iter().map(|r| r.set.clone()).collect();
+        let overlaps = crate::flowspace::rule::overlaps(&spaces);
+        let effects = [Effect::Pass, Effect::Pass, Effect::Deny];
+        let t = Ordered::new(&sets, &effects, &overlaps);
+        assert!(
+            matches!(outcome(&t, 1), Outcome::Shadowed { ref covering, same_effect: true, .. } if covering == &[0])
+        );
+        assert!(
+            matches!(outcome(&t, 0), Outcome::Live { .. }),
+            "removing both would let rule 2 deny port 22"
+        );
+        // A later rule of the same effect that is reached still makes the earlier redundant.
+        let effects = [Effect::Pass, Effect::Pass, Effect::Pass];
+        let t = Ordered::new(&sets, &effects, &overlaps);
+        assert!(
+            matches!(outcome(&t, 0), Outcome::Redundant { ref deciders, passes: false, .. } if deciders == &[2])
+        );
+        // A shadowed later rule of another effect is not left out: without rule 0 it denies.
+        let effects = [Effect::Pass, Effect::Deny, Effect::Pass];
+        let t = Ordered::new(&sets, &effects, &overlaps);
+        assert!(matches!(outcome(&t, 0), Outcome::Live { .. }));
     }
 
     #[test]
@@ -497,11 +544,7 @@ mod tests {
         let sets: Vec<FlowSet> = rules.iter().map(|r| r.set.clone()).collect();
         let overlaps = crate::flowspace::rule::overlaps(&spaces);
         let effects = [Effect::Pass, Effect::Deny];
-        let t = Ordered {
-            sets: &sets,
-            effects: &effects,
-            overlaps: &overlaps,
-        };
+        let t = Ordered::new(&sets, &effects, &overlaps);
         assert!(matches!(
             outcome(&t, 0),
             Outcome::Redundant { ref deciders, passes: true, .. } if deciders.is_empty()
