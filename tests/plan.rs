@@ -1102,3 +1102,34 @@ fn azurerm_1_attachments_on_the_subnet_and_nic_are_read() {
         "the NIC is in asg-web: {got}"
     );
 }
+
+/// A subnet created inline in a VNet has an id that is unknown at plan time; that does not
+/// make the inline list unknown: its subnets and their NSGs are read (azurerm 3.x creating
+/// the VNet, azurerm 4.x adding a second subnet to an existing one).
+#[test]
+fn an_inline_subnet_whose_id_is_unknown_is_still_read() {
+    for (plan, flows) in [
+        (
+            "fixtures/plans/inline-subnet-created.tfplan.json",
+            &["tcp 203.0.113.5:1 -> 10.30.1.4:22"][..],
+        ),
+        (
+            "fixtures/plans/inline-subnet-added.azurerm4.tfplan.json",
+            &[
+                "tcp 203.0.113.5:1 -> 10.95.1.4:22",
+                "tcp 203.0.113.5:1 -> 10.95.2.4:22",
+            ][..],
+        ),
+    ] {
+        for flow in flows {
+            let (code, report) = explain(&["--snapshot", plan, flow]);
+            assert_eq!(code, Some(1), "{plan} {flow}: {report}");
+            assert_eq!(
+                report["decided_by"]["rule"], "deny-22",
+                "{plan} {flow}: {report}"
+            );
+            let warnings = report["warnings"].to_string();
+            assert!(!warnings.contains("inline `subnet`"), "{warnings}");
+        }
+    }
+}

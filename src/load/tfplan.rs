@@ -838,9 +838,9 @@ impl<'a> Plan<'a> {
                 format!("{}.address_space", r.path),
             ),
         ];
-        if self.is_unknown(i, &[Step::Key("subnet")]) {
+        if self.inline_subnets_unknown(i) {
             out.warnings.push(format!(
-                "{}: {}: the inline `subnet` list is unknown at plan time; subnets come from azurerm_subnet resources only",
+                "{}: {}: the inline `subnet` list is unknown at plan time (the list, or a subnet's name, prefixes or NSG); subnets come from azurerm_subnet resources only",
                 self.file.display(),
                 r.path
             ));
@@ -897,6 +897,28 @@ impl<'a> Plan<'a> {
             origins,
         );
         Ok(())
+    }
+
+    /// True when VNet `i`'s inline `subnet` list, or what secpath reads of one of its
+    /// subnets, is unknown at plan time. A subnet whose other attributes are unknown, such
+    /// as the `id` of one being created, is read: its id is the VNet's and its name.
+    fn inline_subnets_unknown(&self, i: usize) -> bool {
+        let unknown = self.res(i).unknown;
+        if matches!(unknown.get("subnet"), Some(Value::Bool(true))) {
+            return true;
+        }
+        let read = [
+            "name",
+            "address_prefix",
+            "address_prefixes",
+            "security_group",
+        ];
+        (0..array_of(self.res(i).values, "subnet").len()).any(|n| {
+            read.iter().any(|&key| {
+                let path = [Step::Key("subnet"), Step::Index(n), Step::Key(key)];
+                unknown_at(unknown, &path)
+            })
+        })
     }
 
     /// The attribute `field`, lower case, of the deleted resources of `kind` that `wanted`
