@@ -1133,3 +1133,44 @@ fn an_inline_subnet_whose_id_is_unknown_is_still_read() {
         }
     }
 }
+
+/// Deleting an association detaches its NSG or ASG from a subnet or NIC of a live input. A
+/// subnet association's id is the subnet's own, so it must not remove the subnet; a NIC
+/// association's id names no resource, so it used to change nothing.
+#[test]
+fn a_deleted_association_detaches_from_a_live_subnet_or_nic() {
+    let dir = "fixtures/plans/detach";
+    let cases = [
+        // nsg-web's DenyAllInBound, then no NSG on snet-web.
+        (
+            LIVE,
+            "subnet-association-deleted",
+            "tcp 203.0.113.5:1 -> 10.10.1.4:22",
+            (Some(1), Some(0)),
+        ),
+        // Allow-Ssh-To-Asg, then Deny-Ssh once the NIC is out of asg-ssh.
+        (
+            "fixtures/plans/detach/live.secpath",
+            "asg-association-deleted",
+            "tcp 203.0.113.5:1 -> 10.20.1.4:22",
+            (Some(0), Some(1)),
+        ),
+        // nsg-nic's DenyAllInBound, then no NSG on the NIC.
+        (
+            "fixtures/plans/detach/live.secpath",
+            "nsg-association-deleted",
+            "tcp 203.0.113.5:1 -> 10.20.1.4:23",
+            (Some(1), Some(0)),
+        ),
+    ];
+    for (live, plan, flow, (before, after)) in cases {
+        let plan = format!("{dir}/{plan}.tfplan.json");
+        let (code, report) = explain(&["--snapshot", live, flow]);
+        assert_eq!(code, before, "{live} {flow}: {report}");
+        let (code, report) = explain(&["--snapshot", live, &plan, flow]);
+        assert_eq!(code, after, "{plan} {flow}: {report}");
+        assert_eq!(report["destination"]["kind"], "nic", "{report}");
+        let (code, _) = explain(&["--plan-side", "before", "--snapshot", live, &plan, flow]);
+        assert_eq!(code, before, "{plan} --plan-side before");
+    }
+}

@@ -204,6 +204,10 @@ impl Records {
 
     /// Applies a plan's association to a subnet or NIC read from any input so far.
     pub fn associate(&mut self, a: &super::Association) -> Result<()> {
+        if a.detach {
+            self.detach(a);
+            return Ok(());
+        }
         let link = || Some((a.linked.clone(), a.location.clone()));
         if let Some(nic) = self.nics.iter_mut().find(|n| n.id == a.target) {
             if a.asg {
@@ -228,6 +232,30 @@ impl Records {
                     if a.asg { "NIC" } else { "subnet or NIC" }
                 ),
             )),
+        }
+    }
+
+    /// Takes a deleted association's NSG or ASG off its subnet or NIC. One whose target no
+    /// input defines, or that is no longer attached there, leaves nothing to take off.
+    fn detach(&mut self, a: &super::Association) {
+        let attached = |nsg: &mut Option<(ResourceId, Location)>| {
+            if nsg.as_ref().is_some_and(|(id, _)| *id == a.linked) {
+                *nsg = None;
+            }
+        };
+        for nic in self.nics.iter_mut().filter(|n| n.id == a.target) {
+            if a.asg {
+                nic.ip_configs
+                    .iter_mut()
+                    .for_each(|c| c.asgs.retain(|asg| *asg != a.linked));
+            } else {
+                attached(&mut nic.nsg);
+            }
+        }
+        if !a.asg {
+            for subnet in self.subnets.iter_mut().filter(|s| s.item.id == a.target) {
+                attached(&mut subnet.item.nsg);
+            }
         }
     }
 

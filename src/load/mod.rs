@@ -56,7 +56,8 @@ pub struct Translation {
     pub warnings: Vec<String>,
 }
 
-/// An NSG or ASG a plan attaches to a subnet or NIC that another input defines.
+/// An NSG or ASG a plan attaches to, or detaches from, a subnet or NIC that another input
+/// defines.
 #[derive(Clone, Debug)]
 pub struct Association {
     /// The subnet or NIC.
@@ -65,6 +66,8 @@ pub struct Association {
     pub linked: ResourceId,
     /// True for an ASG (on every IP configuration of the NIC), false for an NSG.
     pub asg: bool,
+    /// True when the plan deletes the association: the NSG or ASG comes off the target.
+    pub detach: bool,
     /// Where the plan makes it.
     pub location: crate::error::Location,
 }

@@ -85,11 +85,36 @@ struct Plan<'a> {
     /// The type and `before` values of each resource the plan deletes, or replaces under
     /// another name or parent: the computed lists of their parents (an NSG's
     /// `security_rule`; a VNet's inline `subnet`, for a subnet association) still repeat
-    /// them as of the last refresh.
-    deleted: Vec<(&'a str, &'a Value)>,
+    /// them as of the last refresh. Each with the path of its `before`.
+    deleted: Vec<Deleted<'a>>,
     /// Configuration expressions by config key.
     config: HashMap<String, &'a Value>,
     subscription: String,
+}
+
+/// A resource the plan deletes: its type, its `before` values and their path.
+type Deleted<'a> = (&'a str, &'a Value, String);
+
+/// An association type's `(target field, linked field, ARM property it sets)`.
+fn association_fields(kind: &str) -> Option<(&'static str, &'static str, &'static str)> {
+    match kind {
+        "azurerm_subnet_network_security_group_association" => Some((
+            "subnet_id",
+            "network_security_group_id",
+            "networkSecurityGroup",
+        )),
+        "azurerm_network_interface_security_group_association" => Some((
+            "network_interface_id",
+            "network_security_group_id",
+            "networkSecurityGroup",
+        )),
+        "azurerm_network_interface_application_security_group_association" => Some((
+            "network_interface_id",
+            "application_security_group_id",
+            "applicationSecurityGroups",
+        )),
+        _ => None,
+    }
 }
 
 /// Translates a plan (or state) into ARM resources.
@@ -133,7 +158,7 @@ fn collect<'a>(
     root: &'a Value,
     side: PlanSide,
     out: &mut Vec<Resource<'a>>,
-    (removed, deleted): (&mut Vec<String>, &mut Vec<(&'a str, &'a Value)>),
+    (removed, deleted): (&mut Vec<String>, &mut Vec<Deleted<'a>>),
     file: &Path,
 ) -> Result<()> {
     let in_changes: HashSet<&str> = match root.get("resource_changes") {
@@ -175,11 +200,15 @@ fn collect<'a>(
                     .iter()
                     .any(|k| before.get(k) != values.get(k));
                     if before.is_object() && (values.is_null() || moved) {
-                        deleted.push((kind, before));
+                        deleted.push((kind, before, format!("{path}.change.before")));
                     }
                 }
                 if values.is_null() {
-                    if side == PlanSide::After {
+                    // An association's id is its subnet's (or its NIC's): deleting it
+                    // detaches an NSG or ASG (`Plan::detachments`), removing nothing.
+                    let association =
+                        str_of(rc, "type").is_some_and(|t| association_fields(t).is_some());
+                    if side == PlanSide::After && !association {
                         if let Some(id) = change.pointer("/before/id").and_then(Value::as_str) {
                             removed.push(id.to_string());
                         }
@@ -931,8 +960,8 @@ impl<'a> Plan<'a> {
     ) -> Vec<String> {
         self.deleted
             .iter()
-            .filter(|(k, before)| *k == kind && wanted(before))
-            .filter_map(|(_, before)| str_of(before, field))
+            .filter(|(k, before, _)| *k == kind && wanted(before))
+            .filter_map(|(_, before, _)| str_of(before, field))
             .map(str::to_ascii_lowercase)
             .collect()
     }
@@ -1115,23 +1144,8 @@ impl<'a> Plan<'a> {
     /// [`Association`], applied to another input's subnet or NIC once all are read.
     fn associations(&self, out: &mut Emitter) -> Result<()> {
         for i in 0..self.resources.len() {
-            let (target_key, member, value_key) = match self.res(i).kind {
-                "azurerm_subnet_network_security_group_association" => (
-                    "subnet_id",
-                    "network_security_group_id",
-                    "networkSecurityGroup",
-                ),
-                "azurerm_network_interface_security_group_association" => (
-                    "network_interface_id",
-                    "network_security_group_id",
-                    "networkSecurityGroup",
-                ),
-                "azurerm_network_interface_application_security_group_association" => (
-                    "network_interface_id",
-                    "application_security_group_id",
-                    "applicationSecurityGroups",
-                ),
-                _ => continue,
+            let Some((target_key, member, value_key)) = association_fields(self.res(i).kind) else {
+                continue;
             };
             let target = self
                 .reference(i, &[Step::Key(target_key)])?
@@ -1162,10 +1176,42 @@ impl<'a> Plan<'a> {
                         file: self.file.to_path_buf(),
                         path: format!("{}.{target_key}", self.res(i).path),
                     },
+                    detach: false,
                 }),
             }
         }
+        self.detachments(out);
         Ok(())
+    }
+
+    /// Hands on each association the plan deletes whose subnet or NIC another input
+    /// defines, to be taken off there (one in this plan was translated without it).
+    fn detachments(&self, out: &mut Emitter) {
+        for (kind, before, path) in &self.deleted {
+            let Some((target_key, member, value_key)) = association_fields(kind) else {
+                continue;
+            };
+            let (Some(target), Some(linked)) = (str_of(before, target_key), str_of(before, member))
+            else {
+                continue;
+            };
+            let target = ResourceId::new(target);
+            let here = out.resources.iter().any(|r| {
+                r.get("id").and_then(Value::as_str).map(ResourceId::new) == Some(target.clone())
+            });
+            if !here {
+                out.associations.push(Association {
+                    target,
+                    linked: ResourceId::new(linked),
+                    asg: value_key == "applicationSecurityGroups",
+                    location: Location {
+                        file: self.file.to_path_buf(),
+                        path: format!("{path}.{target_key}"),
+                    },
+                    detach: true,
+                });
+            }
+        }
     }
 
     fn nsg(&self, i: usize, standalone: &[usize], out: &mut Emitter) -> Result<()> {
