@@ -149,11 +149,13 @@ pub fn resources_of(
                 format!("the plan attaches `{}` to `{}`, which another input defines: ARM JSON and the DSL write that attachment only on the subnet or NIC itself, so convert it from the merged snapshot after apply", a.linked, a.target),
             ));
         }
-        if let Some(at) = t.resources.iter().position(has_unknowns) {
+        let mut resources = t.resources.iter().enumerate();
+        let unknown = resources.find_map(|(at, r)| Some(format!("[{at}]{}", unknown_path(r)?)));
+        if let Some(path) = unknown {
             return Err(Error::invalid(
                 crate::error::Location {
                     file: file.clone(),
-                    path: t.origins.map(&format!("[{at}]")),
+                    path: t.origins.map(&path),
                 },
                 "the plan leaves rule attributes unknown, which ARM JSON and the DSL cannot say: convert the plan after it is applied, or with --plan-side before",
             ));
@@ -179,12 +181,20 @@ pub fn resources_of(
     Ok((out, warnings))
 }
 
-/// True when a translated resource (or one nested in it) lists unknown attributes.
-fn has_unknowns(value: &Value) -> bool {
+/// The path below `value` of the first object a plan marks as holding unknown attributes
+/// (`.properties.securityRules[2]`; empty for `value` itself), so that the error names the
+/// rule, which may be a resource of its own in the plan.
+fn unknown_path(value: &Value) -> Option<String> {
     match value {
-        Value::Object(map) => map.contains_key(arm::UNKNOWN_KEY) || map.values().any(has_unknowns),
-        Value::Array(items) => items.iter().any(has_unknowns),
-        _ => false,
+        Value::Object(map) if map.contains_key(arm::UNKNOWN_KEY) => Some(String::new()),
+        Value::Object(map) => map
+            .iter()
+            .find_map(|(key, v)| Some(format!(".{key}{}", unknown_path(v)?))),
+        Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .find_map(|(i, v)| Some(format!("[{i}]{}", unknown_path(v)?))),
+        _ => None,
     }
 }
 
