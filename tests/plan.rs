@@ -738,6 +738,32 @@ fn bad_inputs_are_located_errors_in_the_file_as_written() {
             && e.contains("does not guess"),
         "{e}"
     );
+    // Errors the ARM reader finds are located at the plan's attribute, not the ARM field.
+    plan["resource_changes"][2]["change"]["after_unknown"] = serde_json::json!({});
+    plan["resource_changes"][2]["change"]["after"]["ip_configuration"][0]["subnet_id"] =
+        Value::from("/subscriptions/s/resourceGroups/rg/providers/Microsoft.Network/virtualNetworks/v/subnets/missing");
+    let dangling = scratch("dangling.json", &plan.to_string());
+    let e = error_of(&dangling);
+    assert!(
+        e.contains(
+            "resource_changes[2].change.after.ip_configuration[0].subnet_id: dangling reference"
+        ),
+        "{e}"
+    );
+    let mut plan: Value =
+        serde_json::from_str(&std::fs::read_to_string(root().join(PLAN)).unwrap()).unwrap();
+    let admin = &mut plan["resource_changes"][16]["change"];
+    assert_eq!(
+        admin["after"]["name"], "deny-https-from-partner",
+        "the admin rule of {PLAN}"
+    );
+    admin["after"]["action"] = Value::from("Block");
+    let action = scratch("bad-action.json", &plan.to_string());
+    let e = error_of(&action);
+    assert!(
+        e.contains("resource_changes[16].change.after.action: `Block` is not an admin rule access"),
+        "{e}"
+    );
 }
 
 #[test]

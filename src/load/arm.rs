@@ -814,7 +814,7 @@ impl Records {
         let p = props(node)?;
         let target_text = p.req_str("resourceId")?;
         let target = ScopeRef::parse(target_text).ok_or_else(|| {
-            node.error(format!(
+            p.get("resourceId").unwrap_or(p.clone()).error(format!(
                 "`{target_text}` is neither a subscription nor a management group id"
             ))
         })?;
@@ -920,7 +920,7 @@ impl Records {
         let p = props(node)?;
         let access_text = p.req_str("access")?;
         let access = Access::parse(access_text).ok_or_else(|| {
-            p.error(format!(
+            p.get("access").unwrap_or(p.clone()).error(format!(
                 "`{access_text}` is not an admin rule access: expected Allow, Deny or AlwaysAllow"
             ))
         })?;

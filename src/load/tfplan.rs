@@ -1084,6 +1084,10 @@ impl<'a> Plan<'a> {
                 format!("properties.ipConfigurations[{n}].properties.privateIPAddress"),
                 format!("{base}.private_ip_address"),
             ));
+            origins.push((
+                format!("properties.ipConfigurations[{n}].properties.subnet"),
+                format!("{base}.subnet_id"),
+            ));
             let address = self
                 .known(i, &at("private_ip_address"))
                 .and_then(Value::as_str);
