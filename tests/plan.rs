@@ -695,6 +695,30 @@ fn bad_inputs_are_located_errors_in_the_file_as_written() {
             && e.contains("function `uniqueString()` is not supported"),
         "{e}"
     );
+    let udf = scratch(
+        "udf.json",
+        r#"{"$schema": "https://schema.management.azure.com/schemas/2019-04-01/deploymentTemplate.json#",
+            "resources": [{"type": "Microsoft.Network/networkSecurityGroups",
+                           "name": "[corp.nsgName('web')]"}]}"#,
+    );
+    let e = error_of(&udf);
+    assert!(
+        e.contains("udf.json: resources[0].name")
+            && e.contains("user-defined function `corp.nsgName()` is not supported"),
+        "{e}"
+    );
+    let region = scratch(
+        "region.json",
+        r#"{"$schema": "https://schema.management.azure.com/schemas/2019-04-01/deploymentTemplate.json#",
+            "resources": [{"type": "Microsoft.Network/networkSecurityGroups", "name": "n",
+                           "location": "[resourceGroup().location]"}]}"#,
+    );
+    let e = error_of(&region);
+    assert!(
+        e.contains("region.json: resources[0].location")
+            && e.contains("give it with --template-scope ID@REGION"),
+        "{e}"
+    );
     let copy = scratch(
         "copy.json",
         r#"{"$schema": "https://schema.management.azure.com/schemas/2019-04-01/deploymentTemplate.json#",

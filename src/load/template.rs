@@ -281,9 +281,15 @@ impl Context<'_> {
             Expr::Literal(v) => Ok(v.clone()),
             Expr::Member(base, key) => {
                 let v = self.eval(base, depth)?;
-                v.get(key)
-                    .cloned()
-                    .ok_or_else(|| format!("no property `{key}` in {v}"))
+                v.get(key).cloned().ok_or_else(|| {
+                    let region_missing = key == "location"
+                        && matches!(&**base, Expr::Call(f, _) if f.eq_ignore_ascii_case("resourceGroup"));
+                    if region_missing {
+                        "`resourceGroup().location` needs the resource group's region: give it with --template-scope ID@REGION".to_string()
+                    } else {
+                        format!("no property `{key}` in {v}")
+                    }
+                })
             }
             Expr::Index(base, index) => {
                 let v = self.eval(base, depth)?;
@@ -347,9 +353,7 @@ impl Context<'_> {
                 }
                 Ok(rg)
             }
-            _ => Err(format!(
-                "function `{name}()` is not supported: secpath evaluates parameters(), variables(), concat(), format(), resourceId(), subscription(), resourceGroup(), toLower() and toUpper()"
-            )),
+            _ => Err(format!("function `{name}()` is not supported: {SUPPORTED}")),
         }
     }
 
@@ -586,6 +590,9 @@ fn fold(flat: Vec<Evaluated>) -> Translation {
     }
 }
 
+/// What an unsupported function's error lists.
+const SUPPORTED: &str = "secpath evaluates parameters(), variables(), concat(), format(), resourceId(), subscription(), resourceGroup(), toLower() and toUpper()";
+
 /// A parsed template expression.
 #[derive(Clone, Debug, PartialEq)]
 enum Expr {
@@ -670,6 +677,12 @@ impl<'t> Parser<'t> {
             "true" => return Ok(Expr::Literal(json!(true))),
             "false" => return Ok(Expr::Literal(json!(false))),
             _ => {}
+        }
+        if self.eat('.') {
+            let function = self.identifier()?;
+            return Err(format!(
+                "user-defined function `{name}.{function}()` is not supported: {SUPPORTED}"
+            ));
         }
         if !self.eat('(') {
             return Err(format!("expected `(` after `{name}`"));
