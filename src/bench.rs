@@ -194,15 +194,12 @@ pub fn bench_policy(
     threads: usize,
 ) -> BenchReport {
     let (kind, rules, compile, bytes) = match engine {
-        Engine::Reference(policy) => {
-            let rules = policy.nsg_rules.values().map(Vec::len).sum::<usize>()
-                + policy
-                    .subnet_admin
-                    .iter()
-                    .map(|p| p.rules.len())
-                    .sum::<usize>();
-            (EngineKind::Reference, rules, Duration::ZERO, 0)
-        }
+        Engine::Reference(policy) => (
+            EngineKind::Reference,
+            policy.enforced_rules(),
+            Duration::ZERO,
+            0,
+        ),
         Engine::Compiled(c) => {
             let s = c.stats();
             (EngineKind::Compiled, s.rules, s.compile_time, s.bytes)

@@ -802,6 +802,7 @@ subscription 00000000-0000-0000-0000-000000000001 name sub tenant 00000000-0000-
         }
         let stats = compiled.stats();
         assert_eq!(stats.tables, 2 * (3 + 3 + 3));
+        assert_eq!(stats.rules, policy.enforced_rules());
         assert!(stats.distinct_tables < stats.tables);
         let cases = [
             ("tcp 10.1.0.4:5000 -> 10.2.0.4:22", Verdict::Allow),

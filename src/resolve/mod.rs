@@ -193,6 +193,19 @@ struct ManagerFacts {
 }
 
 impl Policy {
+    /// Rules over all enforcement points (a rule enforced at several points counts at
+    /// each): every subnet's and every VNet's admin rules, every NSG's rules per VNet where
+    /// it is enforced. What `secpath bench` and `secpath compile` report as `rules`,
+    /// whichever engine runs.
+    pub fn enforced_rules(&self) -> usize {
+        let admin = self
+            .subnet_admin
+            .iter()
+            .chain(self.vnets.iter().map(|v| &v.admin));
+        admin.map(|p| p.rules.len()).sum::<usize>()
+            + self.nsg_rules.values().map(Vec::len).sum::<usize>()
+    }
+
     /// Resolves `snapshot` under `options`, with extra service tags from `service_tags`.
     pub fn build(
         snapshot: Snapshot,
