@@ -36,6 +36,7 @@ pub fn decided(rules: &[ResolvedRule], hit: Option<usize>) -> Decided {
 /// Reads a filter set into one ordered rule table.
 pub fn load_filters(path: &Path) -> Result<Vec<ResolvedRule>> {
     let text = crate::load::read_text(path)?;
+    let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
     let mut rules = Vec::new();
     for (i, line) in text.lines().enumerate() {
         if line.trim().is_empty() || line.trim_start().starts_with('#') {
@@ -84,6 +85,20 @@ fn filter(line: &str, number: usize, priority: u32) -> Result<ResolvedRule, Stri
             words.len()
         ));
     }
+    // db_generator's flags column (`0x0000/0x0200`) is the only thing that may follow.
+    match words.get(7..).unwrap_or(&[]) {
+        [] => {}
+        [flags] if is_hex_pair(flags) => {}
+        [flags] => {
+            return Err(format!(
+                "`{flags}` is not a flags column (`0xVALUE/0xMASK`)"
+            ))
+        }
+        more => return Err(format!(
+            "{} fields after the protocol: only a flags column (`0xVALUE/0xMASK`) may follow it",
+            more.len()
+        )),
+    }
     let net = |w: &str| parse_net(w).ok_or_else(|| format!("`{w}` is not a prefix"));
     let port = |w: &str| {
         w.parse::<u16>()
@@ -131,6 +146,16 @@ fn filter(line: &str, number: usize, priority: u32) -> Result<ResolvedRule, Stri
         },
         destination_ports: smallvec![dports],
     })
+}
+
+/// True for `0xVALUE/0xMASK` in hexadecimal, as db_generator writes its flags.
+fn is_hex_pair(word: &str) -> bool {
+    let hex = |w: &str| {
+        w.strip_prefix("0x")
+            .or_else(|| w.strip_prefix("0X"))
+            .is_some_and(|d| !d.is_empty() && d.chars().all(|c| c.is_ascii_hexdigit()))
+    };
+    word.split_once('/').is_some_and(|(v, m)| hex(v) && hex(m))
 }
 
 /// `0x06/0xFF` is TCP exactly; a zero mask is any protocol. Other masks have no meaning in a
@@ -184,6 +209,17 @@ mod tests {
     }
 
     #[test]
+    fn a_file_may_begin_with_a_byte_order_mark() {
+        let path = std::env::temp_dir().join(format!("secpath-bom-{}.rules", std::process::id()));
+        let text = "\u{feff}@1.2.3.4/32 5.6.7.8/32 0 : 65535 22 : 22 0x06/0xFF\r\n";
+        std::fs::write(&path, text).unwrap();
+        let rules = load_filters(&path).unwrap();
+        std::fs::remove_file(&path).ok();
+        assert_eq!(rules.len(), 1);
+        assert_eq!(rules[0].destination_ports[0], PortRange { lo: 22, hi: 22 });
+    }
+
+    #[test]
     fn refuses_bad_filters() {
         for (line, why) in [
             (
@@ -207,6 +243,14 @@ mod tests {
                 "mask",
             ),
             ("@1.2.3.4/32 5.6.7.8/32", "found 2 fields"),
+            (
+                "@1.2.3.4/32 5.6.7.8/32 0 : 65535 0 : 65535 0x06/0xFF extra",
+                "`extra` is not a flags column",
+            ),
+            (
+                "@1.2.3.4/32 5.6.7.8/32 0 : 65535 0 : 65535 0x06/0xFF 0x0000/0x0200 7",
+                "2 fields after the protocol",
+            ),
         ] {
             let e = filter(line, 1, 1).unwrap_err();
             assert!(e.contains(why), "{line}: {e}");
