@@ -86,18 +86,17 @@ fn filter(line: &str, number: usize, priority: u32) -> Result<ResolvedRule, Stri
         ));
     }
     // db_generator's flags column (`0x0000/0x0200`) is the only thing that may follow.
+    let flags = "a flags column (`0xVALUE/0xMASK`)";
     match words.get(7..).unwrap_or(&[]) {
         [] => {}
-        [flags] if is_hex_pair(flags) => {}
-        [flags] => {
+        [word] if is_hex_pair(word) => {}
+        [word] => return Err(format!("`{word}` is not {flags}")),
+        more => {
+            let n = more.len();
             return Err(format!(
-                "`{flags}` is not a flags column (`0xVALUE/0xMASK`)"
-            ))
+                "{n} fields after the protocol: only {flags} may follow it"
+            ));
         }
-        more => return Err(format!(
-            "{} fields after the protocol: only a flags column (`0xVALUE/0xMASK`) may follow it",
-            more.len()
-        )),
     }
     let net = |w: &str| parse_net(w).ok_or_else(|| format!("`{w}` is not a prefix"));
     let port = |w: &str| {
