@@ -179,11 +179,14 @@ impl AddressItem {
 }
 
 /// Text made only of digits, dots, colons, slashes and hex letters is an address attempt,
-/// not a tag name: `10.0.0.0/33` must be an error, not the unknown tag `10.0.0.0/33`.
+/// not a tag name: `10.0.0.0/33` must be an error, not the unknown tag `10.0.0.0/33`. So is
+/// text that begins with a digit or holds a slash (`10.0.0.0/8x`): no service tag does, and
+/// taken for an unknown tag it would match nothing under `--lenient`.
 fn looks_like_address(t: &str) -> bool {
-    t.chars().any(|c| c.is_ascii_digit())
+    let made_of_address_characters = t.chars().any(|c| c.is_ascii_digit())
         && t.chars()
-            .all(|c| c.is_ascii_hexdigit() || matches!(c, '.' | ':' | '/' | '-' | '[' | ']'))
+            .all(|c| c.is_ascii_hexdigit() || matches!(c, '.' | ':' | '/' | '-' | '[' | ']'));
+    made_of_address_characters || t.starts_with(|c: char| c.is_ascii_digit()) || t.contains('/')
 }
 
 impl fmt::Display for AddressItem {
@@ -331,6 +334,22 @@ mod tests {
             AddressItem::Range(..)
         ));
         assert!(AddressItem::parse_prefix_or_tag("10.0.0.0/33").is_err());
+        // Mistyped prefixes are errors, not unknown tags that --lenient would let match nothing.
+        for typo in ["10.0.0.0/8x", "10.0.0.0 /8", "1O.0.0.0/8", "192.168.l.0"] {
+            let e = AddressItem::parse_prefix_or_tag(typo).unwrap_err();
+            assert!(e.contains("is not a valid address"), "{typo}: {e}");
+        }
+        for tag in [
+            "Storage.WestEurope",
+            "AzureCloud",
+            "Sql.EastUS2",
+            "AzureFrontDoor.Backend",
+        ] {
+            assert_eq!(
+                AddressItem::parse_prefix_or_tag(tag).unwrap(),
+                AddressItem::Tag(tag.into())
+            );
+        }
         assert!(AddressItem::parse_prefix_or_tag("10.0.0.9-10.0.0.1").is_err());
         assert!(AddressItem::parse_prefix("Internet").is_err());
         assert_eq!(AddressItem::parse_prefix("*").unwrap(), AddressItem::Any);
