@@ -135,6 +135,21 @@ pub fn orphan_commits(snapshot: &Snapshot, warnings: &mut Vec<String>) {
     }
 }
 
+/// A warning per deployment status whose `commitTime` is written but is not an RFC 3339
+/// time: it counts as committed before every readable one, which may not be what happened.
+pub fn unreadable_commit_times(snapshot: &Snapshot, warnings: &mut Vec<String>) {
+    let unreadable = snapshot
+        .deployments
+        .iter()
+        .filter(|d| !d.commit_time.trim().is_empty() && instant(&d.commit_time).is_none());
+    for d in unreadable {
+        warnings.push(format!(
+            "a {} deployment status in {} has commitTime `{}`, which is not an RFC 3339 time (2024-05-01T10:00:00Z): it counts as committed before every status with a readable time",
+            d.kind, d.region, d.commit_time
+        ));
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -286,6 +301,22 @@ mod tests {
         assert!(
             we.includes(&s.deployments[0].configuration_ids[0]),
             "half a second later, though it sorts first as text"
+        );
+        let mut warnings = Vec::new();
+        unreadable_commit_times(&s, &mut warnings);
+        assert!(warnings.is_empty(), "{warnings:?}");
+        let s = Snapshot {
+            deployments: vec![
+                status("westeurope", true, &["a"], "yesterday", 0),
+                status("westeurope", true, &["b"], "", 1),
+            ],
+            ..Snapshot::default()
+        };
+        unreadable_commit_times(&s, &mut warnings);
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        assert!(
+            warnings[0].contains("commitTime `yesterday`"),
+            "{warnings:?}"
         );
     }
 }

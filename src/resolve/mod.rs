@@ -222,6 +222,7 @@ impl Policy {
             });
         }
         deploy::orphan_commits(&snapshot, &mut warnings);
+        deploy::unreadable_commit_times(&snapshot, &mut warnings);
         idle_admin_rules(&snapshot, &mut warnings);
         let facts = manager_facts(&snapshot, &mut warnings);
         let members_of = |m: usize, g: &ResourceId| {
