@@ -17,7 +17,8 @@ use super::refs::{is_full_id, Decls, Unresolved};
 use crate::model::addr::parse_net;
 use crate::model::{
     normalise_region, Access, AddressItem, Direction, IntentPolicySetting, PortRange, Protocol,
-    ResourceId, CONFIGURATION_TYPES, DEPLOYMENT_STATES, PEERING_STATES,
+    ResourceId, CONFIGURATION_TYPES, CONNECTION_STATES, DEPLOYMENT_STATES, PEERING_STATES,
+    PUBLIC_IP_SKUS,
 };
 use serde_json::Value;
 use std::collections::HashMap;
@@ -1463,7 +1464,7 @@ impl Parser {
                 clauses(c, extra, &[], |kw, _, c| {
                     match kw {
                         "id" => id_clause = Some(c.text("an id")?.value.clone()),
-                        "sku" => sku = Some(c.text("a SKU (Standard or Basic)")?.value.clone()),
+                        "sku" => sku = Some(enum_word(c, PUBLIC_IP_SKUS, "a public IP SKU")?),
                         "subnet" => {
                             subnets =
                                 c.list(|c| Ok(r(c.text("a subnet (VNET/SUBNET)")?, refs::SUBNET)))?;
@@ -1581,7 +1582,7 @@ impl Parser {
                     match kw {
                         "id" => id_clause = Some(c.text("an id")?.value.clone()),
                         "manager" => manager = Some(r(c.text("a network manager")?, refs::MANAGER)),
-                        _ => state = Some(c.text("a connection state")?.value.clone()),
+                        _ => state = Some(enum_word(c, CONNECTION_STATES, "a connection state")?),
                     }
                     Ok(())
                 })?;
@@ -2308,7 +2309,7 @@ impl Parser {
                     "id" => id = c.text("an id")?.value.clone(),
                     "to" => target = Some(scope_item(c)?),
                     "tenant" => tenant = Some(c.text("a tenant id")?.value.clone()),
-                    _ => state = Some(c.text("a connection state")?.value.clone()),
+                    _ => state = Some(enum_word(c, CONNECTION_STATES, "a connection state")?),
                 }
                 Ok(())
             })?;

@@ -349,6 +349,13 @@ pub const CONFIGURATION_TYPES: &[&str] =
 /// specification).
 pub const PEERING_STATES: &[&str] = &["Initiated", "Connected", "Disconnected"];
 
+/// A scope connection's or network manager connection's `connectionState` values
+/// (`ScopeConnectionState` in the REST specification).
+pub const CONNECTION_STATES: &[&str] = &["Connected", "Pending", "Conflict", "Revoked", "Rejected"];
+
+/// A public IP's `sku.name` values (`PublicIPAddressSkuName` in the REST specification).
+pub const PUBLIC_IP_SKUS: &[&str] = &["Basic", "Standard"];
+
 /// A deployment status item's `deploymentStatus` values (`DeploymentStatus` in the REST
 /// specification).
 pub const DEPLOYMENT_STATES: &[&str] = &["NotStarted", "Deploying", "Deployed", "Failed"];
