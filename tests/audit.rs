@@ -1264,3 +1264,24 @@ fn of_two_rules_alike_only_the_later_is_a_finding() {
     assert!(kinds(&report, "Allow-Https").is_empty(), "{text}");
     check_witnesses(&p, &report);
 }
+
+/// D7's closed public IP is decided by a NIC, not a rule; `diff` names it as `explain`,
+/// `replay` and docs/semantics.md do, not by the NIC's name.
+#[test]
+fn diff_names_the_closed_public_ip_as_every_report_does() {
+    let out = crate::support::secpath([
+        "diff",
+        "--before",
+        "fixtures/audit/d7-diff/before.secpath",
+        "--after",
+        "fixtures/audit/d7-diff/after.secpath",
+        "--no-nsg",
+        "deny",
+    ]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("from the Internet: deny (by `StandardPublicIpClosedWithoutNsg`) → allow"),
+        "{text}"
+    );
+    assert!(!text.contains("(by `nic-app`)"), "{text}");
+}
