@@ -1180,6 +1180,32 @@ fn a_nic_outside_its_subnet_is_placed_as_written_with_a_warning() {
 }
 
 #[test]
+fn a_subnet_outside_its_vnets_address_space_is_warned_about() {
+    let snapshot = "subscription 11111111-0000-4000-8000-000000000001 name sub1 {
+  resource-group rg {
+    vnet v1 region westeurope {
+      address-space 10.0.0.0/16
+      subnet s1 prefix 10.1.0.0/24
+    }
+  }
+}
+";
+    let got = explain_one_file(
+        "subnet.secpath",
+        snapshot,
+        "tcp 203.0.113.5:1000 -> 10.1.0.9:80",
+    );
+    // Placed by the address space: outside Azure, as the warning says.
+    assert_eq!(got["destination"]["kind"], "internet", "{got}");
+    let warnings = got["warnings"].to_string();
+    assert!(
+        warnings
+            .contains("subnet `s1` has prefix 10.1.0.0/24, outside the address space of VNet `v1`"),
+        "{warnings}"
+    );
+}
+
+#[test]
 fn a_nic_whose_ip_configurations_name_different_asgs_is_warned_about() {
     // `fixtures/cases/sem-3.1-asg` holds the verdicts; this is the warning beside them.
     let got = json_of(&secpath([

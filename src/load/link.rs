@@ -301,6 +301,18 @@ fn link_vnets(r: &mut Records, s: &mut Snapshot) -> Result<()> {
                     c.location, c.item.name, raw.name
                 ));
             }
+            // Azure refuses such a subnet; placing follows the VNet's address space, so its
+            // addresses outside it are taken as outside Azure. Say so.
+            let outside = c.item.prefixes.iter().filter(|p| {
+                !raw.address_space.is_empty()
+                    && !raw.address_space.iter().any(|space| space.contains(*p))
+            });
+            for prefix in outside {
+                r.warnings.push(format!(
+                    "{}: subnet `{}` has prefix {prefix}, outside the address space of VNet `{}`: Azure refuses that, and secpath places addresses by the address space, so the subnet's addresses there are taken as outside Azure",
+                    c.location, c.item.name, raw.name
+                ));
+            }
             s.subnets.push(Subnet {
                 id: c.item.id,
                 name: c.item.name,
