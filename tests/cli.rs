@@ -807,15 +807,19 @@ fn bench_checksums_agree_across_engines_and_threads() {
     assert_eq!(compiled["checksum"], reference["checksum"]);
     // One count of rules whichever engine runs, and the one `compile --stats` gives.
     assert_eq!(compiled["rules"], reference["rules"]);
-    let stats = json_of(&secpath([
+    assert_eq!(compiled["rules"], contoso_compile_stats()["rules"]);
+}
+
+/// `secpath compile --snapshot rulesets/contoso --stats --format json`, parsed.
+fn contoso_compile_stats() -> serde_json::Value {
+    json_of(&secpath([
         "compile",
         "--snapshot",
         "rulesets/contoso",
         "--stats",
         "--format",
         "json",
-    ]));
-    assert_eq!(compiled["rules"], stats["rules"]);
+    ]))
 }
 
 #[test]
@@ -844,14 +848,7 @@ fn bench_refuses_an_empty_trace_and_zero_passes() {
 
 #[test]
 fn compile_reports_table_statistics() {
-    let got = json_of(&secpath([
-        "compile",
-        "--snapshot",
-        "rulesets/contoso",
-        "--stats",
-        "--format",
-        "json",
-    ]));
+    let got = contoso_compile_stats();
     assert_eq!(got["schema"], "secpath.compile/v1");
     assert!(
         got["rules"].as_u64().unwrap() > 20

@@ -12,15 +12,7 @@ fn replay(extra: &[&str], inputs: &[&str]) -> serde_json::Value {
 /// `secpath replay --format json` on inputs of which every record is skipped: the report is
 /// written, and the exit status is 2 (bad input) with the reason on stderr.
 fn replay_unusable(inputs: &[&str]) -> serde_json::Value {
-    let mut args = vec![
-        "replay",
-        "--snapshot",
-        "rulesets/contoso",
-        "--format",
-        "json",
-    ];
-    args.extend_from_slice(inputs);
-    let out = secpath(&args);
+    let out = run_replay(&[], inputs);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(
@@ -513,8 +505,8 @@ fn replay_agrees_with_eval(flows: &[Packet]) {
     std::fs::remove_dir_all(&dir).ok();
 }
 
-/// The report's bytes (stdout) of `secpath replay --format json` with `extra` options.
-fn report_bytes(extra: &[&str], inputs: &[&str]) -> Vec<u8> {
+/// `secpath replay --format json --quiet` on rulesets/contoso with `extra` options.
+fn run_replay(extra: &[&str], inputs: &[&str]) -> std::process::Output {
     let mut args = vec![
         "replay",
         "--snapshot",
@@ -525,7 +517,12 @@ fn report_bytes(extra: &[&str], inputs: &[&str]) -> Vec<u8> {
     ];
     args.extend_from_slice(extra);
     args.extend_from_slice(inputs);
-    let out = secpath(&args);
+    secpath(&args)
+}
+
+/// The report's bytes (stdout) of `secpath replay --format json` with `extra` options.
+fn report_bytes(extra: &[&str], inputs: &[&str]) -> Vec<u8> {
+    let out = run_replay(extra, inputs);
     assert_eq!(
         out.status.code(),
         Some(0),
