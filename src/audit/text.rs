@@ -123,15 +123,7 @@ fn change(out: &mut String, c: &Change) {
 }
 
 fn decision(d: &Decision) -> String {
-    // D7's closed public IP is decided by a NIC, named as every report names that decision.
-    let name = |id: &String| {
-        let id = ResourceId::new(id);
-        if crate::eval::closes_public_ip(&id) {
-            format!("`{}`", crate::eval::CLOSED_PUBLIC_IP_RULE)
-        } else {
-            format!("`{}`", id.name())
-        }
-    };
+    let name = |id: &String| format!("`{}`", crate::eval::decider_name(&ResourceId::new(id)));
     match d.verdict {
         Verdict::Allow if d.allowed_by.is_empty() => "allow".to_string(),
         Verdict::Allow => {

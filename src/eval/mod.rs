@@ -59,11 +59,7 @@ pub struct Decided {
 impl Decided {
     /// The deciding rule's name, as the logs spell the ARM name (`DenyAllInBound`).
     pub fn rule_name(&self) -> Option<&str> {
-        let id = self.resource.as_ref()?;
-        if closes_public_ip(id) {
-            return Some(trace::CLOSED_PUBLIC_IP_RULE);
-        }
-        Some(id.name())
+        self.resource.as_ref().map(decider_name)
     }
 }
 
@@ -77,6 +73,16 @@ pub fn admin_exemption(policy: &Policy, nic: Option<usize>, point: &AdminPoint) 
         return Some("admin rules don't apply to private endpoints (SEMANTICS §2.5)".to_string());
     }
     point.exempt.clone()
+}
+
+/// The name every report gives the deciding `resource`: its ARM name, or for D7's closed
+/// public IP (whose resource is the NIC) [`trace::CLOSED_PUBLIC_IP_RULE`].
+pub fn decider_name(resource: &ResourceId) -> &str {
+    if closes_public_ip(resource) {
+        trace::CLOSED_PUBLIC_IP_RULE
+    } else {
+        resource.name()
+    }
 }
 
 /// A deciding `resource` that is a NIC, not a rule: D7's closed Standard public IP, which

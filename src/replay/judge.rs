@@ -17,8 +17,8 @@ use crate::engine::Engine;
 use crate::eval::locate::{locate, Endpoint};
 use crate::eval::matching::{match_rule, EndpointAsgs};
 use crate::eval::{
-    admin_deny, closes_public_ip, explain, explain_side, Decision, Layer, Outcome, Pins, Side,
-    Stage, Verdict, CLOSED_PUBLIC_IP_RULE,
+    admin_deny, closes_public_ip, decider_name, explain, explain_side, Decision, Layer, Outcome,
+    Pins, Side, Stage, Verdict, CLOSED_PUBLIC_IP_RULE,
 };
 use crate::flow::Flow;
 use crate::model::{Access, AddrSet, Direction, ResourceId};
@@ -51,16 +51,6 @@ impl RuleHit {
             (Layer::Nsg, true) => format!("DefaultRule_{}", self.id.name()),
             (Layer::Nsg, false) => format!("UserRule_{}", self.id.name()),
             _ => self.id.name().to_string(),
-        }
-    }
-
-    /// The rule's name without a log prefix: its ARM name, or for D7's closed public IP
-    /// (whose id is the NIC's) the name secpath gives that decision.
-    fn bare_name(&self) -> &str {
-        if closes_public_ip(&self.id) {
-            CLOSED_PUBLIC_IP_RULE
-        } else {
-            self.id.name()
         }
     }
 
@@ -496,7 +486,7 @@ const TRUNCATED_AT: usize = 65;
 /// name of [`TRUNCATED_AT`] characters or more also names a rule whose name it begins.
 /// Called for every tuple, so it allocates nothing.
 fn names(logged: &str, hit: &RuleHit) -> bool {
-    let hit_name = hit.bare_name();
+    let hit_name = decider_name(&hit.id);
     let logged_name = match (hit.layer, log_prefix(logged)) {
         (Layer::Nsg, (Some(default), rest)) if default == hit.is_default => rest,
         (Layer::Nsg, (Some(_), _)) => return false,
