@@ -311,8 +311,9 @@ pub fn replay(r: &crate::replay::tally::ReplayReport) -> String {
         if r.disagreements_total > 20 {
             let _ = writeln!(
                 out,
-                "  ... {} more (all in --out; --format json lists the first 1000)",
-                r.disagreements_total - 20
+                "  ... {} more (all in --out; --format json lists the first {})",
+                r.disagreements_total - 20,
+                crate::replay::tally::KEEP_DISAGREEMENTS
             );
         }
     }
