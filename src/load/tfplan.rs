@@ -442,6 +442,17 @@ struct Emitter {
 }
 
 impl Emitter {
+    /// Where the resource with id `id` is among those emitted, if it is.
+    fn emitted(&self, id: &ResourceId) -> Option<usize> {
+        self.resources.iter().position(|r| {
+            r.get("id")
+                .and_then(Value::as_str)
+                .map(ResourceId::new)
+                .as_ref()
+                == Some(id)
+        })
+    }
+
     /// Adds a resource; `origins` are (path inside the resource, original path) pairs.
     fn push(&mut self, value: Value, origins: Vec<(String, String)>) {
         let at = format!("[{}]", self.resources.len());
@@ -1168,10 +1179,8 @@ impl<'a> Plan<'a> {
                 )
             })?;
             let key = ResourceId::new(&target);
-            match out.resources.iter_mut().find(|r| {
-                r.get("id").and_then(Value::as_str).map(ResourceId::new) == Some(key.clone())
-            }) {
-                Some(resource) => associate(resource, value_key, &linked),
+            match out.emitted(&key) {
+                Some(at) => associate(&mut out.resources[at], value_key, &linked),
                 None => out.associations.push(Association {
                     target: key,
                     linked: ResourceId::new(&linked),
@@ -1200,10 +1209,7 @@ impl<'a> Plan<'a> {
                 continue;
             };
             let target = ResourceId::new(target);
-            let here = out.resources.iter().any(|r| {
-                r.get("id").and_then(Value::as_str).map(ResourceId::new) == Some(target.clone())
-            });
-            if !here {
+            if out.emitted(&target).is_none() {
                 out.associations.push(Association {
                     target,
                     linked: ResourceId::new(linked),
