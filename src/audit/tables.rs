@@ -309,7 +309,8 @@ pub(crate) fn outcome(t: &Ordered, i: usize) -> Outcome {
     // Later rules of rule i's effect that no flow reaches are left out: where rule i is what
     // hides such a rule (a duplicate after it), that rule is the finding, shadowed, and rule
     // i the one to keep, rather than each being reported as removable because of the other.
-    // Leaving out rules of the same effect can only turn a redundant outcome live.
+    // Leaving out rules of the same effect can only turn a redundant outcome live, so the
+    // first pass above keeps the diagram work of asking which are shadowed for candidates.
     let later: Vec<usize> = later
         .into_iter()
         .filter(|&j| t.effects[j] != t.effects[i] || !t.is_shadowed(j))
