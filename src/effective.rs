@@ -4,7 +4,7 @@
 
 use crate::eval::admin_exemption;
 use crate::model::{Access, Direction, ResourceId};
-use crate::resolve::{AddrMatch, Policy, ResolvedRule, RuleSource};
+use crate::resolve::{AddrMatch, AdminPoint, Policy, ResolvedRule, RuleSource};
 use serde::Serialize;
 
 /// One rule as it applies at one point, addresses expanded to CIDRs.
@@ -164,10 +164,11 @@ fn vnet_report(policy: &Policy, v: usize) -> EffectiveVnet {
         .iter()
         .map(|&x| {
             let point = &policy.subnet_admin[x];
+            let admin_exempt = admin_exemption(policy, None, point);
             EffectiveSubnet {
                 id: s.subnets[x].id.to_string(),
-                admin_exempt: point.exempt.clone(),
-                admin_rules: point.rules.iter().map(|r| rule_report(policy, r)).collect(),
+                admin_rules: admin_rules_report(policy, Some(point), &admin_exempt),
+                admin_exempt,
                 nsg: s.subnets[x].nsg.map(|n| nsg_report(policy, "subnet", n, v)),
             }
         })
@@ -201,12 +202,7 @@ fn nic_report(policy: &Policy, n: usize) -> EffectiveNic {
     }
     let point = subnet.and_then(|x| policy.subnet_admin.get(x));
     let admin_exempt = point.and_then(|p| admin_exemption(policy, Some(n), p));
-    let admin_rules = match point {
-        Some(p) if admin_exempt.is_none() => {
-            p.rules.iter().map(|r| rule_report(policy, r)).collect()
-        }
-        _ => Vec::new(),
-    };
+    let admin_rules = admin_rules_report(policy, point, &admin_exempt);
     EffectiveNic {
         id: nic.id.to_string(),
         addresses: nic
@@ -218,6 +214,19 @@ fn nic_report(policy: &Policy, n: usize) -> EffectiveNic {
         admin_exempt,
         admin_rules,
         nsgs,
+    }
+}
+
+/// The admin rules that filter a subnet or NIC: none where an exemption holds, so the JSON
+/// says what the text says and what `explain` does (an exempt point consults no admin rule).
+fn admin_rules_report(
+    policy: &Policy,
+    point: Option<&AdminPoint>,
+    exempt: &Option<String>,
+) -> Vec<EffectiveRule> {
+    match point {
+        Some(p) if exempt.is_none() => p.rules.iter().map(|r| rule_report(policy, r)).collect(),
+        _ => Vec::new(),
     }
 }
 

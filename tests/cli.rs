@@ -519,6 +519,42 @@ fn effective_gives_each_nic_its_admin_rules_or_its_exemption() {
     );
 }
 
+/// A subnet Azure exempts (§2.5) lists no admin rules in the JSON, as the text says and as
+/// `explain` walks it; an ordinary subnet of the same VNet keeps its rules.
+#[test]
+fn effective_lists_no_admin_rules_on_an_exempt_subnet() {
+    let got = json_of(&secpath([
+        "effective",
+        "--snapshot",
+        "fixtures/cases/sem-2.5-exempt-subnets-and-private-endpoints/snapshot",
+        "--format",
+        "json",
+    ]));
+    let subnets = got["vnets"][0]["subnets"].as_array().unwrap();
+    let by_name = |name: &str| {
+        subnets
+            .iter()
+            .find(|s| s["id"].as_str().unwrap().ends_with(&format!("/{name}")))
+            .unwrap_or_else(|| panic!("no subnet {name} in {got}"))
+    };
+    for exempt in ["GatewaySubnet", "AzureBastionSubnet", "AzureFirewallSubnet"] {
+        let subnet = by_name(exempt);
+        assert!(subnet["admin_exempt"].is_string(), "{subnet}");
+        assert_eq!(subnet["admin_rules"], serde_json::json!([]), "{subnet}");
+    }
+    let ordinary: Vec<&serde_json::Value> = subnets
+        .iter()
+        .filter(|s| s["admin_exempt"].is_null())
+        .collect();
+    assert!(!ordinary.is_empty(), "{got}");
+    for subnet in ordinary {
+        assert!(
+            !subnet["admin_rules"].as_array().unwrap().is_empty(),
+            "{subnet}"
+        );
+    }
+}
+
 /// The D7 deny has no rule of its own, so no priority: the verdict line leaves it out.
 #[test]
 fn the_closed_public_ip_verdict_shows_no_priority() {
