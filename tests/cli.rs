@@ -70,7 +70,19 @@ const BAD_INPUTS: &[(&str, &[&str])] = &[
     ),
     (
         "dangling-network-group.json",
-        &["ruleCollections[0]", "dangling reference", "ng-missing"],
+        &[
+            "ruleCollections[0]",
+            "dangling reference: `appliesToGroups` names network group",
+            "ng-missing",
+        ],
+    ),
+    (
+        "dangling-group-address.json",
+        &[
+            "rules[0]",
+            "dangling reference: a source or destination names network group",
+            "ng-elsewhere",
+        ],
     ),
     (
         "truncated.json",

@@ -510,11 +510,18 @@ fn link_managers(r: &mut Records, s: &mut Snapshot) -> Result<()> {
             let mut config = c.item;
             for cc in take_children(&mut r.collections, &config.id) {
                 let mut collection = cc.item;
-                check_group_ids(&groups, &collection.applies_to, &cc.location)?;
+                let applies_to = &collection.applies_to;
+                check_group_ids(&groups, applies_to, "`appliesToGroups`", &cc.location)?;
                 let rules = take_children(&mut r.admin_rules, &collection.id);
                 check_unique_priorities(&rules, |_, _| true, "in this rule collection")?;
                 for rule in &rules {
-                    check_group_ids(&groups, network_groups_of(&rule.item), &rule.location)?;
+                    let addresses = network_groups_of(&rule.item);
+                    check_group_ids(
+                        &groups,
+                        addresses,
+                        "a source or destination",
+                        &rule.location,
+                    )?;
                 }
                 collection.rules = rules.into_iter().map(|c| (c.item, c.location)).collect();
                 config.collections.push(collection);
@@ -565,15 +572,22 @@ fn network_groups_of(rule: &Rule) -> impl Iterator<Item = &ResourceId> {
 }
 
 /// A rule collection's `appliesToGroups` and an admin rule's `NetworkGroup` addresses must
-/// name groups of the same manager (the API allows nothing else).
+/// name groups of the same manager (the API allows nothing else). The error names the field
+/// (`field`), since the location is the whole resource.
 fn check_group_ids<'a>(
     groups: &[NetworkGroup],
     ids: impl IntoIterator<Item = &'a ResourceId>,
+    field: &str,
     location: &Location,
 ) -> Result<()> {
     for id in ids {
         if !groups.iter().any(|g| &g.id == id) {
-            return Err(dangling(location, "network group", id));
+            return Err(Error::invalid(
+                location.clone(),
+                format!(
+                    "dangling reference: {field} names network group `{id}`, which is not a group of this manager in the snapshot"
+                ),
+            ));
         }
     }
     Ok(())
