@@ -5,7 +5,8 @@
 //! and evaluates it against one resource's [`ConditionContext`].
 //!
 //! Fields: `name`, `id`, `location`, `type`, `tags['k']` (also `tags.k`, `tags[k]`). Values: literals
-//! and `[subscription()|resourceGroup().Name|Id|tags['k']]`, `[parameters('p')]`, also allowed as
+//! and `[subscription()|resourceGroup().Name|Id|tags['k']]` (also Azure Policy's own
+//! `subscription().subscriptionId` and `.displayName`), `[parameters('p')]`, also allowed as
 //! operator arguments. Everything is case-insensitive (keywords, function, tag and parameter names,
 //! string comparisons) because Azure Policy is: `"equals": "prod"` matches a tag `Env: Prod`.
 //! A missing value (absent tag or parameter) fails every positive operator and, each `notX` being
@@ -108,6 +109,8 @@ pub enum ContainerProp {
     Name,
     /// `.Id`.
     Id,
+    /// `subscription().subscriptionId`: the bare GUID, the last segment of the `Id`.
+    SubscriptionId,
     /// `.tags['k']`.
     Tag(String),
 }
@@ -268,9 +271,14 @@ fn parse_expr(v: &Value, path: &str) -> Result<Expr, ConditionError> {
             strip_ci(inner, "resourceGroup().").ok_or_else(bad)?,
         ),
     };
+    let of_subscription = matches!(wrap(ContainerProp::Id), Expr::Subscription(_));
     let prop = match rest.to_ascii_lowercase().as_str() {
         "name" => ContainerProp::Name,
         "id" => ContainerProp::Id,
+        // Azure Policy's own names for the subscription object's properties, which real
+        // definitions use as often as the AVNM editor's `Name` and `Id` [S18].
+        "displayname" if of_subscription => ContainerProp::Name,
+        "subscriptionid" if of_subscription => ContainerProp::SubscriptionId,
         _ => strip_ci(rest, "tags")
             .and_then(tag_key)
             .map(ContainerProp::Tag)
@@ -359,6 +367,7 @@ impl Expr {
         match prop {
             ContainerProp::Name => Some(container.name.into()),
             ContainerProp::Id => Some(container.id.into()),
+            ContainerProp::SubscriptionId => container.id.rsplit('/').next().map(Into::into),
             ContainerProp::Tag(k) => lookup(container.tags, k).map(|v| v.as_str().into()),
         }
     }
@@ -524,6 +533,9 @@ mod tests {
             true  {"value": "[subscription().Name]", "equals": "sub-a"}
             true  {"value": "[Subscription().id]", "equals": "/SUBSCRIPTIONS/1111"}
             true  {"value": "[subscription().tags['costcenter']]", "equals": "42"}
+            true  {"value": "[subscription().subscriptionId]", "equals": "1111"}
+            false {"value": "[subscription().SubscriptionID]", "equals": "/subscriptions/1111"}
+            true  {"value": "[subscription().displayName]", "equals": "sub-a"}
             true  {"value": "[resourceGroup().Name]", "equals": "rg-net"}
             true  {"value": "[ RESOURCEGROUP().ID ]", "like": "*/rg-net"}
             true  {"value": "[resourceGroup().tags['Tier']]", "in": ["front", "back"]}
@@ -615,7 +627,9 @@ mod tests {
         );
         let exprs = [
             "[concat('a')]",
-            "[subscription().displayName]",
+            "[subscription().tenantId]",
+            "[resourceGroup().subscriptionId]",
+            "[resourceGroup().displayName]",
             "[resourceGroup().tags]",
         ];
         for expr in exprs
