@@ -385,6 +385,88 @@ fn audit_says_cannot_decide_where_the_plan_does_not_know() {
     assert_eq!(kinds, ["cannot-decide", "cannot-decide"]);
 }
 
+/// The plan with rule `at`'s direction unknown, written to a scratch file.
+fn direction_unknown(plan: &mut Value, at: usize, name: &str) -> PathBuf {
+    let change = &mut plan["resource_changes"][at]["change"];
+    change["after"].as_object_mut().unwrap().remove("direction");
+    change["after_unknown"]["direction"] = Value::Bool(true);
+    scratch(name, &plan.to_string())
+}
+
+/// A rule of unknown direction is read in both, and clashes with no rule of its priority:
+/// not with its own copy in the other direction (an admin rule's priority is the
+/// collection's), nor with a rule of the direction it will not be in.
+#[test]
+fn a_rule_of_unknown_direction_is_unknown_in_both_and_clashes_with_nothing() {
+    let mut plan: Value =
+        serde_json::from_str(&std::fs::read_to_string(root().join(PLAN)).unwrap()).unwrap();
+    // resource_changes[16]: the admin rule deny_partner (Inbound, priority 10).
+    let admin = direction_unknown(&mut plan.clone(), 16, "admin-direction-unknown.json");
+    let admin = admin.to_str().unwrap();
+    let (code, e) = explain(&[
+        "--snapshot",
+        admin,
+        "tcp 203.0.113.1:50000 -> 10.10.1.4:443",
+    ]);
+    assert_eq!(
+        (code, &e["verdict"]),
+        (Some(3), &Value::from("unknown")),
+        "{e}"
+    );
+    // Outbound too: the source side of a flow leaving the VNet consults it.
+    let (_, e) = explain(&[
+        "--snapshot",
+        admin,
+        "tcp 10.10.1.4:50000 -> 203.0.113.1:443",
+    ]);
+    let stage = &e["stages"][0];
+    assert_eq!(
+        (&stage["layer"], &stage["direction"]),
+        (&Value::from("admin"), &Value::from("outbound"))
+    );
+    assert_eq!(stage["rules"][0]["name"], "deny-https-from-partner");
+    assert_eq!(
+        stage["rules"][0]["unknown"],
+        serde_json::json!(["direction"])
+    );
+    // resource_changes[8]: the NSG rule rdp (Inbound, priority 120), beside an outbound
+    // rule of the same priority.
+    let rdp = &mut plan["resource_changes"][8]["change"]["after"];
+    let mut outbound = rdp.clone();
+    outbound["name"] = Value::from("out-120");
+    outbound["direction"] = Value::from("Outbound");
+    outbound["source_address_prefix"] = Value::from("*");
+    plan["resource_changes"]
+        .as_array_mut()
+        .unwrap()
+        .push(serde_json::json!({
+            "address": "azurerm_network_security_rule.out", "mode": "managed",
+            "type": "azurerm_network_security_rule", "name": "out", "provider_name": "registry.terraform.io/hashicorp/azurerm",
+            "change": {"actions": ["create"], "before": null, "after": outbound, "after_unknown": {}}
+        }));
+    let nsg = direction_unknown(&mut plan, 8, "nsg-direction-unknown.json");
+    let out = secpath([
+        "audit",
+        "--format",
+        "json",
+        "--snapshot",
+        nsg.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let findings = json_of(&out)["findings"].clone();
+    assert!(findings
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|f| f["kind"] == "cannot-decide"
+            && f["message"].as_str().unwrap().contains("`direction`")));
+}
+
 /// A diff's changes as (destination, source, before, after, after's rule) rows.
 fn change_rows(report: &Value) -> Vec<(String, String, String, String, String)> {
     let name = |v: &Value| {

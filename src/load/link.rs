@@ -5,7 +5,7 @@ use super::arm::{Child, Records};
 use crate::error::{Error, Location, Result};
 use crate::model::*;
 use smallvec::smallvec;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
 
 /// Builds the linked snapshot from everything read.
@@ -130,9 +130,12 @@ fn link_nsgs(r: &mut Records, s: &mut Snapshot) -> Result<()> {
         let children = take_children(&mut r.nsg_rules, &id);
         let (defaults, custom): (Vec<_>, Vec<_>) =
             children.into_iter().partition(|c| c.item.is_default);
+        // A plan's rule of unknown direction sits in both directions (docs/plans.md), but
+        // Azure will put it in one, beside no rule of its priority there: no clash is known.
+        let known = |rule: &Rule| !direction_unknown(&r.unknowns, rule);
         check_unique_priorities(
             &custom,
-            |a, b| a.direction == b.direction,
+            |a, b| a.direction == b.direction && known(a) && known(b),
             "in the same direction of this NSG",
         )?;
         let mut rules: Vec<(Rule, Location)> =
@@ -179,7 +182,15 @@ fn warn_missing_defaults(
     }
 }
 
-/// Rejects two rules with the same priority where `clash` says they may not share one.
+/// Whether a plan left `rule`'s direction unknown, so that it was read once per direction.
+fn direction_unknown(unknowns: &BTreeMap<ResourceId, Vec<String>>, rule: &Rule) -> bool {
+    unknowns
+        .get(&rule.id)
+        .is_some_and(|u| u.iter().any(|a| a == "direction"))
+}
+
+/// Rejects two rules with the same priority where `clash` says they may not share one. A
+/// rule never clashes with itself: one of unknown direction is read once per direction.
 fn check_unique_priorities(
     rules: &[Child<Rule>],
     clash: impl Fn(&Rule, &Rule) -> bool,
@@ -189,10 +200,11 @@ fn check_unique_priorities(
         if later.item.priority == UNKNOWN_PRIORITY {
             continue;
         }
-        if let Some(first) = rules[..i]
-            .iter()
-            .find(|e| e.item.priority == later.item.priority && clash(&e.item, &later.item))
-        {
+        if let Some(first) = rules[..i].iter().find(|e| {
+            e.item.priority == later.item.priority
+                && e.item.id != later.item.id
+                && clash(&e.item, &later.item)
+        }) {
             return Err(Error::invalid(
                 later.location.clone(),
                 format!(
