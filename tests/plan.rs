@@ -789,6 +789,18 @@ fn bad_inputs_are_located_errors_in_the_file_as_written() {
             && e.contains("user-defined function `corp.nsgName()` is not supported"),
         "{e}"
     );
+    let specifier = scratch(
+        "format.json",
+        r#"{"$schema": "https://schema.management.azure.com/schemas/2019-04-01/deploymentTemplate.json#",
+            "resources": [{"type": "Microsoft.Network/networkSecurityGroups",
+                           "name": "[format('nsg-{0:F2}', 1)]"}]}"#,
+    );
+    let e = error_of(&specifier);
+    assert!(
+        e.contains("format.json: resources[0].name")
+            && e.contains("format string `F2` is not supported"),
+        "{e}"
+    );
     let region = scratch(
         "region.json",
         r#"{"$schema": "https://schema.management.azure.com/schemas/2019-04-01/deploymentTemplate.json#",

@@ -484,35 +484,154 @@ fn concat(args: &[Value]) -> Result<Value, String> {
     Ok(json!(out))
 }
 
-/// `format('{0}-{1}', a, b)` (format specifiers after `:` are ignored).
+/// `format(pattern, args...)`: .NET composite formatting, which ARM's `format()` is. `{{` and
+/// `}}` are literal braces; each format item is `{index[,alignment][:formatString]}`.
 fn format_text(pattern: &str, args: &[Value]) -> Result<Value, String> {
     let mut out = String::new();
     let mut rest = pattern;
-    while let Some(open) = rest.find('{') {
-        out.push_str(&rest[..open]);
-        let close = rest[open..]
+    while let Some(at) = rest.find(['{', '}']) {
+        out.push_str(&rest[..at]);
+        let brace = &rest[at..=at];
+        let after = &rest[at + 1..];
+        if let Some(escaped) = after.strip_prefix(brace) {
+            out.push_str(brace);
+            rest = escaped;
+            continue;
+        }
+        if brace == "}" {
+            return Err(format!(
+                "unmatched `}}` in format string `{pattern}` (a literal `}}` is written `}}}}`)"
+            ));
+        }
+        let close = after
             .find('}')
             .ok_or_else(|| format!("unclosed `{{` in format string `{pattern}`"))?;
-        let spec = &rest[open + 1..open + close];
-        let index: usize = spec
-            .split(':')
-            .next()
-            .and_then(|n| n.trim().parse().ok())
-            .ok_or_else(|| format!("`{{{spec}}}` is not a placeholder in `{pattern}`"))?;
-        match args.get(index) {
-            Some(Value::String(s)) => out.push_str(s),
-            Some(v) => out.push_str(&v.to_string()),
-            None => {
-                return Err(format!(
-                    "format string `{pattern}` uses {{{index}}} but has {} arguments",
-                    args.len()
-                ))
-            }
-        }
-        rest = &rest[open + close + 1..];
+        out.push_str(&format_item(&after[..close], args, pattern)?);
+        rest = &after[close + 1..];
     }
     out.push_str(rest);
     Ok(json!(out))
+}
+
+/// The widest alignment or digit count secpath pads to: ARM names are short, and a hostile
+/// `{0,999999999}` must be an error, not a huge allocation.
+const MAX_FORMAT_WIDTH: usize = 1000;
+
+/// One format item, `index[,alignment][:formatString]` (the text between its braces).
+fn format_item(item: &str, args: &[Value], pattern: &str) -> Result<String, String> {
+    let not_a_placeholder = || format!("`{{{item}}}` is not a placeholder in `{pattern}`");
+    let (head, spec) = match item.split_once(':') {
+        Some((head, spec)) => (head, Some(spec)),
+        None => (item, None),
+    };
+    let (index, alignment) = match head.split_once(',') {
+        Some((index, alignment)) => (index, Some(alignment)),
+        None => (head, None),
+    };
+    let index: usize = index.trim().parse().map_err(|_| not_a_placeholder())?;
+    let alignment: i64 = match alignment {
+        Some(a) => a.trim().parse().map_err(|_| not_a_placeholder())?,
+        None => 0,
+    };
+    let arg = args.get(index).ok_or_else(|| {
+        format!(
+            "format string `{pattern}` uses {{{index}}} but has {} arguments",
+            args.len()
+        )
+    })?;
+    let text = match spec {
+        None => plain(arg),
+        Some(spec) => format_number(arg, spec).map_err(|m| format!("`{{{item}}}`: {m}"))?,
+    };
+    align(text, alignment).map_err(|m| format!("`{{{item}}}`: {m}"))
+}
+
+/// An argument formatted without a format string, as `concat()` joins it.
+fn plain(arg: &Value) -> String {
+    match arg {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// Pads `text` with spaces to `alignment` characters: on the left when positive (right
+/// aligned), on the right when negative, as .NET does.
+fn align(text: String, alignment: i64) -> Result<String, String> {
+    let width = usize::try_from(alignment.unsigned_abs()).unwrap_or(usize::MAX);
+    if width > MAX_FORMAT_WIDTH {
+        return Err(format!(
+            "alignment {alignment} is wider than secpath pads ({MAX_FORMAT_WIDTH})"
+        ));
+    }
+    let pad = " ".repeat(width.saturating_sub(text.chars().count()));
+    Ok(if alignment < 0 {
+        text + &pad
+    } else {
+        pad + &text
+    })
+}
+
+/// Why a format string is refused: the .NET standard numeric formats that make sense for
+/// ARM's integers are supported; anything else would be a guess at .NET's output.
+const FORMAT_SUPPORTED: &str = "secpath supports D, N and X (or d, n, x), each with an optional digit count, applied to integers";
+
+/// An integer argument formatted with a standard numeric format string: `D`, `N` or `X`
+/// followed by an optional precision, in the invariant culture (ARM's).
+fn format_number(arg: &Value, spec: &str) -> Result<String, String> {
+    let unsupported = || format!("format string `{spec}` is not supported: {FORMAT_SUPPORTED}");
+    let mut chars = spec.chars();
+    let letter = chars
+        .next()
+        .filter(|c| matches!(c, 'D' | 'd' | 'N' | 'n' | 'X' | 'x'))
+        .ok_or_else(unsupported)?;
+    let precision: Option<usize> = match chars.as_str() {
+        "" => None,
+        d if d.bytes().all(|b| b.is_ascii_digit()) => Some(d.parse().unwrap_or(usize::MAX)),
+        _ => return Err(unsupported()),
+    };
+    if precision.is_some_and(|p| p > MAX_FORMAT_WIDTH) {
+        return Err(format!(
+            "{spec} asks for more digits than secpath pads ({MAX_FORMAT_WIDTH})"
+        ));
+    }
+    let n = arg
+        .as_i64()
+        .ok_or_else(|| format!("format string `{spec}` formats integers, not {arg}"))?;
+    Ok(match letter {
+        'D' | 'd' => decimal(n, precision.unwrap_or(0)),
+        'N' | 'n' => grouped(n, precision.unwrap_or(2)),
+        'X' => hex(n, precision.unwrap_or(0)).to_uppercase(),
+        _ => hex(n, precision.unwrap_or(0)),
+    })
+}
+
+/// `D`: the digits zero-padded to `width`, a `-` before them for negatives.
+fn decimal(n: i64, width: usize) -> String {
+    let sign = if n < 0 { "-" } else { "" };
+    format!("{sign}{:0width$}", n.unsigned_abs())
+}
+
+/// `N`: `,` between thousands and `decimals` zeros after a `.` (an integer has no fraction).
+fn grouped(n: i64, decimals: usize) -> String {
+    let digits = n.unsigned_abs().to_string();
+    let mut out = String::from(if n < 0 { "-" } else { "" });
+    for (i, d) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(d);
+    }
+    if decimals > 0 {
+        out.push('.');
+        out.push_str(&"0".repeat(decimals));
+    }
+    out
+}
+
+/// `x`: lower-case hex zero-padded to `width`; a negative number is its 64-bit two's
+/// complement, as .NET formats ARM's integers (`Int64`).
+fn hex(n: i64, width: usize) -> String {
+    format!("{n:0width$x}")
 }
 
 /// Folds child resources into their parent's inline list (the child wins by name) and
@@ -789,6 +908,81 @@ mod tests {
             json!("[literal]")
         );
         assert_eq!(eval(t, None, "plain").unwrap(), json!("plain"));
+    }
+
+    /// `format()` evaluated with a template that needs nothing else.
+    fn format(expression: &str) -> Result<Value> {
+        eval(json!({}), None, expression)
+    }
+
+    #[test]
+    fn format_applies_dotnet_numeric_format_strings_to_integers() {
+        let cases = [
+            ("[format('nsg-{0:D2}', 1)]", "nsg-01"),
+            ("[format('{0:d3}', -7)]", "-007"),
+            ("[format('{0:D}', 42)]", "42"),
+            ("[format('{0:D1}', 1234)]", "1234"),
+            // Microsoft's own format() example.
+            ("[format('{0:N0}', 8175133)]", "8,175,133"),
+            ("[format('{0:N2}', -1234567)]", "-1,234,567.00"),
+            ("[format('{0:n}', 999)]", "999.00"),
+            ("[format('{0:X4}', 255)]", "00FF"),
+            ("[format('{0:x}', 48879)]", "beef"),
+            ("[format('{0:x}', -1)]", "ffffffffffffffff"),
+        ];
+        for (expression, expected) in cases {
+            assert_eq!(format(expression).unwrap(), json!(expected), "{expression}");
+        }
+    }
+
+    #[test]
+    fn format_aligns_and_unescapes_braces() {
+        let cases = [
+            ("[format('[{0,4}]', 'ab')]", "[  ab]"),
+            ("[format('[{0,-4}]', 'ab')]", "[ab  ]"),
+            ("[format('[{0,5:D3}]', 7)]", "[  007]"),
+            ("[format('[{0,1}]', 'abc')]", "[abc]"),
+            ("[format('nsg-{{a}}-{0}', 'x')]", "nsg-{a}-x"),
+            ("[format('{{{0}}}', 'x')]", "{x}"),
+            ("[format('{{0}}')]", "{0}"),
+            ("[format('{1}-{0}', 'a', 2)]", "2-a"),
+        ];
+        for (expression, expected) in cases {
+            assert_eq!(format(expression).unwrap(), json!(expected), "{expression}");
+        }
+    }
+
+    #[test]
+    fn format_refuses_what_it_would_have_to_guess() {
+        let cases = [
+            (
+                "[format('{0:F2}', 1)]",
+                "format string `F2` is not supported",
+            ),
+            (
+                "[format('{0:000}', 1)]",
+                "format string `000` is not supported",
+            ),
+            (
+                "[format('{0:D2x}', 1)]",
+                "format string `D2x` is not supported",
+            ),
+            ("[format('{0:D2}', 'web')]", "formats integers, not \"web\""),
+            ("[format('{0}-{1}', 'a')]", "uses {1} but has 1 arguments"),
+            ("[format('{a}', 'x')]", "`{a}` is not a placeholder"),
+            ("[format('{0,x}', 'x')]", "`{0,x}` is not a placeholder"),
+            ("[format('a}b')]", "unmatched `}`"),
+            ("[format('a{0', 'x')]", "unclosed `{`"),
+            ("[format('{0,99999}', 'x')]", "wider than secpath pads"),
+            ("[format('{0:D99999}', 1)]", "more digits than secpath pads"),
+        ];
+        for (expression, message) in cases {
+            let e = format(expression).unwrap_err().to_string();
+            assert!(
+                e.contains(message) && e.contains(&format!("expression `{expression}`")),
+                "{expression}: {e}"
+            );
+        }
     }
 
     #[test]
