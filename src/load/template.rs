@@ -539,9 +539,12 @@ fn format_item(item: &str, args: &[Value], pattern: &str) -> Result<String, Stri
             args.len()
         )
     })?;
+    // .NET hands a format string only to numbers; a string or a bool prints as it is.
     let text = match spec {
-        None => plain(arg),
-        Some(spec) => format_number(arg, spec).map_err(|m| format!("`{{{item}}}`: {m}"))?,
+        Some(spec) if arg.is_number() => {
+            format_number(arg, spec).map_err(|m| format!("`{{{item}}}`: {m}"))?
+        }
+        _ => plain(arg),
     };
     align(text, alignment).map_err(|m| format!("`{{{item}}}`: {m}"))
 }
@@ -946,6 +949,8 @@ mod tests {
             ("[format('{{{0}}}', 'x')]", "{x}"),
             ("[format('{{0}}')]", "{0}"),
             ("[format('{1}-{0}', 'a', 2)]", "2-a"),
+            // .NET ignores a format string on what is not a number.
+            ("[format('{0:D2}', 'web')]", "web"),
         ];
         for (expression, expected) in cases {
             assert_eq!(format(expression).unwrap(), json!(expected), "{expression}");
@@ -967,7 +972,6 @@ mod tests {
                 "[format('{0:D2x}', 1)]",
                 "format string `D2x` is not supported",
             ),
-            ("[format('{0:D2}', 'web')]", "formats integers, not \"web\""),
             ("[format('{0}-{1}', 'a')]", "uses {1} but has 1 arguments"),
             ("[format('{a}', 'x')]", "`{a}` is not a placeholder"),
             ("[format('{0,x}', 'x')]", "`{0,x}` is not a placeholder"),
