@@ -11,6 +11,7 @@
 
 use super::cursor::{Cursor, LineError, Parsed};
 use super::lex::{is_bare, quote, word_or_quoted, Kind, Token};
+use crate::resolve::condition::{parse_condition, Condition, Expr};
 use serde_json::{Map, Value};
 
 /// The operators of Azure Policy conditions secpath evaluates, as the DSL and JSON spell
@@ -107,20 +108,25 @@ pub fn literal_text(v: &Value) -> Option<String> {
 }
 
 /// One condition leaf: `[field|value] OPERAND OPERATOR ARGUMENT`, to the end of the line.
-pub fn leaf(c: &mut Cursor) -> Parsed<Value> {
-    let (key, operand) = if c.eat("field") {
+/// `parameters` says whether it may name `[parameters('p')]`: a policy definition's may, a
+/// group's `dynamic` condition may not (nothing gives its policy a parameter's value).
+pub fn leaf(c: &mut Cursor, parameters: bool) -> Parsed<Value> {
+    let (key, operand, operand_at) = if c.eat("field") {
         let t = c.text("a field (name, id, location, type or tags['k'])")?;
-        ("field", Value::String(t.value.clone()))
+        ("field", Value::String(t.value.clone()), t)
     } else if c.eat("value") {
-        ("value", literal(c)?)
+        let Some(t) = c.peek() else {
+            return Err(c.missing("a value"));
+        };
+        ("value", literal(c)?, t)
     } else {
         let t = c.text(
             "a condition: a field (name, id, location, type, tags['k']), an expression [...], `all-of`, `any-of` or `not`",
         )?;
         if t.kind == Kind::Word && t.value.starts_with('[') {
-            ("value", Value::String(t.value.clone()))
+            ("value", Value::String(t.value.clone()), t)
         } else {
-            ("field", Value::String(t.value.clone()))
+            ("field", Value::String(t.value.clone()), t)
         }
     };
     let op = c.text("an operator")?;
@@ -146,7 +152,37 @@ pub fn leaf(c: &mut Cursor) -> Parsed<Value> {
     let mut m = Map::new();
     m.insert(key.to_string(), operand);
     m.insert((*name).to_string(), argument);
-    Ok(Value::Object(m))
+    let leaf = Value::Object(m);
+    // Checked here as the loader reads it, so that a mistake is reported at its own text,
+    // not at the statement whose policy the condition ends up in.
+    let argument_at = at.as_ref().unwrap_or(op);
+    let on_operand = |path: &str| path.eq_ignore_ascii_case(&format!(".{key}"));
+    let condition = parse_condition(&leaf, "").map_err(|e| {
+        let t = if on_operand(&e.path) {
+            operand_at
+        } else {
+            argument_at
+        };
+        Cursor::error_at(t, e.message)
+    })?;
+    let Condition::Leaf(l) = &condition else {
+        return Ok(leaf);
+    };
+    if !parameters {
+        let named = [(&l.operand, operand_at), (&l.argument, argument_at)];
+        if let Some((Expr::Parameter(p), t)) = named
+            .into_iter()
+            .find(|(e, _)| matches!(e, Expr::Parameter(_)))
+        {
+            return Err(Cursor::error_at(
+                t,
+                format!(
+                    "a group's `dynamic` condition cannot use parameters (nothing gives `{p}` a value): write the value itself, or use a `policy-definition` with `param {p} = VALUE`"
+                ),
+            ));
+        }
+    }
+    Ok(leaf)
 }
 
 /// `in`/`notIn` take a list, or an expression string that yields one.
@@ -266,7 +302,7 @@ mod tests {
 
     fn leaf_of(line: &str) -> Parsed<Value> {
         let toks = lex(line).unwrap();
-        leaf(&mut Cursor::new(&toks, line.len()))
+        leaf(&mut Cursor::new(&toks, line.len()), true)
     }
 
     #[test]
@@ -297,13 +333,35 @@ mod tests {
             .contains("take a list"));
     }
 
+    /// What the loader would refuse in a leaf is reported at the offending text.
+    #[test]
+    fn leaves_are_checked_where_written() {
+        let line = "[subscription().tenantId] equals x";
+        let e = leaf_of(line).unwrap_err();
+        assert_eq!(
+            (e.start, e.found.as_str()),
+            (0, "[subscription().tenantId]")
+        );
+        assert!(
+            e.message.contains("unsupported expression"),
+            "{}",
+            e.message
+        );
+        let e = leaf_of("name exists maybe").unwrap_err();
+        assert_eq!(e.found, "maybe");
+        let line = "tags['x'] equals [parameters('p')]";
+        let toks = lex(line).unwrap();
+        let e = leaf(&mut Cursor::new(&toks, line.len()), false).unwrap_err();
+        assert_eq!((e.start, e.found.as_str()), (17, "[parameters('p')]"));
+        assert!(e.message.contains("cannot use parameters"), "{}", e.message);
+    }
+
     #[test]
     fn leaves_print_back() {
         for v in [
             json!({"field": "tags['env']", "equals": "prod"}),
             json!({"Value": "[resourceGroup().Name]", "NotLike": "*-test"}),
             json!({"value": 5, "in": [5, "5", true, null, "a b"]}),
-            json!({"field": "not", "contains": "x"}),
         ] {
             let text = leaf_text(&v).unwrap();
             let back = leaf_of(&text).unwrap();
@@ -319,5 +377,13 @@ mod tests {
             assert_eq!(key_lower(&back), key_lower(&v), "{text}");
         }
         assert_eq!(leaf_text(&json!({"field": "x", "equals": {"a": 1}})), None);
+        // A field named like a keyword is written after `field` (and read back refused: the
+        // loader knows no such field).
+        let text = leaf_text(&json!({"field": "not", "contains": "x"})).unwrap();
+        assert_eq!(text, "field \"not\" contains x");
+        assert!(leaf_of(&text)
+            .unwrap_err()
+            .message
+            .contains("unsupported field"));
     }
 }

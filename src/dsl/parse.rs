@@ -1060,13 +1060,29 @@ impl Parser {
                     .iter()
                     .filter(|o| matches!(o.frame, Frame::Condition(_)))
                     .count();
-                self.condition_statement(c, opens, depth)
+                let of_group = frames.iter().any(|o| {
+                    matches!(
+                        o.frame,
+                        Frame::Condition(CondFrame {
+                            target: CondTarget::Group(..),
+                            ..
+                        })
+                    )
+                });
+                self.condition_statement(c, opens, depth, !of_group)
             }
             Some(Frame::Skip) => Ok(Step::Done),
         }
     }
 
-    fn condition_statement(&mut self, c: &mut Cursor, opens: bool, depth: usize) -> Parsed<Step> {
+    /// A line of a condition block; `parameters` as for [`cond::leaf`].
+    fn condition_statement(
+        &mut self,
+        c: &mut Cursor,
+        opens: bool,
+        depth: usize,
+        parameters: bool,
+    ) -> Parsed<Step> {
         self.cond_lines += 1;
         self.last_key = Some(key::child(&self.cond_owner, "line", self.cond_lines));
         let op = if c.peek_is("all-of") {
@@ -1101,9 +1117,9 @@ impl Parser {
             })));
         }
         let value = if c.eat("not") {
-            serde_json::json!({ "not": cond::leaf(c)? })
+            serde_json::json!({ "not": cond::leaf(c, parameters)? })
         } else {
-            cond::leaf(c)?
+            cond::leaf(c, parameters)?
         };
         Ok(Step::Leaf(value))
     }
@@ -1630,7 +1646,7 @@ impl Parser {
                             "id" => id_clause = Some(c.text("an id")?.value.clone()),
                             "group" => group = Some(r(c.text("a network group")?, refs::GROUP)),
                             "param" => defaults.push(param(c)?),
-                            _ => condition = Some(inline_condition(c)?),
+                            _ => condition = Some(inline_condition(c, true)?),
                         }
                         Ok(())
                     },
@@ -2259,7 +2275,7 @@ impl Parser {
                         _ => {
                             dynamic_tok = Some(t.clone());
                             if c.eat("where") {
-                                g.dynamic = Some(inline_condition(c)?);
+                                g.dynamic = Some(inline_condition(c, false)?);
                             }
                         }
                     }
@@ -2617,11 +2633,11 @@ fn json_message(e: &serde_json::Error) -> String {
 }
 
 /// `where LEAF` or `where not LEAF`, to the end of the line.
-fn inline_condition(c: &mut Cursor) -> Parsed<Value> {
+fn inline_condition(c: &mut Cursor, parameters: bool) -> Parsed<Value> {
     if c.eat("not") {
-        return Ok(serde_json::json!({ "not": cond::leaf(c)? }));
+        return Ok(serde_json::json!({ "not": cond::leaf(c, parameters)? }));
     }
-    cond::leaf(c)
+    cond::leaf(c, parameters)
 }
 
 /// A condition comes either after `where` or in a block, not both, and not neither.

@@ -1140,6 +1140,12 @@ fn admin_rule(node: &Node, id: &str) -> R<Rule> {
     })
 }
 
+/// True when a condition uses no `[parameters('p')]`, as a group's `dynamic` one must.
+fn names_no_parameters(condition: &Value) -> bool {
+    crate::resolve::condition::parse_condition(condition, "")
+        .is_ok_and(|c| c.parameters().is_empty())
+}
+
 /// Folds a policy definition and its assignments back into `dynamic` on the group they
 /// were written for, when they are exactly what `dynamic` expands to.
 fn fold_dynamic(items: &mut Vec<Item>) {
@@ -1160,7 +1166,8 @@ fn fold_dynamic(items: &mut Vec<Item>) {
                     if d.id == def_id
                         && d.name == name
                         && d.group.text == g.id
-                        && d.defaults.is_empty() =>
+                        && d.defaults.is_empty()
+                        && names_no_parameters(&d.condition) =>
                 {
                     Some((i, d.condition.clone()))
                 }
