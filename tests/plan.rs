@@ -830,6 +830,22 @@ fn bad_inputs_are_located_errors_in_the_file_as_written() {
         e.contains("resources[0].properties.copy") && e.contains("copy loops are not supported"),
         "{e}"
     );
+    // A property loop may sit in any object of the properties: here it builds one rule's
+    // ports, which read as absent would match every port (D4).
+    let nested_copy = scratch(
+        "nested-copy.json",
+        r#"{"$schema": "https://schema.management.azure.com/schemas/2019-04-01/deploymentTemplate.json#",
+            "resources": [{"type": "Microsoft.Network/networkSecurityGroups", "name": "n",
+              "properties": {"securityRules": [{"name": "ssh", "properties": {"protocol": "Tcp",
+                "access": "Allow", "priority": 100, "direction": "Inbound",
+                "copy": [{"name": "destinationPortRanges", "count": 1, "input": "22"}]}}]}}]}"#,
+    );
+    let e = error_of(&nested_copy);
+    assert!(
+        e.contains("resources[0].properties.securityRules[0].properties.copy")
+            && e.contains("copy loops are not supported"),
+        "{e}"
+    );
     let mut plan: Value =
         serde_json::from_str(&std::fs::read_to_string(root().join(PLAN_0_1)).unwrap()).unwrap();
     plan["resource_changes"][1]["change"]["after"]["security_rule"][0]["priority"] =

@@ -160,13 +160,14 @@ impl Context<'_> {
         parent: Option<(&str, &str)>,
         out: &mut Vec<Evaluated>,
     ) -> Result<()> {
-        for (at, copy) in [
-            ("copy", r.get("copy")),
-            ("properties.copy", r.pointer("/properties/copy")),
-        ] {
-            if copy.is_some() {
-                return Err(self.error(&format!("{path}.{at}"), COPY_UNSUPPORTED));
-            }
+        if r.get("copy").is_some() {
+            return Err(self.error(&format!("{path}.copy"), COPY_UNSUPPORTED));
+        }
+        if let Some(at) = r
+            .get("properties")
+            .and_then(|p| property_copy(p, "properties"))
+        {
+            return Err(self.error(&format!("{path}.{at}"), COPY_UNSUPPORTED));
         }
         if let Some(c) = r.get("condition") {
             if self.eval_value(c, &format!("{path}.condition"))? == Value::Bool(false) {
@@ -447,6 +448,26 @@ impl Context<'_> {
             ..*self
         };
         Ok(json!(ctx.resource_id(texts[at], &texts[at + 1..].join("/"))))
+    }
+}
+
+/// Where, under `v` (at `path`), a property `copy` loop is: ARM allows one in any object of a
+/// resource's properties (a rule's `destinationPortRanges` built by one, say). Left unread,
+/// the property it builds would be absent, and an absent rule field matches anything (D4).
+fn property_copy(v: &Value, path: &str) -> Option<String> {
+    match v {
+        Value::Object(m) => m.iter().find_map(|(k, v)| {
+            if k.eq_ignore_ascii_case("copy") && v.is_array() {
+                Some(format!("{path}.{k}"))
+            } else {
+                property_copy(v, &format!("{path}.{k}"))
+            }
+        }),
+        Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .find_map(|(i, v)| property_copy(v, &format!("{path}[{i}]"))),
+        _ => None,
     }
 }
 
