@@ -173,6 +173,45 @@ fn nsg_tables_shadowed_and_redundant() {
     check_witnesses(&p, &report);
 }
 
+/// A custom rule alike a default rule (docs/semantics.md: "an allow from `VirtualNetwork`
+/// to `*` is redundant beside `AllowVnetInBound`"): the default cannot be removed, so the
+/// custom rule is the redundant one, not left unreported because it hides the default.
+#[test]
+fn a_rule_alike_a_default_rule_is_the_redundant_one() {
+    let dir = std::env::temp_dir().join(format!("secpath-alike-default-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("snapshot.secpath");
+    std::fs::write(
+        &path,
+        "subscription 11111111-0000-4000-8000-000000000001 {
+  resource-group rg {
+    vnet vnet1 region westeurope {
+      address-space 10.0.0.0/16
+      subnet web prefix 10.0.1.0/24 nsg nsg-web
+    }
+    nsg nsg-web {
+      inbound 100 allow any from VirtualNetwork to * name V
+    }
+    nic nic1 ip 10.0.1.4 subnet web
+  }
+}
+",
+    )
+    .unwrap();
+    let p = build(load_snapshot(&[path]).expect("the snapshot loads"));
+    std::fs::remove_dir_all(&dir).unwrap();
+    let report = audit::audit(&p, &AuditOptions::default());
+    assert_eq!(kinds(&report, "V"), [FindingKind::Redundant]);
+    let f = finding(&report, FindingKind::Redundant, "V");
+    assert!(
+        f.related
+            .iter()
+            .any(|r| r.id.ends_with("/AllowVnetInBound")),
+        "{f:?}"
+    );
+    check_witnesses(&p, &report);
+}
+
 #[test]
 fn a_rule_that_matches_nothing_says_so_instead_of_naming_no_covering_rule() {
     let p = policy(&["fixtures/audit/unmatchable/network.secpath"]);

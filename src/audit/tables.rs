@@ -117,7 +117,7 @@ impl<'p> Table<'p> {
         let sets: Vec<FlowSet> = spaces.iter().map(|r| r.set.intersect(seen)).collect();
         let wanted: Vec<bool> = self.rules.iter().map(|r| wanted(r)).collect();
         let overlaps = crate::flowspace::rule::overlaps(&spaces);
-        let table = Ordered::new(&sets, &effects, &overlaps);
+        let table = Ordered::new(&sets, &effects, &overlaps, &wanted);
         (0..self.rules.len())
             .into_par_iter()
             .map(|i| wanted[i].then(|| outcome(&table, i)))
@@ -255,6 +255,9 @@ pub(crate) struct Ordered<'a> {
     effects: &'a [Effect],
     /// Per rule, the rules it overlaps, in order.
     overlaps: &'a [Vec<usize>],
+    /// Per rule, whether it is reported (the default rules are not): a rule that is not
+    /// stays whatever else is removed.
+    reported: &'a [bool],
     /// Per rule, whether no flow reaches it, worked out when first asked.
     shadowed: Vec<OnceLock<bool>>,
 }
@@ -264,11 +267,13 @@ impl<'a> Ordered<'a> {
         sets: &'a [FlowSet],
         effects: &'a [Effect],
         overlaps: &'a [Vec<usize>],
+        reported: &'a [bool],
     ) -> Ordered<'a> {
         Ordered {
             sets,
             effects,
             overlaps,
+            reported,
             shadowed: sets.iter().map(|_| OnceLock::new()).collect(),
         }
     }
@@ -309,11 +314,13 @@ pub(crate) fn outcome(t: &Ordered, i: usize) -> Outcome {
     // Later rules of rule i's effect that no flow reaches are left out: where rule i is what
     // hides such a rule (a duplicate after it), that rule is the finding, shadowed, and rule
     // i the one to keep, rather than each being reported as removable because of the other.
-    // Leaving out rules of the same effect can only turn a redundant outcome live, so the
-    // first pass above keeps the diagram work of asking which are shadowed for candidates.
+    // A rule that is not reported (a default rule, which cannot be removed) stays: beside
+    // it, rule i is the finding. Leaving out rules of the same effect can only turn a
+    // redundant outcome live, so the first pass above keeps the diagram work of asking
+    // which are shadowed for candidates.
     let later: Vec<usize> = later
         .into_iter()
-        .filter(|&j| t.effects[j] != t.effects[i] || !t.is_shadowed(j))
+        .filter(|&j| t.effects[j] != t.effects[i] || !t.reported[j] || !t.is_shadowed(j))
         .collect();
     if !later_agrees(t, i, &later, &decided) {
         return Outcome::Live { decided };
@@ -458,6 +465,9 @@ mod tests {
     use crate::flowspace::cube::{Cube, Family, Ranges, PORT_MAX};
     use smallvec::smallvec;
 
+    /// Every rule of a test table reported (none is a default rule).
+    const REPORTED: [bool; 4] = [true; 4];
+
     fn rule(dst_port: (u128, u128)) -> RuleSpace {
         RuleSpace::of_cubes(smallvec![Cube {
             family: Family::Ipv4,
@@ -481,7 +491,7 @@ mod tests {
         let sets: Vec<FlowSet> = rules.iter().map(|r| r.set.clone()).collect();
         let overlaps = crate::flowspace::rule::overlaps(&spaces);
         let effects = [Effect::Deny, Effect::Pass, Effect::Deny, Effect::Deny];
-        let t = Ordered::new(&sets, &effects, &overlaps);
+        let t = Ordered::new(&sets, &effects, &overlaps, &REPORTED[..rules.len()]);
         assert!(
             matches!(outcome(&t, 1), Outcome::Shadowed { ref covering, .. } if covering == &[0])
         );
@@ -493,7 +503,7 @@ mod tests {
             "without rule 0, the shadowed Pass rule 1 would admit port 22"
         );
         let effects = [Effect::Pass, Effect::Pass, Effect::Deny, Effect::Deny];
-        let t = Ordered::new(&sets, &effects, &overlaps);
+        let t = Ordered::new(&sets, &effects, &overlaps, &REPORTED[..rules.len()]);
         assert!(matches!(outcome(&t, 0), Outcome::Live { .. }));
     }
 
@@ -504,7 +514,7 @@ mod tests {
         let sets: Vec<FlowSet> = rules.iter().map(|r| r.set.clone()).collect();
         let overlaps = crate::flowspace::rule::overlaps(&spaces);
         let effects = [Effect::Deny, Effect::Deny, Effect::Deny];
-        let t = Ordered::new(&sets, &effects, &overlaps);
+        let t = Ordered::new(&sets, &effects, &overlaps, &REPORTED[..rules.len()]);
         assert!(
             matches!(outcome(&t, 0), Outcome::Redundant { ref deciders, passes: false, .. } if deciders == &[1, 2]),
             "rule 1 takes ports 20-25 only; rule 2 takes the rest"
@@ -518,7 +528,7 @@ mod tests {
         let sets: Vec<FlowSet> = rules.iter().map(|r| r.set.clone()).collect();
         let overlaps = crate::flowspace::rule::overlaps(&spaces);
         let effects = [Effect::Pass, Effect::Pass, Effect::Deny];
-        let t = Ordered::new(&sets, &effects, &overlaps);
+        let t = Ordered::new(&sets, &effects, &overlaps, &REPORTED[..rules.len()]);
         assert!(
             matches!(outcome(&t, 1), Outcome::Shadowed { ref covering, same_effect: true, .. } if covering == &[0])
         );
@@ -528,14 +538,21 @@ mod tests {
         );
         // A later rule of the same effect that is reached still makes the earlier redundant.
         let effects = [Effect::Pass, Effect::Pass, Effect::Pass];
-        let t = Ordered::new(&sets, &effects, &overlaps);
+        let t = Ordered::new(&sets, &effects, &overlaps, &REPORTED[..rules.len()]);
         assert!(
             matches!(outcome(&t, 0), Outcome::Redundant { ref deciders, passes: false, .. } if deciders == &[2])
         );
         // A shadowed later rule of another effect is not left out: without rule 0 it denies.
         let effects = [Effect::Pass, Effect::Deny, Effect::Pass];
-        let t = Ordered::new(&sets, &effects, &overlaps);
+        let t = Ordered::new(&sets, &effects, &overlaps, &REPORTED[..rules.len()]);
         assert!(matches!(outcome(&t, 0), Outcome::Live { .. }));
+        // A later rule alike that is not reported (a default rule) stays: the earlier is
+        // the redundant one.
+        let effects = [Effect::Pass, Effect::Pass, Effect::Deny];
+        let t = Ordered::new(&sets, &effects, &overlaps, &[true, false, true]);
+        assert!(
+            matches!(outcome(&t, 0), Outcome::Redundant { ref deciders, passes: false, .. } if deciders == &[1])
+        );
     }
 
     #[test]
@@ -545,7 +562,7 @@ mod tests {
         let sets: Vec<FlowSet> = rules.iter().map(|r| r.set.clone()).collect();
         let overlaps = crate::flowspace::rule::overlaps(&spaces);
         let effects = [Effect::Pass, Effect::Deny];
-        let t = Ordered::new(&sets, &effects, &overlaps);
+        let t = Ordered::new(&sets, &effects, &overlaps, &REPORTED[..rules.len()]);
         assert!(matches!(
             outcome(&t, 0),
             Outcome::Redundant { ref deciders, passes: true, .. } if deciders.is_empty()
