@@ -157,6 +157,31 @@ fn a_capture_is_tracked_by_connection() {
     );
 }
 
+/// A pcapng interface whose `if_tsresol` is a power of two (0x94: 2^-20 s) keeps its
+/// packets' times, so the idle timeout parts two datagrams 1,000 s apart into two connections.
+#[test]
+fn a_power_of_two_time_stamp_resolution_keeps_packet_times() {
+    let dir = std::env::temp_dir().join(format!("secpath-tsresol-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (capture, out) = (dir.join("tsresol.pcapng"), dir.join("out.jsonl"));
+    let dns = (17, [10, 1, 1, 4], 40000, [10, 0, 2, 4], 53);
+    let start = 1_764_500_000u64;
+    let packets = [(start << 20, dns), ((start + 1000) << 20, dns)];
+    std::fs::write(&capture, pcapng_bytes(0x94, &packets)).unwrap();
+    let r = replay(
+        &["--out", out.to_str().unwrap()],
+        &[capture.to_str().unwrap()],
+    );
+    assert_eq!(r["connections"], 2);
+    let lines = std::fs::read_to_string(&out).unwrap();
+    let first: Vec<serde_json::Value> = lines
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["first_ms"].clone())
+        .collect();
+    assert_eq!(first, [start * 1000, (start + 1000) * 1000]);
+    std::fs::remove_dir_all(&dir).ok();
+}
+
 #[test]
 fn admin_stateless_denied_replies_show_on_their_connection_line_and_hits() {
     // A at 10.0.1.4 may reach B at 10.0.2.4:80; the fixture's admin rule DenyReplyish denies
@@ -365,31 +390,8 @@ fn pcap_bytes(packets: impl Iterator<Item = (u64, Packet, u8)>) -> Vec<u8> {
     out.extend([
         2, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0, 0, 1, 0, 0, 0,
     ]);
-    for (us, (proto, src, sport, dst, dport), flags) in packets {
-        let l4: Vec<u8> = match proto {
-            6 => [
-                &sport.to_be_bytes()[..],
-                &dport.to_be_bytes(),
-                &[0, 0, 0, 1, 0, 0, 0, 0, 0x50, flags, 0xff, 0xff, 0, 0, 0, 0],
-            ]
-            .concat(),
-            _ => [
-                &sport.to_be_bytes()[..],
-                &dport.to_be_bytes(),
-                &[0, 8, 0, 0],
-            ]
-            .concat(),
-        };
-        let total = (20 + l4.len()) as u16;
-        let ip = [
-            &[0x45, 0][..],
-            &total.to_be_bytes(),
-            &[0, 1, 0, 0, 64, proto, 0, 0],
-            &src,
-            &dst,
-        ]
-        .concat();
-        let frame = [&[0u8; 12][..], &[0x08, 0x00], &ip, &l4].concat();
+    for (us, flow, flags) in packets {
+        let frame = ethernet_frame(flow, flags);
         out.extend(((us / 1_000_000) as u32).to_le_bytes());
         out.extend(((us % 1_000_000) as u32).to_le_bytes());
         out.extend((frame.len() as u32).to_le_bytes());
@@ -397,6 +399,67 @@ fn pcap_bytes(packets: impl Iterator<Item = (u64, Packet, u8)>) -> Vec<u8> {
         out.extend(frame);
     }
     out
+}
+
+/// A pcapng (little endian, one Ethernet interface whose `if_tsresol` option is `tsresol`)
+/// of `packets`: each its time in units of that resolution, and its flow (a SYN when TCP).
+fn pcapng_bytes(tsresol: u8, packets: &[(u64, Packet)]) -> Vec<u8> {
+    fn block(out: &mut Vec<u8>, kind: u32, body: &[u8]) {
+        let padded = body.len().div_ceil(4) * 4;
+        let length = (12 + padded) as u32;
+        out.extend(kind.to_le_bytes());
+        out.extend(length.to_le_bytes());
+        out.extend(body);
+        out.resize(out.len() + padded - body.len(), 0);
+        out.extend(length.to_le_bytes());
+    }
+    let mut out = Vec::new();
+    let section = [&0x1a2b_3c4du32.to_le_bytes()[..], &[1, 0, 0, 0], &[0xff; 8]].concat();
+    block(&mut out, 0x0a0d_0d0a, &section);
+    // Link type 1, snap length 65535, if_tsresol (option 9, 1 byte), end of options.
+    let interface = [
+        1, 0, 0, 0, 0xff, 0xff, 0, 0, 9, 0, 1, 0, tsresol, 0, 0, 0, 0, 0, 0, 0,
+    ];
+    block(&mut out, 1, &interface);
+    for &(ticks, flow) in packets {
+        let frame = ethernet_frame(flow, SYN);
+        let mut body = 0u32.to_le_bytes().to_vec();
+        body.extend(((ticks >> 32) as u32).to_le_bytes());
+        body.extend((ticks as u32).to_le_bytes());
+        body.extend((frame.len() as u32).to_le_bytes());
+        body.extend((frame.len() as u32).to_le_bytes());
+        body.extend(frame);
+        block(&mut out, 6, &body);
+    }
+    out
+}
+
+/// An Ethernet frame of IPv4 `flow`: a TCP segment with `flags`, or a UDP datagram.
+fn ethernet_frame((proto, src, sport, dst, dport): Packet, flags: u8) -> Vec<u8> {
+    let l4: Vec<u8> = match proto {
+        6 => [
+            &sport.to_be_bytes()[..],
+            &dport.to_be_bytes(),
+            &[0, 0, 0, 1, 0, 0, 0, 0, 0x50, flags, 0xff, 0xff, 0, 0, 0, 0],
+        ]
+        .concat(),
+        _ => [
+            &sport.to_be_bytes()[..],
+            &dport.to_be_bytes(),
+            &[0, 8, 0, 0],
+        ]
+        .concat(),
+    };
+    let total = (20 + l4.len()) as u16;
+    let ip = [
+        &[0x45, 0][..],
+        &total.to_be_bytes(),
+        &[0, 1, 0, 0, 64, proto, 0, 0],
+        &src,
+        &dst,
+    ]
+    .concat();
+    [&[0u8; 12][..], &[0x08, 0x00], &ip, &l4].concat()
 }
 
 /// Addresses and ports of the generated captures: contoso's subnets, the Internet, and ports

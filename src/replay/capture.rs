@@ -934,7 +934,7 @@ impl State {
                 if self.interfaces.len() < MAX_INTERFACES {
                     self.interfaces.push(Interface {
                         link: interface.linktype.0,
-                        units_per_second: interface.ts_resolution(),
+                        units_per_second: units_per_second(interface.if_tsresol),
                         offset_seconds: interface.ts_offset(),
                     });
                 }
@@ -1033,6 +1033,18 @@ impl State {
             }),
             Err(reason) => Err(self.skip(offset, reason)),
         }
+    }
+}
+
+/// Time-stamp units per second of a pcapng `if_tsresol` value (pcap-parser's, 6 when the
+/// option is absent): 10^value, or 2^(its low 7 bits) when its high bit is set. pcap-parser
+/// 0.17's `ts_resolution` refuses every power of two (it compares the value with 63 before
+/// masking the high bit off), so the value is decoded here. `None` when it does not fit.
+fn units_per_second(tsresol: u8) -> Option<u64> {
+    if tsresol & 0x80 == 0 {
+        10u64.checked_pow(u32::from(tsresol))
+    } else {
+        1u64.checked_shl(u32::from(tsresol & 0x7f))
     }
 }
 
@@ -1500,6 +1512,32 @@ mod tests {
             })
             .collect();
         assert_eq!(got, expected);
+    }
+
+    /// An `if_tsresol` with its high bit set is a negative power of two: 0x94 is 2^-20 s,
+    /// 0x8a 2^-10 s; 2^-64 s does not fit, and its packets have no time.
+    #[test]
+    fn power_of_two_time_stamp_resolutions() {
+        let udp4 = eth(0x0800, &ipv4(17, A, B, &udp(1, 2), (0, false)));
+        let file = Section::new(false)
+            .interface(1, Some(0x94))
+            .interface(1, Some(0x8a))
+            .interface(1, Some(0xc0))
+            .packet(0, (1_700_000_000 << 20) + (1 << 19), &udp4)
+            .packet(1, 1_000 << 10, &udp4)
+            .packet(2, 1, &udp4)
+            .bytes();
+        let got = read(file, InputFormat::Auto);
+        let expected = [
+            "1 udp 10.0.0.1:1 -> 10.0.0.2:2 len=46 t=1700000000500",
+            "2 udp 10.0.0.1:1 -> 10.0.0.2:2 len=46 t=1000000",
+            "3 udp 10.0.0.1:1 -> 10.0.0.2:2 len=46",
+        ];
+        assert_eq!(got, expected);
+        assert_eq!(units_per_second(6), Some(1_000_000));
+        assert_eq!(units_per_second(19), Some(10_000_000_000_000_000_000));
+        assert_eq!(units_per_second(20), None);
+        assert_eq!(units_per_second(0x80 | 63), Some(1 << 63));
     }
 
     #[test]
