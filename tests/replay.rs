@@ -182,6 +182,25 @@ fn a_power_of_two_time_stamp_resolution_keeps_packet_times() {
     std::fs::remove_dir_all(&dir).ok();
 }
 
+/// A pcap whose LinkType field has the FCS bits above the link type set (0x24000001:
+/// Ethernet, each frame ending in a 4-byte FCS) is read as Ethernet.
+#[test]
+fn a_pcap_link_type_with_fcs_bits_is_read_as_its_link_type() {
+    let dir = std::env::temp_dir().join(format!("secpath-fcs-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let capture = dir.join("fcs.pcap");
+    let dns = (17, [10, 1, 1, 4], 40000, [10, 0, 2, 4], 53);
+    let mut bytes = pcap_bytes([(0, dns, 0)].into_iter());
+    bytes[20..24].copy_from_slice(&0x2400_0001u32.to_le_bytes());
+    std::fs::write(&capture, bytes).unwrap();
+    let r = replay(&[], &[capture.to_str().unwrap()]);
+    assert_eq!(
+        (r["evaluated"].as_u64(), r["skipped"].as_u64()),
+        (Some(1), Some(0))
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}
+
 #[test]
 fn admin_stateless_denied_replies_show_on_their_connection_line_and_hits() {
     // A at 10.0.1.4 may reach B at 10.0.2.4:80; the fixture's admin rule DenyReplyish denies

@@ -6,7 +6,8 @@
 //! Ethernet (with any stack of 802.1Q / 802.1ad / QinQ tags), Linux cooked capture v1 (113)
 //! and v2 (276, decoded here: a 20-byte header with the EtherType first), raw IP (101, 228,
 //! 229: the version nibble decides) and BSD loopback (0 and 108: a 4-byte address family in
-//! either byte order). Other link types are skipped per packet.
+//! either byte order). Other link types are skipped per packet. A legacy pcap header's link
+//! type is the low 16 bits of its LinkType field, whose FCS bits above are not needed.
 //!
 //! # What a packet becomes
 //! The flow's protocol is the IP protocol as the rules see it: IPv4's protocol field, or the
@@ -918,7 +919,7 @@ impl State {
     ) -> Option<Result<Captured, SkippedRecord>> {
         match block {
             PcapBlockOwned::LegacyHeader(header) => {
-                self.legacy_link = header.network.0;
+                self.legacy_link = link_type(header.network.0);
                 self.nanoseconds = header.is_nanosecond_precision();
                 self.big_endian = header.is_bigendian();
                 self.legacy_frames = Some(frame_parser(&header));
@@ -1034,6 +1035,14 @@ impl State {
             Err(reason) => Err(self.skip(offset, reason)),
         }
     }
+}
+
+/// The link type in a legacy pcap header's LinkType field: its low 16 bits. The bits above
+/// may say that each frame ends with a frame check sequence (bit 26, and its length in 16-bit
+/// words in bits 28-31); it is left in the frame, where the IP header's length bounds what
+/// is decoded, as with Ethernet padding.
+fn link_type(field: i32) -> i32 {
+    field & 0xffff
 }
 
 /// Time-stamp units per second of a pcapng `if_tsresol` value (pcap-parser's, 6 when the
@@ -1566,6 +1575,20 @@ mod tests {
         );
         let got = read(pcap(false, false, 105, &frames[..1]), InputFormat::Auto);
         assert_eq!(got, ["skip packet 1 (byte 24): unsupported link type 105"]);
+    }
+
+    /// A LinkType field with the FCS flag and an FCS length of 2 words (4 bytes): the link
+    /// type is its low 16 bits, and the FCS after the IP packet is not read.
+    #[test]
+    fn a_link_type_with_fcs_bits_is_its_low_16_bits() {
+        let mut frame = eth(0x0800, &ipv4(17, A, B, &udp(1, 2), (0, false)));
+        frame.extend([0xde, 0xad, 0xbe, 0xef]);
+        let frames = [Frame::new(0, 0, &frame)];
+        for big_endian in [false, true] {
+            let file = pcap(big_endian, false, 0x2400_0001, &frames);
+            let got = read(file, InputFormat::Auto);
+            assert_eq!(got, ["1 udp 10.0.0.1:1 -> 10.0.0.2:2 len=50 t=0"]);
+        }
     }
 
     /// An IP header that disagrees with its EtherType, and an IPv4 header length under the
