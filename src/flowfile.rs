@@ -12,6 +12,7 @@ use crate::eval::Pins;
 use crate::flow::Flow;
 use crate::model::ResourceId;
 use smallvec::SmallVec;
+use std::borrow::Cow;
 use std::io::{self, BufRead};
 use std::net::Ipv4Addr;
 
@@ -427,7 +428,10 @@ fn jsonl(text: &str) -> Result<(Flow, Pins), String> {
         let message = e.to_string();
         let message = message.rsplit_once(" at line ").map_or(&*message, |m| m.0);
         match e.classify() {
-            serde_json::error::Category::Data => format!("{message} (column `{}`)", e.column()),
+            serde_json::error::Category::Data => {
+                let message = without_string_value(message);
+                format!("{message} (column `{}`)", e.column())
+            }
             _ => format!("malformed JSON at column `{}`: {message}", e.column()),
         }
     })?;
@@ -446,6 +450,34 @@ fn jsonl(text: &str) -> Result<(Flow, Pins), String> {
         text(&v.dst_port).as_deref(),
     )?;
     Ok((flow, pins(text(&v.from).as_deref(), text(&v.to).as_deref())))
+}
+
+/// serde's message for a value of the wrong type, without the value when it is a string
+/// (`invalid type: string "…", expected …` becomes `invalid type: string, expected …`).
+/// serde double-quotes a string, which the summary does not elide as it elides a backquoted
+/// number: the record's own text would make a reason as long as the record, and each one a
+/// group of its own.
+pub(crate) fn without_string_value(message: &str) -> Cow<'_, str> {
+    for kind in ["invalid type: string", "invalid value: string"] {
+        let Some(quoted) = message
+            .strip_prefix(kind)
+            .and_then(|m| m.strip_prefix(" \""))
+        else {
+            continue;
+        };
+        // serde writes the string as `{:?}` does: a quote inside it is escaped.
+        let mut chars = quoted.char_indices();
+        while let Some((i, c)) = chars.next() {
+            match c {
+                '\\' => {
+                    chars.next();
+                }
+                '"' => return format!("{kind}{}", &quoted[i + 1..]).into(),
+                _ => {}
+            }
+        }
+    }
+    message.into()
 }
 
 /// One JSONL flow. Deserialized as a struct, not a `Value`, so that a field named twice is
@@ -628,7 +660,8 @@ mod tests {
     }
 
     /// A JSONL field named twice, a field of the wrong type and an array say so, instead of
-    /// the last copy winning, "missing" and "missing `protocol`".
+    /// the last copy winning, "missing" and "missing `protocol`". A line that is a string is
+    /// named by its type, not its text.
     #[test]
     fn jsonl_duplicates_types_and_arrays_are_named() {
         let rows = read(concat!(
@@ -636,6 +669,7 @@ mod tests {
             "{\"protocol\":\"tcp\",\"src\":\"1.2.3.4\",\"src_port\":1,\"dst\":\"10.0.0.1\",\"dst_port\":22,\"dst_port\":23}\n",
             "{\"protocol\":\"tcp\",\"src\":\"1.2.3.4\",\"src_port\":true,\"dst\":\"10.0.0.1\",\"dst_port\":22}\n",
             "[\"tcp\",\"1.2.3.4\",1,\"10.0.0.1\",22]\n",
+            "\"tcp 1.2.3.4:1 -> 10.0.0.1:22\"\n",
         ));
         assert_eq!(rows[0].as_ref().unwrap().flow.dst_port, Some(22));
         let reasons: Vec<&str> = rows[1..]
@@ -648,8 +682,35 @@ mod tests {
                 "duplicate field `dst_port` (column `88`)",
                 "invalid type: boolean `true`, expected a string or a number (column `49`)",
                 "a JSON array, where a JSON object per line belongs",
+                "invalid type: string, expected a JSON object per line: {\"protocol\": \"tcp\", \"src\": ..., \"dst\": ...} (column `30`)",
             ]
         );
+    }
+
+    /// A string serde quotes in its message is left out, escaped quotes and all.
+    #[test]
+    fn string_values_are_left_out_of_serde_messages() {
+        let cases = [
+            (
+                r#"invalid type: string "a\"b\\", expected x"#,
+                "invalid type: string, expected x",
+            ),
+            (
+                r#"invalid value: string "", expected y"#,
+                "invalid value: string, expected y",
+            ),
+            (
+                "invalid type: integer `7`, expected z",
+                "invalid type: integer `7`, expected z",
+            ),
+            (
+                r#"invalid type: string "unclosed"#,
+                r#"invalid type: string "unclosed"#,
+            ),
+        ];
+        for (message, expected) in cases {
+            assert_eq!(without_string_value(message), expected);
+        }
     }
 
     #[test]

@@ -1086,6 +1086,64 @@ fn a_vnet_flow_log_target_outside_the_snapshot_is_skipped_by_name() {
     std::fs::remove_dir_all(&dir).ok();
 }
 
+/// A JSONL line that is a JSON string, and a flow-log list that is a string, are skipped
+/// with reasons that name the type, not the text: however long or varied the strings, the
+/// reasons stay short and make one group, in `replay` and in `eval --flows` alike.
+#[test]
+fn skip_reasons_name_a_strings_type_not_its_text() {
+    let dir = std::env::temp_dir().join(format!("secpath-string-skips-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let long = "X".repeat(50_000);
+    let (flows, log) = (dir.join("flows.jsonl"), dir.join("PT1H.json"));
+    let good =
+        r#"{"protocol":"tcp","src":"203.0.113.5","src_port":1,"dst":"10.1.1.4","dst_port":443}"#;
+    std::fs::write(
+        &flows,
+        format!("{good}\n\"line-0\"\n\"line-1\"\n\"{long}\"\n"),
+    )
+    .unwrap();
+    let record = |tuples: serde_json::Value| {
+        serde_json::json!({
+            "resourceId": "/SUBSCRIPTIONS/8D2E4B7A-5C3F-4E19-A7D6-1F2E3D4C5B02/RESOURCEGROUPS/RG-WEB-WEU/PROVIDERS/MICROSOFT.NETWORK/NETWORKSECURITYGROUPS/NSG-SNET-WEB",
+            "properties": {"Version": 2, "flows": [{"rule": "UserRule_Allow-HTTPS-Internet", "flows": [{
+                "mac": "000D3A000001", "flowTuples": tuples}]}]}})
+    };
+    let records = [
+        record(serde_json::json!([
+            "1764500000,203.0.113.5,10.1.1.4,1,443,T,I,A,B,,,,"
+        ])),
+        record(serde_json::json!("not-a-list")),
+        record(serde_json::json!(long)),
+    ];
+    std::fs::write(&log, serde_json::json!({ "records": records }).to_string()).unwrap();
+    for input in [&flows, &log] {
+        let r = replay(&[], &[input.to_str().unwrap()]);
+        let groups = r["skipped_by_reason"].as_object().unwrap();
+        let lengths: Vec<usize> = groups.keys().map(String::len).collect();
+        assert!(
+            groups.len() == 1 && lengths[0] < 200,
+            "{input:?}: {lengths:?}"
+        );
+        let count = groups.values().next().and_then(|n| n.as_u64());
+        assert_eq!(count, r["skipped"].as_u64(), "{input:?}");
+    }
+    let out = secpath([
+        "eval",
+        "--snapshot",
+        "rulesets/contoso",
+        "--flows",
+        flows.to_str().unwrap(),
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let skips: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.contains("skipped 3: "))
+        .collect();
+    assert_eq!(skips.len(), 1, "{}", &stderr[..stderr.len().min(1000)]);
+    assert!(skips[0].len() < 200, "{}", skips[0].len());
+    std::fs::remove_dir_all(&dir).ok();
+}
+
 /// Records logged by an NSG missing from the snapshot are skipped, and the summary names
 /// that NSG: it is what the user has to add.
 #[test]

@@ -30,6 +30,7 @@
 //! shape is wrong (a number where a list belongs) is skipped alone.
 
 use crate::flow::{address, proto, Flow};
+use crate::flowfile::without_string_value;
 use crate::model::Direction;
 use crate::replay::input::{KindRef, NextRecord, Position, RecordRef, RecordSource, SkippedRecord};
 use serde::{Deserialize, Serialize};
@@ -556,10 +557,12 @@ impl<'a> Indexer<'a> {
                     Value::Object(map),
                 ) {
                     Ok(record) => self.record(position, record),
-                    Err(e) => self.skip(
-                        position,
-                        format!("malformed flow-log record: {}: {}", e.path(), e.inner()),
-                    ),
+                    Err(e) => {
+                        let message = e.inner().to_string();
+                        let message = without_string_value(&message);
+                        let reason = format!("malformed flow-log record: {}: {message}", e.path());
+                        self.skip(position, reason)
+                    }
                 }
             }
             other => {
@@ -1455,7 +1458,7 @@ mod tests {
         let good = nsg(&["1,10.0.0.1,10.0.0.2,1,2,T,I,A,B,,,,"]);
         let escaped = good.replace("UserRule_web", "UserRule_w\\u0065b");
         let json = format!(
-            "{{\"records\":[{good},{{\"properties\":{{\"flows\":7}}}},{{\"category\":\"x\"}},42,{escaped}]}}"
+            "{{\"records\":[{good},{{\"properties\":{{\"flows\":7}}}},{{\"category\":\"x\"}},42,{escaped},{{\"properties\":{{\"flows\":\"7\"}}}}]}}"
         );
         let items = records("f", &json, Expect::Any);
         assert_eq!(
@@ -1466,6 +1469,7 @@ mod tests {
                 "skip records[2]: record has neither properties.flows (NSG flow log) nor flowRecords (VNet flow log)",
                 "skip records[3]: malformed flow-log record: a number where a record belongs",
                 "records[4].properties.flows[0].flows[0].flowTuples[0] tcp 10.0.0.1:1 -> 10.0.0.2:2 UserRule_web allow 1000",
+                "skip records[5]: malformed flow-log record: properties.flows: invalid type: string, expected a sequence",
             ]
         );
         // A list that is missing is damage, not an empty list: its record is skipped.
