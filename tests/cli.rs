@@ -188,6 +188,48 @@ fn lenient_lets_an_unknown_tag_match_nothing() {
     assert!(got["warnings"].to_string().contains("Storage.MarsNorth"));
 }
 
+/// An unknown tag's message says what to do: give a service-tag file where none was given,
+/// else that the given file lacks it. A file entry without its prefixes is an error.
+#[test]
+fn an_unknown_tag_says_whether_a_service_tag_file_was_given() {
+    let explain = |extra: &[&str]| {
+        let mut args = vec![
+            "explain",
+            "--snapshot",
+            "fixtures/errors/unknown-service-tag.json",
+        ];
+        args.extend_from_slice(extra);
+        args.push("tcp 1.2.3.4:1 -> 10.50.1.4:443");
+        String::from_utf8_lossy(&secpath(args).stderr).into_owned()
+    };
+    let without = explain(&[]);
+    assert!(
+        without.contains("give Azure's service-tag file with --service-tags"),
+        "{without}"
+    );
+    let with = explain(&["--service-tags", "fixtures/service-tags/sample.json"]);
+    assert!(
+        with.contains("it is not in the --service-tags file given")
+            && !with.contains("give Azure's service-tag file"),
+        "{with}"
+    );
+    let dir = std::env::temp_dir().join(format!("secpath-tag-file-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let bad = dir.join("tags.json");
+    std::fs::write(
+        &bad,
+        r#"{"values": [{"name": "Storage.MarsNorth", "id": "Storage.MarsNorth"}]}"#,
+    )
+    .unwrap();
+    let e = explain(&["--service-tags", bad.to_str().unwrap()]);
+    assert!(
+        e.contains("values[0]")
+            && e.contains("service tag `Storage.MarsNorth` has no `properties.addressPrefixes`"),
+        "{e}"
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}
+
 #[test]
 fn bad_flows_and_paths_exit_2() {
     for (args, needle) in [

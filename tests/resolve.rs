@@ -235,7 +235,9 @@ fn undeclared_or_unset_policy_parameters_are_errors() {
 
 /// Admin rules that the input holds but that can reach nothing are warned about, each with
 /// its reason: a static member of the other kind than its group's `memberType`, a collection
-/// applying to no group, a manager without `SecurityAdmin` access. None of them decides.
+/// applying to no group, a manager without `SecurityAdmin` access, a static member outside
+/// its manager's scope (named, since several managers may each have a group of that name).
+/// None of them decides.
 #[test]
 fn admin_rules_that_reach_nothing_are_warned_about() {
     let vnet = "/subscriptions/11111111-0000-4000-8000-000000000001/resourceGroups/rg-net/providers/Microsoft.Network/virtualNetworks/v1";
@@ -251,8 +253,9 @@ in subscription 11111111-0000-4000-8000-000000000001 {{
     network-manager m scope subscription 11111111-0000-4000-8000-000000000001 access SecurityAdmin {{
       group gv static {vnet}/subnets/a
       group gs member-type subnet static {vnet}
+      group gout static /subscriptions/22222222-0000-4000-8000-000000000002/resourceGroups/rg-far/providers/Microsoft.Network/virtualNetworks/v9
       security-admin-config cfg {{
-        collection c1 applies-to gv,gs {{
+        collection c1 applies-to gv,gs,gout {{
           inbound 11 deny tcp to * ports 22 name DenySsh
         }}
         collection c2 {{
@@ -267,6 +270,13 @@ in subscription 11111111-0000-4000-8000-000000000001 {{
           inbound 13 deny tcp to * ports 22 name DenyWithoutAccess
         }}
       }}
+    }}
+  }}
+}}
+in subscription 22222222-0000-4000-8000-000000000002 {{
+  resource-group rg-far {{
+    vnet v9 region westeurope address-space 10.9.0.0/16 {{
+      subnet a prefix 10.9.1.0/24
     }}
   }}
 }}
@@ -285,6 +295,7 @@ in subscription 11111111-0000-4000-8000-000000000001 {{
         "of group `gs` is a VNet, but the group's members are subnets (its memberType): it is ignored",
         "rule collection `c2` applies to no network group: its 1 rule(s) apply nowhere",
         "network manager `m2` holds 1 security admin rule(s), but its scope accesses do not include SecurityAdmin",
+        "of group `gout` of network manager `m` is outside that manager's scope and receives nothing from it",
     ] {
         assert!(warnings.contains(expected), "{expected}\n{warnings}");
     }

@@ -33,8 +33,9 @@ pub fn members(
         match member {
             Some(m) if reach[vnet_of(snapshot, m)].is_some() => out.push(m),
             Some(_) => warnings.push(format!(
-                "static member `{id}` of group `{}` is outside the manager's scope and receives nothing from it",
-                group.id.name()
+                "static member `{id}` of group `{}` of network manager `{}` is outside that manager's scope and receives nothing from it",
+                group.id.name(),
+                group.id.parent().as_ref().map_or("", |m| m.name())
             )),
             None => warnings.push(not_a_member(snapshot, group, id)),
         }

@@ -380,8 +380,13 @@ fn check_tags(
             if BuiltinTag::parse(tag).is_some() || file.get(tag).is_some() {
                 continue;
             }
+            let remedy = if file.is_empty() {
+                "give Azure's service-tag file with --service-tags"
+            } else {
+                "it is not in the --service-tags file given (a newer file may hold it)"
+            };
             let message = format!(
-                "rule `{}` names unknown service tag `{tag}`: give Azure's service-tag file with --service-tags, or --lenient to let it match nothing",
+                "rule `{}` names unknown service tag `{tag}`: {remedy}, or --lenient to let it match nothing",
                 rule.name
             );
             if !lenient {

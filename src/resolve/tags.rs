@@ -84,8 +84,15 @@ impl ServiceTags {
         let mut tags = BTreeMap::new();
         for entry in root.array("values")? {
             let name = entry.req_str("name")?;
+            // Every entry of Azure's file lists its prefixes, if none; a missing list is a
+            // malformed entry, not a tag that matches nothing.
+            let prefixes = entry.at("properties.addressPrefixes").ok_or_else(|| {
+                entry.error(format!(
+                    "service tag `{name}` has no `properties.addressPrefixes`"
+                ))
+            })?;
             let mut set = AddrSet::new();
-            for p in entry.array("properties.addressPrefixes")? {
+            for p in prefixes.elements()? {
                 let text = p.as_str()?;
                 let net = parse_net(text)
                     .ok_or_else(|| p.error(format!("`{text}` is not a valid CIDR prefix")))?;
@@ -97,6 +104,11 @@ impl ServiceTags {
             return Err(root.error("expected Azure's service-tag JSON: an object with `values`"));
         }
         Ok(ServiceTags { tags })
+    }
+
+    /// Whether no file was read (or it listed no tag).
+    pub fn is_empty(&self) -> bool {
+        self.tags.is_empty()
     }
 
     /// The addresses of a tag from the file.
