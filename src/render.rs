@@ -443,6 +443,16 @@ fn admin_rules(out: &mut String, indent: &str, exempt: Option<&str>, rules: &[Ef
     }
 }
 
+/// A rule's expanded addresses; none (a network group without members) says so rather
+/// than printing nothing.
+fn addresses(list: &[String]) -> String {
+    if list.is_empty() {
+        "(no address)".to_string()
+    } else {
+        list.join(",")
+    }
+}
+
 fn rules_table(out: &mut String, rules: &[EffectiveRule]) {
     let width = rules.iter().map(|r| r.name.len()).max().unwrap_or(4);
     for r in rules {
@@ -454,9 +464,9 @@ fn rules_table(out: &mut String, rules: &[EffectiveRule]) {
             r.direction.to_string(),
             r.access.to_string(),
             r.protocol,
-            r.source.join(","),
+            addresses(&r.source),
             r.source_ports.join(","),
-            r.destination.join(","),
+            addresses(&r.destination),
             r.destination_ports.join(","),
         );
         if !r.unknown.is_empty() {

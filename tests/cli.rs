@@ -609,6 +609,47 @@ fn effective_lists_no_admin_rules_on_an_exempt_subnet() {
     }
 }
 
+/// An admin rule naming a network group without members matches no address: the text says
+/// so rather than printing an empty field.
+#[test]
+fn effective_text_says_a_memberless_group_holds_no_address() {
+    let dir = std::env::temp_dir().join(format!("secpath-empty-group-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("snapshot.secpath");
+    std::fs::write(
+        &path,
+        "subscription 11111111-0000-4000-8000-000000000001 name s1 {
+  resource-group rg {
+    vnet v1 region westeurope address-space 10.41.0.0/16 {
+      subnet a prefix 10.41.1.0/24
+    }
+    network-manager m scope subscription 11111111-0000-4000-8000-000000000001 access SecurityAdmin {
+      group g static v1
+      group gempty
+      security-admin-config cfg {
+        collection c applies-to g {
+          inbound 13 deny tcp from group gempty to * ports 504 name D504
+        }
+      }
+    }
+  }
+}
+",
+    )
+    .unwrap();
+    let out = secpath(["effective", "--snapshot", path.to_str().unwrap()]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    let line = text
+        .lines()
+        .find(|l| l.contains("D504"))
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!(
+        line.trim_end().ends_with("Tcp   (no address):* -> *:504"),
+        "{line}"
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}
+
 /// The D7 deny has no rule of its own, so no priority: the verdict line leaves it out.
 #[test]
 fn the_closed_public_ip_verdict_shows_no_priority() {
