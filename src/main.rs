@@ -194,6 +194,21 @@ struct RuleSourceArgs {
     switches: Switches,
 }
 
+impl RuleSourceArgs {
+    /// A ClassBench filter set is matched as written (a protocol value/mask, no tags, no
+    /// managers), so SEMANTICS.md's switches mean nothing beside it: one given is refused
+    /// rather than silently ignored.
+    fn check_classbench_switches(&self) -> secpath::Result<()> {
+        let s = &self.switches;
+        if s.options() == Options::new() && s.service_tags.is_none() {
+            return Ok(());
+        }
+        Err(secpath::Error::Usage(
+            "SEMANTICS.md's switches (--any-protocol, --service-tags, --lenient, ...) do not apply to a ClassBench filter set, which is matched as written: leave them out".to_string(),
+        ))
+    }
+}
+
 #[derive(Args)]
 struct EvalArgs {
     #[command(flatten)]
@@ -548,6 +563,7 @@ fn run_eval(args: EvalArgs) -> secpath::Result<ExitCode> {
     let reader = flows(&args.flows)?;
     let mut out = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
     let summary = if let Some(path) = &args.rules.classbench {
+        args.rules.check_classbench_switches()?;
         let rules = secpath::classbench::load_filters(path)?;
         let table = TableEngine::new(&rules, args.engine);
         let decide = |r: &FlowRecord| {
@@ -616,6 +632,7 @@ fn run_bench(args: BenchArgs) -> secpath::Result<ExitCode> {
     }
     let (iter, threads) = (args.iter as usize, usize::from(args.threads));
     let report = if let Some(path) = &args.rules.classbench {
+        args.rules.check_classbench_switches()?;
         let rules = secpath::classbench::load_filters(path)?;
         let trace: Vec<Flow> = records.iter().map(|r| r.flow).collect();
         secpath::bench::bench_table(&rules, &trace, args.engine, iter, threads)

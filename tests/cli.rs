@@ -874,6 +874,35 @@ fn eval_reads_classbench_and_writes_csv() {
     assert!(rows[3].contains(",deny,"), "no filter matches: {text}");
 }
 
+/// A ClassBench set is matched as written: Azure's switches, meaningless beside it, are
+/// refused rather than silently ignored.
+#[test]
+fn classbench_refuses_the_azure_switches() {
+    let set = ["--classbench", "fixtures/classbench/two.rules"];
+    let flows = ["--flows", "fixtures/classbench/two.trace"];
+    for (command, switch) in [
+        ("eval", vec!["--any-protocol", "tcp-udp-icmp"]),
+        ("bench", vec!["--lenient"]),
+        (
+            "eval",
+            vec!["--service-tags", "fixtures/service-tags/sample.json"],
+        ),
+    ] {
+        let args = [command]
+            .into_iter()
+            .chain(set)
+            .chain(flows)
+            .chain(switch.iter().copied());
+        let out = secpath(args.collect::<Vec<_>>());
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{command} {switch:?}: {stderr}");
+        assert!(
+            stderr.contains("do not apply to a ClassBench filter set"),
+            "{stderr}"
+        );
+    }
+}
+
 #[test]
 fn bench_checksums_agree_across_engines_and_threads() {
     let bench = |engine: &str, threads: &str| {
