@@ -291,6 +291,9 @@ fn assemble(
     if src.is_ipv4() != dst.is_ipv4() {
         return Err("source and destination must both be IPv4 or both IPv6".to_string());
     }
+    // A port given is checked whatever the protocol, as the flow-spec reader does: a
+    // garbled cell is a garbled record, even where the protocol has no ports to use it.
+    let (sport, dport) = (given_port(sport)?, given_port(dport)?);
     if !Flow::has_ports(protocol) {
         return Ok(Flow {
             protocol,
@@ -300,21 +303,29 @@ fn assemble(
             dst_port: None,
         });
     }
-    let port = |p: Option<&str>, which: &str| -> Result<u16, String> {
-        let p = p
-            .map(trim)
-            .filter(|p| !p.is_empty())
-            .ok_or_else(|| format!("TCP and UDP flows need a {which} port"))?;
-        p.parse()
-            .map_err(|_| format!("`{p}` is not a port 0-65535"))
+    let need = |p: Option<u16>, which: &str| {
+        p.ok_or_else(|| format!("TCP and UDP flows need a {which} port"))
     };
     Ok(Flow {
         protocol,
         src,
-        src_port: Some(port(sport, "source")?),
+        src_port: Some(need(sport, "source")?),
         dst,
-        dst_port: Some(port(dport, "destination")?),
+        dst_port: Some(need(dport, "destination")?),
     })
+}
+
+/// A port cell: absent or empty, or decimal digits 0-65535 (no sign: `+443` is no port).
+fn given_port(cell: Option<&str>) -> Result<Option<u16>, String> {
+    let Some(p) = cell.map(trim).filter(|p| !p.is_empty()) else {
+        return Ok(None);
+    };
+    p.bytes()
+        .all(|b| b.is_ascii_digit())
+        .then(|| p.parse().ok())
+        .flatten()
+        .map(Some)
+        .ok_or_else(|| format!("`{p}` is not a port 0-65535"))
 }
 
 fn classbench_trace(text: &str) -> Result<Flow, String> {
@@ -723,6 +734,42 @@ mod tests {
             .reason
             .contains("missing `src`"));
         assert!(rows[2].is_ok());
+    }
+
+    /// A port cell is checked whatever the protocol, and a sign is no digit: the flow-spec
+    /// reader refuses both alike. A port-less flow may still give valid ports, or none.
+    #[test]
+    fn ports_are_checked_for_every_protocol() {
+        let rows = read(
+            "protocol,src,src_port,dst,dst_port\n\
+             icmp,1.2.3.4,x,10.0.0.1,\n\
+             esp,1.2.3.4,,10.0.0.1,99999\n\
+             tcp,1.2.3.4,+5000,10.0.0.1,22\n\
+             icmp,1.2.3.4,0,10.0.0.1,0\n\
+             icmp,1.2.3.4,,10.0.0.1,\n",
+        );
+        let reasons: Vec<String> = rows
+            .iter()
+            .map(|r| match r {
+                Ok(f) => f.flow.to_string(),
+                Err(s) => s.reason.clone(),
+            })
+            .collect();
+        assert_eq!(
+            reasons,
+            [
+                "`x` is not a port 0-65535",
+                "`99999` is not a port 0-65535",
+                "`+5000` is not a port 0-65535",
+                "icmp 1.2.3.4 -> 10.0.0.1",
+                "icmp 1.2.3.4 -> 10.0.0.1",
+            ]
+        );
+        let trace = read("16909060 167772161 1 2 1 0\n16909060 167772161 x 2 1 0\n");
+        assert!(trace[0].is_ok());
+        assert!(trace[1]
+            .as_ref()
+            .is_err_and(|s| s.reason.contains("`x` is not a port")));
     }
 
     #[test]
