@@ -300,3 +300,48 @@ in subscription 22222222-0000-4000-8000-000000000002 {{
         assert!(warnings.contains(expected), "{expected}\n{warnings}");
     }
 }
+
+/// A regional mesh over VNets in two regions joins nothing (SEMANTICS §4.2, "regional unless
+/// global"): the no-path reason says so instead of denying that the mesh exists, and a
+/// global mesh joins them.
+#[test]
+fn a_regional_mesh_across_regions_is_named_as_such_in_the_no_path_reason() {
+    let snapshot = |global: &str| {
+        format!(
+            "in subscription 11111111-0000-4000-8000-000000000001 {{
+  resource-group rg {{
+    vnet A region westeurope address-space 10.0.0.0/16 {{
+      subnet a1 prefix 10.0.1.0/24
+    }}
+    vnet D region northeurope address-space 10.3.0.0/16 {{
+      subnet d1 prefix 10.3.1.0/24
+    }}
+    network-manager m scope subscription 11111111-0000-4000-8000-000000000001 access Connectivity {{
+      group ngAD static A,D
+      connectivity cm topology mesh{global} {{
+        applies-to ngAD
+      }}
+    }}
+  }}
+}}
+"
+        )
+    };
+    let flow = "tcp 10.0.1.4:1000 -> 10.3.1.4:80";
+    let regional = explain("regional-mesh", &snapshot(""), flow, &[]);
+    assert_eq!(regional["verdict"], "no-path", "{regional}");
+    let path = regional["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["layer"] == "path")
+        .unwrap();
+    assert!(
+        path["reason"].as_str().unwrap().contains(
+            "in westeurope and northeurope: a configuration joins them only if it is global"
+        ),
+        "{path}"
+    );
+    let global = explain("global-mesh", &snapshot(" global"), flow, &[]);
+    assert_eq!(global["verdict"], "allow", "{global}");
+}

@@ -424,25 +424,53 @@ impl<'a> Walk<'a> {
     fn path(&mut self) -> bool {
         let s = &self.policy.snapshot;
         let (reachable, reason) = match (self.src.vnet, self.dst.vnet) {
-            (None, None) => (false, "neither endpoint is in a VNet of the snapshot: no Azure path to evaluate".to_string()),
-            (Some(a), None) => (true, format!("from VNet {} to an address outside Azure", s.vnets[a].name)),
-            (None, Some(b)) => (true, format!("from outside Azure into VNet {} (NSGs see private addresses after NAT)", s.vnets[b].name)),
+            (None, None) => (
+                false,
+                "neither endpoint is in a VNet of the snapshot: no Azure path to evaluate"
+                    .to_string(),
+            ),
+            (Some(a), None) => (
+                true,
+                format!("from VNet {} to an address outside Azure", s.vnets[a].name),
+            ),
+            (None, Some(b)) => (
+                true,
+                format!(
+                    "from outside Azure into VNet {} (NSGs see private addresses after NAT)",
+                    s.vnets[b].name
+                ),
+            ),
             (Some(a), Some(b)) if a == b => (true, format!("within VNet {}", s.vnets[a].name)),
             (Some(a), Some(b)) if self.policy.vnets[a].links.contains(&b) => (
                 true,
-                format!("VNet {} and VNet {} are peered or connected", s.vnets[a].name, s.vnets[b].name),
-            ),
-            (Some(a), Some(b)) => (
-                false,
                 format!(
-                    "VNet {} and VNet {} are neither peered (Connected on both sides) nor in a deployed connected group or hub-and-spoke; peering is not transitive",
+                    "VNet {} and VNet {} are peered or connected",
                     s.vnets[a].name, s.vnets[b].name
                 ),
             ),
+            (Some(a), Some(b)) => (false, unlinked(&s.vnets[a], &s.vnets[b])),
         };
         self.stages.push(Stage::path(reachable, reason));
         reachable
     }
+}
+
+/// Why two VNets have no path. In two regions, a connectivity configuration that holds
+/// both may exist but be regional (SEMANTICS §4.2: "regional unless global"), which the
+/// reason must not deny.
+fn unlinked(a: &crate::model::VirtualNetwork, b: &crate::model::VirtualNetwork) -> String {
+    let regions = if a.location.eq_ignore_ascii_case(&b.location) {
+        String::new()
+    } else {
+        format!(
+            " (they are in {} and {}: a configuration joins them only if it is global)",
+            a.location, b.location
+        )
+    };
+    format!(
+        "VNet {} and VNet {} are neither peered (Connected on both sides) nor in a deployed connected group or hub-and-spoke{regions}; peering is not transitive",
+        a.name, b.name
+    )
 }
 
 /// What one side did.
