@@ -417,12 +417,18 @@ fn hints(
             "neither address is in a VNet of the snapshot, so no Azure layer sees this flow: check the addresses, or add the VNets (and NICs) that hold them to the snapshot".to_string(),
         ),
         (Verdict::NoPath, _) => out.push(
-            "peer the two VNets (both sides Connected), or put both in a deployed AVNM connectivity configuration (mesh, or hub-and-spoke with the hub); peering is not transitive".to_string(),
+            "peer the two VNets (both sides Connected), or put both in a deployed AVNM connectivity configuration (mesh, or hub-and-spoke with the hub; global where they are in different regions); peering is not transitive".to_string(),
         ),
         (_, Layer::Admin) => out.push(format!(
-            "admin rule `{}` (priority {}) decides before any NSG, so no NSG change can admit this flow: the network manager's administrators must narrow or remove it, or add a higher-precedence Allow/AlwaysAllow admin rule for this flow",
+            "admin rule `{}` (priority {}) decides before any NSG, so no NSG change can admit this flow: the network manager's administrators must narrow or remove it, or add {} for this flow",
             d.rule.as_deref().unwrap_or(""),
-            d.priority.unwrap_or(0)
+            d.priority.unwrap_or(0),
+            // No admin priority beats 1, and a tie goes to the Deny (SEMANTICS §2.3).
+            if d.priority == Some(1) {
+                "an AlwaysAllow rule in a manager of a higher scope tier (nothing in this one can come before priority 1)"
+            } else {
+                "a higher-precedence AlwaysAllow admin rule (an Allow only hands the flow to the NSGs)"
+            }
         )),
         (_, Layer::Nsg) if d.priority.is_none() => out.push(
             "associate an NSG with the NIC or its subnet that allows this flow (a Standard public IP is closed without one)".to_string(),
@@ -506,5 +512,21 @@ mod tests {
         assert!(!got[0].contains("priority of 100"), "{got:?}");
         assert!(got[0].contains("narrow or remove `Deny-All`"), "{got:?}");
         assert!(got[0].contains("nsg-app"), "{got:?}");
+    }
+
+    /// An admin Deny is beaten only by an AlwaysAllow before it; at priority 1 nothing in
+    /// its own manager comes before it.
+    #[test]
+    fn an_admin_deny_hint_asks_for_an_always_allow_where_one_fits() {
+        for (priority, wanted) in [
+            (10, "a higher-precedence AlwaysAllow admin rule"),
+            (1, "an AlwaysAllow rule in a manager of a higher scope tier"),
+        ] {
+            let (mut d, mut stages) = nsg_deny("Deny-Ssh", priority);
+            d.layer = Layer::Admin;
+            stages[0].decided_by = Some(d.clone());
+            let got = hints(Verdict::Deny, Some(&d), &stages, false);
+            assert!(got[0].contains(wanted), "{priority}: {got:?}");
+        }
     }
 }
