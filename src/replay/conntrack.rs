@@ -1,7 +1,9 @@
 //! Connection tracking for packet captures (SEMANTICS D6: admin rules and NSGs are stateful).
 //!
 //! The first packet of a connection is judged; every later packet in either direction belongs
-//! to it and shares its verdict, as Azure's flow records make replies pass. A TCP connection
+//! to it and shares its verdict, as Azure's flow records make replies pass. A denied first
+//! packet makes no flow record: later packets its way share its deny, but a packet the other
+//! way starts a connection of its own, judged on its own. A TCP connection
 //! closed by RST or by FIN from both ends ends at the next SYN on its ports; until then
 //! late packets (the last ACK, data in flight) still belong to it. Every connection (UDP,
 //! ICMP and other protocols, TCP left idle or closed) ends after an idle timeout (Azure's
@@ -321,7 +323,12 @@ impl ConnTracker {
         let syn = flow.protocol == proto::TCP && flags & SYN != 0;
         let timeout = self.idle_timeout_ms;
         match self.live_mut(&key) {
-            Some(c) if !c.stale(syn, time_ms, timeout) => {
+            // A denied first packet makes no flow record, so nothing lets a packet the other
+            // way through as a reply: it starts a flow of its own.
+            Some(c)
+                if !c.stale(syn, time_ms, timeout)
+                    && (c.verdict == Verdict::Allow || from_lo == c.has(FORWARD_FROM_LO)) =>
+            {
                 let reply = from_lo != c.has(FORWARD_FROM_LO);
                 let stepped_back = match (c.last_ms(), time_ms) {
                     (Some(last), Some(now)) => now < last,
@@ -589,6 +596,37 @@ mod tests {
             "both directions counted"
         );
         assert_eq!((done[0].first_ms, done[0].last_ms), (Some(0), Some(3)));
+    }
+
+    /// After a denied SYN, the other end's own SYN is a new flow, not a reply: Azure keeps no
+    /// record of a denied flow to admit or deny it by.
+    #[test]
+    fn a_packet_against_a_denied_connection_opens_its_own() {
+        let mut t = ConnTracker::new(240_000, 1);
+        let out = tcp("10.0.0.1", 5000, "10.0.0.2", 9999);
+        let Seen::Opens { forward } = t.packet(&out, &info(SYN), Some(0)) else {
+            panic!("opens")
+        };
+        let deny = Judgement {
+            verdict: Verdict::Deny,
+            ..allow()
+        };
+        t.open(forward, deny, &info(SYN), Some(0));
+        assert!(
+            matches!(
+                t.packet(&out, &info(SYN), Some(1)),
+                Seen::Belongs {
+                    verdict: Verdict::Deny,
+                    reply: false,
+                    ..
+                }
+            ),
+            "a retransmitted SYN shares the deny"
+        );
+        match t.packet(&reverse(&out), &info(SYN), Some(2)) {
+            Seen::Opens { forward } => assert_eq!(forward, reverse(&out)),
+            Seen::Belongs { .. } => panic!("the other end's SYN is a flow of its own"),
+        }
     }
 
     #[test]
