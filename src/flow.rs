@@ -155,6 +155,12 @@ fn port(input: &str) -> IResult<&str, u16> {
     map_res(digit1, str::parse::<u16>).parse(input)
 }
 
+/// `text` as a port, in the flow-spec grammar (decimal digits, 0-65535, no sign), for the
+/// readers of flow files' port cells.
+pub(crate) fn port_number(text: &str) -> Option<u16> {
+    all_consuming(port).parse(text).ok().map(|(_, p)| p)
+}
+
 fn endpoint(input: &str) -> IResult<&str, Endpoint> {
     let bracketed = (
         delimited(

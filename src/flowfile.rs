@@ -315,15 +315,13 @@ fn assemble(
     })
 }
 
-/// A port cell: absent or empty, or decimal digits 0-65535 (no sign: `+443` is no port).
+/// A port cell: absent or empty, or a port as the flow-spec reader reads one (no sign:
+/// `+443` is no port).
 fn given_port(cell: Option<&str>) -> Result<Option<u16>, String> {
     let Some(p) = cell.map(trim).filter(|p| !p.is_empty()) else {
         return Ok(None);
     };
-    p.bytes()
-        .all(|b| b.is_ascii_digit())
-        .then(|| p.parse().ok())
-        .flatten()
+    crate::flow::port_number(p)
         .map(Some)
         .ok_or_else(|| format!("`{p}` is not a port 0-65535"))
 }

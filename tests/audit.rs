@@ -178,11 +178,8 @@ fn nsg_tables_shadowed_and_redundant() {
 /// custom rule is the redundant one, not left unreported because it hides the default.
 #[test]
 fn a_rule_alike_a_default_rule_is_the_redundant_one() {
-    let dir = std::env::temp_dir().join(format!("secpath-alike-default-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join("snapshot.secpath");
-    std::fs::write(
-        &path,
+    let path = super::support::scratch_file(
+        "alike-default.secpath",
         "subscription 11111111-0000-4000-8000-000000000001 {
   resource-group rg {
     vnet vnet1 region westeurope {
@@ -196,10 +193,9 @@ fn a_rule_alike_a_default_rule_is_the_redundant_one() {
   }
 }
 ",
-    )
-    .unwrap();
-    let p = build(load_snapshot(&[path]).expect("the snapshot loads"));
-    std::fs::remove_dir_all(&dir).unwrap();
+    );
+    let p = build(load_snapshot(std::slice::from_ref(&path)).expect("the snapshot loads"));
+    std::fs::remove_dir_all(path.parent().unwrap()).unwrap();
     let report = audit::audit(&p, &AuditOptions::default());
     assert_eq!(kinds(&report, "V"), [FindingKind::Redundant]);
     let f = finding(&report, FindingKind::Redundant, "V");

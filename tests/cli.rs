@@ -1,7 +1,7 @@
 //! CLI behaviour: bad input (exit 2 with a located message), the JSON schema, text output,
 //! `effective`, and loading every real Azure example.
 
-use crate::support::{explain_one_file, json_of, secpath, D7_CLOSED, D7_FLOW};
+use crate::support::{explain_one_file, json_of, scratch_file, secpath, D7_CLOSED, D7_FLOW};
 
 const WEB_VM: &str = "tcp 203.0.113.5:50000 -> 10.1.1.4:22";
 
@@ -213,21 +213,17 @@ fn an_unknown_tag_says_whether_a_service_tag_file_was_given() {
             && !with.contains("give Azure's service-tag file"),
         "{with}"
     );
-    let dir = std::env::temp_dir().join(format!("secpath-tag-file-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let bad = dir.join("tags.json");
-    std::fs::write(
-        &bad,
+    let bad = scratch_file(
+        "tags.json",
         r#"{"values": [{"name": "Storage.MarsNorth", "id": "Storage.MarsNorth"}]}"#,
-    )
-    .unwrap();
+    );
     let e = explain(&["--service-tags", bad.to_str().unwrap()]);
     assert!(
         e.contains("values[0]")
             && e.contains("service tag `Storage.MarsNorth` has no `properties.addressPrefixes`"),
         "{e}"
     );
-    std::fs::remove_dir_all(&dir).ok();
+    std::fs::remove_dir_all(bad.parent().unwrap()).ok();
 }
 
 #[test]
@@ -613,11 +609,8 @@ fn effective_lists_no_admin_rules_on_an_exempt_subnet() {
 /// so rather than printing an empty field.
 #[test]
 fn effective_text_says_a_memberless_group_holds_no_address() {
-    let dir = std::env::temp_dir().join(format!("secpath-empty-group-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join("snapshot.secpath");
-    std::fs::write(
-        &path,
+    let path = scratch_file(
+        "empty-group.secpath",
         "subscription 11111111-0000-4000-8000-000000000001 name s1 {
   resource-group rg {
     vnet v1 region westeurope address-space 10.41.0.0/16 {
@@ -635,8 +628,7 @@ fn effective_text_says_a_memberless_group_holds_no_address() {
   }
 }
 ",
-    )
-    .unwrap();
+    );
     let out = secpath(["effective", "--snapshot", path.to_str().unwrap()]);
     let text = String::from_utf8_lossy(&out.stdout);
     let line = text
@@ -647,7 +639,7 @@ fn effective_text_says_a_memberless_group_holds_no_address() {
         line.trim_end().ends_with("Tcp   (no address):* -> *:504"),
         "{line}"
     );
-    std::fs::remove_dir_all(&dir).ok();
+    std::fs::remove_dir_all(path.parent().unwrap()).ok();
 }
 
 /// The D7 deny has no rule of its own, so no priority: the verdict line leaves it out.

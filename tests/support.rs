@@ -43,13 +43,21 @@ pub fn json_of(out: &Output) -> serde_json::Value {
     })
 }
 
-/// `secpath explain --format json FLOW` against a snapshot of one file, `name`, holding
-/// `text` (written to a scratch directory of its own, removed afterwards).
-pub fn explain_one_file(name: &str, text: &str, flow: &str) -> serde_json::Value {
+/// `contents` written to file `name` in a scratch directory of its own, named after `name`
+/// and this process; returns the file's path (remove its parent when done).
+pub fn scratch_file(name: &str, contents: impl AsRef<[u8]>) -> std::path::PathBuf {
     let dir = std::env::temp_dir().join(format!("secpath-{name}-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join(name);
-    std::fs::write(&path, text).unwrap();
+    std::fs::write(&path, contents).unwrap();
+    path
+}
+
+/// `secpath explain --format json FLOW` against a snapshot of one file, `name`, holding
+/// `text` (written to a scratch directory of its own, removed afterwards).
+pub fn explain_one_file(name: &str, text: &str, flow: &str) -> serde_json::Value {
+    let path = scratch_file(name, text);
+    let dir = path.parent().unwrap().to_path_buf();
     let got = json_of(&secpath([
         "explain",
         "--snapshot",

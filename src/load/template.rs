@@ -570,7 +570,7 @@ fn format_item(item: &str, args: &[Value], pattern: &str) -> Result<String, Stri
     align(text, alignment).map_err(|m| format!("`{{{item}}}`: {m}"))
 }
 
-/// An argument formatted without a format string, as `concat()` joins it.
+/// An argument formatted without a format string: a string as it is, anything else as JSON.
 fn plain(arg: &Value) -> String {
     match arg {
         Value::String(s) => s.clone(),
